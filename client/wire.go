@@ -1,0 +1,140 @@
+package client
+
+// Wire types and header names shared by the server (node) and every client. They are the
+// HTTP contract of docs/http-api.md: change both together.
+
+// Response metadata headers. Every /v1/kv response carries them; error responses carry the ones
+// that are known (at least Dialkv-Node).
+const (
+	// HeaderConsistency is the level that actually served the request (strong, bounded, ...).
+	HeaderConsistency = "Dialkv-Consistency"
+	// HeaderNode is the id of the node that served the request (after any forwarding).
+	HeaderNode = "Dialkv-Node"
+	// HeaderVia is the id of the node that received the request and forwarded it, if any.
+	HeaderVia = "Dialkv-Via"
+	// HeaderLeader is the id of the leader as the serving node knows it ("" when unknown).
+	HeaderLeader = "Dialkv-Leader"
+	// HeaderVersion is the version of the value read or written (consistency.Version text form).
+	HeaderVersion = "Dialkv-Version"
+	// HeaderAppliedIndex is the serving node's applied Raft index when it answered.
+	HeaderAppliedIndex = "Dialkv-Applied-Index"
+	// HeaderState is "committed" or "tentative": which layer the value came from.
+	HeaderState = "Dialkv-State"
+	// HeaderStaleness is an upper bound on how stale the answer may be, as a Go duration
+	// ("0s" for linearizable answers). Absent when no bound is known.
+	HeaderStaleness = "Dialkv-Staleness"
+	// HeaderSession is the session token (opaque to clients): send it back on later requests.
+	HeaderSession = "Dialkv-Session"
+	// HeaderForwarded marks a request already forwarded once by a node, so it is never
+	// forwarded again (no loops).
+	HeaderForwarded = "Dialkv-Forwarded-By"
+	// HeaderRequestID carries the request id through forwarding and logs.
+	HeaderRequestID = "X-Request-Id"
+)
+
+// States of a value (HeaderState).
+const (
+	StateCommitted = "committed"
+	StateTentative = "tentative"
+)
+
+// Error codes of ErrorBody.Code. The HTTP status that goes with each is in docs/http-api.md.
+const (
+	CodeBadRequest     = "bad_request"     // 400
+	CodeNotFound       = "not_found"       // 404
+	CodeConflict       = "conflict"        // 409: a compare-and-set or create-if-absent condition failed
+	CodeTooLarge       = "too_large"       // 413
+	CodeNoLeader       = "no_leader"       // 503: no leader known within the wait; the request was never proposed
+	CodeUnavailable    = "unavailable"     // 503: the node cannot serve this level now (e.g. staleness bound exceeded)
+	CodeOutcomeUnknown = "outcome_unknown" // 504: the write may or may not have been applied
+	CodeTimeout        = "timeout"         // 504: a read could not complete in time; nothing was changed
+	CodeInternal       = "internal"        // 500
+)
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	// Version is the current version of the key, on conflicts when the key exists.
+	Version string `json:"version,omitempty"`
+}
+
+// Meta is the metadata of one answer, as sent in the Dialkv-* headers and in JSON bodies.
+type Meta struct {
+	Consistency  string `json:"consistency"`
+	Node         string `json:"node"`
+	Via          string `json:"via,omitempty"`
+	Leader       string `json:"leader,omitempty"`
+	Version      string `json:"version,omitempty"`
+	AppliedIndex uint64 `json:"applied_index"`
+	State        string `json:"state,omitempty"`
+	// Staleness is the upper bound as a Go duration string; "" when unknown.
+	Staleness string `json:"staleness,omitempty"`
+	Session   string `json:"session,omitempty"`
+}
+
+// KV is one key with its value and version. Value holds the bytes when they are valid UTF-8;
+// otherwise ValueBase64 holds them base64-encoded (standard encoding) and Value is empty.
+type KV struct {
+	Key         string `json:"key"`
+	Value       string `json:"value"`
+	ValueBase64 string `json:"value_base64,omitempty"`
+	Version     string `json:"version"`
+	State       string `json:"state,omitempty"`
+}
+
+// ValueResponse is the JSON body of GET/PUT/DELETE /v1/kv/{key} when the caller sent
+// Accept: application/json.
+type ValueResponse struct {
+	KV
+	Meta Meta `json:"meta"`
+}
+
+// ListResponse is the JSON body of GET /v1/kv?prefix=P.
+type ListResponse struct {
+	Items []KV `json:"items"`
+	// More is true when the list was cut at the limit.
+	More bool `json:"more"`
+	Meta Meta `json:"meta"`
+}
+
+// NodeStatus is one member of the cluster in StatusResponse.
+type NodeStatus struct {
+	ID   string `json:"id"`
+	HTTP string `json:"http"`
+	Raft string `json:"raft"`
+	// Role is leader, follower, candidate or unknown.
+	Role string `json:"role"`
+	// Health is ok, degraded or down.
+	Health string `json:"health"`
+	Reason string `json:"reason,omitempty"`
+	// Suffrage is voter or nonvoter.
+	Suffrage     string `json:"suffrage,omitempty"`
+	AppliedIndex uint64 `json:"applied_index,omitempty"`
+	Term         uint64 `json:"term,omitempty"`
+	// LastContact is the time since this node last heard from the leader (Go duration), when known.
+	LastContact string `json:"last_contact,omitempty"`
+}
+
+// StatusResponse is the JSON body of GET /v1/status: the cluster as one node sees it.
+type StatusResponse struct {
+	Node         string       `json:"node"`
+	Leader       string       `json:"leader"`
+	Term         uint64       `json:"term"`
+	CommitIndex  uint64       `json:"commit_index"`
+	AppliedIndex uint64       `json:"applied_index"`
+	Nodes        []NodeStatus `json:"nodes"`
+}
+
+// JoinRequest is the body of POST /v1/cluster/join.
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	HTTPAddr string `json:"http_addr"`
+}
+
+// ReadIndexResponse is the body of GET /v1/internal/readindex (leader only).
+type ReadIndexResponse struct {
+	Index uint64 `json:"index"`
+	Term  uint64 `json:"term"`
+}

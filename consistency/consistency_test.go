@@ -1,0 +1,182 @@
+package consistency
+
+import (
+	"errors"
+	"math/rand"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseLevels(t *testing.T) {
+	reads := []struct {
+		in   string
+		want Level
+		ok   bool
+	}{
+		{"", Strong, true}, {"strong", Strong, true}, {"BOUNDED", Bounded, true},
+		{"session", Session, true}, {" eventual ", Eventual, true}, {"linearizable", "", false},
+	}
+	for _, tc := range reads {
+		got, err := ParseRead(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseRead(%q) = %q, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrUnknownLevel) {
+			t.Errorf("ParseRead(%q) error %v is not ErrUnknownLevel", tc.in, err)
+		}
+	}
+	for _, bad := range []string{"bounded", "session", "quorum"} {
+		if _, err := ParseWrite(bad); !errors.Is(err, ErrUnknownLevel) {
+			t.Errorf("ParseWrite(%q) = %v, want ErrUnknownLevel", bad, err)
+		}
+	}
+	if l, err := ParseWrite("eventual"); err != nil || l != Eventual {
+		t.Errorf("ParseWrite(eventual) = %q, %v", l, err)
+	}
+}
+
+func TestVersionOrder(t *testing.T) {
+	ordered := []Version{
+		{},
+		{Wall: 1, Logical: 0, Node: "n2"},
+		{Wall: 1, Logical: 1, Node: "n1"},
+		{Wall: 1, Logical: 1, Node: "n2"},
+		{Wall: 2, Logical: 0, Node: "n1"},
+	}
+	for i := range ordered {
+		for j := range ordered {
+			want := 0
+			if i < j {
+				want = -1
+			} else if i > j {
+				want = 1
+			}
+			if got := ordered[i].Compare(ordered[j]); got != want {
+				t.Errorf("%v.Compare(%v) = %d, want %d", ordered[i], ordered[j], got, want)
+			}
+		}
+	}
+}
+
+func TestVersionSuccessor(t *testing.T) {
+	v := Version{Wall: 10, Logical: 3, Node: "n9"}
+	s := v.Successor("n1")
+	if !s.Newer(v) || s.Node != "n1" || s.Wall != 10 || s.Logical != 4 {
+		t.Errorf("Successor = %v, want 10.4@n1 newer than %v", s, v)
+	}
+	sat := Version{Wall: 10, Logical: ^uint32(0), Node: "z"}
+	if s := sat.Successor("a"); !s.Newer(sat) {
+		t.Errorf("Successor of saturated %v = %v, not newer", sat, s)
+	}
+}
+
+func TestVersionText(t *testing.T) {
+	for _, v := range []Version{{}, {Wall: 1732298000123456789, Logical: 7, Node: "n3"}, {Wall: 5, Node: "node-with.dots"}} {
+		got, err := ParseVersion(v.String())
+		if err != nil || got != v {
+			t.Errorf("round trip %v: got %v, %v", v, got, err)
+		}
+	}
+	for _, bad := range []string{"1", "1@n1", "a.b@n1", "1.2@", "-1.0@n1", "1.99999999999@n1"} {
+		if _, err := ParseVersion(bad); !errors.Is(err, ErrBadVersion) {
+			t.Errorf("ParseVersion(%q) = %v, want ErrBadVersion", bad, err)
+		}
+	}
+}
+
+func TestClockMonotonicUnderStuckAndBackwardTime(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(100, 0)
+	c := NewClock("n1", func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	prev := c.Now()
+	for i := 0; i < 1000; i++ {
+		if i == 500 {
+			mu.Lock()
+			now = now.Add(-time.Hour) // the wall clock jumps back
+			mu.Unlock()
+		}
+		v := c.Now()
+		if !v.Newer(prev) {
+			t.Fatalf("step %d: %v not newer than %v", i, v, prev)
+		}
+		if v.Node != "n1" {
+			t.Fatalf("node = %q", v.Node)
+		}
+		prev = v
+	}
+}
+
+func TestClockObserve(t *testing.T) {
+	c := NewClock("n1", func() time.Time { return time.Unix(100, 0) })
+	ahead := Version{Wall: time.Unix(105, 0).UnixNano(), Logical: 9, Node: "n2"}
+	c.Observe(ahead)
+	if v := c.Now(); !v.Newer(ahead) {
+		t.Errorf("after Observe(%v), Now = %v is not newer", ahead, v)
+	}
+	if d := c.Drift(); d != 5*time.Second {
+		t.Errorf("Drift = %v, want 5s", d)
+	}
+	before := c.Now()
+	c.Observe(Version{Wall: 1, Node: "n3"}) // older: no effect
+	if v := c.Now(); !v.Newer(before) || v.Wall != before.Wall {
+		t.Errorf("observing an old version moved the clock: %v after %v", v, before)
+	}
+}
+
+func TestClockConcurrentUnique(t *testing.T) {
+	c := NewClock("n1", nil)
+	const goroutines, each = 8, 500
+	seen := make(chan Version, goroutines*each)
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				seen <- c.Now()
+			}
+		}()
+	}
+	wg.Wait()
+	close(seen)
+	uniq := map[Version]bool{}
+	for v := range seen {
+		if uniq[v] {
+			t.Fatalf("version %v issued twice", v)
+		}
+		uniq[v] = true
+	}
+}
+
+func randomValue(r *rand.Rand) Value {
+	// A small domain so that equal versions (with different data) happen often.
+	return Value{
+		Version:   Version{Wall: int64(r.Intn(3)), Logical: uint32(r.Intn(2)), Node: []string{"n1", "n2"}[r.Intn(2)]},
+		Tombstone: r.Intn(4) == 0,
+		Data:      []byte{byte('a' + r.Intn(3))},
+	}
+}
+
+func equalValue(a, b Value) bool {
+	return a.Version == b.Version && a.Tombstone == b.Tombstone && string(a.Data) == string(b.Data)
+}
+
+func TestMergeAlgebra(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	for i := 0; i < 20000; i++ {
+		a, b, c := randomValue(r), randomValue(r), randomValue(r)
+		if !equalValue(Merge(a, b), Merge(b, a)) {
+			t.Fatalf("not commutative: %+v %+v", a, b)
+		}
+		if !equalValue(Merge(Merge(a, b), c), Merge(a, Merge(b, c))) {
+			t.Fatalf("not associative: %+v %+v %+v", a, b, c)
+		}
+		if !equalValue(Merge(a, a), a) {
+			t.Fatalf("not idempotent: %+v", a)
+		}
+		if m := Merge(a, b); m.Version.Compare(a.Version) < 0 || m.Version.Compare(b.Version) < 0 {
+			t.Fatalf("merge %+v of %+v and %+v is older than an input", m, a, b)
+		}
+	}
+}
