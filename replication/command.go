@@ -1,0 +1,210 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dialkv/dialkv/consistency"
+)
+
+// CommandType is the first byte of every command after the format byte. The FSM dispatches on it;
+// an unknown type is ErrUnknownCommand.
+type CommandType byte
+
+// Command types. Never renumber: they are in every log on disk.
+const (
+	CmdPut      CommandType = 1 // write a value (strong path)
+	CmdDelete   CommandType = 2 // write a tombstone (strong path)
+	CmdRegister CommandType = 3 // record a member's addresses
+)
+
+func (t CommandType) String() string {
+	switch t {
+	case CmdPut:
+		return "put"
+	case CmdDelete:
+		return "delete"
+	case CmdRegister:
+		return "register"
+	}
+	return fmt.Sprintf("command(%d)", byte(t))
+}
+
+// Condition restricts a strong write to a key state.
+type Condition byte
+
+// Conditions of a strong write.
+const (
+	CondNone      Condition = 0
+	CondIfVersion Condition = 1 // the current committed version must equal IfVersion (zero = absent)
+	CondIfAbsent  Condition = 2 // the key must have no live value
+)
+
+// Member is a cluster member's identity and addresses, as recorded in the committed layer.
+type Member struct {
+	ID       string
+	RaftAddr string
+	HTTPAddr string
+}
+
+// Command is one state-machine operation. Which fields matter depends on Type.
+type Command struct {
+	Type      CommandType
+	Key       string
+	Value     []byte
+	Stamp     consistency.Version // the proposer's HLC stamp
+	Cond      Condition
+	IfVersion consistency.Version
+	Member    Member // CmdRegister
+}
+
+// Result is what applying a command returned, delivered to the proposer.
+type Result struct {
+	// Version is the version the key got (or, for a failed condition, its current version).
+	Version consistency.Version
+	// Existed reports whether the key had a live value before (deletes use it for 404).
+	Existed bool
+	// Err is a *ConflictError or nil. It is deterministic: every replica computes the same.
+	Err error
+}
+
+// commandFormat is the first byte of an encoded command: bump it, and keep decoding the old
+// one, when the layout changes.
+const commandFormat byte = 1
+
+var errShort = errors.New("truncated command")
+
+// Encode returns the binary form of c, as stored in the Raft log.
+func (c *Command) Encode() []byte {
+	b := make([]byte, 0, 32+len(c.Key)+len(c.Value)+len(c.Stamp.Node))
+	b = append(b, commandFormat, byte(c.Type))
+	switch c.Type {
+	case CmdPut, CmdDelete:
+		b = appendString(b, c.Key)
+		b = AppendVersion(b, c.Stamp)
+		b = append(b, byte(c.Cond))
+		if c.Cond == CondIfVersion {
+			b = AppendVersion(b, c.IfVersion)
+		}
+		if c.Type == CmdPut {
+			b = appendBytes(b, c.Value)
+		}
+	case CmdRegister:
+		b = appendString(b, c.Member.ID)
+		b = appendString(b, c.Member.RaftAddr)
+		b = appendString(b, c.Member.HTTPAddr)
+	}
+	return b
+}
+
+// DecodeCommand parses the output of Encode. Value aliases data.
+func DecodeCommand(data []byte) (Command, error) {
+	if len(data) < 2 {
+		return Command{}, errShort
+	}
+	if data[0] != commandFormat {
+		return Command{}, fmt.Errorf("%w: format %d", ErrUnknownCommand, data[0])
+	}
+	c := Command{Type: CommandType(data[1])}
+	d := decoder{buf: data[2:]}
+	switch c.Type {
+	case CmdPut, CmdDelete:
+		c.Key = d.string()
+		c.Stamp = d.version()
+		c.Cond = Condition(d.byte())
+		if c.Cond == CondIfVersion {
+			c.IfVersion = d.version()
+		}
+		if c.Type == CmdPut {
+			c.Value = d.bytes()
+		}
+	case CmdRegister:
+		c.Member.ID = d.string()
+		c.Member.RaftAddr = d.string()
+		c.Member.HTTPAddr = d.string()
+	default:
+		return Command{}, fmt.Errorf("%w: type %d", ErrUnknownCommand, data[1])
+	}
+	if d.err != nil {
+		return Command{}, fmt.Errorf("decode %v: %w", c.Type, d.err)
+	}
+	return c, nil
+}
+
+// AppendVersion appends the binary form of v (fixed wall and logical, length-prefixed node).
+func AppendVersion(b []byte, v consistency.Version) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(v.Wall))
+	b = binary.BigEndian.AppendUint32(b, v.Logical)
+	return appendString(b, v.Node)
+}
+
+// DecodeVersion parses AppendVersion's output from the front of b and returns the rest.
+func DecodeVersion(b []byte) (consistency.Version, []byte, error) {
+	d := decoder{buf: b}
+	v := d.version()
+	return v, d.buf, d.err
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b []byte, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// decoder reads fields in order and remembers the first error, so callers check once.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(d.buf) {
+		d.err = errShort
+		return nil
+	}
+	p := d.buf[:n]
+	d.buf = d.buf[n:]
+	return p
+}
+
+func (d *decoder) byte() byte {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) bytes() []byte {
+	if d.err != nil {
+		return nil
+	}
+	n, k := binary.Uvarint(d.buf)
+	if k <= 0 || n > uint64(len(d.buf)-k) {
+		d.err = errShort
+		return nil
+	}
+	d.buf = d.buf[k:]
+	return d.take(int(n))
+}
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) version() consistency.Version {
+	p := d.take(12)
+	if p == nil {
+		return consistency.Version{}
+	}
+	return consistency.Version{
+		Wall:    int64(binary.BigEndian.Uint64(p[:8])),
+		Logical: binary.BigEndian.Uint32(p[8:12]),
+		Node:    d.string(),
+	}
+}

@@ -1,0 +1,62 @@
+package replication
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/dialkv/dialkv/consistency"
+)
+
+func TestCommandRoundTrip(t *testing.T) {
+	stamp := consistency.Version{Wall: 1732298000123456789, Logical: 4, Node: "n2"}
+	cases := []Command{
+		{Type: CmdPut, Key: "a", Value: []byte("1"), Stamp: stamp},
+		{Type: CmdPut, Key: "k/with/slashes", Value: []byte{}, Stamp: stamp, Cond: CondIfAbsent},
+		{Type: CmdPut, Key: "cas", Value: []byte{0, 1, 2}, Stamp: stamp, Cond: CondIfVersion, IfVersion: consistency.Version{Wall: 9, Node: "n1"}},
+		{Type: CmdDelete, Key: "gone", Stamp: stamp},
+		{Type: CmdDelete, Key: "gone", Stamp: stamp, Cond: CondIfVersion},
+		{Type: CmdRegister, Member: Member{ID: "n1", RaftAddr: "127.0.0.1:7101", HTTPAddr: "127.0.0.1:7001"}},
+	}
+	for _, want := range cases {
+		got, err := DecodeCommand(want.Encode())
+		if err != nil {
+			t.Fatalf("%v: %v", want.Type, err)
+		}
+		if len(got.Value) == 0 {
+			got.Value = want.Value // nil and empty are the same value
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
+		}
+	}
+}
+
+func TestDecodeRejectsGarbage(t *testing.T) {
+	full := (&Command{Type: CmdPut, Key: "key", Value: []byte("value"), Stamp: consistency.Version{Wall: 1, Node: "n1"}}).Encode()
+	for n := 0; n < len(full); n++ {
+		if _, err := DecodeCommand(full[:n]); err == nil {
+			t.Errorf("decoding %d of %d bytes succeeded", n, len(full))
+		}
+	}
+	if _, err := DecodeCommand([]byte{commandFormat, 99}); !errors.Is(err, ErrUnknownCommand) {
+		t.Errorf("unknown type: %v, want ErrUnknownCommand", err)
+	}
+	if _, err := DecodeCommand([]byte{42, byte(CmdPut)}); !errors.Is(err, ErrUnknownCommand) {
+		t.Errorf("unknown format: %v, want ErrUnknownCommand", err)
+	}
+}
+
+func FuzzDecodeCommand(f *testing.F) {
+	f.Add((&Command{Type: CmdPut, Key: "a", Value: []byte("b")}).Encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := DecodeCommand(data)
+		if err != nil {
+			return
+		}
+		again, err := DecodeCommand(c.Encode())
+		if err != nil || again.Key != c.Key || string(again.Value) != string(c.Value) || again.Stamp != c.Stamp {
+			t.Fatalf("re-encode of %+v gave %+v, %v", c, again, err)
+		}
+	})
+}

@@ -1,0 +1,387 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// Bucket layout. The committed layer is one root bucket of sub-buckets, so Restore can drop and
+// rebuild it in one transaction without touching anything else in the file.
+var (
+	bucketCommitted = []byte("committed")
+	bucketKV        = []byte("kv")
+	bucketMembers   = []byte("members")
+	bucketMeta      = []byte("meta")
+	keyApplied      = []byte("applied_index")
+	committedSubs   = [][]byte{bucketKV, bucketMembers, bucketMeta}
+)
+
+// snapshotMagic opens every snapshot stream; the digit is the format version.
+const snapshotMagic = "dialkv-snapshot-1\n"
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("store: closed")
+
+// Options tune the bbolt file.
+type Options struct {
+	// OpenTimeout bounds the wait for the file lock (another process or an unclosed handle).
+	OpenTimeout time.Duration
+	// InitialMmapSize is reserved address space. It must be large: a long read transaction
+	// (snapshot persist) blocks writers whenever the mmap has to grow.
+	InitialMmapSize int
+}
+
+// DefaultOptions are the options kvd uses.
+func DefaultOptions() Options {
+	return Options{OpenTimeout: 5 * time.Second, InitialMmapSize: 1 << 30}
+}
+
+// Store is one node's bbolt file.
+type Store struct {
+	db      *bolt.DB
+	applied atomic.Uint64
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever the applied index moves
+}
+
+// Open opens or creates the store at path.
+func Open(path string, opts Options) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         opts.OpenTimeout,
+		NoFreelistSync:  true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: opts.InitialMmapSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{db: db, changed: make(chan struct{})}
+	err = db.Update(func(tx *bolt.Tx) error {
+		root, err := tx.CreateBucketIfNotExists(bucketCommitted)
+		if err != nil {
+			return err
+		}
+		for _, name := range committedSubs {
+			if _, err := root.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		s.applied.Store(readApplied(root))
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: init %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the file. The store must not be used afterwards.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+func readApplied(root *bolt.Bucket) uint64 {
+	raw := root.Bucket(bucketMeta).Get(keyApplied)
+	if len(raw) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(raw)
+}
+
+// AppliedIndex is the index of the last log entry the committed layer holds.
+func (s *Store) AppliedIndex() uint64 { return s.applied.Load() }
+
+// AppliedChanged returns a channel closed the next time the applied index moves. Waiters take the
+// channel, re-check their condition, then wait on it.
+func (s *Store) AppliedChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+func (s *Store) setApplied(index uint64) {
+	s.applied.Store(index)
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Get returns the committed record of key, tombstones included; ok is false when the key has
+// never been written (or its tombstone was purged).
+func (s *Store) Get(key string) (v consistency.Value, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketCommitted).Bucket(bucketKV).Get([]byte(key))
+		if raw == nil {
+			return nil
+		}
+		ok = true
+		v, err = decodeRecord(raw)
+		return err
+	})
+	return v, ok, err
+}
+
+// Item is a key with its committed record.
+type Item struct {
+	Key   string
+	Value consistency.Value
+}
+
+// List returns the live (non-tombstone) keys starting with prefix in key order, at most limit of
+// them (limit <= 0: no limit); more reports whether keys were left out.
+func (s *Store) List(prefix string, limit int) (items []Item, more bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCommitted).Bucket(bucketKV).Cursor()
+		p := []byte(prefix)
+		for k, raw := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
+			v, err := decodeRecord(raw)
+			if err != nil {
+				return fmt.Errorf("key %q: %w", k, err)
+			}
+			if v.Tombstone {
+				continue
+			}
+			if limit > 0 && len(items) == limit {
+				more = true
+				return nil
+			}
+			items = append(items, Item{Key: string(k), Value: v})
+		}
+		return nil
+	})
+	return items, more, err
+}
+
+// Members returns the recorded cluster members by id.
+func (s *Store) Members() (map[string]replication.Member, error) {
+	members := map[string]replication.Member{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketCommitted).Bucket(bucketMembers).ForEach(func(k, raw []byte) error {
+			var m replication.Member
+			if err := json.Unmarshal(raw, &m); err != nil {
+				return fmt.Errorf("member %q: %w", k, err)
+			}
+			members[string(k)] = m
+			return nil
+		})
+	})
+	return members, err
+}
+
+// Tx is one committed-layer write transaction, open only inside Apply's callback.
+type Tx struct {
+	kv, members *bolt.Bucket
+}
+
+// Get returns key's committed record as the transaction sees it.
+func (t *Tx) Get(key string) (consistency.Value, bool, error) {
+	raw := t.kv.Get([]byte(key))
+	if raw == nil {
+		return consistency.Value{}, false, nil
+	}
+	v, err := decodeRecord(raw)
+	return v, true, err
+}
+
+// Put stores key's record.
+func (t *Tx) Put(key string, v consistency.Value) error {
+	return t.kv.Put([]byte(key), encodeRecord(v))
+}
+
+// PutMember records m, replacing the entry with the same id.
+func (t *Tx) PutMember(m replication.Member) error {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return t.members.Put([]byte(m.ID), raw)
+}
+
+// Apply runs fn in one write transaction and records lastIndex as the applied index in the same
+// transaction: either the whole batch and its index are durable, or neither is. If fn fails,
+// nothing is written and the error is returned.
+func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		root := btx.Bucket(bucketCommitted)
+		if err := fn(&Tx{kv: root.Bucket(bucketKV), members: root.Bucket(bucketMembers)}); err != nil {
+			return err
+		}
+		return root.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, lastIndex))
+	})
+	if err != nil {
+		return err
+	}
+	s.setApplied(lastIndex)
+	return nil
+}
+
+// Snapshot is a point-in-time view of the committed layer. It holds a read transaction until
+// Release; WriteTo may run in another goroutine than the one that took it, concurrently with Apply.
+type Snapshot struct {
+	tx      *bolt.Tx
+	applied uint64
+	once    sync.Once
+}
+
+// Snapshot opens a read transaction over the committed layer. It is cheap; the copying happens
+// in WriteTo.
+func (s *Store) Snapshot() (*Snapshot, error) {
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("store: snapshot: %w", err)
+	}
+	return &Snapshot{tx: tx, applied: readApplied(tx.Bucket(bucketCommitted))}, nil
+}
+
+// AppliedIndex is the applied index the snapshot holds.
+func (sn *Snapshot) AppliedIndex() uint64 { return sn.applied }
+
+// WriteTo streams the committed layer: the magic line, then per sub-bucket its name and its
+// key/value pairs, each length-prefixed, a zero-length key ending a bucket and a zero-length name
+// ending the stream.
+func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	bw := bufio.NewWriterSize(w, 256<<10)
+	cw := &countWriter{w: bw}
+	writeChunk := func(p []byte) error {
+		var lenBuf [binary.MaxVarintLen64]byte
+		n := binary.PutUvarint(lenBuf[:], uint64(len(p)))
+		if _, err := cw.Write(lenBuf[:n]); err != nil {
+			return err
+		}
+		_, err := cw.Write(p)
+		return err
+	}
+	if _, err := io.WriteString(cw, snapshotMagic); err != nil {
+		return cw.n, err
+	}
+	root := sn.tx.Bucket(bucketCommitted)
+	for _, name := range committedSubs {
+		if err := writeChunk(name); err != nil {
+			return cw.n, err
+		}
+		err := root.Bucket(name).ForEach(func(k, v []byte) error {
+			if err := writeChunk(k); err != nil {
+				return err
+			}
+			return writeChunk(v)
+		})
+		if err != nil {
+			return cw.n, err
+		}
+		if err := writeChunk(nil); err != nil {
+			return cw.n, err
+		}
+	}
+	if err := writeChunk(nil); err != nil {
+		return cw.n, err
+	}
+	return cw.n, bw.Flush()
+}
+
+// Release ends the read transaction. Safe to call more than once.
+func (sn *Snapshot) Release() {
+	sn.once.Do(func() { sn.tx.Rollback() })
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Restore replaces the committed layer with the stream WriteTo produced, in one transaction: on
+// any error the old state stays whole. The tentative layer is not touched.
+func (s *Store) Restore(r io.Reader) error {
+	br := bufio.NewReaderSize(r, 256<<10)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+		return fmt.Errorf("store: restore: not a dialkv snapshot (%q): %v", magic, err)
+	}
+	readChunk := func() ([]byte, error) {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return nil, err
+		}
+		if n > 1<<31 {
+			return nil, fmt.Errorf("chunk of %d bytes", n)
+		}
+		p := make([]byte, n)
+		_, err = io.ReadFull(br, p)
+		return p, err
+	}
+	var applied uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketCommitted); err != nil {
+			return err
+		}
+		root, err := tx.CreateBucket(bucketCommitted)
+		if err != nil {
+			return err
+		}
+		for _, name := range committedSubs {
+			if _, err := root.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		for {
+			name, err := readChunk()
+			if err != nil {
+				return fmt.Errorf("bucket name: %w", err)
+			}
+			if len(name) == 0 {
+				break
+			}
+			b := root.Bucket(name)
+			if b == nil {
+				return fmt.Errorf("unknown bucket %q", name)
+			}
+			// Keys arrive sorted, which is bbolt's best case for filling pages.
+			b.FillPercent = 0.9
+			for {
+				k, err := readChunk()
+				if err != nil {
+					return fmt.Errorf("bucket %s: key: %w", name, err)
+				}
+				if len(k) == 0 {
+					break
+				}
+				v, err := readChunk()
+				if err != nil {
+					return fmt.Errorf("bucket %s: value: %w", name, err)
+				}
+				if err := b.Put(k, v); err != nil {
+					return err
+				}
+			}
+		}
+		applied = readApplied(root)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: restore: %w", err)
+	}
+	s.setApplied(applied)
+	return nil
+}

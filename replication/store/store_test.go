@@ -1,0 +1,165 @@
+package store
+
+import (
+	"bytes"
+	"path/filepath"
+	"testing"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+func mustOpen(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(path, Options{OpenTimeout: DefaultOptions().OpenTimeout, InitialMmapSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func val(data string, wall int64) consistency.Value {
+	return consistency.Value{Version: consistency.Version{Wall: wall, Node: "n1"}, Data: []byte(data)}
+}
+
+func mustPut(t *testing.T, s *Store, index uint64, kvs map[string]consistency.Value) {
+	t.Helper()
+	err := s.Apply(index, func(tx *Tx) error {
+		for k, v := range kvs {
+			if err := tx.Put(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustGet(t *testing.T, s *Store, key string) (consistency.Value, bool) {
+	t.Helper()
+	v, ok, err := s.Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, ok
+}
+
+func TestApplyGetAndAppliedIndexSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := mustOpen(t, path)
+	changed := s.AppliedChanged()
+	mustPut(t, s, 7, map[string]consistency.Value{"a": val("1", 10), "b": {Version: consistency.Version{Wall: 11, Node: "n2"}, Tombstone: true}})
+	select {
+	case <-changed:
+	default:
+		t.Fatal("AppliedChanged not closed after Apply")
+	}
+	if got := s.AppliedIndex(); got != 7 {
+		t.Fatalf("applied = %d, want 7", got)
+	}
+	s.Close()
+
+	s = mustOpen(t, path)
+	if got := s.AppliedIndex(); got != 7 {
+		t.Fatalf("applied after reopen = %d, want 7", got)
+	}
+	if v, ok := mustGet(t, s, "a"); !ok || string(v.Data) != "1" || v.Version.Wall != 10 {
+		t.Errorf("a = %+v ok=%v", v, ok)
+	}
+	if v, ok := mustGet(t, s, "b"); !ok || !v.Tombstone || v.Version.Node != "n2" {
+		t.Errorf("b = %+v ok=%v, want tombstone by n2", v, ok)
+	}
+	if _, ok := mustGet(t, s, "c"); ok {
+		t.Error("c exists")
+	}
+}
+
+func TestFailedApplyChangesNothing(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	mustPut(t, s, 1, map[string]consistency.Value{"a": val("1", 1)})
+	err := s.Apply(2, func(tx *Tx) error {
+		if err := tx.Put("a", val("2", 2)); err != nil {
+			return err
+		}
+		return replication.ErrInvalid
+	})
+	if err == nil {
+		t.Fatal("Apply returned nil for a failing callback")
+	}
+	if v, _ := mustGet(t, s, "a"); string(v.Data) != "1" || s.AppliedIndex() != 1 {
+		t.Errorf("after failed apply: a=%q applied=%d; want 1, 1", v.Data, s.AppliedIndex())
+	}
+}
+
+func TestListPrefixSkipsTombstonesAndHonoursLimit(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	mustPut(t, s, 1, map[string]consistency.Value{
+		"app/1": val("x", 1), "app/2": {Version: consistency.Version{Wall: 1}, Tombstone: true},
+		"app/3": val("z", 1), "apq": val("no", 1), "ap": val("no", 1),
+	})
+	items, more, err := s.List("app/", 0)
+	if err != nil || more || len(items) != 2 || items[0].Key != "app/1" || items[1].Key != "app/3" {
+		t.Fatalf("List = %+v more=%v err=%v; want app/1, app/3", items, more, err)
+	}
+	items, more, _ = s.List("app/", 1)
+	if len(items) != 1 || !more {
+		t.Errorf("List limit 1 = %d items more=%v; want 1, true", len(items), more)
+	}
+}
+
+func TestSnapshotRestoreReplacesState(t *testing.T) {
+	src := mustOpen(t, filepath.Join(t.TempDir(), "src.db"))
+	mustPut(t, src, 5, map[string]consistency.Value{"a": val("1", 1), "b": val("2", 1)})
+	if err := src.Apply(6, func(tx *Tx) error {
+		return tx.PutMember(replication.Member{ID: "n1", RaftAddr: "r1", HTTPAddr: "h1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes after the snapshot was taken must not leak into it.
+	mustPut(t, src, 7, map[string]consistency.Value{"late": val("no", 2)})
+	var buf bytes.Buffer
+	if _, err := snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	snap.Release() // idempotent
+
+	dst := mustOpen(t, filepath.Join(t.TempDir(), "dst.db"))
+	mustPut(t, dst, 99, map[string]consistency.Value{"stale": val("must vanish", 1)})
+	if err := dst.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if dst.AppliedIndex() != 6 {
+		t.Errorf("applied after restore = %d, want 6", dst.AppliedIndex())
+	}
+	for key, want := range map[string]string{"a": "1", "b": "2"} {
+		if v, ok := mustGet(t, dst, key); !ok || string(v.Data) != want {
+			t.Errorf("%s = %q ok=%v, want %q", key, v.Data, ok, want)
+		}
+	}
+	for _, gone := range []string{"stale", "late"} {
+		if _, ok := mustGet(t, dst, gone); ok {
+			t.Errorf("%s survived the restore", gone)
+		}
+	}
+	members, err := dst.Members()
+	if err != nil || members["n1"].HTTPAddr != "h1" {
+		t.Errorf("members = %+v, %v", members, err)
+	}
+
+	// A corrupt stream leaves the restored state whole.
+	corrupt := buf.Bytes()[:buf.Len()-3]
+	if err := dst.Restore(bytes.NewReader(corrupt)); err == nil {
+		t.Fatal("restore of a truncated snapshot succeeded")
+	}
+	if v, ok := mustGet(t, dst, "a"); !ok || string(v.Data) != "1" || dst.AppliedIndex() != 6 {
+		t.Errorf("after failed restore: a=%q ok=%v applied=%d", v.Data, ok, dst.AppliedIndex())
+	}
+}
