@@ -1,0 +1,170 @@
+package strong
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
+)
+
+// fsm is the Raft state machine over the committed layer. Apply is deterministic: the same log
+// gives the same committed state on every node. Entries at or below the store's applied index are
+// skipped, which makes replay after a restart (NoSnapshotRestoreOnStart) exact.
+type fsm struct {
+	store  *store.Store
+	clock  *consistency.Clock
+	logger *slog.Logger
+	// restores counts snapshot installs, for tests and status.
+	restores func()
+}
+
+var _ raft.BatchingFSM = (*fsm)(nil)
+
+// Apply applies one entry; raft uses ApplyBatch, this exists to satisfy raft.FSM.
+func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
+
+// ApplyBatch applies a run of committed entries in one bbolt transaction. It returns one
+// replication.Result per entry (nil for configuration entries and skipped ones).
+//
+// A command this binary cannot decode, or a failing disk, stops the node: continuing would make
+// this replica's state differ from the others' at the same applied index.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	results := make([]interface{}, len(logs))
+	if len(logs) == 0 {
+		return results
+	}
+	applied := f.store.AppliedIndex()
+	last := logs[len(logs)-1].Index
+	if last <= applied {
+		return results
+	}
+	var observed consistency.Version
+	err := f.store.Apply(last, func(tx *store.Tx) error {
+		for i, l := range logs {
+			if l.Index <= applied || l.Type != raft.LogCommand {
+				continue
+			}
+			cmd, err := replication.DecodeCommand(l.Data)
+			if err != nil {
+				return fmt.Errorf("log entry %d: %w", l.Index, err)
+			}
+			res, err := applyCommand(tx, &cmd)
+			if err != nil {
+				return fmt.Errorf("log entry %d (%v %q): %w", l.Index, cmd.Type, cmd.Key, err)
+			}
+			observed = consistency.Max(observed, res.Version)
+			results[i] = res
+		}
+		return nil
+	})
+	if err != nil {
+		f.logger.Error("cannot apply committed entries: stopping to keep replicas identical", "first", logs[0].Index, "last", last, "err", err)
+		panic(fmt.Sprintf("dialkv: fsm apply failed: %v", err))
+	}
+	if !observed.IsZero() {
+		f.clock.Observe(observed)
+	}
+	return results
+}
+
+// applyCommand is the state machine's rule book. Its only inputs are tx and cmd.
+func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, error) {
+	switch cmd.Type {
+	case replication.CmdRegister:
+		return replication.Result{}, tx.PutMember(cmd.Member)
+	case replication.CmdPut, replication.CmdDelete:
+	default:
+		return replication.Result{}, fmt.Errorf("%w: %v", replication.ErrUnknownCommand, cmd.Type)
+	}
+	cur, exists, err := tx.Get(cmd.Key)
+	if err != nil {
+		return replication.Result{}, err
+	}
+	live := exists && !cur.Tombstone
+	switch cmd.Cond {
+	case replication.CondIfVersion:
+		// A tombstone's version still names the key's state, but "absent" (zero) matches only a
+		// key with no live value.
+		match := cur.Version == cmd.IfVersion && live || cmd.IfVersion.IsZero() && !live
+		if !match {
+			return replication.Result{Version: cur.Version, Existed: live, Err: &replication.ConflictError{
+				Key: cmd.Key, Current: liveVersion(cur, live), Reason: "version is not " + versionOrAbsent(cmd.IfVersion),
+			}}, nil
+		}
+	case replication.CondIfAbsent:
+		if live {
+			return replication.Result{Version: cur.Version, Existed: true, Err: &replication.ConflictError{
+				Key: cmd.Key, Current: cur.Version, Reason: "key exists",
+			}}, nil
+		}
+	}
+	if cmd.Type == replication.CmdDelete && !live {
+		// Deleting what is not there changes nothing (and writes no tombstone).
+		return replication.Result{Version: cur.Version}, nil
+	}
+	next := consistency.Max(cmd.Stamp, cur.Version.Successor(cmd.Stamp.Node))
+	if !exists {
+		next = cmd.Stamp
+	}
+	rec := consistency.Value{Version: next, Tombstone: cmd.Type == replication.CmdDelete}
+	if !rec.Tombstone {
+		rec.Data = cmd.Value
+	}
+	if err := tx.Put(cmd.Key, rec); err != nil {
+		return replication.Result{}, err
+	}
+	return replication.Result{Version: next, Existed: live}, nil
+}
+
+func liveVersion(v consistency.Value, live bool) consistency.Version {
+	if !live {
+		return consistency.Version{}
+	}
+	return v.Version
+}
+
+func versionOrAbsent(v consistency.Version) string {
+	if v.IsZero() {
+		return "absent"
+	}
+	return v.String()
+}
+
+// Snapshot captures a read transaction; the copying happens in Persist, concurrently with Apply.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	snap, err := f.store.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &fsmSnapshot{snap: snap}, nil
+}
+
+// Restore replaces the committed layer with the snapshot, whole (never merged).
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		return err
+	}
+	if f.restores != nil {
+		f.restores()
+	}
+	f.logger.Info("restored committed layer from snapshot", "applied_index", f.store.AppliedIndex())
+	return nil
+}
+
+type fsmSnapshot struct{ snap *store.Snapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.snap.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { s.snap.Release() }

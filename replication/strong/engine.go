@@ -1,0 +1,495 @@
+package strong
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
+)
+
+// Engine is one node's Raft participant.
+type Engine struct {
+	cfg    Config
+	raft   *raft.Raft
+	fsm    *fsm
+	store  *store.Store
+	logs   raft.LogStore
+	bolt   *raftboltdb.BoltStore
+	trans  raft.Transport
+	logger *slog.Logger
+
+	// readyTerm is the term in which this node, as leader, has committed and applied an entry of
+	// its own (a barrier). Until then its commit index may lag entries committed by an earlier
+	// leader, so it must not hand out read indexes. 0 = not ready.
+	readyTerm atomic.Uint64
+	// quorumContact is when (UnixNano) a round that started then last confirmed, with a quorum,
+	// that this node was still the leader. Bounded reads on the leader measure staleness from it.
+	quorumContact atomic.Int64
+
+	readReqs chan chan readIndexResult
+	restores atomic.Uint64
+
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	shutdown sync.Once
+}
+
+type readIndexResult struct {
+	index uint64
+	err   error
+}
+
+// Open starts the engine over st, which must stay open until Shutdown returns.
+func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("raft config: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	hlog := newHCLogger(logger)
+	e := &Engine{cfg: cfg, store: st, logger: logger, readReqs: make(chan chan readIndexResult, 4096), stop: make(chan struct{})}
+	e.fsm = &fsm{store: st, clock: clock, logger: logger, restores: func() { e.restores.Add(1) }}
+
+	var err error
+	e.bolt, err = raftboltdb.New(raftboltdb.Options{
+		Path: filepath.Join(cfg.Dir, "raft.db"),
+		BoltOptions: &bolt.Options{
+			Timeout:        5 * time.Second,
+			NoFreelistSync: true,
+			FreelistType:   bolt.FreelistMapType,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
+	cleanup := []func(){func() { e.bolt.Close() }}
+	fail := func(err error) (*Engine, error) {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+		return nil, err
+	}
+	e.logs, err = raft.NewLogCache(512, e.bolt)
+	if err != nil {
+		return fail(err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog.Named("snapshot"))
+	if err != nil {
+		return fail(fmt.Errorf("snapshot store: %w", err))
+	}
+	if err := e.catchUpFromSnapshot(snaps); err != nil {
+		return fail(err)
+	}
+
+	e.trans = cfg.Transport
+	if e.trans == nil {
+		addr, err := net.ResolveTCPAddr("tcp", cfg.RaftAddr)
+		if err != nil {
+			return fail(fmt.Errorf("raft address %q: %w", cfg.RaftAddr, err))
+		}
+		tcp, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, 3, 10*time.Second, hlog.Named("transport"))
+		if err != nil {
+			return fail(fmt.Errorf("raft transport on %s: %w", cfg.RaftAddr, err))
+		}
+		e.trans = tcp
+		cleanup = append(cleanup, func() { tcp.Close() })
+	}
+
+	hasState, err := raft.HasExistingState(e.logs, e.bolt, snaps)
+	if err != nil {
+		return fail(err)
+	}
+	rc := cfg.raftConfig()
+	rc.Logger = hlog
+	e.raft, err = raft.NewRaft(rc, e.fsm, e.logs, e.bolt, snaps, e.trans)
+	if err != nil {
+		return fail(fmt.Errorf("start raft: %w", err))
+	}
+	if !hasState && len(cfg.Bootstrap) > 0 {
+		var servers []raft.Server
+		for _, p := range cfg.Bootstrap {
+			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr), Suffrage: raft.Voter})
+		}
+		if err := e.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			e.raft.Shutdown()
+			return fail(fmt.Errorf("bootstrap: %w", err))
+		}
+		logger.Info("bootstrapped a new cluster", "voters", len(servers))
+	} else if hasState {
+		logger.Info("starting from existing raft state", "applied_index", st.AppliedIndex())
+	} else {
+		logger.Info("no raft state and no bootstrap list: waiting to be added to a cluster")
+	}
+	e.wg.Add(2)
+	go e.watchLeadership()
+	go e.readIndexLoop()
+	return e, nil
+}
+
+// catchUpFromSnapshot restores the newest snapshot when the committed layer is older than it
+// (e.g. the state file was lost): with NoSnapshotRestoreOnStart raft would otherwise replay only
+// the log after the snapshot onto an empty state.
+func (e *Engine) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	newest := list[0]
+	if newest.Index <= e.store.AppliedIndex() {
+		return nil
+	}
+	_, rc, err := snaps.Open(newest.ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", newest.ID, err)
+	}
+	e.logger.Warn("committed layer is behind the newest snapshot: restoring it", "applied_index", e.store.AppliedIndex(), "snapshot_index", newest.Index)
+	return e.fsm.Restore(rc)
+}
+
+// Shutdown stops raft and closes the log store (raft never closes it itself). The state store
+// is the caller's to close afterwards.
+func (e *Engine) Shutdown() error {
+	var err error
+	e.shutdown.Do(func() {
+		close(e.stop)
+		err = e.raft.Shutdown().Error()
+		e.wg.Wait()
+		if c, ok := e.trans.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		if cerr := e.bolt.Close(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+// watchLeadership makes a new leader commit a barrier in its own term before it serves
+// linearizable reads (until then its commit index may not cover entries of earlier terms).
+func (e *Engine) watchLeadership() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case isLeader := <-e.raft.LeaderCh():
+			e.readyTerm.Store(0)
+			if isLeader {
+				e.becomeReady()
+			}
+		}
+	}
+}
+
+func (e *Engine) becomeReady() {
+	for {
+		term := e.raft.CurrentTerm()
+		start := time.Now()
+		err := e.raft.Barrier(e.cfg.ElectionTimeout * 5).Error()
+		if err == nil && e.raft.State() == raft.Leader && e.raft.CurrentTerm() == term {
+			e.quorumContact.Store(start.UnixNano())
+			e.readyTerm.Store(term)
+			e.logger.Info("leader ready for linearizable reads", "term", term)
+			return
+		}
+		if e.raft.State() != raft.Leader {
+			return
+		}
+		select {
+		case <-e.stop:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// IsLeader reports whether this node believes it is the leader.
+func (e *Engine) IsLeader() bool { return e.raft.State() == raft.Leader }
+
+// Leader returns the leader's id and Raft address as this node knows them ("" when unknown).
+func (e *Engine) Leader() (id, addr string) {
+	a, i := e.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// NodeID is this node's id.
+func (e *Engine) NodeID() string { return e.cfg.NodeID }
+
+// Propose replicates cmd and returns the state machine's result. Leader only: elsewhere it
+// returns a *replication.NotLeaderError without proposing. Once the entry may have been appended
+// to the log, every failure is replication.ErrOutcomeUnknown, never "failed".
+func (e *Engine) Propose(ctx context.Context, cmd *replication.Command) (replication.Result, error) {
+	if !e.IsLeader() {
+		id, addr := e.Leader()
+		return replication.Result{}, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := e.raft.Apply(cmd.Encode(), timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case <-ctx.Done():
+		return replication.Result{}, fmt.Errorf("%w: %v while waiting for the write to commit", replication.ErrOutcomeUnknown, ctx.Err())
+	case err := <-done:
+		switch {
+		case err == nil:
+		case errors.Is(err, raft.ErrNotLeader):
+			id, addr := e.Leader()
+			return replication.Result{}, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return replication.Result{}, fmt.Errorf("%w: raft did not accept the write in time", replication.ErrTimeout)
+		case errors.Is(err, raft.ErrAbortedByRestore):
+			return replication.Result{}, fmt.Errorf("write aborted by a snapshot restore: %w", replication.ErrNoLeader)
+		default:
+			// ErrLeadershipLost, ErrRaftShutdown and friends: it may be in the log.
+			return replication.Result{}, fmt.Errorf("%w: %v (the cluster may have lost its quorum)", replication.ErrOutcomeUnknown, err)
+		}
+	}
+	res, ok := f.Response().(replication.Result)
+	if !ok {
+		return replication.Result{}, fmt.Errorf("%w: unexpected apply response %T", replication.ErrOutcomeUnknown, f.Response())
+	}
+	return res, res.Err
+}
+
+// ReadIndex returns an index such that a read of the committed layer once it has applied that
+// index is linearizable. Leader only. Concurrent callers share verification rounds.
+func (e *Engine) ReadIndex(ctx context.Context) (uint64, error) {
+	reply := make(chan readIndexResult, 1)
+	select {
+	case e.readReqs <- reply:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: read index: %v", replication.ErrTimeout, ctx.Err())
+	}
+	select {
+	case r := <-reply:
+		return r.index, r.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: read index: %v", replication.ErrTimeout, ctx.Err())
+	}
+}
+
+// readIndexLoop serves read-index requests in rounds: every request waiting when a round starts
+// shares it, and requests arriving during a round wait for the next one (their index must be
+// taken after they arrived).
+func (e *Engine) readIndexLoop() {
+	defer e.wg.Done()
+	for {
+		var batch []chan readIndexResult
+		select {
+		case <-e.stop:
+			return
+		case r := <-e.readReqs:
+			batch = append(batch, r)
+		}
+	drain:
+		for {
+			select {
+			case r := <-e.readReqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		index, err := e.readIndexRound()
+		for _, r := range batch {
+			r <- readIndexResult{index: index, err: err}
+		}
+	}
+}
+
+func (e *Engine) readIndexRound() (uint64, error) {
+	term := e.readyTerm.Load()
+	if term == 0 || e.raft.State() != raft.Leader {
+		// A leader that has not yet committed its barrier waits for it briefly.
+		deadline := time.Now().Add(e.cfg.ElectionTimeout)
+		for term == 0 && e.raft.State() == raft.Leader && time.Now().Before(deadline) {
+			select {
+			case <-e.stop:
+				return 0, raft.ErrRaftShutdown
+			case <-time.After(5 * time.Millisecond):
+			}
+			term = e.readyTerm.Load()
+		}
+		if term == 0 || e.raft.State() != raft.Leader {
+			id, addr := e.Leader()
+			return 0, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+		}
+	}
+	if e.raft.CurrentTerm() != term {
+		return 0, &replication.NotLeaderError{}
+	}
+	start := time.Now()
+	index := e.raft.CommitIndex()
+	if err := e.raft.VerifyLeader().Error(); err != nil {
+		id, addr := e.Leader()
+		return 0, fmt.Errorf("verify leadership: %v: %w", err, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr})
+	}
+	if e.raft.CurrentTerm() != term {
+		return 0, &replication.NotLeaderError{}
+	}
+	e.quorumContact.Store(start.UnixNano())
+	return index, nil
+}
+
+// QuorumContact is, on the leader, the start time of the last round that confirmed leadership
+// with a quorum; zero elsewhere.
+func (e *Engine) QuorumContact() time.Time {
+	if !e.IsLeader() {
+		return time.Time{}
+	}
+	ns := e.quorumContact.Load()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// LastContact is, on a follower, when it last heard from the leader.
+func (e *Engine) LastContact() time.Time { return e.raft.LastContact() }
+
+// CommitIndex is the commit index this node knows of.
+func (e *Engine) CommitIndex() uint64 { return e.raft.CommitIndex() }
+
+// Term is the current term.
+func (e *Engine) Term() uint64 { return e.raft.CurrentTerm() }
+
+// State is leader, follower, candidate or shutdown.
+func (e *Engine) State() string { return e.raft.State().String() }
+
+// AppliedIndex is the state machine's applied index.
+func (e *Engine) AppliedIndex() uint64 { return e.store.AppliedIndex() }
+
+// SnapshotRestores counts snapshot installs into the state machine since Open.
+func (e *Engine) SnapshotRestores() uint64 { return e.restores.Load() }
+
+// Snapshot asks raft to take a snapshot now (and compact the log behind it).
+func (e *Engine) Snapshot() error { return e.raft.Snapshot().Error() }
+
+// caughtUp reports whether the state machine reflects every entry up to index. Entries the FSM
+// never sees (no-ops, barriers) are skipped over by looking at the log once raft has dispatched
+// them: raft's own AppliedIndex moves when entries are handed to the FSM, not when it is done.
+func (e *Engine) caughtUp(index uint64) bool {
+	applied := e.store.AppliedIndex()
+	if applied >= index {
+		return true
+	}
+	if e.raft.AppliedIndex() < index {
+		return false
+	}
+	for i := applied + 1; i <= index; i++ {
+		var l raft.Log
+		if err := e.logs.GetLog(i, &l); err != nil {
+			return false
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitApplied blocks until the state machine reflects every entry up to index, or ctx ends
+// (replication.ErrTimeout).
+func (e *Engine) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		changed := e.store.AppliedChanged()
+		if e.caughtUp(index) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-time.After(2 * time.Millisecond): // no-op entries move raft's index, not ours
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting to apply index %d (applied %d)", replication.ErrTimeout, index, e.store.AppliedIndex())
+		}
+	}
+}
+
+// Server is one member of the Raft configuration.
+type Server struct {
+	ID       string
+	Addr     string
+	Suffrage string
+}
+
+// Servers returns the latest Raft configuration.
+func (e *Engine) Servers() ([]Server, error) {
+	f := e.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		suffrage := "voter"
+		if s.Suffrage != raft.Voter {
+			suffrage = "nonvoter"
+		}
+		out = append(out, Server{ID: string(s.ID), Addr: string(s.Address), Suffrage: suffrage})
+	}
+	return out, nil
+}
+
+// AddVoter adds (or re-addresses) a voter. Leader only. Adding a server already present at the
+// same address changes nothing.
+func (e *Engine) AddVoter(ctx context.Context, id, addr string) error {
+	if !e.IsLeader() {
+		lid, laddr := e.Leader()
+		return &replication.NotLeaderError{LeaderID: lid, LeaderAddr: laddr}
+	}
+	servers, err := e.Servers()
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s.ID == id && s.Addr == addr && s.Suffrage == "voter" {
+			return nil
+		}
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if err := e.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return &replication.NotLeaderError{}
+		}
+		return fmt.Errorf("add voter %s at %s: %w", id, addr, err)
+	}
+	e.logger.Info("added voter", "id", id, "addr", addr)
+	return nil
+}
+
+// RemoveServer removes a member from the configuration. Leader only.
+func (e *Engine) RemoveServer(ctx context.Context, id string) error {
+	if !e.IsLeader() {
+		lid, laddr := e.Leader()
+		return &replication.NotLeaderError{LeaderID: lid, LeaderAddr: laddr}
+	}
+	if err := e.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+		return fmt.Errorf("remove %s: %w", id, err)
+	}
+	return nil
+}

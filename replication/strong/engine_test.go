@@ -1,0 +1,301 @@
+package strong
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
+)
+
+// testNode is one engine over an in-memory transport, restartable on the same directory.
+type testNode struct {
+	id    string
+	dir   string
+	addr  raft.ServerAddress
+	trans *raft.InmemTransport
+	store *store.Store
+	eng   *Engine
+}
+
+type testCluster struct {
+	t     *testing.T
+	nodes []*testNode
+	cfg   func(*Config)
+}
+
+func fastConfig() Config {
+	c := DefaultConfig()
+	c.HeartbeatTimeout = 100 * time.Millisecond
+	c.ElectionTimeout = 100 * time.Millisecond
+	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	return c
+}
+
+func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t, cfg: tweak}
+	var peers []Peer
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("n%d", i)
+		addr, trans := raft.NewInmemTransport(raft.ServerAddress(id))
+		tc.nodes = append(tc.nodes, &testNode{id: id, dir: t.TempDir(), addr: addr, trans: trans})
+		peers = append(peers, Peer{ID: id, Addr: string(addr)})
+	}
+	tc.connectAll()
+	for _, nd := range tc.nodes {
+		tc.start(nd, peers)
+	}
+	t.Cleanup(func() {
+		for _, nd := range tc.nodes {
+			tc.stop(nd)
+		}
+	})
+	return tc
+}
+
+func (tc *testCluster) connectAll() {
+	for _, a := range tc.nodes {
+		for _, b := range tc.nodes {
+			if a != b {
+				a.trans.Connect(b.addr, b.trans)
+			}
+		}
+	}
+}
+
+func (tc *testCluster) start(nd *testNode, bootstrap []Peer) {
+	tc.t.Helper()
+	st, err := store.Open(filepath.Join(nd.dir, "state.db"), store.Options{OpenTimeout: time.Second, InitialMmapSize: 1 << 20})
+	if err != nil {
+		tc.t.Fatal(err)
+	}
+	// Shutdown closed the transport's outbound links: restore them.
+	for _, other := range tc.nodes {
+		if other != nd {
+			nd.trans.Connect(other.addr, other.trans)
+		}
+	}
+	cfg := fastConfig()
+	cfg.NodeID, cfg.Dir, cfg.Bootstrap, cfg.Transport = nd.id, nd.dir, bootstrap, nd.trans
+	if tc.cfg != nil {
+		tc.cfg(&cfg)
+	}
+	eng, err := Open(cfg, st, consistency.NewClock(nd.id, nil))
+	if err != nil {
+		st.Close()
+		tc.t.Fatal(err)
+	}
+	nd.store, nd.eng = st, eng
+}
+
+func (tc *testCluster) stop(nd *testNode) {
+	if nd.eng == nil {
+		return
+	}
+	nd.eng.Shutdown()
+	nd.store.Close()
+	nd.eng, nd.store = nil, nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (tc *testCluster) leader() *testNode {
+	tc.t.Helper()
+	var leader *testNode
+	waitFor(tc.t, "a leader", 10*time.Second, func() bool {
+		for _, nd := range tc.nodes {
+			if nd.eng != nil && nd.eng.IsLeader() {
+				leader = nd
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
+func mustPropose(t *testing.T, nd *testNode, key, value string) replication.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := nd.eng.Propose(ctx, &replication.Command{Type: replication.CmdPut, Key: key, Value: []byte(value), Stamp: consistency.NewClock(nd.id, nil).Now()})
+	if err != nil {
+		t.Fatalf("propose %s=%s on %s: %v", key, value, nd.id, err)
+	}
+	return res
+}
+
+func valueOn(nd *testNode, key string) string {
+	v, ok, err := nd.store.Get(key)
+	if err != nil || !ok || v.Tombstone {
+		return ""
+	}
+	return string(v.Data)
+}
+
+func TestReplicatesAndReadsLinearizably(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	leader := tc.leader()
+	res := mustPropose(t, leader, "a", "1")
+	if res.Version.IsZero() {
+		t.Fatal("write returned no version")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	index, err := leader.eng.ReadIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range tc.nodes {
+		if err := nd.eng.WaitApplied(ctx, index); err != nil {
+			t.Fatalf("%s: %v", nd.id, err)
+		}
+		if got := valueOn(nd, "a"); got != "1" {
+			t.Errorf("%s after read index %d: a=%q, want 1", nd.id, index, got)
+		}
+	}
+
+	for _, nd := range tc.nodes {
+		if nd == leader {
+			continue
+		}
+		_, err := nd.eng.Propose(ctx, &replication.Command{Type: replication.CmdPut, Key: "b", Stamp: consistency.Version{Wall: 1, Node: nd.id}})
+		var nle *replication.NotLeaderError
+		if !errors.As(err, &nle) || nle.LeaderID != leader.id {
+			t.Errorf("propose on follower %s: %v, want NotLeaderError naming %s", nd.id, err, leader.id)
+		}
+		if _, err := nd.eng.ReadIndex(ctx); !errors.Is(err, replication.ErrNotLeader) {
+			t.Errorf("read index on follower %s: %v, want ErrNotLeader", nd.id, err)
+		}
+	}
+}
+
+func TestConcurrentReadIndexShareRounds(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	leader := tc.leader()
+	mustPropose(t, leader, "k", "v")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const readers = 64
+	errs := make(chan error, readers)
+	for i := 0; i < readers; i++ {
+		go func() {
+			index, err := leader.eng.ReadIndex(ctx)
+			if err == nil && index == 0 {
+				err = errors.New("zero read index")
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < readers; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPartitionedLeaderCannotServeReadIndex(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	old := tc.leader()
+	mustPropose(t, old, "k", "v")
+	old.trans.DisconnectAll()
+	for _, nd := range tc.nodes {
+		if nd != old {
+			nd.trans.Disconnect(old.addr)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if index, err := old.eng.ReadIndex(ctx); err == nil {
+		t.Fatalf("isolated old leader handed out read index %d", index)
+	}
+	// The majority elects a new leader and goes on.
+	var newLeader *testNode
+	waitFor(t, "a new leader in the majority", 10*time.Second, func() bool {
+		for _, nd := range tc.nodes {
+			if nd != old && nd.eng.IsLeader() {
+				newLeader = nd
+				return true
+			}
+		}
+		return false
+	})
+	mustPropose(t, newLeader, "k", "v2")
+}
+
+func TestLaggingFollowerCatchesUpBySnapshotInstall(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.TrailingLogs = 10
+		c.SnapshotThreshold = 50
+		c.SnapshotInterval = 50 * time.Millisecond
+	})
+	leader := tc.leader()
+	var lagger *testNode
+	for _, nd := range tc.nodes {
+		if nd != leader {
+			lagger = nd
+			break
+		}
+	}
+	tc.stop(lagger)
+	for i := 0; i < 300; i++ {
+		mustPropose(t, leader, fmt.Sprintf("key-%03d", i), fmt.Sprint(i))
+	}
+	if err := leader.eng.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	tc.start(lagger, nil)
+	waitFor(t, "the lagging follower to catch up", 20*time.Second, func() bool {
+		return valueOn(lagger, "key-299") == "299"
+	})
+	if lagger.eng.SnapshotRestores() == 0 {
+		t.Fatal("the follower caught up without a snapshot install: the test did not exercise it")
+	}
+	for i := 0; i < 300; i += 37 {
+		if got := valueOn(lagger, fmt.Sprintf("key-%03d", i)); got != fmt.Sprint(i) {
+			t.Errorf("key-%03d = %q after snapshot install", i, got)
+		}
+	}
+}
+
+func TestRestartKeepsStateWithoutRebootstrap(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	leader := tc.leader()
+	for i := 0; i < 20; i++ {
+		mustPropose(t, leader, fmt.Sprintf("k%d", i), "v")
+	}
+	for _, nd := range tc.nodes {
+		tc.stop(nd)
+	}
+	for _, nd := range tc.nodes {
+		// The bootstrap list is passed again, as kvctl does: it must be ignored.
+		tc.start(nd, []Peer{{ID: "n1", Addr: "n1"}, {ID: "n2", Addr: "n2"}, {ID: "n3", Addr: "n3"}})
+	}
+	leader = tc.leader()
+	mustPropose(t, leader, "after", "restart")
+	for _, nd := range tc.nodes {
+		waitFor(t, nd.id+" to hold old and new data", 10*time.Second, func() bool {
+			return valueOn(nd, "k19") == "v" && valueOn(nd, "after") == "restart"
+		})
+	}
+}
