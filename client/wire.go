@@ -49,6 +49,7 @@ const (
 	CodeOutcomeUnknown = "outcome_unknown" // 504: the write may or may not have been applied
 	CodeTimeout        = "timeout"         // 504: a read could not complete in time; nothing was changed
 	CodeInternal       = "internal"        // 500
+	CodeNotImplemented = "not_implemented" // 501: a level this version does not serve yet
 )
 
 // ErrorBody is the JSON body of every error response.

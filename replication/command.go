@@ -67,6 +67,8 @@ type Result struct {
 	Existed bool
 	// Err is a *ConflictError or nil. It is deterministic: every replica computes the same.
 	Err error
+	// Index is the log index of the entry, filled in by the engine for the proposer.
+	Index uint64
 }
 
 // commandFormat is the first byte of an encoded command: bump it, and keep decoding the old

@@ -42,6 +42,7 @@ type Engine struct {
 
 	readReqs chan chan readIndexResult
 	restores atomic.Uint64
+	fresh    freshness
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -113,6 +114,12 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 		e.trans = tcp
 		cleanup = append(cleanup, func() { tcp.Close() })
 	}
+	if _, ok := e.trans.(raft.WithPreVote); !ok {
+		return fail(fmt.Errorf("raft transport %T does not support pre-vote", e.trans))
+	}
+	observed := newObservingTransport(e.trans, &e.fresh)
+	e.trans = observed
+	cleanup = append(cleanup, func() { observed.Close() })
 
 	hasState, err := raft.HasExistingState(e.logs, e.bolt, snaps)
 	if err != nil {
@@ -173,9 +180,7 @@ func (e *Engine) Shutdown() error {
 		close(e.stop)
 		err = e.raft.Shutdown().Error()
 		e.wg.Wait()
-		if c, ok := e.trans.(interface{ Close() error }); ok {
-			c.Close()
-		}
+		e.trans.(raft.WithClose).Close()
 		if cerr := e.bolt.Close(); err == nil {
 			err = cerr
 		}
@@ -271,6 +276,7 @@ func (e *Engine) Propose(ctx context.Context, cmd *replication.Command) (replica
 	if !ok {
 		return replication.Result{}, fmt.Errorf("%w: unexpected apply response %T", replication.ErrOutcomeUnknown, f.Response())
 	}
+	res.Index = f.Index()
 	return res, res.Err
 }
 
@@ -367,8 +373,13 @@ func (e *Engine) QuorumContact() time.Time {
 	return time.Unix(0, ns)
 }
 
-// LastContact is, on a follower, when it last heard from the leader.
+// LastContact is, on a follower, when it last heard from the leader (heartbeats included).
 func (e *Engine) LastContact() time.Time { return e.raft.LastContact() }
+
+// FreshAsOf is, on a follower, the last time it accepted entries from the leader that reached
+// the leader's commit index, and that index: once the state machine has applied it, the node's
+// committed layer is at least as new as the leader's was at that time.
+func (e *Engine) FreshAsOf() (time.Time, uint64) { return e.fresh.get() }
 
 // CommitIndex is the commit index this node knows of.
 func (e *Engine) CommitIndex() uint64 { return e.raft.CommitIndex() }

@@ -1,0 +1,133 @@
+// Command kvd runs one dialkv node.
+//
+//	kvd --id n1 --http 127.0.0.1:7001 --raft 127.0.0.1:7101 --data-dir data/n1 \
+//	    --bootstrap n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103
+//
+// Every flag can also be set by an environment variable: KV_ plus the flag name in upper case
+// with dashes as underscores (KV_DATA_DIR). A flag on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/dialkv/dialkv/node"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "kvd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	cfg, logger, err := parseConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	logger.Info("kvd starting", "id", cfg.ID, "http", cfg.HTTPAddr, "raft", cfg.Raft.RaftAddr, "data_dir", cfg.DataDir)
+	return n.Run(ctx)
+}
+
+// parseConfig turns flags (and KV_* variables) into a validated node configuration.
+func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, error) {
+	cfg := node.DefaultConfig()
+	fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: kvd --id ID [flags]\n\nRuns one dialkv node. Flags (each also settable as KV_<NAME>, e.g. KV_DATA_DIR):")
+		fs.PrintDefaults()
+	}
+	id := fs.String("id", "", "node id: stable forever, not an address (required)")
+	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API listen address")
+	raftAddr := fs.String("raft", "127.0.0.1:7101", "Raft listen and advertise address")
+	dataDir := fs.String("data-dir", "", "data directory (default ./data/ID)")
+	bootstrap := fs.String("bootstrap", "", "initial voters of a NEW cluster, ID=HOST:PORT,... (same list on every node; ignored once the node has state)")
+	fs.StringVar(&cfg.Join, "join", "", "HTTP address of a running member to join through (for a node added to an existing cluster)")
+	fs.Int64Var(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest value accepted, in bytes")
+	fs.DurationVar(&cfg.LeaderWait, "leader-wait", cfg.LeaderWait, "how long a request waits for a leader or a quorum before failing with 503")
+	fs.DurationVar(&cfg.DefaultMaxStaleness, "max-staleness", cfg.DefaultMaxStaleness, "default bound of bounded reads")
+	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", cfg.Raft.HeartbeatTimeout, "Raft heartbeat timeout")
+	fs.DurationVar(&cfg.Raft.ElectionTimeout, "raft-election-timeout", cfg.Raft.ElectionTimeout, "Raft election timeout")
+	fs.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-lease-timeout", cfg.Raft.LeaderLeaseTimeout, "Raft leader lease timeout (a leader that cannot reach a quorum for this long steps down)")
+	fs.Uint64Var(&cfg.Raft.SnapshotThreshold, "snapshot-threshold", cfg.Raft.SnapshotThreshold, "log entries between snapshots")
+	fs.Uint64Var(&cfg.Raft.TrailingLogs, "trailing-logs", cfg.Raft.TrailingLogs, "log entries kept behind a snapshot for slow followers")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+
+	if err := applyEnv(fs); err != nil {
+		return cfg, nil, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, nil, fmt.Errorf("unexpected argument %q (see kvd -h)", fs.Arg(0))
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg.ID = *id
+	cfg.Raft.RaftAddr = *raftAddr
+	cfg.DataDir = *dataDir
+	if cfg.DataDir == "" && cfg.ID != "" {
+		cfg.DataDir = filepath.Join("data", cfg.ID)
+	}
+	if cfg.Raft.Bootstrap, err = node.ParsePeers(*bootstrap); err != nil {
+		return cfg, nil, fmt.Errorf("--bootstrap: %w", err)
+	}
+	cfg.Logger = logger
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, err
+	}
+	return cfg, logger, nil
+}
+
+// applyEnv sets each flag from KV_<NAME> when that variable exists.
+func applyEnv(fs *flag.FlagSet) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "KV_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, v, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,108 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dialkv/dialkv/replication/strong"
+)
+
+// Config configures one node.
+type Config struct {
+	// ID is the node's stable identity (never an address).
+	ID string
+	// HTTPAddr is where the API listens, and what other nodes and clients dial.
+	HTTPAddr string
+	// DataDir holds state.db (committed layer), raft.db and snapshots.
+	DataDir string
+	// Join is the HTTP address of a running member to ask for admission, used only when this
+	// node has no Raft state and no bootstrap list.
+	Join string
+	// MaxValueSize is the largest value accepted, in bytes.
+	MaxValueSize int64
+	// LeaderWait bounds how long a request waits for a leader (or a quorum) before 503.
+	LeaderWait time.Duration
+	// DefaultMaxStaleness is the bound of a bounded read that names none.
+	DefaultMaxStaleness time.Duration
+	// Raft configures the strong engine; its NodeID and Dir are filled from ID and DataDir.
+	Raft strong.Config
+	// Logger receives every component's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the settings kvd starts with.
+func DefaultConfig() Config {
+	return Config{
+		HTTPAddr:            "127.0.0.1:7001",
+		MaxValueSize:        1 << 20,
+		LeaderWait:          5 * time.Second,
+		DefaultMaxStaleness: time.Second,
+		Raft:                strong.DefaultConfig(),
+	}
+}
+
+// Validate checks fields alone and against each other.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("node id is required (--id)"))
+	} else if strings.ContainsAny(c.ID, " ,=/@") {
+		errs = append(errs, fmt.Errorf("node id %q must not contain spaces or any of ,=/@", c.ID))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("http address %q: %w", c.HTTPAddr, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required (--data-dir)"))
+	}
+	if c.MaxValueSize <= 0 {
+		errs = append(errs, fmt.Errorf("max value size %d must be positive", c.MaxValueSize))
+	}
+	if c.LeaderWait <= 0 {
+		errs = append(errs, fmt.Errorf("leader wait %v must be positive", c.LeaderWait))
+	}
+	if c.DefaultMaxStaleness <= 0 {
+		errs = append(errs, fmt.Errorf("default max staleness %v must be positive", c.DefaultMaxStaleness))
+	}
+	if c.Join != "" && len(c.Raft.Bootstrap) > 0 {
+		errs = append(errs, errors.New("--join and --bootstrap exclude each other: bootstrap forms a new cluster, join enters a running one"))
+	}
+	raftCfg := c.raftConfig()
+	if err := raftCfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) raftConfig() strong.Config {
+	rc := c.Raft
+	rc.NodeID = c.ID
+	rc.Dir = c.DataDir
+	return rc
+}
+
+func (c *Config) statePath() string { return filepath.Join(c.DataDir, "state.db") }
+
+// ParsePeers parses an initial cluster list "n1=127.0.0.1:7101,n2=127.0.0.1:7102".
+func ParsePeers(s string) ([]strong.Peer, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var peers []strong.Peer
+	for _, part := range strings.Split(s, ",") {
+		id, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || id == "" || addr == "" {
+			return nil, fmt.Errorf("peer %q: want ID=HOST:PORT", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("peer %q: %w", part, err)
+		}
+		peers = append(peers, strong.Peer{ID: id, Addr: addr})
+	}
+	return peers, nil
+}

@@ -1,0 +1,58 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// errNotImplemented marks levels this version does not serve yet.
+var errNotImplemented = errors.New("not implemented")
+
+// httpError maps an error to its status and code: the one place where that happens.
+func httpError(err error) (status int, code string) {
+	switch {
+	case errors.Is(err, replication.ErrInvalid), errors.Is(err, consistency.ErrUnknownLevel), errors.Is(err, consistency.ErrBadVersion):
+		return http.StatusBadRequest, client.CodeBadRequest
+	case errors.Is(err, replication.ErrNotFound):
+		return http.StatusNotFound, client.CodeNotFound
+	case errors.Is(err, replication.ErrConflict):
+		return http.StatusConflict, client.CodeConflict
+	case errors.Is(err, replication.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, client.CodeTooLarge
+	case errors.Is(err, replication.ErrNoLeader), errors.Is(err, replication.ErrNotLeader):
+		return http.StatusServiceUnavailable, client.CodeNoLeader
+	case errors.Is(err, replication.ErrStale):
+		return http.StatusServiceUnavailable, client.CodeUnavailable
+	case errors.Is(err, replication.ErrOutcomeUnknown):
+		return http.StatusGatewayTimeout, client.CodeOutcomeUnknown
+	case errors.Is(err, replication.ErrTimeout):
+		return http.StatusGatewayTimeout, client.CodeTimeout
+	case errors.Is(err, errNotImplemented):
+		return http.StatusNotImplemented, client.CodeNotImplemented
+	}
+	return http.StatusInternalServerError, client.CodeInternal
+}
+
+// writeError sends the JSON error body for err.
+func writeError(w http.ResponseWriter, err error) {
+	status, code := httpError(err)
+	body := client.ErrorBody{Error: err.Error(), Code: code}
+	var ce *replication.ConflictError
+	if errors.As(err, &ce) {
+		body.Version = ce.Current.String()
+	}
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,42 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+func TestErrorMapping(t *testing.T) {
+	_, levelErr := consistency.ParseRead("linearizable")
+	_, versionErr := consistency.ParseVersion("nonsense")
+	cases := []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{levelErr, http.StatusBadRequest, client.CodeBadRequest},
+		{versionErr, http.StatusBadRequest, client.CodeBadRequest},
+		{fmt.Errorf("%w: empty key", replication.ErrInvalid), http.StatusBadRequest, client.CodeBadRequest},
+		{replication.ErrNotFound, http.StatusNotFound, client.CodeNotFound},
+		{&replication.ConflictError{Key: "k"}, http.StatusConflict, client.CodeConflict},
+		{fmt.Errorf("%w: 2 MiB", replication.ErrTooLarge), http.StatusRequestEntityTooLarge, client.CodeTooLarge},
+		{fmt.Errorf("wrapped: %w", replication.ErrNoLeader), http.StatusServiceUnavailable, client.CodeNoLeader},
+		{&replication.NotLeaderError{LeaderID: "n2"}, http.StatusServiceUnavailable, client.CodeNoLeader},
+		{replication.ErrStale, http.StatusServiceUnavailable, client.CodeUnavailable},
+		{fmt.Errorf("%w: leadership lost", replication.ErrOutcomeUnknown), http.StatusGatewayTimeout, client.CodeOutcomeUnknown},
+		{replication.ErrTimeout, http.StatusGatewayTimeout, client.CodeTimeout},
+		{errNotImplemented, http.StatusNotImplemented, client.CodeNotImplemented},
+		{errors.New("disk on fire"), http.StatusInternalServerError, client.CodeInternal},
+	}
+	for _, tc := range cases {
+		status, code := httpError(tc.err)
+		if status != tc.status || code != tc.code {
+			t.Errorf("%v: got %d %s, want %d %s", tc.err, status, code, tc.status, tc.code)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// strongWrite proposes the write when this node leads, and otherwise relays the request to the
+// leader, retrying while no leader is known and nothing can have been applied. forwarded reports
+// that the leader's answer has already been written to w.
+func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeRequest) (res replication.Result, forwarded bool, err error) {
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	defer cancel()
+	for {
+		if n.raft.IsLeader() {
+			cmd := wr.cmd
+			cmd.Stamp = n.clock.Now()
+			res, err := n.raft.Propose(ctx, &cmd)
+			if !errors.Is(err, replication.ErrNotLeader) {
+				return res, false, err
+			}
+		}
+		done, err := n.forwardToLeader(ctx, w, r, wr.body)
+		if done || err != nil {
+			return replication.Result{}, done, err
+		}
+		if pause(ctx, 20*time.Millisecond) != nil {
+			return replication.Result{}, false, n.noLeaderError()
+		}
+	}
+}
+
+// forwardToLeader relays r (with body) to the leader once. done: the leader's answer was written
+// to w. err: give up with it. Neither: nothing was applied and the caller may try again (no
+// leader yet, the leader moved, or it could not be reached).
+func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *http.Request, body []byte) (done bool, err error) {
+	if by := r.Header.Get(client.HeaderForwarded); by != "" {
+		// The sender thought we lead; we do not. Say so, and let it find the leader again.
+		id, _ := n.raft.Leader()
+		return false, fmt.Errorf("forwarded by %s: %w", by, &replication.NotLeaderError{LeaderID: id})
+	}
+	id, addr, err := n.waitLeader(ctx)
+	if err != nil {
+		return false, err
+	}
+	if id == n.cfg.ID {
+		return false, nil // we were just elected: the caller proposes locally
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	for _, h := range []string{"Content-Type", "Accept", client.HeaderSession} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set(client.HeaderRequestID, requestID(r))
+	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	n.reqLogger(r).Debug("forwarding to leader", "leader", id, "method", r.Method, "path", r.URL.Path)
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		if isDialError(err) {
+			return false, nil // never reached the leader
+		}
+		return false, fmt.Errorf("%w: the request was sent to leader %s but no answer came back: %v", replication.ErrOutcomeUnknown, id, err)
+	}
+	defer resp.Body.Close()
+	payload, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return false, fmt.Errorf("%w: reading leader %s's answer: %v", replication.ErrOutcomeUnknown, id, err)
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		var eb client.ErrorBody
+		if json.Unmarshal(payload, &eb) == nil && eb.Code == client.CodeNoLeader {
+			return false, nil // it stopped leading before proposing: try again
+		}
+	}
+	h := w.Header()
+	for k, vs := range resp.Header {
+		switch k {
+		case "Connection", "Transfer-Encoding", "Date", "Content-Length":
+			continue
+		}
+		h[k] = vs
+	}
+	h.Set(client.HeaderVia, n.cfg.ID)
+	w.WriteHeader(resp.StatusCode)
+	w.Write(payload)
+	return true, nil
+}
+
+// isDialError reports whether err happened before any byte of the request left this node.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}

@@ -1,0 +1,377 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"encoding/base64"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/kv/{key...}", n.handleGet)
+	mux.HandleFunc("GET /v1/kv", n.handleList)
+	mux.HandleFunc("PUT /v1/kv/{key...}", n.handlePut)
+	mux.HandleFunc("DELETE /v1/kv/{key...}", n.handleDelete)
+	mux.HandleFunc("GET /v1/status", n.handleStatus)
+	mux.HandleFunc("POST /v1/cluster/join", n.handleJoin)
+	mux.HandleFunc("GET /v1/internal/readindex", n.handleReadIndex)
+	mux.HandleFunc("GET /v1/health/live", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.ID})
+	})
+	mux.HandleFunc("GET /v1/health/ready", n.handleReady)
+	mux.Handle("GET /metrics", promhttp.Handler())
+	return n.withRequestID(mux)
+}
+
+type ctxKey int
+
+const requestIDKey ctxKey = 0
+
+// withRequestID gives every request an id (the caller's X-Request-Id, or a new one) that is
+// echoed in the response, passed on when forwarding, and logged.
+func (n *Node) withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(client.HeaderRequestID)
+		if id == "" || len(id) > 128 {
+			var b [8]byte
+			rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set(client.HeaderRequestID, id)
+		w.Header().Set(client.HeaderNode, n.cfg.ID)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+func (n *Node) reqLogger(r *http.Request) *slog.Logger {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return n.logger.With("request_id", id)
+}
+
+func wantsJSON(r *http.Request) bool {
+	return r.Header.Get("Accept") == "application/json"
+}
+
+// answer is what a successful key operation reports.
+type answer struct {
+	level     consistency.Level
+	version   consistency.Version
+	state     string
+	staleness time.Duration // < 0: unknown
+	session   sessionToken
+}
+
+func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
+	leader, _ := n.raft.Leader()
+	m := client.Meta{
+		Consistency:  a.level.String(),
+		Node:         n.cfg.ID,
+		Leader:       leader,
+		Version:      a.version.String(),
+		AppliedIndex: n.store.AppliedIndex(),
+		State:        a.state,
+		Session:      a.session.String(),
+	}
+	if a.staleness >= 0 {
+		m.Staleness = a.staleness.String()
+	}
+	h := w.Header()
+	h.Set(client.HeaderConsistency, m.Consistency)
+	h.Set(client.HeaderLeader, m.Leader)
+	h.Set(client.HeaderAppliedIndex, strconv.FormatUint(m.AppliedIndex, 10))
+	if m.Version != "" {
+		h.Set(client.HeaderVersion, m.Version)
+	}
+	if m.State != "" {
+		h.Set(client.HeaderState, m.State)
+	}
+	if m.Staleness != "" {
+		h.Set(client.HeaderStaleness, m.Staleness)
+	}
+	if m.Session != "" {
+		h.Set(client.HeaderSession, m.Session)
+	}
+	return m
+}
+
+func toKV(key string, v consistency.Value, state string) client.KV {
+	kv := client.KV{Key: key, Version: v.Version.String(), State: state}
+	if utf8.Valid(v.Data) {
+		kv.Value = string(v.Data)
+	} else {
+		kv.ValueBase64 = base64.StdEncoding.EncodeToString(v.Data)
+	}
+	return kv
+}
+
+func keyOf(r *http.Request) (string, error) {
+	key := r.PathValue("key")
+	if key == "" {
+		return "", fmt.Errorf("%w: the key is empty", replication.ErrInvalid)
+	}
+	return key, nil
+}
+
+func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
+	if r.PathValue("key") == "" {
+		n.handleList(w, r)
+		return
+	}
+	key, _ := keyOf(r)
+	q := r.URL.Query()
+	level, err := consistency.ParseRead(q.Get("consistency"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	bound, err := n.maxStaleness(q.Get("max_staleness"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	token, err := parseSession(r.Header.Get(client.HeaderSession))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a, err := n.prepareRead(r, level, bound, token)
+	if err != nil {
+		n.setMeta(w, answer{level: level, staleness: -1, session: token})
+		writeError(w, err)
+		return
+	}
+	v, ok, err := n.store.Get(key)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a.version = v.Version
+	m := n.setMeta(w, a)
+	if !ok || v.Tombstone {
+		writeError(w, fmt.Errorf("%w: %q", replication.ErrNotFound, key))
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, client.ValueResponse{KV: toKV(key, v, a.state), Meta: m})
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(v.Data)
+}
+
+func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	level, err := consistency.ParseRead(q.Get("consistency"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	limit := 0
+	if s := q.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
+			writeError(w, fmt.Errorf("%w: limit %q is not a non-negative number", replication.ErrInvalid, s))
+			return
+		}
+	}
+	bound, err := n.maxStaleness(q.Get("max_staleness"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	token, err := parseSession(r.Header.Get(client.HeaderSession))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	a, err := n.prepareRead(r, level, bound, token)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	items, more, err := n.store.List(q.Get("prefix"), limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := client.ListResponse{Items: []client.KV{}, More: more, Meta: n.setMeta(w, a)}
+	for _, it := range items {
+		resp.Items = append(resp.Items, toKV(it.Key, it.Value, client.StateCommitted))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (n *Node) maxStaleness(s string) (time.Duration, error) {
+	if s == "" {
+		return n.cfg.DefaultMaxStaleness, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: max_staleness %q is not a positive duration (e.g. 500ms, 2s)", replication.ErrInvalid, s)
+	}
+	return d, nil
+}
+
+// writeRequest is a parsed PUT or DELETE.
+type writeRequest struct {
+	level consistency.Level
+	cmd   replication.Command
+	body  []byte
+}
+
+func (n *Node) parseWrite(r *http.Request, typ replication.CommandType) (writeRequest, error) {
+	key, err := keyOf(r)
+	if err != nil {
+		return writeRequest{}, err
+	}
+	q := r.URL.Query()
+	level, err := consistency.ParseWrite(q.Get("consistency"))
+	if err != nil {
+		return writeRequest{}, err
+	}
+	wr := writeRequest{level: level, cmd: replication.Command{Type: typ, Key: key}}
+	if s := q.Get("if_version"); s != "" || q.Has("if_version") {
+		v, err := consistency.ParseVersion(s)
+		if err != nil {
+			return wr, err
+		}
+		wr.cmd.Cond, wr.cmd.IfVersion = replication.CondIfVersion, v
+	}
+	if s := q.Get("if_absent"); s != "" {
+		absent, err := strconv.ParseBool(s)
+		if err != nil {
+			return wr, fmt.Errorf("%w: if_absent %q is not a boolean", replication.ErrInvalid, s)
+		}
+		if absent {
+			if wr.cmd.Cond != replication.CondNone {
+				return wr, fmt.Errorf("%w: if_version and if_absent exclude each other", replication.ErrInvalid)
+			}
+			wr.cmd.Cond = replication.CondIfAbsent
+		}
+	}
+	if wr.cmd.Cond != replication.CondNone && level == consistency.Eventual {
+		return wr, fmt.Errorf("%w: conditional writes (if_version, if_absent) are strong only: a condition needs the single order of writes that only Raft gives; use consistency=strong", replication.ErrInvalid)
+	}
+	if typ == replication.CmdPut {
+		body, err := io.ReadAll(io.LimitReader(r.Body, n.cfg.MaxValueSize+1))
+		if err != nil {
+			return wr, fmt.Errorf("%w: reading the value: %v", replication.ErrInvalid, err)
+		}
+		if int64(len(body)) > n.cfg.MaxValueSize {
+			return wr, fmt.Errorf("%w: the value is over the %d-byte limit (kvd --max-value-size)", replication.ErrTooLarge, n.cfg.MaxValueSize)
+		}
+		wr.body = body
+		wr.cmd.Value = body
+	}
+	return wr, nil
+}
+
+func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
+	n.handleWrite(w, r, replication.CmdPut)
+}
+func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
+	n.handleWrite(w, r, replication.CmdDelete)
+}
+
+func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replication.CommandType) {
+	wr, err := n.parseWrite(r, typ)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	token, err := parseSession(r.Header.Get(client.HeaderSession))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if wr.level == consistency.Eventual {
+		writeError(w, fmt.Errorf("%w: eventual writes are not served by this version yet; use consistency=strong", errNotImplemented))
+		return
+	}
+	res, forwarded, err := n.strongWrite(w, r, wr)
+	if forwarded {
+		return // the leader's answer has been relayed
+	}
+	if err != nil {
+		n.reqLogger(r).Debug("strong write failed", "key", wr.cmd.Key, "err", err)
+		a := answer{level: consistency.Strong, staleness: -1, session: token}
+		if errors.Is(err, replication.ErrConflict) {
+			a.version, a.state = res.Version, client.StateCommitted
+		}
+		n.setMeta(w, a)
+		writeError(w, err)
+		return
+	}
+	a := answer{level: consistency.Strong, version: res.Version, state: client.StateCommitted, session: token.advance(res.Index)}
+	m := n.setMeta(w, a)
+	if typ == replication.CmdDelete && !res.Existed {
+		writeError(w, fmt.Errorf("%w: %q (nothing to delete)", replication.ErrNotFound, wr.cmd.Key))
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, client.ValueResponse{KV: client.KV{Key: wr.cmd.Key, Version: res.Version.String(), State: client.StateCommitted}, Meta: m})
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var j client.JoinRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&j); err != nil {
+		writeError(w, fmt.Errorf("%w: join body: %v", replication.ErrInvalid, err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	defer cancel()
+	for {
+		if n.raft.IsLeader() {
+			_, err := n.addMember(ctx, j)
+			if err == nil {
+				n.reqLogger(r).Info("member joined or re-registered", "id", j.ID, "raft", j.RaftAddr, "http", j.HTTPAddr)
+				writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "leader": n.cfg.ID})
+				return
+			}
+			if !errors.Is(err, replication.ErrNotLeader) {
+				writeError(w, err)
+				return
+			}
+		}
+		body, _ := json.Marshal(j)
+		done, err := n.forwardToLeader(ctx, w, r, body)
+		if done {
+			return
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+	}
+}
+
+// handleReadIndex gives a follower a linearizable read index. Leader only.
+func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	defer cancel()
+	index, err := n.raft.ReadIndex(ctx)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, client.ReadIndexResponse{Index: index, Term: n.raft.Term()})
+}

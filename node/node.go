@@ -1,0 +1,271 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
+	"github.com/dialkv/dialkv/replication/strong"
+)
+
+// Node is one running dialkv server.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	clock  *consistency.Clock
+	store  *store.Store
+	raft   *strong.Engine
+
+	// peerClient carries forwarded requests and read-index calls between nodes (keep-alive).
+	peerClient *http.Client
+	listener   net.Listener
+	server     *http.Server
+
+	membersMu sync.Mutex
+	members   map[string]replication.Member // cache of the committed members table
+	membersAt uint64                        // applied index the cache was read at
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup
+}
+
+// New opens the node's state and starts Raft. It does not serve HTTP until Run.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:    cfg,
+		logger: logger.With("component", "node", "node", cfg.ID),
+		clock:  consistency.NewClock(cfg.ID, nil),
+		closed: make(chan struct{}),
+		peerClient: &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        256,
+			MaxIdleConnsPerHost: 128,
+			IdleConnTimeout:     90 * time.Second,
+		}},
+	}
+	st, err := store.Open(cfg.statePath(), store.DefaultOptions())
+	if err != nil {
+		return nil, err
+	}
+	n.store = st
+	raftCfg := cfg.raftConfig()
+	raftCfg.Logger = logger.With("component", "raft", "node", cfg.ID)
+	n.raft, err = strong.Open(raftCfg, st, n.clock)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Run serves the API until ctx is cancelled, then shuts the node down. It returns once
+// everything is closed.
+func (n *Node) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		n.Close()
+		return fmt.Errorf("listen on %s: %w", n.cfg.HTTPAddr, err)
+	}
+	return n.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener (tests pass port-0 listeners).
+func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
+	n.listener = ln
+	n.server = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- n.server.Serve(ln) }()
+	n.logger.Info("serving", "http", ln.Addr().String(), "raft", n.cfg.Raft.RaftAddr)
+
+	n.wg.Add(1)
+	go n.keepRegistered()
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		n.Close()
+		return fmt.Errorf("http server: %w", err)
+	}
+	return n.Close()
+}
+
+// Close stops serving and shuts the engines down. Safe to call more than once.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.closed)
+		if n.server != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			n.server.Shutdown(sctx)
+			cancel()
+		}
+		n.wg.Wait()
+		err = n.raft.Shutdown()
+		if cerr := n.store.Close(); err == nil {
+			err = cerr
+		}
+		n.logger.Info("stopped")
+	})
+	return err
+}
+
+// HTTPAddr is the address the API listens on (the configured one, or the listener's).
+func (n *Node) HTTPAddr() string {
+	if n.listener != nil {
+		return n.listener.Addr().String()
+	}
+	return n.cfg.HTTPAddr
+}
+
+func (n *Node) self() replication.Member {
+	return replication.Member{ID: n.cfg.ID, RaftAddr: n.cfg.Raft.RaftAddr, HTTPAddr: n.HTTPAddr()}
+}
+
+// memberTable returns the committed members table, re-read only when the applied index moved.
+func (n *Node) memberTable() map[string]replication.Member {
+	applied := n.store.AppliedIndex()
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	if n.members != nil && n.membersAt == applied {
+		return n.members
+	}
+	m, err := n.store.Members()
+	if err != nil {
+		n.logger.Error("read members", "err", err)
+		return n.members
+	}
+	n.members, n.membersAt = m, applied
+	return m
+}
+
+// leaderHTTP returns the leader's id and HTTP address, "" when either is unknown.
+func (n *Node) leaderHTTP() (id, addr string) {
+	id, _ = n.raft.Leader()
+	if id == "" {
+		return "", ""
+	}
+	return id, n.memberTable()[id].HTTPAddr
+}
+
+// keepRegistered makes sure the committed members table holds this node's addresses (so the
+// others can forward to it), and, for a node started with --join, asks to be added first. It
+// retries until it succeeds or the node closes; a node whose addresses are recorded does nothing.
+func (n *Node) keepRegistered() {
+	defer n.wg.Done()
+	wait := 50 * time.Millisecond
+	for {
+		if n.memberTable()[n.cfg.ID] == n.self() {
+			wait = 2 * time.Second // recorded: just watch for changes (e.g. a restored snapshot)
+		} else if err := n.register(); err != nil {
+			n.logger.Debug("registration pending", "err", err)
+			wait = min(wait*2, time.Second)
+		}
+		select {
+		case <-n.closed:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (n *Node) register() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	me := n.self()
+	if n.raft.IsLeader() {
+		_, err := n.addMember(ctx, client.JoinRequest{ID: me.ID, RaftAddr: me.RaftAddr, HTTPAddr: me.HTTPAddr})
+		return err
+	}
+	target := ""
+	if _, addr := n.leaderHTTP(); addr != "" {
+		target = addr
+	} else if n.cfg.Join != "" {
+		target = n.cfg.Join
+	}
+	if target == "" {
+		return replication.ErrNoLeader
+	}
+	body, _ := json.Marshal(client.JoinRequest{ID: me.ID, RaftAddr: me.RaftAddr, HTTPAddr: me.HTTPAddr})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+target+"/v1/cluster/join", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var eb client.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
+		return fmt.Errorf("join via %s: %d %s", target, resp.StatusCode, eb.Error)
+	}
+	return nil
+}
+
+// addMember (leader only) adds the node as a voter if needed and records its addresses.
+func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication.Result, error) {
+	if j.ID == "" || j.RaftAddr == "" || j.HTTPAddr == "" {
+		return replication.Result{}, fmt.Errorf("%w: join needs id, raft_addr and http_addr", replication.ErrInvalid)
+	}
+	if err := n.raft.AddVoter(ctx, j.ID, j.RaftAddr); err != nil {
+		return replication.Result{}, err
+	}
+	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr}
+	if n.memberTable()[j.ID] == m {
+		return replication.Result{}, nil
+	}
+	return n.raft.Propose(ctx, &replication.Command{Type: replication.CmdRegister, Member: m})
+}
+
+// waitLeader polls until a leader with a known HTTP address exists, or ctx ends.
+func (n *Node) waitLeader(ctx context.Context) (id, addr string, err error) {
+	for {
+		id, addr = n.leaderHTTP()
+		if id == n.cfg.ID || addr != "" {
+			return id, addr, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", n.noLeaderError()
+		case <-n.closed:
+			return "", "", fmt.Errorf("%w: node is shutting down", replication.ErrNoLeader)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) noLeaderError() error {
+	id, _ := n.raft.Leader()
+	if id != "" {
+		return fmt.Errorf("%w: leader %s has not published its address yet", replication.ErrNoLeader, id)
+	}
+	return fmt.Errorf("%w within %v: no quorum of voters is reachable from %s", replication.ErrNoLeader, n.cfg.LeaderWait, n.cfg.ID)
+}
+
+var errShuttingDown = errors.New("node is shutting down")

@@ -1,0 +1,173 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// sessionWait is how long a node that is behind a session's token waits to catch up before it
+// refuses (and the client tries another node).
+const sessionWait = time.Second
+
+// prepareRead does what the level requires before the committed layer may be read locally, and
+// says what the answer will promise.
+func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.Duration, token sessionToken) (answer, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	defer cancel()
+	a := answer{level: level, state: client.StateCommitted, staleness: -1}
+	switch level {
+	case consistency.Strong:
+		index, err := n.readIndex(ctx, r)
+		if err != nil {
+			return a, err
+		}
+		if err := n.raft.WaitApplied(ctx, index); err != nil {
+			return a, err
+		}
+		a.staleness = 0
+	case consistency.Bounded:
+		staleness, err := n.checkBound(ctx, bound)
+		if err != nil {
+			return a, err
+		}
+		a.staleness = staleness
+	case consistency.Session:
+		wctx, wcancel := context.WithTimeout(ctx, sessionWait)
+		err := n.raft.WaitApplied(wctx, token.index)
+		wcancel()
+		if err != nil {
+			return a, fmt.Errorf("%w: %s has applied index %d, behind this session's %d; try another node", replication.ErrStale, n.cfg.ID, n.store.AppliedIndex(), token.index)
+		}
+		a.staleness = n.stalenessBound()
+	case consistency.Eventual:
+		a.staleness = n.stalenessBound()
+	}
+	a.session = token.advance(n.store.AppliedIndex())
+	return a, nil
+}
+
+// stalenessBound is how stale the committed layer may be right now, when that is known without
+// waiting or asking anyone; -1 when it is not.
+func (n *Node) stalenessBound() time.Duration {
+	if n.raft.IsLeader() {
+		if qc := n.raft.QuorumContact(); !qc.IsZero() && n.raft.AppliedIndex() >= n.raft.CommitIndex() {
+			return time.Since(qc)
+		}
+		return -1
+	}
+	at, index := n.raft.FreshAsOf()
+	if at.IsZero() || n.raft.AppliedIndex() < index {
+		return -1
+	}
+	return time.Since(at)
+}
+
+// checkBound makes sure the committed layer is at most bound behind the leader and returns the
+// staleness it can promise.
+func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Duration, error) {
+	if n.raft.IsLeader() {
+		qc := n.raft.QuorumContact()
+		if qc.IsZero() || time.Since(qc) > bound/2 {
+			// Refresh the lease-like proof with one (shared) leadership round.
+			if _, err := n.raft.ReadIndex(ctx); err == nil {
+				qc = n.raft.QuorumContact()
+			}
+		}
+		if qc.IsZero() || time.Since(qc) > bound {
+			return 0, fmt.Errorf("%w: leader %s has not confirmed its leadership with a quorum within max_staleness %v", replication.ErrStale, n.cfg.ID, bound)
+		}
+		if err := n.raft.WaitApplied(ctx, n.raft.CommitIndex()); err != nil {
+			return 0, err
+		}
+		return time.Since(qc), nil
+	}
+	at, index := n.raft.FreshAsOf()
+	if at.IsZero() {
+		return 0, fmt.Errorf("%w: %s has not caught up with a leader since it started", replication.ErrStale, n.cfg.ID)
+	}
+	if age := time.Since(at); age > bound {
+		return 0, fmt.Errorf("%w: %s last caught up with the leader %v ago, over max_staleness %v", replication.ErrStale, n.cfg.ID, age.Round(time.Millisecond), bound)
+	}
+	wctx, cancel := context.WithTimeout(ctx, bound-time.Since(at))
+	defer cancel()
+	if err := n.raft.WaitApplied(wctx, index); err != nil {
+		return 0, fmt.Errorf("%w: %s is still applying entries up to %d", replication.ErrStale, n.cfg.ID, index)
+	}
+	return time.Since(at), nil
+}
+
+// readIndex returns a linearizable read index: from the local engine when this node leads,
+// else from the leader over HTTP (the read itself stays local).
+func (n *Node) readIndex(ctx context.Context, r *http.Request) (uint64, error) {
+	for {
+		if n.raft.IsLeader() {
+			index, err := n.raft.ReadIndex(ctx)
+			if !errors.Is(err, replication.ErrNotLeader) {
+				return index, err
+			}
+		} else {
+			id, addr, err := n.waitLeader(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if id != n.cfg.ID {
+				index, err := n.remoteReadIndex(ctx, r, addr)
+				if err == nil {
+					return index, nil
+				}
+				n.reqLogger(r).Debug("read index from leader failed; retrying", "leader", id, "err", err)
+			}
+		}
+		if err := pause(ctx, 20*time.Millisecond); err != nil {
+			return 0, fmt.Errorf("%w: no read index from a leader within %v", replication.ErrTimeout, n.cfg.LeaderWait)
+		}
+	}
+}
+
+func (n *Node) remoteReadIndex(ctx context.Context, r *http.Request, addr string) (uint64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/internal/readindex", nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set(client.HeaderRequestID, requestID(r))
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var eb client.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
+		return 0, fmt.Errorf("leader answered %d %s: %s", resp.StatusCode, eb.Code, eb.Error)
+	}
+	var ri client.ReadIndexResponse
+	if err := json.NewDecoder(resp.Body).Decode(&ri); err != nil {
+		return 0, err
+	}
+	return ri.Index, nil
+}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey).(string)
+	return id
+}
+
+// pause waits d, or returns ctx's error if it ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

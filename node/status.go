@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// localStatus is this node's own line of the status table.
+func (n *Node) localStatus() client.NodeStatus {
+	leader, _ := n.raft.Leader()
+	s := client.NodeStatus{
+		ID:           n.cfg.ID,
+		HTTP:         n.HTTPAddr(),
+		Raft:         n.cfg.Raft.RaftAddr,
+		Role:         roleName(n.raft.State()),
+		AppliedIndex: n.store.AppliedIndex(),
+		Term:         n.raft.Term(),
+		Health:       "ok",
+	}
+	if lc := n.raft.LastContact(); !n.raft.IsLeader() && !lc.IsZero() {
+		s.LastContact = time.Since(lc).Round(time.Millisecond).String()
+	}
+	switch {
+	case leader == "":
+		s.Health, s.Reason = "degraded", "no leader known"
+	case !n.raft.IsLeader() && time.Since(n.raft.LastContact()) > 2*n.cfg.Raft.HeartbeatTimeout:
+		s.Health, s.Reason = "degraded", "no recent contact with the leader"
+	case n.raft.CommitIndex() > s.AppliedIndex+1000:
+		s.Health, s.Reason = "degraded", fmt.Sprintf("applying: %d entries behind the commit index", n.raft.CommitIndex()-s.AppliedIndex)
+	}
+	return s
+}
+
+func roleName(state string) string {
+	switch state {
+	case "Leader":
+		return "leader"
+	case "Follower":
+		return "follower"
+	case "Candidate":
+		return "candidate"
+	}
+	return "unknown"
+}
+
+// handleStatus answers the cluster as this node sees it: its own state, plus each member's own
+// report (asked in parallel, briefly) so that down members show as down. ?local=true skips the
+// fan-out.
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	leader, _ := n.raft.Leader()
+	resp := client.StatusResponse{
+		Node:         n.cfg.ID,
+		Leader:       leader,
+		Term:         n.raft.Term(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.store.AppliedIndex(),
+	}
+	self := n.localStatus()
+	if r.URL.Query().Get("local") == "true" {
+		resp.Nodes = []client.NodeStatus{self}
+		writeJSON(w, http.StatusOK, resp)
+		return
+	}
+	servers, err := n.raft.Servers()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	members := n.memberTable()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(r.Context(), 500*time.Millisecond)
+	defer cancel()
+	for _, srv := range servers {
+		if srv.ID == n.cfg.ID {
+			self.Suffrage = srv.Suffrage
+			resp.Nodes = append(resp.Nodes, self)
+			continue
+		}
+		ns := client.NodeStatus{ID: srv.ID, Raft: srv.Addr, HTTP: members[srv.ID].HTTPAddr, Suffrage: srv.Suffrage, Role: "unknown"}
+		if srv.ID == leader {
+			ns.Role = "leader"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ns = n.peerStatus(ctx, ns)
+			mu.Lock()
+			resp.Nodes = append(resp.Nodes, ns)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	sort.Slice(resp.Nodes, func(i, j int) bool { return resp.Nodes[i].ID < resp.Nodes[j].ID })
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// peerStatus fills ns from the member's own local status, or marks it down.
+func (n *Node) peerStatus(ctx context.Context, ns client.NodeStatus) client.NodeStatus {
+	if ns.HTTP == "" {
+		ns.Health, ns.Reason = "down", "address not yet registered"
+		return ns
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+ns.HTTP+"/v1/status?local=true", nil)
+	if err != nil {
+		ns.Health, ns.Reason = "down", err.Error()
+		return ns
+	}
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		ns.Health, ns.Reason = "down", "unreachable: "+err.Error()
+		return ns
+	}
+	defer resp.Body.Close()
+	var sr client.StatusResponse
+	if err := json.NewDecoder(resp.Body).Decode(&sr); err != nil || len(sr.Nodes) != 1 {
+		ns.Health, ns.Reason = "down", fmt.Sprintf("bad status answer (%d)", resp.StatusCode)
+		return ns
+	}
+	peer := sr.Nodes[0]
+	peer.Suffrage = ns.Suffrage
+	return peer
+}
+
+// handleReady answers 200 when this node knows a leader and is applying in step with it.
+func (n *Node) handleReady(w http.ResponseWriter, r *http.Request) {
+	s := n.localStatus()
+	if s.Health != "ok" {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": s.Health, "reason": s.Reason, "node": n.cfg.ID})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.ID})
+}
