@@ -1,0 +1,296 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/replication/strong"
+)
+
+// testCluster runs n nodes in this process, each with real TCP listeners on loopback.
+type testCluster struct {
+	t      *testing.T
+	nodes  []*Node
+	cancel []context.CancelFunc
+	done   []chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startCluster(t *testing.T, size int) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t}
+	var peers []strong.Peer
+	raftAddrs := make([]string, size)
+	for i := range raftAddrs {
+		raftAddrs[i] = freeAddr(t)
+		peers = append(peers, strong.Peer{ID: fmt.Sprintf("n%d", i+1), Addr: raftAddrs[i]})
+	}
+	dir := t.TempDir()
+	for i := 0; i < size; i++ {
+		cfg := DefaultConfig()
+		cfg.ID = fmt.Sprintf("n%d", i+1)
+		cfg.DataDir = filepath.Join(dir, cfg.ID)
+		cfg.LeaderWait = 3 * time.Second
+		cfg.Raft.RaftAddr = raftAddrs[i]
+		cfg.Raft.Bootstrap = peers
+		cfg.Raft.HeartbeatTimeout = 200 * time.Millisecond
+		cfg.Raft.ElectionTimeout = 200 * time.Millisecond
+		cfg.Raft.LeaderLeaseTimeout = 100 * time.Millisecond
+		cfg.Raft.CommitTimeout = 10 * time.Millisecond
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.HTTPAddr = ln.Addr().String()
+		n, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Serve(ctx, ln) }()
+		tc.nodes = append(tc.nodes, n)
+		tc.cancel = append(tc.cancel, cancel)
+		tc.done = append(tc.done, done)
+	}
+	t.Cleanup(func() {
+		for i := range tc.nodes {
+			tc.cancel[i]()
+			<-tc.done[i]
+		}
+	})
+	tc.waitReady()
+	return tc
+}
+
+// waitReady polls until every node knows a leader whose HTTP address is registered.
+func (tc *testCluster) waitReady() {
+	tc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ready := true
+		for _, n := range tc.nodes {
+			if id, addr := n.leaderHTTP(); id == "" || addr == "" && id != n.cfg.ID {
+				ready = false
+			}
+		}
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatal("cluster did not elect a registered leader within 15s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (tc *testCluster) leaderAndFollower() (leader, follower *Node) {
+	for _, n := range tc.nodes {
+		if n.raft.IsLeader() {
+			leader = n
+		} else {
+			follower = n
+		}
+	}
+	if leader == nil || follower == nil {
+		tc.t.Fatal("no leader/follower pair")
+	}
+	return leader, follower
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t *testing.T, method string, n *Node, path string, body string, header ...string) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+n.HTTPAddr()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+func errCode(t *testing.T, r reply) string {
+	t.Helper()
+	var eb client.ErrorBody
+	if err := json.Unmarshal([]byte(r.body), &eb); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", r.body, err)
+	}
+	if eb.Error == "" {
+		t.Errorf("error body %q has no message", r.body)
+	}
+	return eb.Code
+}
+
+func TestStrongWriteThroughFollowerAndReadEverywhere(t *testing.T) {
+	tc := startCluster(t, 3)
+	leader, follower := tc.leaderAndFollower()
+
+	put := do(t, "PUT", follower, "/v1/kv/a?consistency=strong", "1")
+	if put.status != 200 {
+		t.Fatalf("put via follower: %d %s", put.status, put.body)
+	}
+	if put.header.Get(client.HeaderVia) != follower.cfg.ID || put.header.Get(client.HeaderNode) != leader.cfg.ID {
+		t.Errorf("forwarded put: via=%q node=%q, want via %s node %s", put.header.Get(client.HeaderVia), put.header.Get(client.HeaderNode), follower.cfg.ID, leader.cfg.ID)
+	}
+	version := put.header.Get(client.HeaderVersion)
+	if version == "" {
+		t.Fatal("put answered no version")
+	}
+	for _, n := range tc.nodes {
+		got := do(t, "GET", n, "/v1/kv/a?consistency=strong", "")
+		if got.status != 200 || got.body != "1" {
+			t.Fatalf("strong read on %s right after the write: %d %q, want 200 \"1\"", n.cfg.ID, got.status, got.body)
+		}
+		h := got.header
+		if h.Get(client.HeaderNode) != n.cfg.ID || h.Get(client.HeaderConsistency) != "strong" || h.Get(client.HeaderState) != "committed" ||
+			h.Get(client.HeaderStaleness) != "0s" || h.Get(client.HeaderVersion) != version || h.Get(client.HeaderAppliedIndex) == "" {
+			t.Errorf("strong read metadata on %s: %v", n.cfg.ID, h)
+		}
+	}
+	b := do(t, "GET", follower, "/v1/kv/a?consistency=bounded&max_staleness=2s", "", "Accept", "application/json")
+	var vr client.ValueResponse
+	if err := json.Unmarshal([]byte(b.body), &vr); err != nil || b.status != 200 {
+		t.Fatalf("bounded JSON read: %d %q %v", b.status, b.body, err)
+	}
+	if vr.Value != "1" || vr.Meta.Consistency != "bounded" || vr.Meta.Staleness == "" {
+		t.Errorf("bounded read = %+v", vr)
+	}
+	if d, err := time.ParseDuration(vr.Meta.Staleness); err != nil || d > 2*time.Second {
+		t.Errorf("bounded staleness %q is over its bound", vr.Meta.Staleness)
+	}
+}
+
+func TestConditionalWritesDeleteAndList(t *testing.T) {
+	tc := startCluster(t, 3)
+	_, f := tc.leaderAndFollower()
+
+	create := do(t, "PUT", f, "/v1/kv/c?if_absent=true", "v1")
+	if create.status != 200 {
+		t.Fatalf("create: %d %s", create.status, create.body)
+	}
+	v1 := create.header.Get(client.HeaderVersion)
+	again := do(t, "PUT", f, "/v1/kv/c?if_absent=true", "v2")
+	if again.status != 409 || errCode(t, again) != client.CodeConflict {
+		t.Fatalf("second create: %d %s, want 409 conflict", again.status, again.body)
+	}
+	cas := do(t, "PUT", f, "/v1/kv/c?if_version="+url.QueryEscape(v1), "v2")
+	if cas.status != 200 {
+		t.Fatalf("cas with current version: %d %s", cas.status, cas.body)
+	}
+	stale := do(t, "PUT", f, "/v1/kv/c?if_version="+url.QueryEscape(v1), "v3")
+	if stale.status != 409 {
+		t.Fatalf("cas with old version: %d %s, want 409", stale.status, stale.body)
+	}
+	var eb client.ErrorBody
+	json.Unmarshal([]byte(stale.body), &eb)
+	if eb.Version != cas.header.Get(client.HeaderVersion) {
+		t.Errorf("conflict names version %q, want the current %q", eb.Version, cas.header.Get(client.HeaderVersion))
+	}
+	if got := do(t, "GET", f, "/v1/kv/c", ""); got.body != "v2" {
+		t.Errorf("after cas: %q, want v2", got.body)
+	}
+
+	for _, k := range []string{"dir/1", "dir/2", "other"} {
+		if r := do(t, "PUT", f, "/v1/kv/"+k, k); r.status != 200 {
+			t.Fatalf("put %s: %d", k, r.status)
+		}
+	}
+	if r := do(t, "DELETE", f, "/v1/kv/dir/2", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := do(t, "DELETE", f, "/v1/kv/dir/2", ""); r.status != 404 {
+		t.Errorf("second delete: %d, want 404", r.status)
+	}
+	if r := do(t, "GET", f, "/v1/kv/dir/2", ""); r.status != 404 || errCode(t, r) != client.CodeNotFound {
+		t.Errorf("get deleted: %d %s, want 404 not_found", r.status, r.body)
+	}
+	lr := do(t, "GET", f, "/v1/kv?prefix=dir/", "")
+	var list client.ListResponse
+	if err := json.Unmarshal([]byte(lr.body), &list); err != nil {
+		t.Fatalf("list: %v %s", err, lr.body)
+	}
+	if len(list.Items) != 1 || list.Items[0].Key != "dir/1" || list.Items[0].Value != "dir/1" {
+		t.Errorf("list dir/ = %+v, want only dir/1", list.Items)
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	big := strings.Repeat("x", int(n.cfg.MaxValueSize)+1)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}{
+		{"unknown read level", "GET", "/v1/kv/a?consistency=linearizable", "", 400, client.CodeBadRequest},
+		{"write level bounded", "PUT", "/v1/kv/a?consistency=bounded", "x", 400, client.CodeBadRequest},
+		{"empty key", "PUT", "/v1/kv/", "x", 400, client.CodeBadRequest},
+		{"cas on eventual", "PUT", "/v1/kv/a?consistency=eventual&if_absent=true", "x", 400, client.CodeBadRequest},
+		{"bad version", "PUT", "/v1/kv/a?if_version=yesterday", "x", 400, client.CodeBadRequest},
+		{"bad staleness", "GET", "/v1/kv/a?consistency=bounded&max_staleness=-1s", "", 400, client.CodeBadRequest},
+		{"too large", "PUT", "/v1/kv/a", big, 413, client.CodeTooLarge},
+		{"missing", "GET", "/v1/kv/nope", "", 404, client.CodeNotFound},
+	}
+	for _, tc := range cases {
+		r := do(t, tc.method, n, tc.path, tc.body)
+		if r.status != tc.status || errCode(t, r) != tc.code {
+			t.Errorf("%s: %d %s, want %d %s", tc.name, r.status, r.body, tc.status, tc.code)
+		}
+	}
+	// Nothing was written by any of them.
+	if r := do(t, "GET", n, "/v1/kv/a", ""); r.status != 404 {
+		t.Errorf("a rejected write left a value: %d %q", r.status, r.body)
+	}
+}
+
+func TestSessionTokenReadYourWrites(t *testing.T) {
+	tc := startCluster(t, 3)
+	_, f := tc.leaderAndFollower()
+	w := do(t, "PUT", f, "/v1/kv/s", "mine")
+	token := w.header.Get(client.HeaderSession)
+	if token == "" {
+		t.Fatal("write returned no session token")
+	}
+	for _, n := range tc.nodes {
+		r := do(t, "GET", n, "/v1/kv/s?consistency=session", "", client.HeaderSession, token)
+		if r.status != 200 || r.body != "mine" {
+			t.Errorf("session read on %s: %d %q, want the session's own write", n.cfg.ID, r.status, r.body)
+		}
+	}
+	if r := do(t, "GET", f, "/v1/kv/s?consistency=session", "", client.HeaderSession, "garbage"); r.status != 400 {
+		t.Errorf("garbage session token: %d, want 400", r.status)
+	}
+}
