@@ -158,6 +158,8 @@ func appendBytes(b []byte, p []byte) []byte {
 	return append(b, p...)
 }
 
+func appendUvarint(b []byte, n uint64) []byte { return binary.AppendUvarint(b, n) }
+
 // decoder reads fields in order and remembers the first error, so callers check once.
 type decoder struct {
 	buf []byte
@@ -198,6 +200,19 @@ func (d *decoder) bytes() []byte {
 }
 
 func (d *decoder) string() string { return string(d.bytes()) }
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Uvarint(d.buf)
+	if k <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.buf = d.buf[k:]
+	return n
+}
 
 func (d *decoder) version() consistency.Version {
 	p := d.take(12)

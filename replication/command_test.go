@@ -60,3 +60,23 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 	})
 }
+
+func TestWritesRoundTrip(t *testing.T) {
+	ws := []Write{
+		{Key: "a", Value: consistency.Value{Version: consistency.Version{Wall: 5, Logical: 1, Node: "n1"}, Data: []byte("x")}},
+		{Key: "gone", Value: consistency.Value{Version: consistency.Version{Wall: 6, Node: "n2"}, Tombstone: true}},
+	}
+	got, err := DecodeWrites(EncodeWrites(ws))
+	if err != nil || !reflect.DeepEqual(got, ws) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if got[0].Origin() != "n1" {
+		t.Errorf("origin = %q", got[0].Origin())
+	}
+	enc := EncodeWrites(ws)
+	for n := 0; n < len(enc); n++ {
+		if _, err := DecodeWrites(enc[:n]); err == nil {
+			t.Errorf("decoding %d of %d bytes succeeded", n, len(enc))
+		}
+	}
+}
