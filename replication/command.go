@@ -17,6 +17,11 @@ const (
 	CmdPut      CommandType = 1 // write a value (strong path)
 	CmdDelete   CommandType = 2 // write a tombstone (strong path)
 	CmdRegister CommandType = 3 // record a member's addresses
+	// CmdEventualBatch carries a node's pending eventual writes (its own, or those of peers gossip
+	// has declared dead) into the log, with the reporter's watermark.
+	CmdEventualBatch CommandType = 4
+	// CmdPurge removes tombstones that every member has acknowledged (see store.Tx.Purge).
+	CmdPurge CommandType = 5
 )
 
 func (t CommandType) String() string {
@@ -27,6 +32,10 @@ func (t CommandType) String() string {
 		return "delete"
 	case CmdRegister:
 		return "register"
+	case CmdEventualBatch:
+		return "eventual-batch"
+	case CmdPurge:
+		return "purge"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -57,6 +66,12 @@ type Command struct {
 	Cond      Condition
 	IfVersion consistency.Version
 	Member    Member // CmdRegister
+
+	// CmdEventualBatch: Reporter is the node that submitted the batch, Watermark the version below
+	// which it holds no uncommitted eventual write (zero: no report), Writes the writes.
+	Reporter  string
+	Watermark consistency.Version
+	Writes    []Write
 }
 
 // Result is what applying a command returned, delivered to the proposer.
@@ -96,6 +111,12 @@ func (c *Command) Encode() []byte {
 		b = appendString(b, c.Member.ID)
 		b = appendString(b, c.Member.RaftAddr)
 		b = appendString(b, c.Member.HTTPAddr)
+	case CmdEventualBatch:
+		b = appendString(b, c.Reporter)
+		b = AppendVersion(b, c.Watermark)
+		b = append(b, EncodeWrites(c.Writes)...)
+	case CmdPurge:
+		b = AppendVersion(b, c.Stamp)
 	}
 	return b
 }
@@ -125,6 +146,14 @@ func DecodeCommand(data []byte) (Command, error) {
 		c.Member.ID = d.string()
 		c.Member.RaftAddr = d.string()
 		c.Member.HTTPAddr = d.string()
+	case CmdEventualBatch:
+		c.Reporter = d.string()
+		c.Watermark = d.version()
+		if d.err == nil {
+			c.Writes, d.err = d.writes()
+		}
+	case CmdPurge:
+		c.Stamp = d.version()
 	default:
 		return Command{}, fmt.Errorf("%w: type %d", ErrUnknownCommand, data[1])
 	}

@@ -25,8 +25,19 @@ var (
 	bucketKV        = []byte("kv")
 	bucketMembers   = []byte("members")
 	bucketMeta      = []byte("meta")
-	keyApplied      = []byte("applied_index")
-	committedSubs   = [][]byte{bucketKV, bucketMembers, bucketMeta}
+	// bucketWatermarks holds, per member, the version below which it reported holding no
+	// uncommitted eventual write (carried by its committer batches).
+	bucketWatermarks = []byte("watermarks")
+	// bucketTombstones indexes the keys whose committed record is a tombstone, so purging scans
+	// tombstones only.
+	bucketTombstones = []byte("tombstones")
+	keyApplied       = []byte("applied_index")
+	keyPurgeHorizon  = []byte("purge_horizon")
+	committedSubs    = [][]byte{bucketKV, bucketMembers, bucketMeta, bucketWatermarks, bucketTombstones}
+
+	// bucketTentative is the tentative layer: this node's view of eventual writes not yet
+	// committed. It is outside the committed root, so Restore never touches it.
+	bucketTentative = []byte("tentative")
 )
 
 // snapshotMagic opens every snapshot stream; the digit is the format version.
@@ -56,6 +67,12 @@ type Store struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the applied index moves
+
+	merges    chan mergeRequest // group commit of tentative writes
+	stop      chan struct{}
+	merging   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens or creates the store at path.
@@ -69,8 +86,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, changed: make(chan struct{})}
+	s := &Store{db: db, changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), stop: make(chan struct{})}
 	err = db.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketTentative); err != nil {
+			return err
+		}
 		root, err := tx.CreateBucketIfNotExists(bucketCommitted)
 		if err != nil {
 			return err
@@ -87,11 +107,21 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
+	s.merging.Add(1)
+	go s.groupCommit()
 	return s, nil
 }
 
-// Close closes the file. The store must not be used afterwards.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops the group committer and closes the file. The store must not be used afterwards;
+// calling Close again returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.merging.Wait()
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
 
 // Path is the file's path.
 func (s *Store) Path() string { return s.db.Path() }
@@ -187,7 +217,8 @@ func (s *Store) Members() (map[string]replication.Member, error) {
 
 // Tx is one committed-layer write transaction, open only inside Apply's callback.
 type Tx struct {
-	kv, members *bolt.Bucket
+	kv, members, meta, watermarks, tombstones *bolt.Bucket
+	tentative                                 *bolt.Bucket
 }
 
 // Get returns key's committed record as the transaction sees it.
@@ -200,9 +231,39 @@ func (t *Tx) Get(key string) (consistency.Value, bool, error) {
 	return v, true, err
 }
 
-// Put stores key's record.
+// Put stores key's committed record, keeps the tombstone index in step, and drops the key's
+// tentative entry if the committed layer now holds a version at least as new.
 func (t *Tx) Put(key string, v consistency.Value) error {
-	return t.kv.Put([]byte(key), encodeRecord(v))
+	k := []byte(key)
+	if err := t.kv.Put(k, encodeRecord(v)); err != nil {
+		return err
+	}
+	var err error
+	if v.Tombstone {
+		err = t.tombstones.Put(k, replication.AppendVersion(nil, v.Version))
+	} else {
+		err = t.tombstones.Delete(k)
+	}
+	if err != nil {
+		return err
+	}
+	return t.DropTentative(key, v.Version)
+}
+
+// DropTentative deletes key's tentative entry if its version is at or below upTo.
+func (t *Tx) DropTentative(key string, upTo consistency.Version) error {
+	raw := t.tentative.Get([]byte(key))
+	if raw == nil {
+		return nil
+	}
+	tv, err := decodeRecord(raw)
+	if err != nil {
+		return err
+	}
+	if tv.Version.Compare(upTo) <= 0 {
+		return t.tentative.Delete([]byte(key))
+	}
+	return nil
 }
 
 // PutMember records m, replacing the entry with the same id.
@@ -220,7 +281,7 @@ func (t *Tx) PutMember(m replication.Member) error {
 func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		root := btx.Bucket(bucketCommitted)
-		if err := fn(&Tx{kv: root.Bucket(bucketKV), members: root.Bucket(bucketMembers)}); err != nil {
+		if err := fn(newTx(btx)); err != nil {
 			return err
 		}
 		return root.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, lastIndex))
@@ -377,7 +438,7 @@ func (s *Store) Restore(r io.Reader) error {
 			}
 		}
 		applied = readApplied(root)
-		return nil
+		return pruneTentative(newTx(tx))
 	})
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)

@@ -77,6 +77,11 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 	switch cmd.Type {
 	case replication.CmdRegister:
 		return replication.Result{}, tx.PutMember(cmd.Member)
+	case replication.CmdEventualBatch:
+		return applyEventualBatch(tx, cmd)
+	case replication.CmdPurge:
+		_, err := tx.Purge()
+		return replication.Result{}, err
 	case replication.CmdPut, replication.CmdDelete:
 	default:
 		return replication.Result{}, fmt.Errorf("%w: %v", replication.ErrUnknownCommand, cmd.Type)
@@ -119,6 +124,44 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 		return replication.Result{}, err
 	}
 	return replication.Result{Version: next, Existed: live}, nil
+}
+
+// applyEventualBatch commits eventual writes by last-writer-wins: per key the newer version
+// stays; an older write is superseded, never resurrected. A write below the purge horizon is
+// refused (its key may have been deleted and the tombstone purged). Applying the same write twice
+// changes nothing, so re-submission is harmless.
+func applyEventualBatch(tx *store.Tx, cmd *replication.Command) (replication.Result, error) {
+	horizon := tx.PurgeHorizon()
+	var newest consistency.Version
+	for _, w := range cmd.Writes {
+		newest = consistency.Max(newest, w.Value.Version)
+		if w.Key == "" || horizon.Newer(w.Value.Version) {
+			if err := tx.DropTentative(w.Key, w.Value.Version); err != nil {
+				return replication.Result{}, err
+			}
+			continue
+		}
+		cur, exists, err := tx.Get(w.Key)
+		if err != nil {
+			return replication.Result{}, err
+		}
+		if exists && !w.Value.Version.Newer(cur.Version) {
+			if err := tx.DropTentative(w.Key, w.Value.Version); err != nil {
+				return replication.Result{}, err
+			}
+			continue
+		}
+		if err := tx.Put(w.Key, w.Value); err != nil {
+			return replication.Result{}, err
+		}
+	}
+	if cmd.Reporter != "" && !cmd.Watermark.IsZero() {
+		if err := tx.SetWatermark(cmd.Reporter, cmd.Watermark); err != nil {
+			return replication.Result{}, err
+		}
+		newest = consistency.Max(newest, cmd.Watermark)
+	}
+	return replication.Result{Version: newest}, nil
 }
 
 func liveVersion(v consistency.Value, live bool) consistency.Version {

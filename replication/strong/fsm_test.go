@@ -3,6 +3,7 @@ package strong
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand"
 	"path/filepath"
@@ -165,4 +166,78 @@ func TestUnknownCommandStopsTheNode(t *testing.T) {
 		}
 	}()
 	f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: []byte{1, 200}}})
+}
+
+func eventualWrite(key, data string, wall int64, node string) replication.Write {
+	return replication.Write{Key: key, Value: consistency.Value{Version: stamp(wall, node), Data: []byte(data)}}
+}
+
+func TestEventualBatchLastWriterWins(t *testing.T) {
+	f := newTestFSM(t)
+	batch := func(index uint64, ws ...replication.Write) {
+		t.Helper()
+		f.ApplyBatch([]*raft.Log{entry(index, replication.Command{Type: replication.CmdEventualBatch, Reporter: "n1", Watermark: stamp(1, "n1"), Writes: ws})})
+	}
+	get := func(key string) consistency.Value {
+		v, _, err := f.store.Get(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	batch(1, eventualWrite("k", "new", 200, "n2"))
+	batch(2, eventualWrite("k", "old", 100, "n1")) // arrives later, older: superseded
+	if v := get("k"); string(v.Data) != "new" {
+		t.Fatalf("k = %q, want the newer write", v.Data)
+	}
+	batch(3, eventualWrite("k", "new", 200, "n2")) // re-submission: harmless
+	if v := get("k"); string(v.Data) != "new" || v.Version != stamp(200, "n2") {
+		t.Fatalf("re-submission changed k to %+v", v)
+	}
+
+	// Delete, then a late, older eventual write: the key stays deleted.
+	f.ApplyBatch([]*raft.Log{entry(4, replication.Command{Type: replication.CmdDelete, Key: "k", Stamp: stamp(300, "n3")})})
+	batch(5, eventualWrite("k", "zombie", 250, "n1"))
+	if v := get("k"); !v.Tombstone {
+		t.Fatalf("a late older write resurrected a deleted key: %+v", v)
+	}
+	// A newer write after the delete does bring it back (it is a new write, not a zombie).
+	batch(6, eventualWrite("k", "reborn", 400, "n1"))
+	if v := get("k"); v.Tombstone || string(v.Data) != "reborn" {
+		t.Fatalf("k = %+v, want reborn", v)
+	}
+}
+
+func TestEventualBatchIsDeterministicAcrossBatchings(t *testing.T) {
+	r := rand.New(rand.NewSource(11))
+	var log []*raft.Log
+	for i := uint64(1); i <= 300; i++ {
+		var c replication.Command
+		if r.Intn(2) == 0 {
+			c = replication.Command{Type: replication.CmdEventualBatch, Reporter: "n1", Watermark: stamp(int64(i), "n1")}
+			for j := 0; j < 1+r.Intn(4); j++ {
+				w := eventualWrite(string(rune('a'+r.Intn(6))), fmt.Sprint(r.Intn(9)), int64(r.Intn(1000)), []string{"n1", "n2"}[r.Intn(2)])
+				w.Value.Tombstone = r.Intn(5) == 0
+				if w.Value.Tombstone {
+					w.Value.Data = nil
+				}
+				c.Writes = append(c.Writes, w)
+			}
+		} else {
+			c = replication.Command{Type: replication.CmdPut, Key: string(rune('a' + r.Intn(6))), Value: []byte("s"), Stamp: stamp(int64(r.Intn(1000)), "n3")}
+		}
+		log = append(log, entry(i, c))
+	}
+	a, b := newTestFSM(t), newTestFSM(t)
+	a.ApplyBatch(log)
+	for i := range log {
+		b.ApplyBatch(log[i : i+1])
+	}
+	for key := 'a'; key < 'a'+6; key++ {
+		va, _, _ := a.store.Get(string(key))
+		vb, _, _ := b.store.Get(string(key))
+		if va.Version != vb.Version || string(va.Data) != string(vb.Data) || va.Tombstone != vb.Tombstone {
+			t.Fatalf("key %c diverged: %+v vs %+v", key, va, vb)
+		}
+	}
 }

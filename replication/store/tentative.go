@@ -1,0 +1,354 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+func newTx(btx *bolt.Tx) *Tx {
+	root := btx.Bucket(bucketCommitted)
+	return &Tx{
+		kv:         root.Bucket(bucketKV),
+		members:    root.Bucket(bucketMembers),
+		meta:       root.Bucket(bucketMeta),
+		watermarks: root.Bucket(bucketWatermarks),
+		tombstones: root.Bucket(bucketTombstones),
+		tentative:  btx.Bucket(bucketTentative),
+	}
+}
+
+// SetWatermark records member's report: it holds no uncommitted eventual write older than v.
+// Reports only move forward.
+func (t *Tx) SetWatermark(member string, v consistency.Version) error {
+	if raw := t.watermarks.Get([]byte(member)); raw != nil {
+		if old, _, err := replication.DecodeVersion(raw); err == nil && !v.Newer(old) {
+			return nil
+		}
+	}
+	return t.watermarks.Put([]byte(member), replication.AppendVersion(nil, v))
+}
+
+// PurgeHorizon is the version below which tombstones have been purged, and below which an
+// eventual write can no longer be told apart from one a purged delete superseded: such writes
+// are refused.
+func (t *Tx) PurgeHorizon() consistency.Version { return readHorizon(t.meta) }
+
+func readHorizon(meta *bolt.Bucket) consistency.Version {
+	raw := meta.Get(keyPurgeHorizon)
+	if raw == nil {
+		return consistency.Version{}
+	}
+	v, _, err := replication.DecodeVersion(raw)
+	if err != nil {
+		return consistency.Version{}
+	}
+	return v
+}
+
+// PurgeReport says what a purge did or why it could not.
+type PurgeReport struct {
+	Purged  int
+	Horizon consistency.Version
+	// BlockedBy lists the members that have not reported a watermark: purging waits for them.
+	BlockedBy []string
+}
+
+// Purge removes committed tombstones older than every member's watermark, and raises the purge
+// horizon to that watermark. It is deterministic: it reads only committed state.
+func (t *Tx) Purge() (PurgeReport, error) {
+	var rep PurgeReport
+	var horizon consistency.Version
+	first := true
+	err := t.members.ForEach(func(id, _ []byte) error {
+		raw := t.watermarks.Get(id)
+		if raw == nil {
+			rep.BlockedBy = append(rep.BlockedBy, string(id))
+			return nil
+		}
+		w, _, err := replication.DecodeVersion(raw)
+		if err != nil {
+			return err
+		}
+		if first || horizon.Newer(w) {
+			horizon, first = w, false
+		}
+		return nil
+	})
+	if err != nil || len(rep.BlockedBy) > 0 || first {
+		return rep, err
+	}
+	if !horizon.Newer(readHorizon(t.meta)) {
+		rep.Horizon = readHorizon(t.meta)
+		return rep, nil
+	}
+	var doomed [][]byte
+	err = t.tombstones.ForEach(func(k, raw []byte) error {
+		v, _, err := replication.DecodeVersion(raw)
+		if err != nil {
+			return err
+		}
+		if horizon.Newer(v) {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	for _, k := range doomed {
+		if err := t.kv.Delete(k); err != nil {
+			return rep, err
+		}
+		if err := t.tombstones.Delete(k); err != nil {
+			return rep, err
+		}
+	}
+	rep.Purged, rep.Horizon = len(doomed), horizon
+	return rep, t.meta.Put(keyPurgeHorizon, replication.AppendVersion(nil, horizon))
+}
+
+// pruneTentative drops every tentative entry the committed layer has caught up with or that is
+// below the purge horizon (after a snapshot restore, say).
+func pruneTentative(t *Tx) error {
+	horizon := t.PurgeHorizon()
+	var doomed [][]byte
+	err := t.tentative.ForEach(func(k, raw []byte) error {
+		tv, err := decodeRecord(raw)
+		if err != nil {
+			return err
+		}
+		if horizon.Newer(tv.Version) {
+			doomed = append(doomed, bytes.Clone(k))
+			return nil
+		}
+		if craw := t.kv.Get(k); craw != nil {
+			cv, err := decodeRecord(craw)
+			if err != nil {
+				return err
+			}
+			if cv.Version.Compare(tv.Version) >= 0 {
+				doomed = append(doomed, bytes.Clone(k))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range doomed {
+		if err := t.tentative.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type mergeRequest struct {
+	ws   []replication.Write
+	done chan mergeResult
+}
+
+type mergeResult struct {
+	stored []replication.Write
+	err    error
+}
+
+// MergeTentative durably stores each write that is newer than both the committed and the
+// tentative version of its key (and not below the purge horizon), and returns the ones it
+// stored. It returns only after an fsync: an eventual write is acknowledged once this returns.
+// Concurrent callers share one transaction and one fsync (group commit).
+func (s *Store) MergeTentative(ws []replication.Write) ([]replication.Write, error) {
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	req := mergeRequest{ws: ws, done: make(chan mergeResult, 1)}
+	select {
+	case s.merges <- req:
+	case <-s.stop:
+		return nil, ErrClosed
+	}
+	r := <-req.done
+	return r.stored, r.err
+}
+
+// groupCommit runs merge requests in batches: whatever is waiting when a commit starts shares
+// it, with no timer (bbolt's db.Batch waits out a 10 ms timer under load).
+func (s *Store) groupCommit() {
+	defer s.merging.Done()
+	for {
+		var batch []mergeRequest
+		select {
+		case <-s.stop:
+			return
+		case r := <-s.merges:
+			batch = append(batch, r)
+		}
+	drain:
+		for len(batch) < 4096 {
+			select {
+			case r := <-s.merges:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		results := make([]mergeResult, len(batch))
+		err := s.db.Update(func(btx *bolt.Tx) error {
+			t := newTx(btx)
+			horizon := t.PurgeHorizon()
+			for i, r := range batch {
+				results[i].stored = nil
+				for _, w := range r.ws {
+					ok, err := mergeOne(t, horizon, w)
+					if err != nil {
+						return err
+					}
+					if ok {
+						results[i].stored = append(results[i].stored, w)
+					}
+				}
+			}
+			return nil
+		})
+		for i, r := range batch {
+			if err != nil {
+				results[i] = mergeResult{err: fmt.Errorf("store: tentative write: %w", err)}
+			}
+			r.done <- results[i]
+		}
+	}
+}
+
+func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, error) {
+	if w.Key == "" || w.Value.Version.IsZero() || horizon.Newer(w.Value.Version) {
+		return false, nil
+	}
+	k := []byte(w.Key)
+	for _, b := range []*bolt.Bucket{t.kv, t.tentative} {
+		if raw := b.Get(k); raw != nil {
+			cur, err := decodeRecord(raw)
+			if err != nil {
+				return false, err
+			}
+			if !w.Value.Version.Newer(cur.Version) {
+				return false, nil
+			}
+		}
+	}
+	return true, t.tentative.Put(k, encodeRecord(w.Value))
+}
+
+// Tentative returns key's tentative entry, if any.
+func (s *Store) Tentative(key string) (v consistency.Value, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketTentative).Get([]byte(key))
+		if raw == nil {
+			return nil
+		}
+		ok = true
+		v, err = decodeRecord(raw)
+		return err
+	})
+	return v, ok, err
+}
+
+// TentativeDigest returns key → version of every tentative entry.
+func (s *Store) TentativeDigest() (map[string]consistency.Version, error) {
+	digest := map[string]consistency.Version{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
+			if len(raw) < 1 {
+				return fmt.Errorf("empty tentative record %q", k)
+			}
+			v, _, err := replication.DecodeVersion(raw[1:])
+			if err != nil {
+				return err
+			}
+			digest[string(k)] = v
+			return nil
+		})
+	})
+	return digest, err
+}
+
+// GetTentative returns the tentative entries of keys; keys without one are skipped.
+func (s *Store) GetTentative(keys []string) ([]replication.Write, error) {
+	var ws []replication.Write
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTentative)
+		for _, k := range keys {
+			raw := b.Get([]byte(k))
+			if raw == nil {
+				continue
+			}
+			v, err := decodeRecord(raw)
+			if err != nil {
+				return err
+			}
+			ws = append(ws, replication.Write{Key: k, Value: v})
+		}
+		return nil
+	})
+	return ws, err
+}
+
+// TentativeSummary describes the tentative layer.
+type TentativeSummary struct {
+	Count int
+	// Oldest is the oldest version held (zero when empty).
+	Oldest consistency.Version
+}
+
+// PendingTentative returns up to limit tentative entries whose origin include accepts (a nil
+// include takes all), oldest versions first not guaranteed, and a summary of the whole layer.
+func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([]replication.Write, TentativeSummary, error) {
+	var ws []replication.Write
+	var sum TentativeSummary
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
+			v, err := decodeRecord(raw)
+			if err != nil {
+				return err
+			}
+			sum.Count++
+			if sum.Oldest.IsZero() || sum.Oldest.Newer(v.Version) {
+				sum.Oldest = v.Version
+			}
+			if (include == nil || include(v.Version.Node)) && (limit <= 0 || len(ws) < limit) {
+				ws = append(ws, replication.Write{Key: string(k), Value: v})
+			}
+			return nil
+		})
+	})
+	return ws, sum, err
+}
+
+// PurgeHorizon is the committed purge horizon (see Tx.PurgeHorizon).
+func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		h = readHorizon(tx.Bucket(bucketCommitted).Bucket(bucketMeta))
+		return nil
+	})
+	return h, err
+}
+
+// PurgeStatus says how many tombstones wait for purging and which members have not reported.
+func (s *Store) PurgeStatus() (pending int, blockedBy []string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketCommitted)
+		pending = root.Bucket(bucketTombstones).Stats().KeyN
+		wm := root.Bucket(bucketWatermarks)
+		return root.Bucket(bucketMembers).ForEach(func(id, _ []byte) error {
+			if wm.Get(id) == nil {
+				blockedBy = append(blockedBy, string(id))
+			}
+			return nil
+		})
+	})
+	return pending, blockedBy, err
+}

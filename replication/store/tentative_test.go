@@ -1,0 +1,150 @@
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+func write(key, data string, wall int64, node string) replication.Write {
+	return replication.Write{Key: key, Value: consistency.Value{Version: consistency.Version{Wall: wall, Node: node}, Data: []byte(data)}}
+}
+
+func mustMerge(t *testing.T, s *Store, ws ...replication.Write) []replication.Write {
+	t.Helper()
+	stored, err := s.MergeTentative(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored
+}
+
+func TestMergeTentativeKeepsOnlyNewer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := mustOpen(t, path)
+	mustPut(t, s, 1, map[string]consistency.Value{"c": val("committed", 50)})
+
+	stored := mustMerge(t, s,
+		write("a", "a10", 10, "n1"),
+		write("a", "a5", 5, "n2"),     // older than the one just stored in the same batch
+		write("c", "old", 40, "n2"),   // older than committed: superseded
+		write("c", "newer", 60, "n2"), // newer than committed: kept tentative
+		write("", "no key", 70, "n1"), // invalid: dropped
+	)
+	if len(stored) != 2 || stored[0].Key != "a" || stored[1].Value.Version.Wall != 60 {
+		t.Fatalf("stored %+v, want a@10 and c@60", stored)
+	}
+	if again := mustMerge(t, s, write("a", "a10", 10, "n1")); len(again) != 0 {
+		t.Errorf("re-merging the same write stored it again: %+v", again)
+	}
+	// Durable: it survives a reopen.
+	s.Close()
+	s = mustOpen(t, path)
+	if v, ok, _ := s.Tentative("a"); !ok || string(v.Data) != "a10" {
+		t.Errorf("tentative a after reopen = %+v ok=%v", v, ok)
+	}
+	digest, err := s.TentativeDigest()
+	if err != nil || len(digest) != 2 || digest["c"].Wall != 60 {
+		t.Errorf("digest = %v, %v", digest, err)
+	}
+	got, err := s.GetTentative([]string{"a", "missing", "c"})
+	if err != nil || len(got) != 2 {
+		t.Errorf("GetTentative = %+v, %v", got, err)
+	}
+}
+
+func TestCommittedPutPrunesTentative(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	mustMerge(t, s, write("a", "t", 10, "n1"), write("b", "t", 30, "n1"))
+	mustPut(t, s, 1, map[string]consistency.Value{"a": val("c", 10), "b": val("c", 20)})
+	if _, ok, _ := s.Tentative("a"); ok {
+		t.Error("tentative a survived a committed version at least as new")
+	}
+	if _, ok, _ := s.Tentative("b"); !ok {
+		t.Error("tentative b (newer than committed) was dropped")
+	}
+	pending, sum, err := s.PendingTentative(func(origin string) bool { return origin == "n1" }, 0)
+	if err != nil || len(pending) != 1 || sum.Count != 1 || sum.Oldest.Wall != 30 {
+		t.Errorf("pending = %+v sum=%+v err=%v", pending, sum, err)
+	}
+}
+
+func TestGroupCommitUnderConcurrency(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	const writers, each = 16, 50
+	var wg sync.WaitGroup
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if stored := mustMerge(t, s, write(fmt.Sprintf("k%d-%d", g, i), "v", int64(i+1), "n1")); len(stored) != 1 {
+					t.Errorf("write %d-%d not stored", g, i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	digest, _ := s.TentativeDigest()
+	if len(digest) != writers*each {
+		t.Fatalf("%d tentative entries, want %d", len(digest), writers*each)
+	}
+}
+
+func TestPurgeWaitsForEveryMember(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	apply := func(index uint64, fn func(*Tx) error) {
+		t.Helper()
+		if err := s.Apply(index, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(1, func(tx *Tx) error {
+		for _, id := range []string{"n1", "n2"} {
+			if err := tx.PutMember(replication.Member{ID: id}); err != nil {
+				return err
+			}
+		}
+		return tx.Put("gone", consistency.Value{Version: consistency.Version{Wall: 100, Node: "n1"}, Tombstone: true})
+	})
+	var rep PurgeReport
+	apply(2, func(tx *Tx) error {
+		if err := tx.SetWatermark("n1", consistency.Version{Wall: 500}); err != nil {
+			return err
+		}
+		var err error
+		rep, err = tx.Purge()
+		return err
+	})
+	if rep.Purged != 0 || len(rep.BlockedBy) != 1 || rep.BlockedBy[0] != "n2" {
+		t.Fatalf("purge with n2 silent = %+v, want blocked by n2", rep)
+	}
+	if pending, blocked, _ := s.PurgeStatus(); pending != 1 || len(blocked) != 1 {
+		t.Errorf("purge status = %d pending, blocked by %v", pending, blocked)
+	}
+	apply(3, func(tx *Tx) error {
+		if err := tx.SetWatermark("n2", consistency.Version{Wall: 200}); err != nil {
+			return err
+		}
+		var err error
+		rep, err = tx.Purge()
+		return err
+	})
+	if rep.Purged != 1 || rep.Horizon.Wall != 200 {
+		t.Fatalf("purge after every report = %+v, want 1 purged at horizon 200", rep)
+	}
+	if _, ok := mustGet(t, s, "gone"); ok {
+		t.Error("purged tombstone still there")
+	}
+	// A write older than the horizon can no longer be told from a deleted one: refused.
+	if stored := mustMerge(t, s, write("gone", "zombie", 150, "n2")); len(stored) != 0 {
+		t.Errorf("a write below the purge horizon was accepted: %+v", stored)
+	}
+	if stored := mustMerge(t, s, write("gone", "reborn", 300, "n2")); len(stored) != 1 {
+		t.Errorf("a new write above the horizon was refused")
+	}
+}
