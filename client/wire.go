@@ -115,6 +115,11 @@ type NodeStatus struct {
 	Term         uint64 `json:"term,omitempty"`
 	// LastContact is the time since this node last heard from the leader (Go duration), when known.
 	LastContact string `json:"last_contact,omitempty"`
+	// Gossip is the member's state in gossip's failure detector (alive, suspect, dead, left), as
+	// the answering node sees it.
+	Gossip string `json:"gossip,omitempty"`
+	// Backlog is the number of tentative (not yet committed) eventual writes the node holds.
+	Backlog int `json:"backlog"`
 }
 
 // StatusResponse is the JSON body of GET /v1/status: the cluster as one node sees it.
@@ -129,9 +134,10 @@ type StatusResponse struct {
 
 // JoinRequest is the body of POST /v1/cluster/join.
 type JoinRequest struct {
-	ID       string `json:"id"`
-	RaftAddr string `json:"raft_addr"`
-	HTTPAddr string `json:"http_addr"`
+	ID         string `json:"id"`
+	RaftAddr   string `json:"raft_addr"`
+	HTTPAddr   string `json:"http_addr"`
+	GossipAddr string `json:"gossip_addr,omitempty"`
 }
 
 // ReadIndexResponse is the body of GET /v1/internal/readindex (leader only).

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dialkv/dialkv/replication/eventual"
 	"github.com/dialkv/dialkv/replication/strong"
 )
 
@@ -31,8 +32,21 @@ type Config struct {
 	DefaultMaxStaleness time.Duration
 	// Raft configures the strong engine; its NodeID and Dir are filled from ID and DataDir.
 	Raft strong.Config
+	// Gossip configures the eventual engine; its NodeID, HTTPAddr and RaftAddr are filled in.
+	Gossip eventual.Config
+	// CommitInterval is how often the committer hands pending eventual writes to the leader.
+	CommitInterval time.Duration
+	// DeadCommitDelay is how long a peer must have been dead in gossip before this node also
+	// commits that peer's pending writes.
+	DeadCommitDelay time.Duration
+	// PurgeInterval is how often the leader proposes purging acknowledged tombstones.
+	PurgeInterval time.Duration
 	// Logger receives every component's logs; nil discards them.
 	Logger *slog.Logger
+
+	// disableCommitter keeps this node from committing eventual writes (tests of peers
+	// committing for a dead node).
+	disableCommitter bool
 }
 
 // DefaultConfig returns the settings kvd starts with.
@@ -43,6 +57,10 @@ func DefaultConfig() Config {
 		LeaderWait:          5 * time.Second,
 		DefaultMaxStaleness: time.Second,
 		Raft:                strong.DefaultConfig(),
+		Gossip:              eventual.DefaultConfig(),
+		CommitInterval:      50 * time.Millisecond,
+		DeadCommitDelay:     10 * time.Second,
+		PurgeInterval:       5 * time.Second,
 	}
 }
 
@@ -72,11 +90,26 @@ func (c *Config) Validate() error {
 	if c.Join != "" && len(c.Raft.Bootstrap) > 0 {
 		errs = append(errs, errors.New("--join and --bootstrap exclude each other: bootstrap forms a new cluster, join enters a running one"))
 	}
+	if c.CommitInterval <= 0 || c.DeadCommitDelay <= 0 || c.PurgeInterval <= 0 {
+		errs = append(errs, fmt.Errorf("commit interval %v, dead commit delay %v and purge interval %v must be positive", c.CommitInterval, c.DeadCommitDelay, c.PurgeInterval))
+	}
 	raftCfg := c.raftConfig()
 	if err := raftCfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	gossipCfg := c.gossipConfig()
+	if err := gossipCfg.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gossip: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) gossipConfig() eventual.Config {
+	gc := c.Gossip
+	gc.NodeID = c.ID
+	gc.HTTPAddr = c.HTTPAddr
+	gc.RaftAddr = c.Raft.RaftAddr
+	return gc
 }
 
 func (c *Config) raftConfig() strong.Config {

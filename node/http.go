@@ -32,6 +32,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
 	mux.HandleFunc("POST /v1/cluster/join", n.handleJoin)
 	mux.HandleFunc("GET /v1/internal/readindex", n.handleReadIndex)
+	mux.HandleFunc("POST /v1/internal/commit", n.handleCommit)
+	mux.Handle("/v1/internal/gossip/", n.gossip.Handler())
 	mux.HandleFunc("GET /v1/health/live", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.ID})
 	})
@@ -151,18 +153,25 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	a, err := n.prepareRead(r, level, bound, token)
+	a, err := n.prepareRead(r, level, bound, token, key)
 	if err != nil {
 		n.setMeta(w, answer{level: level, staleness: -1, session: token})
 		writeError(w, err)
 		return
 	}
-	v, ok, err := n.store.Get(key)
+	var v consistency.Value
+	var ok bool
+	if level == consistency.Eventual || level == consistency.Session {
+		v, a.state, ok, err = n.newest(key)
+	} else {
+		v, ok, err = n.store.Get(key)
+	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	a.version = v.Version
+	a.session = a.session.saw(key, v.Version)
 	m := n.setMeta(w, a)
 	if !ok || v.Tombstone {
 		writeError(w, fmt.Errorf("%w: %q", replication.ErrNotFound, key))
@@ -200,7 +209,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	a, err := n.prepareRead(r, level, bound, token)
+	a, err := n.prepareRead(r, level, bound, token, "")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -301,7 +310,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		return
 	}
 	if wr.level == consistency.Eventual {
-		writeError(w, fmt.Errorf("%w: eventual writes are not served by this version yet; use consistency=strong", errNotImplemented))
+		n.eventualWrite(w, r, wr, token)
 		return
 	}
 	res, forwarded, err := n.strongWrite(w, r, wr)
@@ -318,7 +327,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		writeError(w, err)
 		return
 	}
-	a := answer{level: consistency.Strong, version: res.Version, state: client.StateCommitted, session: token.advance(res.Index)}
+	a := answer{level: consistency.Strong, version: res.Version, state: client.StateCommitted, session: token.advance(res.Index).saw(wr.cmd.Key, res.Version)}
 	m := n.setMeta(w, a)
 	if typ == replication.CmdDelete && !res.Existed {
 		writeError(w, fmt.Errorf("%w: %q (nothing to delete)", replication.ErrNotFound, wr.cmd.Key))

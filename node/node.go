@@ -16,6 +16,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/eventual"
 	"github.com/dialkv/dialkv/replication/store"
 	"github.com/dialkv/dialkv/replication/strong"
 )
@@ -27,6 +28,13 @@ type Node struct {
 	clock  *consistency.Clock
 	store  *store.Store
 	raft   *strong.Engine
+	gossip *eventual.Engine
+
+	// stampMu orders eventual writes against watermark reports: a write holds it (shared) from
+	// stamping its version until the write is durable; the committer takes it exclusively to read
+	// the clock, so every write stamped before its watermark is already in the tentative layer.
+	stampMu    sync.RWMutex
+	commitWake chan struct{}
 
 	// peerClient carries forwarded requests and read-index calls between nodes (keep-alive).
 	peerClient *http.Client
@@ -55,10 +63,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg:    cfg,
-		logger: logger.With("component", "node", "node", cfg.ID),
-		clock:  consistency.NewClock(cfg.ID, nil),
-		closed: make(chan struct{}),
+		cfg:        cfg,
+		logger:     logger.With("component", "node", "node", cfg.ID),
+		clock:      consistency.NewClock(cfg.ID, nil),
+		closed:     make(chan struct{}),
+		commitWake: make(chan struct{}, 1),
 		peerClient: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -78,6 +87,21 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	gossipCfg := cfg.gossipConfig()
+	gossipCfg.Logger = logger.With("component", "gossip", "node", cfg.ID)
+	// Rejoin every gossip address the committed members table remembers, not only the flags:
+	// memberlist itself forgets everything on restart.
+	for id, m := range n.memberTable() {
+		if id != cfg.ID && m.GossipAddr != "" {
+			gossipCfg.Peers = append(gossipCfg.Peers, m.GossipAddr)
+		}
+	}
+	n.gossip, err = eventual.Open(gossipCfg, tentativeStore{st: st, clock: n.clock})
+	if err != nil {
+		n.raft.Shutdown()
+		st.Close()
+		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	return n, nil
 }
@@ -101,8 +125,10 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { serveErr <- n.server.Serve(ln) }()
 	n.logger.Info("serving", "http", ln.Addr().String(), "raft", n.cfg.Raft.RaftAddr)
 
-	n.wg.Add(1)
+	n.wg.Add(3)
 	go n.keepRegistered()
+	go n.runCommitter()
+	go n.runPurger()
 
 	select {
 	case <-ctx.Done():
@@ -124,6 +150,9 @@ func (n *Node) Close() error {
 			cancel()
 		}
 		n.wg.Wait()
+		if gerr := n.gossip.Shutdown(); gerr != nil {
+			n.logger.Warn("gossip shutdown", "err", gerr)
+		}
 		err = n.raft.Shutdown()
 		if cerr := n.store.Close(); err == nil {
 			err = cerr
@@ -142,7 +171,11 @@ func (n *Node) HTTPAddr() string {
 }
 
 func (n *Node) self() replication.Member {
-	return replication.Member{ID: n.cfg.ID, RaftAddr: n.cfg.Raft.RaftAddr, HTTPAddr: n.HTTPAddr()}
+	return replication.Member{ID: n.cfg.ID, RaftAddr: n.cfg.Raft.RaftAddr, HTTPAddr: n.HTTPAddr(), GossipAddr: n.gossipAddr()}
+}
+
+func joinRequest(m replication.Member) client.JoinRequest {
+	return client.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, GossipAddr: m.GossipAddr}
 }
 
 // memberTable returns the committed members table, re-read only when the applied index moved.
@@ -197,7 +230,7 @@ func (n *Node) register() error {
 	defer cancel()
 	me := n.self()
 	if n.raft.IsLeader() {
-		_, err := n.addMember(ctx, client.JoinRequest{ID: me.ID, RaftAddr: me.RaftAddr, HTTPAddr: me.HTTPAddr})
+		_, err := n.addMember(ctx, joinRequest(me))
 		return err
 	}
 	target := ""
@@ -209,7 +242,7 @@ func (n *Node) register() error {
 	if target == "" {
 		return replication.ErrNoLeader
 	}
-	body, _ := json.Marshal(client.JoinRequest{ID: me.ID, RaftAddr: me.RaftAddr, HTTPAddr: me.HTTPAddr})
+	body, _ := json.Marshal(joinRequest(me))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+target+"/v1/cluster/join", bytes.NewReader(body))
 	if err != nil {
 		return err
@@ -236,7 +269,7 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 	if err := n.raft.AddVoter(ctx, j.ID, j.RaftAddr); err != nil {
 		return replication.Result{}, err
 	}
-	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr}
+	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}
 	if n.memberTable()[j.ID] == m {
 		return replication.Result{}, nil
 	}

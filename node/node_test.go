@@ -35,7 +35,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startCluster(t *testing.T, size int) *testCluster {
+func startCluster(t *testing.T, size int, tweaks ...func(i int, c *Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
 	var peers []strong.Peer
@@ -56,6 +56,16 @@ func startCluster(t *testing.T, size int) *testCluster {
 		cfg.Raft.ElectionTimeout = 200 * time.Millisecond
 		cfg.Raft.LeaderLeaseTimeout = 100 * time.Millisecond
 		cfg.Raft.CommitTimeout = 10 * time.Millisecond
+		cfg.Gossip.BindAddr = "127.0.0.1:0"
+		cfg.Gossip.Profile = "local"
+		cfg.Gossip.Label = "test-" + filepath.Base(dir)
+		cfg.Gossip.AntiEntropyInterval = 200 * time.Millisecond
+		for _, earlier := range tc.nodes {
+			cfg.Gossip.Peers = append(cfg.Gossip.Peers, earlier.gossipAddr())
+		}
+		for _, tweak := range tweaks {
+			tweak(i, &cfg)
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

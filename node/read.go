@@ -19,7 +19,9 @@ const sessionWait = time.Second
 
 // prepareRead does what the level requires before the committed layer may be read locally, and
 // says what the answer will promise.
-func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.Duration, token sessionToken) (answer, error) {
+// For a session read of key, the node must also hold a version of key at least as new as the
+// session has seen (it may be an eventual write gossip is still spreading).
+func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.Duration, token sessionToken, key string) (answer, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
 	defer cancel()
 	a := answer{level: level, state: client.StateCommitted, staleness: -1}
@@ -46,12 +48,35 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 		if err != nil {
 			return a, fmt.Errorf("%w: %s has applied index %d, behind this session's %d; try another node", replication.ErrStale, n.cfg.ID, n.store.AppliedIndex(), token.index)
 		}
+		if want := token.versionOf(key); key != "" && !want.IsZero() {
+			if err := n.waitForVersion(ctx, key, want); err != nil {
+				return a, err
+			}
+		}
 		a.staleness = n.stalenessBound()
 	case consistency.Eventual:
 		a.staleness = n.stalenessBound()
 	}
 	a.session = token.advance(n.store.AppliedIndex())
 	return a, nil
+}
+
+// waitForVersion polls, for at most sessionWait, until this node holds a version of key at
+// least as new as want (gossip usually brings it within milliseconds).
+func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.Version) error {
+	deadline := time.Now().Add(sessionWait)
+	for {
+		v, _, ok, err := n.newest(key)
+		if err != nil {
+			return err
+		}
+		if ok && v.Version.Compare(want) >= 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || pause(ctx, 5*time.Millisecond) != nil {
+			return fmt.Errorf("%w: %s has not yet received this session's version %s of %q; try another node", replication.ErrStale, n.cfg.ID, want, key)
+		}
+	}
 }
 
 // stalenessBound is how stale the committed layer may be right now, when that is known without

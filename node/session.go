@@ -1,30 +1,65 @@
 package node
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 
+	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 )
 
-// sessionToken is what a session has seen: for now the highest committed log index it wrote or
-// read at. A node serves a session read only once it has applied that index, which gives
-// read-your-writes and monotonic reads across nodes for committed data. The text form carries a
-// format number so later fields (the session's tentative writes) can be added compatibly.
+// sessionToken is what a session has seen, carried by the client between requests
+// (Dialkv-Session). A node serves a session read only when it is at least as new:
+//   - index: the highest committed log index the session wrote or read at. The node must have
+//     applied it (read-your-writes and monotonic reads for committed data);
+//   - seen: for the session's most recent keys (by a 64-bit hash of the key, so tokens stay
+//     small whatever the keys), the newest version it wrote or read. The node's newest version of
+//     such a key (committed or tentative) must be at least that (the same for eventual writes
+//     that gossip is still spreading).
+//
+// Text form: "2.INDEX.BASE64(entries)". Entries beyond maxSessionKeys drop the oldest.
 type sessionToken struct {
 	index uint64
+	seen  []sessionEntry // oldest first
 }
 
-const sessionFormat = "1"
+type sessionEntry struct {
+	keyHash uint64
+	version consistency.Version
+}
+
+const (
+	sessionFormat  = "2"
+	maxSessionKeys = 16
+)
+
+func keyHash(key string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return h.Sum64()
+}
 
 func (t sessionToken) String() string {
-	if t.index == 0 {
+	if t.index == 0 && len(t.seen) == 0 {
 		return ""
 	}
-	return sessionFormat + "." + strconv.FormatUint(t.index, 10)
+	s := sessionFormat + "." + strconv.FormatUint(t.index, 10)
+	if len(t.seen) > 0 {
+		var b []byte
+		for _, e := range t.seen {
+			b = binary.BigEndian.AppendUint64(b, e.keyHash)
+			b = replication.AppendVersion(b, e.version)
+		}
+		s += "." + base64.RawURLEncoding.EncodeToString(b)
+	}
+	return s
 }
 
+// advance returns the token moved up to a committed index.
 func (t sessionToken) advance(index uint64) sessionToken {
 	if index > t.index {
 		t.index = index
@@ -32,17 +67,68 @@ func (t sessionToken) advance(index uint64) sessionToken {
 	return t
 }
 
+// saw returns the token recording version v of key (kept only if newer than what it had).
+func (t sessionToken) saw(key string, v consistency.Version) sessionToken {
+	if v.IsZero() {
+		return t
+	}
+	h := keyHash(key)
+	seen := make([]sessionEntry, 0, len(t.seen)+1)
+	for _, e := range t.seen {
+		if e.keyHash == h {
+			v = consistency.Max(v, e.version)
+			continue
+		}
+		seen = append(seen, e)
+	}
+	seen = append(seen, sessionEntry{keyHash: h, version: v})
+	if len(seen) > maxSessionKeys {
+		seen = seen[len(seen)-maxSessionKeys:]
+	}
+	t.seen = seen
+	return t
+}
+
+// versionOf is the newest version of key the session has seen (zero when none is recorded).
+func (t sessionToken) versionOf(key string) consistency.Version {
+	h := keyHash(key)
+	for _, e := range t.seen {
+		if e.keyHash == h {
+			return e.version
+		}
+	}
+	return consistency.Version{}
+}
+
 func parseSession(s string) (sessionToken, error) {
 	if s == "" {
 		return sessionToken{}, nil
 	}
-	format, rest, ok := strings.Cut(s, ".")
-	if !ok || format != sessionFormat {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] != sessionFormat {
 		return sessionToken{}, fmt.Errorf("%w: session token %q is not one this node issued (format %s)", replication.ErrInvalid, s, sessionFormat)
 	}
-	index, err := strconv.ParseUint(rest, 10, 64)
-	if err != nil {
+	var t sessionToken
+	var err error
+	if t.index, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
 		return sessionToken{}, fmt.Errorf("%w: session token %q: %v", replication.ErrInvalid, s, err)
 	}
-	return sessionToken{index: index}, nil
+	if len(parts) == 3 {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[2])
+		if err != nil {
+			return sessionToken{}, fmt.Errorf("%w: session token %q: %v", replication.ErrInvalid, s, err)
+		}
+		for len(raw) > 0 && len(t.seen) <= maxSessionKeys {
+			if len(raw) < 8 {
+				return sessionToken{}, fmt.Errorf("%w: session token %q is truncated", replication.ErrInvalid, s)
+			}
+			e := sessionEntry{keyHash: binary.BigEndian.Uint64(raw)}
+			e.version, raw, err = replication.DecodeVersion(raw[8:])
+			if err != nil {
+				return sessionToken{}, fmt.Errorf("%w: session token %q: %v", replication.ErrInvalid, s, err)
+			}
+			t.seen = append(t.seen, e)
+		}
+	}
+	return t, nil
 }

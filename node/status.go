@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/replication/eventual"
 )
 
 // localStatus is this node's own line of the status table.
@@ -23,6 +24,10 @@ func (n *Node) localStatus() client.NodeStatus {
 		AppliedIndex: n.store.AppliedIndex(),
 		Term:         n.raft.Term(),
 		Health:       "ok",
+		Gossip:       string(eventual.StateAlive),
+	}
+	if _, sum, err := n.store.PendingTentative(func(string) bool { return false }, 0); err == nil {
+		s.Backlog = sum.Count
 	}
 	if lc := n.raft.LastContact(); !n.raft.IsLeader() && !lc.IsZero() {
 		s.LastContact = time.Since(lc).Round(time.Millisecond).String()
@@ -74,6 +79,10 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	members := n.memberTable()
+	gossipState := map[string]eventual.Member{}
+	for _, m := range n.gossip.Members() {
+		gossipState[m.ID] = m
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithTimeout(r.Context(), 500*time.Millisecond)
@@ -92,6 +101,14 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer wg.Done()
 			ns = n.peerStatus(ctx, ns)
+			if g, ok := gossipState[ns.ID]; ok {
+				ns.Gossip = string(g.State)
+				if g.State == eventual.StateSuspect && ns.Health == "ok" {
+					ns.Health, ns.Reason = "degraded", "suspect in gossip"
+				}
+			} else {
+				ns.Gossip = "unknown"
+			}
 			mu.Lock()
 			resp.Nodes = append(resp.Nodes, ns)
 			mu.Unlock()

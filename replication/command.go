@@ -52,9 +52,10 @@ const (
 
 // Member is a cluster member's identity and addresses, as recorded in the committed layer.
 type Member struct {
-	ID       string
-	RaftAddr string
-	HTTPAddr string
+	ID         string
+	RaftAddr   string
+	HTTPAddr   string
+	GossipAddr string
 }
 
 // Command is one state-machine operation. Which fields matter depends on Type.
@@ -111,6 +112,7 @@ func (c *Command) Encode() []byte {
 		b = appendString(b, c.Member.ID)
 		b = appendString(b, c.Member.RaftAddr)
 		b = appendString(b, c.Member.HTTPAddr)
+		b = appendString(b, c.Member.GossipAddr)
 	case CmdEventualBatch:
 		b = appendString(b, c.Reporter)
 		b = AppendVersion(b, c.Watermark)
@@ -146,6 +148,7 @@ func DecodeCommand(data []byte) (Command, error) {
 		c.Member.ID = d.string()
 		c.Member.RaftAddr = d.string()
 		c.Member.HTTPAddr = d.string()
+		c.Member.GossipAddr = d.string()
 	case CmdEventualBatch:
 		c.Reporter = d.string()
 		c.Watermark = d.version()

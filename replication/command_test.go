@@ -16,7 +16,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		{Type: CmdPut, Key: "cas", Value: []byte{0, 1, 2}, Stamp: stamp, Cond: CondIfVersion, IfVersion: consistency.Version{Wall: 9, Node: "n1"}},
 		{Type: CmdDelete, Key: "gone", Stamp: stamp},
 		{Type: CmdDelete, Key: "gone", Stamp: stamp, Cond: CondIfVersion},
-		{Type: CmdRegister, Member: Member{ID: "n1", RaftAddr: "127.0.0.1:7101", HTTPAddr: "127.0.0.1:7001"}},
+		{Type: CmdRegister, Member: Member{ID: "n1", RaftAddr: "127.0.0.1:7101", HTTPAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7201"}},
 		{Type: CmdEventualBatch, Reporter: "n2", Watermark: stamp, Writes: []Write{
 			{Key: "e", Value: consistency.Value{Version: stamp, Data: []byte("v")}},
 			{Key: "d", Value: consistency.Value{Version: stamp, Tombstone: true}},

@@ -63,6 +63,11 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/ID)")
 	bootstrap := fs.String("bootstrap", "", "initial voters of a NEW cluster, ID=HOST:PORT,... (same list on every node; ignored once the node has state)")
 	fs.StringVar(&cfg.Join, "join", "", "HTTP address of a running member to join through (for a node added to an existing cluster)")
+	fs.StringVar(&cfg.Gossip.BindAddr, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address, UDP and TCP")
+	gossipJoin := fs.String("gossip-join", "", "gossip addresses of other members to join, HOST:PORT,... (members recorded in the log are rejoined too)")
+	fs.StringVar(&cfg.Gossip.Profile, "gossip-profile", "lan", "gossip timing profile: lan (production) or local (fast failure detection, for tests and one-host clusters)")
+	fs.StringVar(&cfg.Gossip.Label, "cluster-label", "dialkv", "gossip label: clusters with different labels on one network never mix")
+	fs.DurationVar(&cfg.DeadCommitDelay, "dead-commit-delay", cfg.DeadCommitDelay, "how long a peer must be dead in gossip before others commit its pending eventual writes")
 	fs.Int64Var(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest value accepted, in bytes")
 	fs.DurationVar(&cfg.LeaderWait, "leader-wait", cfg.LeaderWait, "how long a request waits for a leader or a quorum before failing with 503")
 	fs.DurationVar(&cfg.DefaultMaxStaleness, "max-staleness", cfg.DefaultMaxStaleness, "default bound of bounded reads")
@@ -95,6 +100,11 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 	}
 	if cfg.Raft.Bootstrap, err = node.ParsePeers(*bootstrap); err != nil {
 		return cfg, nil, fmt.Errorf("--bootstrap: %w", err)
+	}
+	for _, addr := range strings.Split(*gossipJoin, ",") {
+		if addr = strings.TrimSpace(addr); addr != "" {
+			cfg.Gossip.Peers = append(cfg.Gossip.Peers, addr)
+		}
 	}
 	cfg.Logger = logger
 	if err := cfg.Validate(); err != nil {

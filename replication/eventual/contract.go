@@ -1,13 +1,16 @@
 package eventual
 
 import (
+	"time"
+
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 )
 
 // Store is what the engine needs from the node's tentative layer. The node implements it over
-// replication/store; tests use an in-memory twin. Every method must be safe for concurrent use
-// and must not block for long (memberlist delegates call into it).
+// replication/store; tests use an in-memory twin. Every method must be safe for concurrent use.
+// The engine never calls it from memberlist's delegates (those only queue work for the engine's
+// own goroutines), but a slow store still slows dissemination and anti-entropy.
 type Store interface {
 	// MergeTentative stores each write that is newer than both the tentative and the committed
 	// version of its key, durably, and returns the writes it stored (the ones new to this node,
@@ -21,7 +24,9 @@ type Store interface {
 	GetTentative(keys []string) ([]replication.Write, error)
 }
 
-// MemberState is a member's state as gossip's failure detector sees it.
+// MemberState is a member's state as gossip's failure detector sees it. Suspect is reported
+// when this node's own probes of the member failed (memberlist tells nothing else about
+// suspicion); it clears at the member's next answer to a probe, or when it is declared dead.
 type MemberState string
 
 // Member states.
@@ -31,3 +36,16 @@ const (
 	StateDead    MemberState = "dead"
 	StateLeft    MemberState = "left"
 )
+
+// Member is one member of the gossip cluster as this node sees it. Members that memberlist has
+// forgotten (reaped after GossipToTheDeadTime) are still reported, as dead or left, so the node
+// can act on a peer that has been gone for a while; only Forget removes them.
+type Member struct {
+	ID         string // node id (the memberlist node name)
+	GossipAddr string // host:port memberlist advertises (UDP and TCP)
+	HTTPAddr   string // from the member's metadata
+	RaftAddr   string // from the member's metadata
+	State      MemberState
+	// Since is when the member entered State, as this node observed it.
+	Since time.Time
+}

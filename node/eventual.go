@@ -1,0 +1,260 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/eventual"
+	"github.com/dialkv/dialkv/replication/store"
+)
+
+// tentativeStore is the store as the gossip engine sees it: merging also moves this node's
+// clock past every version received, so its next writes are newer than what it has seen.
+type tentativeStore struct {
+	st    *store.Store
+	clock *consistency.Clock
+}
+
+func (t tentativeStore) MergeTentative(ws []replication.Write) ([]replication.Write, error) {
+	for _, w := range ws {
+		t.clock.Observe(w.Value.Version)
+	}
+	return t.st.MergeTentative(ws)
+}
+
+func (t tentativeStore) TentativeDigest() (map[string]consistency.Version, error) {
+	return t.st.TentativeDigest()
+}
+
+func (t tentativeStore) GetTentative(keys []string) ([]replication.Write, error) {
+	return t.st.GetTentative(keys)
+}
+
+var _ eventual.Store = tentativeStore{}
+
+// gossipAddr is the address this node's gossip engine listens on.
+func (n *Node) gossipAddr() string {
+	for _, m := range n.gossip.Members() {
+		if m.ID == n.cfg.ID {
+			return m.GossipAddr
+		}
+	}
+	return ""
+}
+
+// eventualWrite takes a write into the tentative layer, durably, then spreads it by gossip and
+// wakes the committer. It is acknowledged once durable on this node, whatever the network does.
+func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeRequest, token sessionToken) {
+	val := consistency.Value{Tombstone: wr.cmd.Type == replication.CmdDelete, Data: wr.cmd.Value}
+	n.stampMu.RLock()
+	val.Version = n.clock.Now()
+	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})
+	n.stampMu.RUnlock()
+	if err != nil {
+		n.reqLogger(r).Error("eventual write not durable: refusing it", "key", wr.cmd.Key, "err", err)
+		writeError(w, fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
+		return
+	}
+	n.gossip.Broadcast(stored)
+	select {
+	case n.commitWake <- struct{}{}:
+	default:
+	}
+	a := answer{level: consistency.Eventual, version: val.Version, state: client.StateTentative, staleness: -1, session: token.saw(wr.cmd.Key, val.Version)}
+	m := n.setMeta(w, a)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, client.ValueResponse{KV: client.KV{Key: wr.cmd.Key, Version: val.Version.String(), State: client.StateTentative}, Meta: m})
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// newest returns the newer of key's committed and tentative versions, and which layer it is in.
+func (n *Node) newest(key string) (v consistency.Value, state string, ok bool, err error) {
+	cv, cok, err := n.store.Get(key)
+	if err != nil {
+		return v, "", false, err
+	}
+	tv, tok, err := n.store.Tentative(key)
+	if err != nil {
+		return v, "", false, err
+	}
+	switch {
+	case tok && (!cok || tv.Version.Newer(cv.Version)):
+		return tv, client.StateTentative, true, nil
+	case cok:
+		return cv, client.StateCommitted, true, nil
+	}
+	return v, "", false, nil
+}
+
+// runCommitter hands this node's pending eventual writes (and those of peers gossip has had
+// dead for DeadCommitDelay) to the leader in batches, with a watermark report. Until a batch is
+// applied the writes stay tentative, so a failed or unknown submission is simply retried;
+// re-submitting is harmless.
+func (n *Node) runCommitter() {
+	defer n.wg.Done()
+	ticker := time.NewTicker(n.cfg.CommitInterval)
+	defer ticker.Stop()
+	var lastReport time.Time
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-ticker.C:
+		case <-n.commitWake:
+		}
+		if n.cfg.disableCommitter {
+			continue
+		}
+		cmd, err := n.nextBatch()
+		if err != nil {
+			n.logger.Error("committer: reading pending writes", "err", err)
+			continue
+		}
+		if len(cmd.Writes) == 0 && time.Since(lastReport) < time.Second {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
+		err = n.submitBatch(ctx, cmd)
+		cancel()
+		if err != nil {
+			n.logger.Debug("committer: batch not committed yet; will retry", "writes", len(cmd.Writes), "err", err)
+			continue
+		}
+		lastReport = time.Now()
+		if len(cmd.Writes) == maxCommitBatch {
+			select { // more are waiting: go again at once
+			case n.commitWake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+const maxCommitBatch = 512
+
+// nextBatch collects what to commit and the watermark to report: no tentative write this node
+// holds (of any origin) is older than it, and neither is any write it will stamp from now on.
+func (n *Node) nextBatch() (replication.Command, error) {
+	n.stampMu.Lock()
+	watermark := n.clock.Now()
+	n.stampMu.Unlock()
+	dead := n.deadPeers()
+	ws, sum, err := n.store.PendingTentative(func(origin string) bool {
+		return origin == n.cfg.ID || dead[origin]
+	}, maxCommitBatch)
+	if err != nil {
+		return replication.Command{}, err
+	}
+	if !sum.Oldest.IsZero() && watermark.Newer(sum.Oldest) {
+		watermark = sum.Oldest
+	}
+	return replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Watermark: watermark, Writes: ws}, nil
+}
+
+// deadPeers are the members gossip has had dead (or gone) for at least DeadCommitDelay.
+func (n *Node) deadPeers() map[string]bool {
+	dead := map[string]bool{}
+	for _, m := range n.gossip.Members() {
+		if (m.State == eventual.StateDead || m.State == eventual.StateLeft) && time.Since(m.Since) >= n.cfg.DeadCommitDelay {
+			dead[m.ID] = true
+		}
+	}
+	return dead
+}
+
+// submitBatch proposes the batch on the leader, locally or through /v1/internal/commit.
+func (n *Node) submitBatch(ctx context.Context, cmd replication.Command) error {
+	for {
+		if n.raft.IsLeader() {
+			_, err := n.raft.Propose(ctx, &cmd)
+			if !errors.Is(err, replication.ErrNotLeader) {
+				return err
+			}
+		}
+		id, addr, err := n.waitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		if id != n.cfg.ID {
+			return n.postToLeader(ctx, addr, "/v1/internal/commit", cmd.Encode())
+		}
+	}
+}
+
+func (n *Node) postToLeader(ctx context.Context, addr, path string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var eb client.ErrorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
+		return fmt.Errorf("leader answered %d %s: %s", resp.StatusCode, eb.Code, eb.Error)
+	}
+	return nil
+}
+
+// handleCommit proposes a peer's committer batch. Leader only.
+func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 256<<20))
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: %v", replication.ErrInvalid, err))
+		return
+	}
+	cmd, err := replication.DecodeCommand(body)
+	if err != nil || cmd.Type != replication.CmdEventualBatch {
+		writeError(w, fmt.Errorf("%w: not a committer batch: %v", replication.ErrInvalid, err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	defer cancel()
+	if _, err := n.raft.Propose(ctx, &cmd); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"writes": len(cmd.Writes)})
+}
+
+// runPurger has the leader propose, now and then, the purge of tombstones every member has
+// acknowledged. The decision is made when the entry is applied, from committed state only.
+func (n *Node) runPurger() {
+	defer n.wg.Done()
+	ticker := time.NewTicker(n.cfg.PurgeInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-ticker.C:
+		}
+		if !n.raft.IsLeader() {
+			continue
+		}
+		pending, blockedBy, err := n.store.PurgeStatus()
+		if err != nil || pending == 0 || len(blockedBy) > 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
+		if _, err := n.raft.Propose(ctx, &replication.Command{Type: replication.CmdPurge, Stamp: n.clock.Now()}); err != nil {
+			n.logger.Debug("purge not committed", "err", err)
+		}
+		cancel()
+	}
+}

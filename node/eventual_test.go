@@ -1,0 +1,144 @@
+package node
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// waitUntil polls cond every few milliseconds until it holds or timeout passes.
+func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestEventualWriteSpreadsFasterThanStrongCommits(t *testing.T) {
+	tc := startCluster(t, 3)
+	_, f := tc.leaderAndFollower()
+	var others []*Node
+	for _, n := range tc.nodes {
+		if n != f {
+			others = append(others, n)
+		}
+	}
+	visibleEverywhere := func(key, want string) bool {
+		for _, n := range others {
+			if r := do(t, "GET", n, "/v1/kv/"+key+"?consistency=eventual", ""); r.body != want {
+				return false
+			}
+		}
+		return true
+	}
+	const rounds = 5
+	var eventualTotal, strongTotal time.Duration
+	for i := 0; i < rounds; i++ {
+		key := "ev" + string(rune('a'+i))
+		start := time.Now()
+		if r := do(t, "PUT", f, "/v1/kv/"+key+"?consistency=eventual", "e"); r.status != 200 || r.header.Get(client.HeaderState) != client.StateTentative {
+			t.Fatalf("eventual put: %d %s %v", r.status, r.body, r.header)
+		}
+		waitUntil(t, "the eventual write on every node", 5*time.Second, func() bool { return visibleEverywhere(key, "e") })
+		eventualTotal += time.Since(start)
+
+		key = "st" + string(rune('a'+i))
+		start = time.Now()
+		if r := do(t, "PUT", f, "/v1/kv/"+key+"?consistency=strong", "s"); r.status != 200 {
+			t.Fatalf("strong put: %d %s", r.status, r.body)
+		}
+		waitUntil(t, "the strong write applied on every node", 5*time.Second, func() bool { return visibleEverywhere(key, "s") })
+		strongTotal += time.Since(start)
+	}
+	t.Logf("time to visibility on all other nodes, mean of %d: eventual %v, strong %v", rounds, eventualTotal/rounds, strongTotal/rounds)
+
+	// The eventual writes are committed by Raft afterwards: strong reads see them everywhere.
+	waitUntil(t, "eventual writes committed", 10*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			if r := do(t, "GET", n, "/v1/kv/eva?consistency=strong", ""); r.body != "e" || r.header.Get(client.HeaderState) != client.StateCommitted {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestSessionReadsItsOwnEventualWriteOnAnotherNode(t *testing.T) {
+	tc := startCluster(t, 3)
+	n1, n2 := tc.nodes[0], tc.nodes[1]
+	for i := 0; i < 20; i++ {
+		w := do(t, "PUT", n1, "/v1/kv/mine?consistency=eventual", "v"+string(rune('a'+i)))
+		token := w.header.Get(client.HeaderSession)
+		r := do(t, "GET", n2, "/v1/kv/mine?consistency=session", "", client.HeaderSession, token)
+		if r.status != 200 || r.body != "v"+string(rune('a'+i)) {
+			t.Fatalf("round %d: session read on n2 right after an eventual write on n1: %d %q", i, r.status, r.body)
+		}
+	}
+}
+
+func TestConditionalEventualWriteIsRefused(t *testing.T) {
+	tc := startCluster(t, 1)
+	r := do(t, "PUT", tc.nodes[0], "/v1/kv/a?consistency=eventual&if_version=1.0@n1", "x")
+	if r.status != 400 || errCode(t, r) != client.CodeBadRequest {
+		t.Fatalf("CAS with eventual: %d %s, want 400", r.status, r.body)
+	}
+}
+
+// A node takes eventual writes, gossips them, and dies before committing them; it never returns.
+// Its peers commit its writes once gossip has had it dead for DeadCommitDelay.
+func TestPeersCommitTheWritesOfANodeThatNeverReturns(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.DeadCommitDelay = 500 * time.Millisecond
+		if i == 2 {
+			c.disableCommitter = true
+		}
+	})
+	doomed := tc.nodes[2]
+	if doomed.raft.IsLeader() {
+		t.Skip("the node without a committer was elected leader; the scenario needs it to be a follower")
+	}
+	for _, key := range []string{"orphan1", "orphan2"} {
+		if r := do(t, "PUT", doomed, "/v1/kv/"+key+"?consistency=eventual", key); r.status != 200 {
+			t.Fatalf("eventual put on doomed node: %d %s", r.status, r.body)
+		}
+	}
+	survivors := tc.nodes[:2]
+	waitUntil(t, "gossip to carry the writes", 5*time.Second, func() bool {
+		for _, n := range survivors {
+			if r := do(t, "GET", n, "/v1/kv/orphan2?consistency=eventual", ""); r.body != "orphan2" {
+				return false
+			}
+		}
+		return true
+	})
+	if r := do(t, "GET", survivors[0], "/v1/kv/orphan1?consistency=strong", ""); r.status != 404 {
+		t.Fatalf("the write was committed while its node lived (the test needs it uncommitted): %d", r.status)
+	}
+	tc.cancel[2]()
+	<-tc.done[2]
+	tc.cancel[2], tc.done[2] = func() {}, closedDone()
+	waitUntil(t, "the survivors to commit the dead node's writes", 30*time.Second, func() bool {
+		for _, n := range survivors {
+			for _, key := range []string{"orphan1", "orphan2"} {
+				r := do(t, "GET", n, "/v1/kv/"+key+"?consistency=strong", "", "Accept", "application/json")
+				var vr client.ValueResponse
+				if r.status != 200 || json.Unmarshal([]byte(r.body), &vr) != nil || vr.Value != key {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+func closedDone() chan error {
+	c := make(chan error, 1)
+	c <- nil
+	return c
+}

@@ -1,0 +1,262 @@
+package eventual
+
+import (
+	"bytes"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+func validConfig() Config {
+	c := DefaultConfig()
+	c.NodeID = "n1"
+	c.BindAddr = "127.0.0.1:7201"
+	c.HTTPAddr = "127.0.0.1:7001"
+	c.RaftAddr = "127.0.0.1:7101"
+	return c
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr string // "" = valid
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"zero fields take defaults", func(c *Config) { *c = Config{NodeID: "n1", HTTPAddr: "127.0.0.1:7001"} }, ""},
+		{"wildcard bind", func(c *Config) { c.BindAddr = ":7201" }, ""},
+		{"port zero", func(c *Config) { c.BindAddr = "127.0.0.1:0" }, ""},
+		{"local profile", func(c *Config) { c.Profile = ProfileLocal }, ""},
+		{"named peer", func(c *Config) { c.Peers = []string{"n2/127.0.0.1:7202", "node-2.example:7202"} }, ""},
+		{"16-byte key", func(c *Config) { c.SecretKey = make([]byte, 16) }, ""},
+		{"empty node id", func(c *Config) { c.NodeID = "" }, "node id is empty"},
+		{"node id with slash", func(c *Config) { c.NodeID = "a/b" }, "must not contain"},
+		{"bind without port", func(c *Config) { c.BindAddr = "127.0.0.1" }, "bind address"},
+		{"bind host name", func(c *Config) { c.BindAddr = "localhost:7201" }, "not a host name"},
+		{"bind bad port", func(c *Config) { c.BindAddr = "127.0.0.1:99999" }, "bad port"},
+		{"unknown profile", func(c *Config) { c.Profile = "wan" }, "unknown gossip profile"},
+		{"advertise unspecified", func(c *Config) { c.AdvertiseAddr = "0.0.0.0:7201" }, "cannot dial"},
+		{"bad peer", func(c *Config) { c.Peers = []string{"nowhere"} }, "peer"},
+		{"no http address", func(c *Config) { c.HTTPAddr = "" }, "http address"},
+		{"wildcard http address", func(c *Config) { c.HTTPAddr = "0.0.0.0:7001" }, "wildcard"},
+		{"empty http host", func(c *Config) { c.HTTPAddr = ":7001" }, "wildcard"},
+		{"http port zero", func(c *Config) { c.HTTPAddr = "127.0.0.1:0" }, "not 0"},
+		{"http host name", func(c *Config) { c.HTTPAddr = "node-1.example:7001" }, ""},
+		{"bad key", func(c *Config) { c.SecretKey = []byte("short") }, "secret key"},
+		{"label too long", func(c *Config) { c.Label = strings.Repeat("l", 300) }, "label"},
+		{"metadata too big", func(c *Config) { c.RaftAddr = strings.Repeat("r", 600) + ":1" }, "metadata"},
+		{"negative interval", func(c *Config) { c.AntiEntropyInterval = -time.Second }, "anti-entropy interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			tt.change(&c)
+			err := c.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("Validate() = nil, want an error containing %q", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("Validate() = %v, want it to mention %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsInvalidConfig(t *testing.T) {
+	c := validConfig()
+	c.NodeID = ""
+	if _, err := Open(c, newMemStore()); err == nil || !strings.Contains(err.Error(), "node id") {
+		t.Fatalf("Open with an empty node id = %v, want a config error", err)
+	}
+}
+
+func TestMemberlistConfigFollowsProfile(t *testing.T) {
+	c := validConfig().withDefaults()
+	lan := c.memberlistConfig()
+	c.Profile = ProfileLocal
+	local := c.memberlistConfig()
+	if lan.Name != "n1" || lan.BindAddr != "127.0.0.1" || lan.BindPort != 7201 || lan.Label != DefaultLabel {
+		t.Errorf("lan config: name %q bind %s:%d label %q", lan.Name, lan.BindAddr, lan.BindPort, lan.Label)
+	}
+	if lan.ProbeTimeout != memberlist.DefaultLANConfig().ProbeTimeout || local.ProbeTimeout != memberlist.DefaultLocalConfig().ProbeTimeout {
+		t.Errorf("probe timeouts lan %v local %v: want memberlist's profiles", lan.ProbeTimeout, local.ProbeTimeout)
+	}
+	if lan.DeadNodeReclaimTime <= 0 || local.DeadNodeReclaimTime <= 0 {
+		t.Errorf("dead node reclaim lan %v local %v: want positive, so a restart on a new port can rejoin", lan.DeadNodeReclaimTime, local.DeadNodeReclaimTime)
+	}
+	budget := maxGossipMessage(lan)
+	c.SecretKey = make([]byte, 32)
+	if enc := maxGossipMessage(c.memberlistConfig()); enc >= budget || budget > 1400-2-3-2-len(DefaultLabel) {
+		t.Errorf("packet budgets: plain %d, encrypted %d", budget, enc)
+	}
+}
+
+func randomVersion(r *rand.Rand) consistency.Version {
+	return consistency.Version{Wall: r.Int64(), Logical: r.Uint32(), Node: []string{"n1", "n2", "a-long-node-name"}[r.IntN(3)]}
+}
+
+func TestWireRoundTrips(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	w := replication.Write{Key: "k", Value: consistency.Value{Version: randomVersion(r), Data: []byte("value")}}
+	tomb := replication.Write{Key: "gone", Value: consistency.Value{Version: randomVersion(r), Tombstone: true}}
+
+	for _, want := range []replication.Write{w, tomb} {
+		m, err := decodeMsg(encodeWriteMsg("n1", want))
+		if err != nil || m.typ != msgWrite || m.sender != "n1" || !reflect.DeepEqual(m.write, want) {
+			t.Errorf("write message round trip: %+v, %v; want %+v", m, err, want)
+		}
+	}
+	n := notice{Key: "big", Version: randomVersion(r), Origin: "127.0.0.1:7001"}
+	if m, err := decodeMsg(encodeNoticeMsg("n2", n)); err != nil || m.typ != msgNotice || m.sender != "n2" || m.notice != n {
+		t.Errorf("notice round trip: %+v, %v", m, err)
+	}
+	for _, want := range []nodeMeta{{HTTPAddr: "h:1", RaftAddr: "r:2"}, {HTTPAddr: "h:1", Leaving: true}} {
+		if got, err := decodeMeta(encodeMeta(want)); err != nil || got != want {
+			t.Errorf("meta round trip: %+v %v, want %+v", got, err, want)
+		}
+	}
+	page := &digestPage{Sender: "n1", From: "a", To: "m", HasTo: true, Entries: map[string]consistency.Version{"b": randomVersion(r), "c": randomVersion(r)}}
+	if got, err := decodeDigestPage(encodeDigestPage(page)); err != nil || !reflect.DeepEqual(got, page) {
+		t.Errorf("digest page round trip: %+v, %v", got, err)
+	}
+	rep := &digestReply{Writes: []replication.Write{w, tomb}, Newer: []string{"x", "y"}, Truncated: true}
+	if got, err := decodeDigestReply(encodeDigestReply(rep)); err != nil || !reflect.DeepEqual(got, rep) {
+		t.Errorf("digest reply round trip: %+v, %v", got, err)
+	}
+	if sender, ws, err := decodeWritesBody(encodeWritesBody("n3", []replication.Write{w})); err != nil || sender != "n3" || !reflect.DeepEqual(ws, []replication.Write{w}) {
+		t.Errorf("writes body round trip: %q %+v %v", sender, ws, err)
+	}
+}
+
+// TestWireRejectsCorruptInput feeds every truncation and random byte flips of each encoding to
+// its decoder: errors are fine, panics and unknown formats accepted are not.
+func TestWireRejectsCorruptInput(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	w := replication.Write{Key: "key", Value: consistency.Value{Version: randomVersion(r), Data: []byte("some data")}}
+	encodings := map[string]struct {
+		b      []byte
+		decode func([]byte) error
+	}{
+		"write":  {encodeWriteMsg("n1", w), func(b []byte) error { _, err := decodeMsg(b); return err }},
+		"notice": {encodeNoticeMsg("n1", notice{Key: "k", Version: w.Value.Version, Origin: "o:1"}), func(b []byte) error { _, err := decodeMsg(b); return err }},
+		"meta":   {encodeMeta(nodeMeta{HTTPAddr: "h:1", RaftAddr: "r:1"}), func(b []byte) error { _, err := decodeMeta(b); return err }},
+		"page": {encodeDigestPage(&digestPage{Sender: "n1", Entries: map[string]consistency.Version{"a": w.Value.Version}}),
+			func(b []byte) error { _, err := decodeDigestPage(b); return err }},
+		"reply": {encodeDigestReply(&digestReply{Writes: []replication.Write{w}, Newer: []string{"a"}}),
+			func(b []byte) error { _, err := decodeDigestReply(b); return err }},
+		"writes": {encodeWritesBody("n1", []replication.Write{w}), func(b []byte) error { _, _, err := decodeWritesBody(b); return err }},
+	}
+	for name, enc := range encodings {
+		for i := range len(enc.b) {
+			if err := enc.decode(enc.b[:i]); err == nil {
+				t.Errorf("%s truncated to %d of %d bytes decoded without error", name, i, len(enc.b))
+			}
+		}
+		future := bytes.Clone(enc.b)
+		future[0] = wireFormat + 1
+		if err := enc.decode(future); err == nil {
+			t.Errorf("%s in format %d decoded without error", name, future[0])
+		}
+		for range 200 {
+			b := bytes.Clone(enc.b)
+			b[r.IntN(len(b))] ^= byte(1 + r.IntN(255))
+			_ = enc.decode(b) // must not panic
+		}
+	}
+}
+
+func TestParseLogLine(t *testing.T) {
+	tests := []struct {
+		line  string
+		level slog.Level
+		msg   string
+	}{
+		{"[DEBUG] memberlist: Stream connection from=127.0.0.1:5000", slog.LevelDebug, "Stream connection from=127.0.0.1:5000"},
+		{"[INFO] memberlist: Suspect n3 has failed, no acks received", slog.LevelInfo, "Suspect n3 has failed, no acks received"},
+		{"[WARN] memberlist: Refuting a suspect message (from: n2)", slog.LevelWarn, "Refuting a suspect message (from: n2)"},
+		{"[ERR] memberlist: Conflicting address for n3.", slog.LevelError, "Conflicting address for n3."},
+		{"[ERR] Failed to shutdown transport: x", slog.LevelError, "Failed to shutdown transport: x"},
+		{"no level at all", slog.LevelInfo, "no level at all"},
+	}
+	for _, tt := range tests {
+		level, msg := parseLogLine(tt.line)
+		if level != tt.level || msg != tt.msg {
+			t.Errorf("parseLogLine(%q) = %v %q, want %v %q", tt.line, level, msg, tt.level, tt.msg)
+		}
+	}
+	if name, ok := suspectedNode("Suspect n3 has failed, no acks received"); !ok || name != "n3" {
+		t.Errorf("suspectedNode = %q %v, want n3", name, ok)
+	}
+	if _, ok := suspectedNode("Marking n3 as failed, suspect timeout reached (0 peer confirmations)"); ok {
+		t.Error("suspectedNode matched a death")
+	}
+}
+
+func TestLogWriterRoutesLevels(t *testing.T) {
+	var buf bytes.Buffer
+	var observed []string
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ml := newMemberlistLogger(logger, func(_ slog.Level, msg string) { observed = append(observed, msg) })
+	ml.Printf("[DEBUG] memberlist: chatter")
+	ml.Printf("[WARN] memberlist: something odd")
+	out := buf.String()
+	if strings.Contains(out, "chatter") || !strings.Contains(out, "level=WARN") || !strings.Contains(out, "something odd") {
+		t.Errorf("log output %q: want the warning and not the debug line", out)
+	}
+	if len(observed) != 2 {
+		t.Errorf("observer saw %v, want both lines", observed)
+	}
+}
+
+func TestMemberTableStates(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	tab := newMemberTable("n1")
+	tab.now = func() time.Time { return clock }
+	node := func(name string, state memberlist.NodeStateType) *memberlist.Node {
+		return &memberlist.Node{Name: name, Addr: net.IPv4(127, 0, 0, 1), Port: 7200, Meta: encodeMeta(nodeMeta{HTTPAddr: "h:" + name, RaftAddr: "r:" + name}), State: state}
+	}
+	tab.observe(node("n1", memberlist.StateAlive), StateAlive)
+	tab.observe(node("n2", memberlist.StateAlive), StateAlive)
+	if tab.liveCount() != 2 {
+		t.Fatalf("live = %d, want 2", tab.liveCount())
+	}
+	clock = clock.Add(time.Second)
+	if !tab.suspect("n2") || tab.suspect("n1") {
+		t.Error("want n2 (not self) to become suspect")
+	}
+	m, _ := tab.get("n2")
+	if m.State != StateSuspect || !m.Since.Equal(clock) || m.HTTPAddr != "h:n2" || m.GossipAddr != "127.0.0.1:7200" {
+		t.Errorf("n2 = %+v", m)
+	}
+	clock = clock.Add(time.Second)
+	tab.observe(node("n2", memberlist.StateDead), StateDead)
+	if tab.suspect("n2") || tab.answered("n2") {
+		t.Error("a dead member must not turn suspect or alive by probes")
+	}
+	if tab.liveCount() != 1 {
+		t.Errorf("live = %d, want 1", tab.liveCount())
+	}
+	if got := tab.list(); len(got) != 2 || got[1].State != StateDead || !got[1].Since.Equal(clock) {
+		t.Errorf("list = %+v: want n2 still reported, dead since its death", got)
+	}
+	if tab.forget("n1") || !tab.forget("n2") || len(tab.list()) != 1 {
+		t.Error("forget: want only the dead n2 forgotten")
+	}
+	leaving := node("n3", memberlist.StateAlive)
+	leaving.Meta = encodeMeta(nodeMeta{HTTPAddr: "h:n3", Leaving: true})
+	tab.observe(leaving, StateAlive)
+	if _, m := tab.observe(leaving, StateDead); m.State != StateLeft {
+		t.Errorf("a member gone after announcing its leave is %s, want left", m.State)
+	}
+}

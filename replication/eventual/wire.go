@@ -1,0 +1,362 @@
+package eventual
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// Wire formats. Every encoding starts with wireFormat; bump it (and keep decoding the old one)
+// when a layout changes. A message in an unknown format is dropped and counted, never applied:
+// anti-entropy repairs whatever it carried once both sides speak the same format.
+//
+// Strings are a uvarint length then the bytes; versions are replication.AppendVersion's form.
+//
+//	gossip message   format, type, string sender, then by type:
+//	  msgWrite       replication.EncodeWrites of one write
+//	  msgNotice      string key, version, string origin (the HTTP address that serves the value)
+//	node metadata    format, string http address, string raft address, byte flags (1 = leaving)
+//	digest page      format, string sender, string from, byte hasTo, string to,
+//	                 uvarint n, n × (string key, version)
+//	digest reply     format, byte flags (1 = truncated), uvarint len, EncodeWrites (len bytes),
+//	                 uvarint n, n × string key
+//	writes body      format, string sender, EncodeWrites
+const wireFormat byte = 1
+
+// msgType is a gossip message's second byte.
+type msgType byte
+
+const (
+	msgWrite  msgType = 1 // one small write, whole
+	msgNotice msgType = 2 // a write too big for a packet: fetch it from origin
+)
+
+const replyTruncated byte = 1
+
+var (
+	errShort      = errors.New("truncated message")
+	errFormat     = errors.New("unknown wire format")
+	errTrailing   = errors.New("trailing bytes")
+	errUnknownMsg = errors.New("unknown gossip message type")
+)
+
+// notice announces a write without its value.
+type notice struct {
+	Key     string
+	Version consistency.Version
+	Origin  string // HTTP address serving GET PathWrites for the key
+}
+
+// gossipMsg is a decoded gossip message.
+type gossipMsg struct {
+	typ    msgType
+	sender string
+	write  replication.Write // msgWrite
+	notice notice            // msgNotice
+}
+
+func encodeWriteMsg(sender string, w replication.Write) []byte {
+	b := make([]byte, 0, 48+len(sender)+len(w.Key)+len(w.Value.Data)+len(w.Value.Version.Node))
+	b = append(b, wireFormat, byte(msgWrite))
+	b = appendString(b, sender)
+	return append(b, replication.EncodeWrites([]replication.Write{w})...)
+}
+
+func encodeNoticeMsg(sender string, n notice) []byte {
+	b := make([]byte, 0, 48+len(sender)+len(n.Key)+len(n.Origin)+len(n.Version.Node))
+	b = append(b, wireFormat, byte(msgNotice))
+	b = appendString(b, sender)
+	b = appendString(b, n.Key)
+	b = replication.AppendVersion(b, n.Version)
+	return appendString(b, n.Origin)
+}
+
+// decodeMsg parses a gossip message. It never panics on hostile input; write data is copied.
+func decodeMsg(b []byte) (gossipMsg, error) {
+	if len(b) < 2 {
+		return gossipMsg{}, errShort
+	}
+	if b[0] != wireFormat {
+		return gossipMsg{}, fmt.Errorf("%w %d", errFormat, b[0])
+	}
+	m := gossipMsg{typ: msgType(b[1])}
+	r := reader{buf: b[2:]}
+	m.sender = r.string()
+	switch m.typ {
+	case msgWrite:
+		if r.err != nil {
+			return gossipMsg{}, r.err
+		}
+		ws, err := replication.DecodeWrites(r.buf)
+		if err != nil {
+			return gossipMsg{}, err
+		}
+		if len(ws) != 1 {
+			return gossipMsg{}, fmt.Errorf("write message carries %d writes, want 1", len(ws))
+		}
+		m.write = ws[0]
+		return m, nil
+	case msgNotice:
+		m.notice.Key = r.string()
+		m.notice.Version = r.version()
+		m.notice.Origin = r.string()
+	default:
+		return gossipMsg{}, fmt.Errorf("%w %d", errUnknownMsg, b[1])
+	}
+	return m, r.done()
+}
+
+// nodeMeta is what a member publishes in its memberlist metadata (at most
+// memberlist.MetaMaxSize bytes encoded).
+type nodeMeta struct {
+	HTTPAddr string
+	RaftAddr string
+	// Leaving is set just before a graceful leave. memberlist's leave callback does not say
+	// whether a member left or died (it never fills Node.State), so the flag tells them apart.
+	Leaving bool
+}
+
+const metaLeaving byte = 1
+
+func encodeMeta(m nodeMeta) []byte {
+	b := []byte{wireFormat}
+	b = appendString(b, m.HTTPAddr)
+	b = appendString(b, m.RaftAddr)
+	var flags byte
+	if m.Leaving {
+		flags |= metaLeaving
+	}
+	return append(b, flags)
+}
+
+func decodeMeta(b []byte) (nodeMeta, error) {
+	if len(b) == 0 {
+		return nodeMeta{}, errShort
+	}
+	if b[0] != wireFormat {
+		return nodeMeta{}, fmt.Errorf("%w %d", errFormat, b[0])
+	}
+	r := reader{buf: b[1:]}
+	m := nodeMeta{HTTPAddr: r.string(), RaftAddr: r.string()}
+	m.Leaving = r.byte()&metaLeaving != 0
+	return m, r.done()
+}
+
+// digestPage is one page of an anti-entropy digest: the sender's tentative versions of every
+// key in [From, To) (To unbounded when !HasTo). The receiver compares only its own keys in that
+// range, so a large digest travels in pages without either side missing a key.
+type digestPage struct {
+	Sender  string
+	From    string
+	To      string
+	HasTo   bool
+	Entries map[string]consistency.Version
+}
+
+func (p *digestPage) contains(key string) bool {
+	return key >= p.From && (!p.HasTo || key < p.To)
+}
+
+func encodeDigestPage(p *digestPage) []byte {
+	b := make([]byte, 0, 64+len(p.Entries)*40)
+	b = append(b, wireFormat)
+	b = appendString(b, p.Sender)
+	b = appendString(b, p.From)
+	if p.HasTo {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = appendString(b, p.To)
+	b = binary.AppendUvarint(b, uint64(len(p.Entries)))
+	for k, v := range p.Entries {
+		b = appendString(b, k)
+		b = replication.AppendVersion(b, v)
+	}
+	return b
+}
+
+func decodeDigestPage(b []byte) (*digestPage, error) {
+	if len(b) == 0 {
+		return nil, errShort
+	}
+	if b[0] != wireFormat {
+		return nil, fmt.Errorf("%w %d", errFormat, b[0])
+	}
+	r := reader{buf: b[1:]}
+	p := &digestPage{Sender: r.string(), From: r.string()}
+	p.HasTo = r.byte() == 1
+	p.To = r.string()
+	n := r.count()
+	p.Entries = make(map[string]consistency.Version, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.string()
+		p.Entries[k] = r.version()
+	}
+	return p, r.done()
+}
+
+// digestReply answers a digest page: the receiver's writes that are newer or missing on the
+// sender's side (Truncated when a byte budget cut them short: ask again), and the keys where the
+// sender is newer (the sender then pushes those writes).
+type digestReply struct {
+	Writes    []replication.Write
+	Newer     []string
+	Truncated bool
+}
+
+func encodeDigestReply(rep *digestReply) []byte {
+	writes := replication.EncodeWrites(rep.Writes)
+	b := make([]byte, 0, 16+len(writes)+len(rep.Newer)*16)
+	b = append(b, wireFormat)
+	var flags byte
+	if rep.Truncated {
+		flags |= replyTruncated
+	}
+	b = append(b, flags)
+	b = appendBytes(b, writes)
+	b = binary.AppendUvarint(b, uint64(len(rep.Newer)))
+	for _, k := range rep.Newer {
+		b = appendString(b, k)
+	}
+	return b
+}
+
+func decodeDigestReply(b []byte) (*digestReply, error) {
+	if len(b) == 0 {
+		return nil, errShort
+	}
+	if b[0] != wireFormat {
+		return nil, fmt.Errorf("%w %d", errFormat, b[0])
+	}
+	r := reader{buf: b[1:]}
+	rep := &digestReply{Truncated: r.byte()&replyTruncated != 0}
+	writes := r.bytes()
+	n := r.count()
+	for i := 0; i < n && r.err == nil; i++ {
+		rep.Newer = append(rep.Newer, r.string())
+	}
+	if err := r.done(); err != nil {
+		return nil, err
+	}
+	ws, err := replication.DecodeWrites(writes)
+	if err != nil {
+		return nil, err
+	}
+	rep.Writes = ws
+	return rep, nil
+}
+
+// encodeWritesBody is the body of a push (POST PathWrites) and of a fetch answer.
+func encodeWritesBody(sender string, ws []replication.Write) []byte {
+	b := []byte{wireFormat}
+	b = appendString(b, sender)
+	return append(b, replication.EncodeWrites(ws)...)
+}
+
+func decodeWritesBody(b []byte) (sender string, ws []replication.Write, err error) {
+	if len(b) == 0 {
+		return "", nil, errShort
+	}
+	if b[0] != wireFormat {
+		return "", nil, fmt.Errorf("%w %d", errFormat, b[0])
+	}
+	r := reader{buf: b[1:]}
+	sender = r.string()
+	if r.err != nil {
+		return "", nil, r.err
+	}
+	ws, err = replication.DecodeWrites(r.buf)
+	return sender, ws, err
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// reader reads fields in order and remembers the first error, so callers check once.
+type reader struct {
+	buf []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	n, k := binary.Uvarint(r.buf)
+	if k <= 0 {
+		r.err = errShort
+		return 0
+	}
+	r.buf = r.buf[k:]
+	return n
+}
+
+// count reads an element count; every element takes at least one byte, so a count larger than
+// what is left is corrupt (and must not size an allocation).
+func (r *reader) count() int {
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(r.buf)) {
+		r.err = errShort
+	}
+	if r.err != nil {
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) bytes() []byte {
+	n := r.count()
+	if r.err != nil {
+		return nil
+	}
+	p := r.buf[:n:n]
+	r.buf = r.buf[n:]
+	return p
+}
+
+func (r *reader) string() string { return string(r.bytes()) }
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.buf) == 0 {
+		r.err = errShort
+		return 0
+	}
+	c := r.buf[0]
+	r.buf = r.buf[1:]
+	return c
+}
+
+func (r *reader) version() consistency.Version {
+	if r.err != nil {
+		return consistency.Version{}
+	}
+	v, rest, err := replication.DecodeVersion(r.buf)
+	if err != nil {
+		r.err = err
+		return consistency.Version{}
+	}
+	r.buf = rest
+	return v
+}
+
+// done reports the first error, or errTrailing if input is left over.
+func (r *reader) done() error {
+	if r.err == nil && len(r.buf) != 0 {
+		return fmt.Errorf("%w: %d", errTrailing, len(r.buf))
+	}
+	return r.err
+}
