@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		build := exec.Command("go", "build", "-tags", "hashicorpmetrics", "-o", dir+"/",
-			"github.com/dialkv/dialkv/cmd/kvd")
+			"github.com/dialkv/dialkv/cmd/kvd", "github.com/dialkv/dialkv/cmd/kvctl")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building kvd and kvctl:", err)

@@ -1,0 +1,333 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Consistency levels (DESIGN.md). Writes take strong or eventual, reads all four; "" lets the
+// server choose, which is strong.
+const (
+	ConsistencyStrong   = "strong"
+	ConsistencyBounded  = "bounded"
+	ConsistencySession  = "session"
+	ConsistencyEventual = "eventual"
+)
+
+// ErrBadOptions is returned, wrapped, for option combinations no server would accept.
+var ErrBadOptions = errors.New("client: bad options")
+
+// PutOptions qualify a Put. Setting IfVersion or IfAbsent makes it a compare-and-set, which the
+// server accepts at the strong level only.
+type PutOptions struct {
+	// Consistency is strong or eventual; "" means strong.
+	Consistency string
+	// IfVersion, when set, writes only if the key's current committed version is exactly this
+	// (the text form the server reported, e.g. Meta.Version).
+	IfVersion string
+	// IfAbsent writes only if the key does not exist.
+	IfAbsent bool
+	// Session, when set, is sent and updated (see Session).
+	Session *Session
+}
+
+// GetOptions qualify a Get.
+type GetOptions struct {
+	// Consistency is strong, bounded, session or eventual; "" means strong.
+	Consistency string
+	// MaxStaleness bounds a bounded read; zero means the server's default (1s).
+	MaxStaleness time.Duration
+	// Session, when set, is sent and updated (see Session).
+	Session *Session
+}
+
+// DeleteOptions qualify a Delete.
+type DeleteOptions struct {
+	// Consistency is strong or eventual; "" means strong.
+	Consistency string
+	// IfVersion, when set, deletes only if the key's current committed version is exactly this.
+	IfVersion string
+	// Session, when set, is sent and updated (see Session).
+	Session *Session
+}
+
+// ListOptions qualify a List.
+type ListOptions struct {
+	// Consistency is the read level; "" means strong.
+	Consistency string
+	// MaxStaleness bounds a bounded read; zero means the server's default.
+	MaxStaleness time.Duration
+	// Limit caps the number of keys returned; zero means the server's default.
+	Limit int
+	// Session, when set, is sent and updated (see Session).
+	Session *Session
+}
+
+// Client talks to a dialkv cluster. It is safe for concurrent use; create one and share it, so
+// connections are reused.
+type Client struct {
+	// endpoints are base URLs ("http://host:port"), in the configured order.
+	endpoints []string
+	timeout   time.Duration
+	http      *http.Client
+	// traced is true when the transport reports connection events (net/http/httptrace), which
+	// is what lets the client know a failed write never left it.
+	traced bool
+	// preferred is the index of the endpoint that last answered; calls start there.
+	preferred atomic.Int32
+}
+
+// New returns a client for the cluster cfg names.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cl := &Client{timeout: cfg.Timeout, http: cfg.HTTPClient}
+	if cl.timeout == 0 {
+		cl.timeout = DefaultTimeout
+	}
+	if cl.http == nil {
+		dial := cfg.DialTimeout
+		if dial == 0 {
+			dial = DefaultDialTimeout
+		}
+		cl.http = newHTTPClient(min(dial, cl.timeout))
+	}
+	switch cl.http.Transport.(type) {
+	case nil, *http.Transport:
+		cl.traced = true
+	}
+	for _, e := range cfg.Endpoints {
+		base, err := endpointURL(e)
+		if err != nil {
+			return nil, err
+		}
+		cl.endpoints = append(cl.endpoints, base)
+	}
+	return cl, nil
+}
+
+// Put writes value under key and returns the write's metadata (Meta.Version is the version it
+// got). On a failed condition the error satisfies IsConflict; a write that may or may not have
+// happened satisfies IsOutcomeUnknown.
+func (cl *Client) Put(ctx context.Context, key string, value []byte, opts PutOptions) (Meta, error) {
+	if opts.IfVersion != "" && opts.IfAbsent {
+		return Meta{}, fmt.Errorf("%w: IfVersion and IfAbsent exclude each other", ErrBadOptions)
+	}
+	path, err := keyPath(key)
+	if err != nil {
+		return Meta{}, err
+	}
+	q := url.Values{}
+	setLevel(q, opts.Consistency)
+	if opts.IfVersion != "" {
+		q.Set("if_version", opts.IfVersion)
+	}
+	if opts.IfAbsent {
+		q.Set("if_absent", "true")
+	}
+	if value == nil {
+		value = []byte{} // an empty value is a value: send an empty body, not none.
+	}
+	rep, err := cl.do(ctx, call{method: http.MethodPut, path: path, query: q, body: value, session: opts.Session})
+	return writeMeta(rep), err
+}
+
+// Get reads key. It returns the value and the metadata of the answer; the metadata is filled
+// also on server errors (a 404 says which node found nothing, at which applied index). A missing
+// key is an error that satisfies IsNotFound.
+func (cl *Client) Get(ctx context.Context, key string, opts GetOptions) ([]byte, Meta, error) {
+	path, err := keyPath(key)
+	if err != nil {
+		return nil, Meta{}, err
+	}
+	q := url.Values{}
+	setLevel(q, opts.Consistency)
+	setStaleness(q, opts.MaxStaleness)
+	rep, err := cl.do(ctx, call{method: http.MethodGet, path: path, query: q, read: true, session: opts.Session})
+	if rep == nil {
+		return nil, Meta{}, err
+	}
+	meta := metaFromHeader(rep.header)
+	if err != nil {
+		return nil, meta, err
+	}
+	if !isJSON(rep.header) {
+		// A server that ignores Accept answers the bare value; the headers carry the metadata.
+		if rep.body == nil {
+			return []byte{}, meta, nil
+		}
+		return rep.body, meta, nil
+	}
+	var vr ValueResponse
+	if err := json.Unmarshal(rep.body, &vr); err != nil {
+		return nil, meta, fmt.Errorf("client: GET %s from %s: bad JSON answer: %w", key, rep.endpoint, err)
+	}
+	value, err := vr.KV.Bytes()
+	if err != nil {
+		return nil, meta, err
+	}
+	return value, withKV(meta.merge(vr.Meta), vr.KV), nil
+}
+
+// Delete deletes key (writes a tombstone) and returns the write's metadata. Deleting a missing
+// key is an error that satisfies IsNotFound.
+func (cl *Client) Delete(ctx context.Context, key string, opts DeleteOptions) (Meta, error) {
+	path, err := keyPath(key)
+	if err != nil {
+		return Meta{}, err
+	}
+	q := url.Values{}
+	setLevel(q, opts.Consistency)
+	if opts.IfVersion != "" {
+		q.Set("if_version", opts.IfVersion)
+	}
+	rep, err := cl.do(ctx, call{method: http.MethodDelete, path: path, query: q, session: opts.Session})
+	return writeMeta(rep), err
+}
+
+// List returns the live keys that start with prefix ("" for all), in the server's order, with
+// the metadata of the answer. The server cuts the list at its limit; use ListPage to learn
+// whether it did.
+func (cl *Client) List(ctx context.Context, prefix string, opts ListOptions) ([]KV, Meta, error) {
+	page, err := cl.ListPage(ctx, prefix, opts)
+	if err != nil {
+		return nil, page.Meta, err
+	}
+	return page.Items, page.Meta, nil
+}
+
+// ListPage is List with the whole answer: ListResponse.More is true when the server cut the list
+// at the limit. Meta merges the answer's headers and body; it is filled also on server errors.
+func (cl *Client) ListPage(ctx context.Context, prefix string, opts ListOptions) (*ListResponse, error) {
+	if opts.Limit < 0 {
+		return &ListResponse{}, fmt.Errorf("%w: negative limit %d", ErrBadOptions, opts.Limit)
+	}
+	q := url.Values{}
+	q.Set("prefix", prefix)
+	setLevel(q, opts.Consistency)
+	setStaleness(q, opts.MaxStaleness)
+	if opts.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	rep, err := cl.do(ctx, call{method: http.MethodGet, path: "/v1/kv", query: q, read: true, session: opts.Session})
+	if rep == nil {
+		return &ListResponse{}, err
+	}
+	meta := metaFromHeader(rep.header)
+	if err != nil {
+		return &ListResponse{Meta: meta}, err
+	}
+	var lr ListResponse
+	if err := json.Unmarshal(rep.body, &lr); err != nil {
+		return &ListResponse{Meta: meta}, fmt.Errorf("client: list %q from %s: bad JSON answer: %w", prefix, rep.endpoint, err)
+	}
+	lr.Meta = meta.merge(lr.Meta)
+	if lr.Items == nil {
+		lr.Items = []KV{}
+	}
+	return &lr, nil
+}
+
+// Status returns the cluster as the first node that answers sees it.
+func (cl *Client) Status(ctx context.Context) (*StatusResponse, error) {
+	rep, err := cl.do(ctx, call{method: http.MethodGet, path: "/v1/status", read: true})
+	if err != nil {
+		return nil, err
+	}
+	return decodeStatus(rep)
+}
+
+// StatusOf asks one node, endpoint ("host:port" or a URL), for its view of the cluster, with no
+// failover: for tools that need every node's own answer (kvctl cluster). The endpoint need not
+// be one of the configured ones.
+func (cl *Client) StatusOf(ctx context.Context, endpoint string) (*StatusResponse, error) {
+	base, err := endpointURL(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	one := &Client{endpoints: []string{base}, timeout: cl.timeout, http: cl.http, traced: cl.traced}
+	rep, err := one.do(ctx, call{method: http.MethodGet, path: "/v1/status", read: true})
+	if err != nil {
+		return nil, err
+	}
+	return decodeStatus(rep)
+}
+
+func decodeStatus(rep *reply) (*StatusResponse, error) {
+	var st StatusResponse
+	if err := json.Unmarshal(rep.body, &st); err != nil {
+		return nil, fmt.Errorf("client: status from %s: bad JSON answer: %w", rep.endpoint, err)
+	}
+	return &st, nil
+}
+
+// keyPath is the escaped request path of key. The key is escaped as one path segment ("/"
+// becomes %2F), so a key like "a//b" or "a/../b" reaches the server intact instead of being
+// cleaned by its router; "." and ".." are spelled with %2E for the same reason.
+func keyPath(key string) (string, error) {
+	if key == "" {
+		return "", fmt.Errorf("%w: empty key", ErrBadOptions)
+	}
+	seg := url.PathEscape(key)
+	if key == "." || key == ".." {
+		seg = strings.ReplaceAll(seg, ".", "%2E")
+	}
+	return "/v1/kv/" + seg, nil
+}
+
+func setLevel(q url.Values, level string) {
+	if level != "" {
+		q.Set("consistency", level)
+	}
+}
+
+func setStaleness(q url.Values, d time.Duration) {
+	if d > 0 {
+		q.Set("max_staleness", d.String())
+	}
+}
+
+// writeMeta is the metadata of a write's answer: headers, and the JSON body when the server sent
+// one (it may answer an empty body; see docs/http-api.md).
+func writeMeta(rep *reply) Meta {
+	if rep == nil {
+		return Meta{}
+	}
+	meta := metaFromHeader(rep.header)
+	if rep.status >= 300 || !isJSON(rep.header) || len(rep.body) == 0 {
+		return meta
+	}
+	var vr ValueResponse
+	if err := json.Unmarshal(rep.body, &vr); err != nil {
+		// The write is done and the headers said what it got; a garbled body is no reason to
+		// report a successful write as failed.
+		return meta
+	}
+	return withKV(meta.merge(vr.Meta), vr.KV)
+}
+
+// withKV fills the version and state from the value object when the metadata lacks them.
+func withKV(m Meta, kv KV) Meta {
+	if m.Version == "" {
+		m.Version = kv.Version
+	}
+	if m.State == "" {
+		m.State = kv.State
+	}
+	return m
+}
+
+func isJSON(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}

@@ -1,0 +1,67 @@
+package client
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// metaFromHeader reads the Dialkv-* headers of an answer. A malformed applied index is left at
+// zero rather than failing the call: the value the caller asked for is still good, and the
+// metadata is advisory.
+func metaFromHeader(h http.Header) Meta {
+	m := Meta{
+		Consistency: h.Get(HeaderConsistency),
+		Node:        h.Get(HeaderNode),
+		Via:         h.Get(HeaderVia),
+		Leader:      h.Get(HeaderLeader),
+		Version:     h.Get(HeaderVersion),
+		State:       h.Get(HeaderState),
+		Staleness:   h.Get(HeaderStaleness),
+		Session:     h.Get(HeaderSession),
+	}
+	if s := h.Get(HeaderAppliedIndex); s != "" {
+		if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+			m.AppliedIndex = n
+		}
+	}
+	return m
+}
+
+// merge returns m with every field that body sets taking precedence: the JSON body and the
+// headers describe the same answer, so they agree when both are present, and the body may be
+// the richer of the two.
+func (m Meta) merge(body Meta) Meta {
+	set := func(dst *string, src string) {
+		if src != "" {
+			*dst = src
+		}
+	}
+	set(&m.Consistency, body.Consistency)
+	set(&m.Node, body.Node)
+	set(&m.Via, body.Via)
+	set(&m.Leader, body.Leader)
+	set(&m.Version, body.Version)
+	set(&m.State, body.State)
+	set(&m.Staleness, body.Staleness)
+	set(&m.Session, body.Session)
+	if body.AppliedIndex != 0 {
+		m.AppliedIndex = body.AppliedIndex
+	}
+	return m
+}
+
+// Bytes returns the value of kv: ValueBase64 decoded when it is set (the value was not valid
+// UTF-8), otherwise Value. It never returns nil for a present value, so an empty value and a
+// missing one stay distinguishable.
+func (kv KV) Bytes() ([]byte, error) {
+	if kv.ValueBase64 != "" {
+		b, err := base64.StdEncoding.DecodeString(kv.ValueBase64)
+		if err != nil {
+			return nil, fmt.Errorf("client: key %q: bad value_base64: %w", kv.Key, err)
+		}
+		return b, nil
+	}
+	return []byte(kv.Value), nil
+}

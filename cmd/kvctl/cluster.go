@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// Timings of the local-cluster commands.
+const (
+	// pollInterval paces the readiness and exit checks.
+	pollInterval = 200 * time.Millisecond
+	// probeTimeout bounds one /v1/status request to one node while waiting: a node that takes
+	// longer is not ready.
+	probeTimeout = time.Second
+	// stopGrace is how long a node gets to exit after SIGTERM before SIGKILL.
+	stopGrace = 10 * time.Second
+	// killGrace is how long the kernel gets to remove a SIGKILLed process.
+	killGrace = 5 * time.Second
+	// logTailLines is how much of a failed node's log is shown.
+	logTailLines = 15
+)
+
+func runClusterUp(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	n := o.nodes
+	existing, err := loadClusterFile(o.dataDir)
+	switch {
+	case err == nil:
+		// The nodes' data already holds a voter set: a different count would bootstrap the new
+		// nodes into a second cluster.
+		if n != 0 && n != len(existing.Nodes) {
+			return fmt.Errorf("%s holds a %d-node cluster; use --nodes %d, or kvctl cluster down --purge to start afresh",
+				o.dataDir, len(existing.Nodes), len(existing.Nodes))
+		}
+		n = len(existing.Nodes)
+	case errors.Is(err, fs.ErrNotExist):
+		if n == 0 {
+			n = defaultNodes
+		}
+	default:
+		return err
+	}
+	bin, err := findKVD(o.kvd)
+	if err != nil {
+		return err
+	}
+	plan, err := planCluster(n, o.dataDir)
+	if err != nil {
+		return err
+	}
+	if err := saveClusterFile(plan); err != nil {
+		return err
+	}
+	exits := make(chan nodeExit, len(plan.Nodes))
+	for _, node := range plan.Nodes {
+		pid, err := runningPID(node)
+		if err != nil {
+			return err
+		}
+		if pid != 0 {
+			fmt.Fprintf(inv.stderr, "%s: already running (pid %d)\n", node.ID, pid)
+			continue
+		}
+		if pid, err = startNode(bin, node, exits); err != nil {
+			return err
+		}
+		fmt.Fprintf(inv.stderr, "%s: started (pid %d), http %s, log %s\n", node.ID, pid, node.HTTP, node.logPath())
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, o.wait)
+	defer cancel()
+	leader, err := waitClusterReady(ctx, plan.Nodes, exits, inv.stderr)
+	if err != nil {
+		var nr *notReadyError
+		if errors.As(err, &nr) {
+			for _, id := range nr.nodes {
+				if node, nerr := plan.node(id); nerr == nil {
+					writeLogTail(inv.stderr, node)
+				}
+			}
+		}
+		return fmt.Errorf("cluster up: %w", err)
+	}
+	endpoints := strings.Join(plan.httpAddrs(), ",")
+	fmt.Fprintf(inv.stdout, "cluster up: %d nodes, leader %s\nendpoints: %s\nexport KV_ENDPOINTS=%s\n",
+		len(plan.Nodes), leader, endpoints, endpoints)
+	return nil
+}
+
+func runClusterDown(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	c, err := loadClusterFile(o.dataDir)
+	nodes := c.Nodes
+	if err != nil {
+		// No (readable) cluster.json: the pid files still say what runs.
+		if nodes, err = nodesInDir(o.dataDir); err != nil {
+			return err
+		}
+	}
+	stopped, err := stopNodes(ctx, nodes, inv.stdout)
+	if err != nil {
+		return err
+	}
+	if stopped == 0 {
+		fmt.Fprintln(inv.stdout, "cluster down: no node was running")
+	} else {
+		fmt.Fprintf(inv.stdout, "cluster down: stopped %d %s\n", stopped, plural(stopped, "node", "nodes"))
+	}
+	if o.purge {
+		return purge(o.dataDir, inv.stdout)
+	}
+	return nil
+}
+
+// purge removes dataDir, but only when it is evidently a kvctl cluster directory: --purge with a
+// mistyped --data-dir must not delete someone's files.
+func purge(dataDir string, out io.Writer) error {
+	if _, err := os.Stat(dataDir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, clusterFileName)); err != nil {
+		return fmt.Errorf("not purging %s: it has no %s, so it may not be a kvctl cluster", dataDir, clusterFileName)
+	}
+	if err := os.RemoveAll(dataDir); err != nil {
+		return fmt.Errorf("purging %s: %w", dataDir, err)
+	}
+	fmt.Fprintf(out, "removed %s\n", dataDir)
+	return nil
+}
+
+func runClusterKill(ctx context.Context, inv *invocation) error {
+	return signalNode(ctx, inv, syscall.SIGKILL, killGrace)
+}
+
+func runClusterStop(ctx context.Context, inv *invocation) error {
+	return signalNode(ctx, inv, syscall.SIGTERM, stopGrace)
+}
+
+// signalNode sends sig to one node and waits up to grace for it to exit. A node that is not
+// running is already where the command would put it, so that is not an error.
+func signalNode(ctx context.Context, inv *invocation, sig syscall.Signal, grace time.Duration) error {
+	c, err := loadCluster(inv.opts.dataDir)
+	if err != nil {
+		return err
+	}
+	n, err := c.node(inv.args[0])
+	if err != nil {
+		return err
+	}
+	pid, err := runningPID(n)
+	if err != nil {
+		return err
+	}
+	if pid == 0 {
+		removePIDFile(n)
+		fmt.Fprintf(inv.stdout, "%s: not running\n", n.ID)
+		return nil
+	}
+	// ESRCH: it exited between the check and the signal, which is what was asked for.
+	if err := signalProcess(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("%s: %v to pid %d: %w", n.ID, sig, pid, err)
+	}
+	if !waitGone(ctx, pid, n.ID, grace) {
+		return fmt.Errorf("%s (pid %d) still running %v after %v; try kvctl cluster kill %s", n.ID, pid, grace, sig, n.ID)
+	}
+	removePIDFile(n)
+	verb := "stopped"
+	if sig == syscall.SIGKILL {
+		verb = "killed"
+	}
+	fmt.Fprintf(inv.stdout, "%s: %s (pid %d)\n", n.ID, verb, pid)
+	return nil
+}
+
+func runClusterRestart(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	c, err := loadCluster(o.dataDir)
+	if err != nil {
+		return err
+	}
+	n, err := c.node(inv.args[0])
+	if err != nil {
+		return err
+	}
+	bin, err := findKVD(o.kvd)
+	if err != nil {
+		return err
+	}
+	pid, err := runningPID(n)
+	if err != nil {
+		return err
+	}
+	if pid != 0 {
+		if err := signalProcess(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("%s: SIGKILL pid %d: %w", n.ID, pid, err)
+		}
+		if !waitGone(ctx, pid, n.ID, killGrace) {
+			return fmt.Errorf("%s (pid %d) still running %v after SIGKILL", n.ID, pid, killGrace)
+		}
+		fmt.Fprintf(inv.stderr, "%s: killed (pid %d)\n", n.ID, pid)
+	}
+	exits := make(chan nodeExit, 1)
+	if pid, err = startNode(bin, n, exits); err != nil {
+		return err
+	}
+	fmt.Fprintf(inv.stderr, "%s: started (pid %d), log %s\n", n.ID, pid, n.logPath())
+
+	cl, err := newProbeClient([]clusterNode{n})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.wait)
+	defer cancel()
+	leader, err := pollUntil(ctx, exits, inv.stderr, func(ctx context.Context) (string, string) {
+		st, err := cl.StatusOf(ctx, n.HTTP)
+		switch {
+		case ctx.Err() != nil:
+			return "", "" // cut short by the deadline: no observation
+		case err != nil:
+			return "", n.ID + " not answering (" + probeReason(err) + ")"
+		case st.Leader == "":
+			return "", n.ID + " no leader yet"
+		}
+		return st.Leader, ""
+	})
+	if err != nil {
+		writeLogTail(inv.stderr, n)
+		return fmt.Errorf("%s restarted but not ready: %w", n.ID, err)
+	}
+	fmt.Fprintf(inv.stdout, "%s: restarted (pid %d), leader %s\n", n.ID, pid, leader)
+	return nil
+}
+
+// localNodeReport is one row of `kvctl cluster status`.
+type localNodeReport struct {
+	ID      string                 `json:"id"`
+	PID     int                    `json:"pid,omitempty"`
+	Running bool                   `json:"running"`
+	HTTP    string                 `json:"http"`
+	Status  *client.StatusResponse `json:"status,omitempty"`
+	Error   string                 `json:"error,omitempty"`
+}
+
+func runClusterStatus(ctx context.Context, inv *invocation) error {
+	c, err := loadCluster(inv.opts.dataDir)
+	if err != nil {
+		return err
+	}
+	cl, err := newProbeClient(c.Nodes)
+	if err != nil {
+		return err
+	}
+	reports := make([]localNodeReport, len(c.Nodes))
+	for i, n := range c.Nodes {
+		r := localNodeReport{ID: n.ID, HTTP: n.HTTP}
+		if r.PID, err = runningPID(n); err != nil {
+			r.Error = err.Error()
+		}
+		r.Running = r.PID != 0
+		if st, err := cl.StatusOf(ctx, n.HTTP); err != nil {
+			if r.Error == "" {
+				r.Error = probeReason(err)
+			}
+		} else {
+			r.Status = st
+		}
+		reports[i] = r
+	}
+	if inv.opts.json {
+		return writeJSON(inv.stdout, reports)
+	}
+	tw := tabwriter.NewWriter(inv.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPID\tPROCESS\tHTTP\tROLE\tLEADER\tAPPLIED\tNOTE")
+	for _, r := range reports {
+		pid, process := "-", "stopped"
+		if r.Running {
+			pid, process = strconv.Itoa(r.PID), "running"
+		}
+		role, leader, applied := "-", "-", "-"
+		if st := r.Status; st != nil {
+			role, leader, applied = ownRole(st), dash(st.Leader), strconv.FormatUint(st.AppliedIndex, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, pid, process, r.HTTP, role, leader, applied, dash(r.Error))
+	}
+	return tw.Flush()
+}
+
+// ownRole is the role a node reports for itself.
+func ownRole(st *client.StatusResponse) string {
+	for _, m := range st.Nodes {
+		if m.ID == st.Node && m.Role != "" {
+			return m.Role
+		}
+	}
+	if st.Leader != "" && st.Leader == st.Node {
+		return "leader"
+	}
+	return "-"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// TestMain lets the test binary stand in for kvd: started with fakeKVDEnv set, it serves
+// /v1/status as a one-node cluster on its --http address until killed. This exercises the real
+// process handling (detaching, pid files, signals, liveness) without the real kvd.
+func TestMain(m *testing.M) {
+	if os.Getenv(fakeKVDEnv) == "1" {
+		fakeKVD(os.Args[1:])
+		return
+	}
+	os.Exit(m.Run())
+}
+
+const fakeKVDEnv = "KVCTL_TEST_FAKE_KVD"
+
+func fakeKVD(args []string) {
+	fs := flag.NewFlagSet("kvd", flag.ExitOnError)
+	id := fs.String("id", "", "")
+	addr := fs.String("http", "", "")
+	fs.String("raft", "", "")
+	fs.String("data-dir", "", "")
+	fs.String("bootstrap", "", "")
+	fs.Parse(args)
+	fmt.Printf("fake kvd %s on %s\n", *id, *addr)
+	err := http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(client.StatusResponse{Node: *id, Leader: *id, AppliedIndex: 1,
+			Nodes: []client.NodeStatus{{ID: *id, HTTP: *addr, Role: "leader", Health: "ok"}}})
+	}))
+	fmt.Println("fake kvd:", err)
+	os.Exit(1)
+}
+
+func TestPlanCluster(t *testing.T) {
+	dir := t.TempDir()
+	c, err := planCluster(3, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Nodes) != 3 || c.DataDir != dir {
+		t.Fatalf("plan = %+v", c)
+	}
+	n2 := c.Nodes[1]
+	want := clusterNode{
+		ID: "n2", HTTP: "127.0.0.1:7002", Raft: "127.0.0.1:7102", Gossip: "127.0.0.1:7202", Dir: filepath.Join(dir, "n2"),
+		Args: []string{
+			"--id", "n2",
+			"--http", "127.0.0.1:7002",
+			"--raft", "127.0.0.1:7102",
+			"--data-dir", filepath.Join(dir, "n2"),
+			"--bootstrap", "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103",
+			// Each node binds its own gossip port and joins the others.
+			"--gossip", "127.0.0.1:7202", "--gossip-profile", "local",
+			"--gossip-join", "127.0.0.1:7201,127.0.0.1:7203",
+		},
+	}
+	if !reflect.DeepEqual(n2, want) {
+		t.Errorf("n2 =\n %+v\nwant\n %+v", n2, want)
+	}
+	if got := strings.Join(c.httpAddrs(), ","); got != defaultEndpoints {
+		t.Errorf("endpoints %q, want the default %q", got, defaultEndpoints)
+	}
+	for _, n := range c.Nodes {
+		if !isKVDCommand(append([]string{"/x/bin/kvd"}, n.Args...), n.ID) {
+			t.Errorf("%s: its own command line is not recognised as its process", n.ID)
+		}
+	}
+
+	if one, _ := planCluster(1, dir); slices.Contains(one.Nodes[0].Args, "--gossip-join") {
+		t.Errorf("a single node has nobody to join: %q", one.Nodes[0].Args)
+	}
+
+	nine, err := planCluster(99, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := nine.Nodes[98]; last.HTTP != "127.0.0.1:7099" || last.Raft != "127.0.0.1:7199" || last.Gossip != "127.0.0.1:7299" {
+		t.Errorf("n99 = %s, %s, %s", last.HTTP, last.Raft, last.Gossip)
+	}
+	for _, n := range []int{0, -1, 100} {
+		if _, err := planCluster(n, dir); err == nil {
+			t.Errorf("planCluster(%d) succeeded", n)
+		}
+	}
+
+	// A relative data dir is made absolute, so later commands work from anywhere.
+	t.Chdir(dir)
+	rel, err := planCluster(1, "data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "data", "n1"); rel.Nodes[0].Dir != want || !slices.Contains(rel.Nodes[0].Args, want) {
+		t.Errorf("relative data dir gave %q, args %q; want %q", rel.Nodes[0].Dir, rel.Nodes[0].Args, want)
+	}
+}
+
+func TestClusterFileRoundTrip(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, err := loadClusterFile(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing cluster.json: error %v, want fs.ErrNotExist", err)
+	}
+	c, err := planCluster(3, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadClusterFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Errorf("round trip\n got  %+v\n want %+v", got, c)
+	}
+	if n, err := got.node("n3"); err != nil || n.HTTP != "127.0.0.1:7003" {
+		t.Errorf("node(n3) = %+v, %v", n, err)
+	}
+	if _, err := got.node("n4"); err == nil || !strings.Contains(err.Error(), "nodes: n1, n2, n3") {
+		t.Errorf("node(n4) error = %v", err)
+	}
+
+	path := filepath.Join(dir, clusterFileName)
+	for name, content := range map[string]string{
+		"corrupt":      "{",
+		"other format": `{"format": 2, "nodes": [{"id": "n1"}]}`,
+		"no nodes":     `{"format": 1, "nodes": []}`,
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadClusterFile(dir); err == nil {
+			t.Errorf("%s cluster.json loaded without error", name)
+		}
+	}
+}
+
+// freeAddr is a 127.0.0.1 address nothing listens on (just released).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestPurgeOnlyClusterDirs(t *testing.T) {
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "precious")
+	os.WriteFile(precious, []byte("x"), 0o644)
+	r := kvctl(t, nil, "", "cluster", "down", "--purge", "--data-dir", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "not purging") {
+		t.Errorf("purge of a foreign dir: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(precious); err != nil {
+		t.Fatalf("purge removed a foreign file: %v", err)
+	}
+}
+
+func TestClusterUpRefusesOtherNodeCount(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	c, _ := planCluster(3, dir)
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	r := kvctl(t, nil, "", "cluster", "up", "--nodes", "5", "--data-dir", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, "holds a 3-node cluster; use --nodes 3") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestLocalNodeLifecycle drives restart, status, stop, kill and down against real processes:
+// the test binary posing as kvd (see TestMain) on free ports.
+func TestLocalNodeLifecycle(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("liveness checks read /proc")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	kvd := filepath.Join(t.TempDir(), "kvd") // named kvd, so its command line says kvd
+	if err := os.Symlink(exe, kvd); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(fakeKVDEnv, "1")
+
+	// A two-node cluster.json on free ports, as `cluster up` would write it.
+	var c clusterFile
+	c.Format, c.DataDir = clusterFileFormat, dir
+	for _, id := range []string{"n1", "n2"} {
+		n := clusterNode{ID: id, HTTP: freeAddr(t), Raft: "unused", Dir: filepath.Join(dir, id)}
+		n.Args = []string{"--id", id, "--http", n.HTTP, "--raft", n.Raft, "--data-dir", n.Dir, "--bootstrap", "unused"}
+		c.Nodes = append(c.Nodes, n)
+	}
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Whatever happened above, leave no process behind.
+		stopNodes(context.Background(), c.Nodes, &bytes.Buffer{})
+	})
+	cluster := func(args ...string) result {
+		t.Helper()
+		return kvctl(t, nil, "", append([]string{"cluster"}, append(args, "--data-dir", dir)...)...)
+	}
+	must := func(args ...string) result {
+		t.Helper()
+		r := cluster(args...)
+		if r.code != 0 {
+			t.Fatalf("cluster %q: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		return r
+	}
+	pidOf := func(n clusterNode) int {
+		t.Helper()
+		pid, err := runningPID(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+
+	r := must("restart", "n1", "--kvd", kvd, "--wait", "20s")
+	if !strings.Contains(r.stdout, "n1: restarted (pid ") || !strings.Contains(r.stdout, "leader n1") {
+		t.Errorf("restart output %q", r.stdout)
+	}
+	first := pidOf(c.Nodes[0])
+	if first == 0 {
+		t.Fatal("n1 not running after restart")
+	}
+	log, _ := os.ReadFile(c.Nodes[0].logPath())
+	if !strings.Contains(string(log), "fake kvd n1 on "+c.Nodes[0].HTTP) {
+		t.Errorf("n1's output did not reach its log:\n%s", log)
+	}
+
+	must("restart", "n1", "--kvd", kvd, "--wait", "20s")
+	if second := pidOf(c.Nodes[0]); second == 0 || second == first || isNodeProcess(first, "n1") {
+		t.Errorf("restart: pid %d -> %d; the old process must be gone and a new one running", first, second)
+	}
+
+	r = must("status", "--json")
+	var reports []localNodeReport
+	if err := json.Unmarshal([]byte(r.stdout), &reports); err != nil {
+		t.Fatalf("cluster status --json: %v\n%s", err, r.stdout)
+	}
+	if len(reports) != 2 || !reports[0].Running || reports[0].Status == nil || reports[0].Status.Leader != "n1" || reports[1].Running {
+		t.Errorf("cluster status = %+v", reports)
+	}
+
+	if r = must("kill", "n2"); !strings.Contains(r.stdout, "n2: not running") {
+		t.Errorf("kill of a stopped node: %q", r.stdout)
+	}
+	running := pidOf(c.Nodes[0])
+	if r = must("stop", "n1"); !strings.Contains(r.stdout, fmt.Sprintf("n1: stopped (pid %d)", running)) {
+		t.Errorf("stop output %q", r.stdout)
+	}
+	if pidOf(c.Nodes[0]) != 0 {
+		t.Error("n1 still running after stop")
+	}
+	if _, err := os.Stat(c.Nodes[0].pidPath()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("pid file left after stop: %v", err)
+	}
+
+	must("restart", "n1", "--kvd", kvd)
+	must("restart", "n2", "--kvd", kvd)
+	running = pidOf(c.Nodes[1])
+	if r = must("kill", "n2"); !strings.Contains(r.stdout, fmt.Sprintf("n2: killed (pid %d)", running)) {
+		t.Errorf("kill output %q", r.stdout)
+	}
+	if r = must("down", "--purge"); !strings.Contains(r.stdout, "n1: stopped") || !strings.Contains(r.stdout, "cluster down: stopped 1 node\n") {
+		t.Errorf("down output %q", r.stdout)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("--purge left %s: %v", dir, err)
+	}
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// The local cluster's layout (DESIGN.md, Interfaces): node i is "ni" and listens on 127.0.0.1,
+// HTTP port 7000+i, Raft port 7100+i and gossip port 7200+i. Its data, log and pid file live in
+// DIR/ni; DIR/cluster.json records how every node is started.
+const (
+	clusterFileName   = "cluster.json"
+	clusterFileFormat = 1
+	httpBasePort      = 7000
+	raftBasePort      = 7100
+	gossipBasePort    = 7200
+	// maxLocalNodes keeps node i's ports inside their blocks: node 100 would take Raft's 7100.
+	maxLocalNodes = 99
+	defaultNodes  = 3
+)
+
+// clusterFile is DIR/cluster.json: what `kvctl cluster up` started, so later commands (restart,
+// down, status) know every node and can start one again exactly as before.
+type clusterFile struct {
+	Format int `json:"format"`
+	// DataDir is absolute, so commands run from another directory find the same nodes.
+	DataDir string        `json:"data_dir"`
+	Nodes   []clusterNode `json:"nodes"`
+}
+
+// clusterNode is one local node and the kvd arguments that start it.
+type clusterNode struct {
+	ID     string   `json:"id"`
+	HTTP   string   `json:"http"`
+	Raft   string   `json:"raft"`
+	Gossip string   `json:"gossip,omitempty"`
+	Dir    string   `json:"dir"`
+	Args   []string `json:"args"`
+}
+
+func (n clusterNode) pidPath() string { return filepath.Join(n.Dir, "kvd.pid") }
+func (n clusterNode) logPath() string { return filepath.Join(n.Dir, "kvd.log") }
+
+// planCluster lays out a cluster of n nodes under dataDir. Every node gets the same --bootstrap
+// list, the initial voter set: kvd uses it only when it has no state yet, so restarting a node
+// with the same arguments is safe, and nodes that all start fresh agree on one configuration.
+//
+// Node i also gets its own gossip address and the others' to join (kvd's default gossip address
+// is one fixed port, so nodes on one host must each be given theirs), and the "local" gossip
+// profile: on one host, failure detection can be fast.
+func planCluster(n int, dataDir string) (clusterFile, error) {
+	if n < 1 || n > maxLocalNodes {
+		return clusterFile{}, usageErrorf("--nodes must be between 1 and %d, not %d", maxLocalNodes, n)
+	}
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return clusterFile{}, fmt.Errorf("data dir %q: %w", dataDir, err)
+	}
+	voters := make([]string, n)
+	gossipAddrs := make([]string, n)
+	for i := 1; i <= n; i++ {
+		voters[i-1] = fmt.Sprintf("n%d=127.0.0.1:%d", i, raftBasePort+i)
+		gossipAddrs[i-1] = fmt.Sprintf("127.0.0.1:%d", gossipBasePort+i)
+	}
+	bootstrap := strings.Join(voters, ",")
+	c := clusterFile{Format: clusterFileFormat, DataDir: abs}
+	for i := 1; i <= n; i++ {
+		node := clusterNode{
+			ID:   fmt.Sprintf("n%d", i),
+			HTTP: fmt.Sprintf("127.0.0.1:%d", httpBasePort+i),
+			Raft: fmt.Sprintf("127.0.0.1:%d", raftBasePort+i),
+		}
+		node.Dir = filepath.Join(abs, node.ID)
+		node.Args = []string{
+			"--id", node.ID,
+			"--http", node.HTTP,
+			"--raft", node.Raft,
+			"--data-dir", node.Dir,
+			"--bootstrap", bootstrap,
+		}
+		node.Gossip = gossipAddrs[i-1]
+		node.Args = append(node.Args, "--gossip", node.Gossip, "--gossip-profile", "local")
+		if peers := slices.Delete(slices.Clone(gossipAddrs), i-1, i); len(peers) > 0 {
+			node.Args = append(node.Args, "--gossip-join", strings.Join(peers, ","))
+		}
+		c.Nodes = append(c.Nodes, node)
+	}
+	return c, nil
+}
+
+// node returns the node with this id.
+func (c clusterFile) node(id string) (clusterNode, error) {
+	for _, n := range c.Nodes {
+		if n.ID == id {
+			return n, nil
+		}
+	}
+	ids := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		ids[i] = n.ID
+	}
+	return clusterNode{}, usageErrorf("no node %q in %s (nodes: %s)", id, filepath.Join(c.DataDir, clusterFileName), strings.Join(ids, ", "))
+}
+
+func (c clusterFile) httpAddrs() []string {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.HTTP
+	}
+	return addrs
+}
+
+// loadClusterFile reads DIR/cluster.json. A missing file is an error wrapping fs.ErrNotExist.
+func loadClusterFile(dataDir string) (clusterFile, error) {
+	path := filepath.Join(dataDir, clusterFileName)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return clusterFile{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var c clusterFile
+	if err := json.Unmarshal(b, &c); err != nil {
+		return clusterFile{}, fmt.Errorf("%s is corrupt: %w", path, err)
+	}
+	if c.Format != clusterFileFormat {
+		return clusterFile{}, fmt.Errorf("%s has format %d; this kvctl reads format %d", path, c.Format, clusterFileFormat)
+	}
+	if len(c.Nodes) == 0 {
+		return clusterFile{}, fmt.Errorf("%s lists no nodes", path)
+	}
+	return c, nil
+}
+
+// loadCluster reads DIR/cluster.json, explaining a missing one.
+func loadCluster(dataDir string) (clusterFile, error) {
+	c, err := loadClusterFile(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, fmt.Errorf("no local cluster in %s (no %s): start one with kvctl cluster up", dataDir, clusterFileName)
+	}
+	return c, err
+}
+
+func saveClusterFile(c clusterFile) error {
+	if err := os.MkdirAll(c.DataDir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(c.DataDir, clusterFileName)
+	if err := writeFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// nodesInDir finds nodes by their pid files when DIR has no cluster.json (left from a crash or
+// an older kvctl), so `cluster down` can still stop them.
+func nodesInDir(dataDir string) ([]clusterNode, error) {
+	matches, err := filepath.Glob(filepath.Join(dataDir, "*", "kvd.pid"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(matches)
+	nodes := make([]clusterNode, 0, len(matches))
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		nodes = append(nodes, clusterNode{ID: filepath.Base(dir), Dir: dir})
+	}
+	return nodes, nil
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// defaultEndpoints are the nodes of the local cluster `kvctl cluster up` starts.
+const defaultEndpoints = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
+
+// options holds every flag of every command. One flag set serves all commands because flags may
+// come before the command word, so the parser must know them all; each command then checks that
+// only its own flags were given (see command.flags).
+type options struct {
+	// Talking to the cluster.
+	endpoints    string
+	timeout      time.Duration
+	verbose      bool
+	json         bool
+	session      string
+	consistency  string
+	maxStaleness time.Duration
+	help         bool
+
+	// Key commands.
+	version string
+	absent  bool
+	prefix  string
+	limit   int
+
+	// Local cluster commands.
+	nodes   int
+	dataDir string
+	purge   bool
+	wait    time.Duration
+	kvd     string
+}
+
+// newFlagSet defines every flag on a fresh set bound to o. getenv supplies KV_ENDPOINTS.
+func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
+	fs := flag.NewFlagSet("kvctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported by run, once
+	endpoints := defaultEndpoints
+	if env := strings.TrimSpace(getenv("KV_ENDPOINTS")); env != "" {
+		endpoints = env
+	}
+	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else the local cluster)")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next")
+	fs.BoolVar(&o.verbose, "v", false, "print the response metadata on stderr")
+	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout")
+	fs.StringVar(&o.session, "session", "", "keep the session token in `FILE` (read before the request, updated after)")
+	fs.StringVar(&o.consistency, "consistency", "", "`LEVEL` of the operation: strong (default) or eventual for writes; strong, bounded, session or eventual for reads")
+	fs.DurationVar(&o.maxStaleness, "max-staleness", 0, "a bounded read may be at most `D` stale (server default 1s)")
+	fs.BoolVar(&o.help, "h", false, "show help")
+	fs.BoolVar(&o.help, "help", false, "show help")
+
+	fs.StringVar(&o.version, "version", "", "write only if the key's current `VERSION` is this one")
+	fs.BoolVar(&o.absent, "absent", false, "write only if the key does not exist")
+	fs.StringVar(&o.prefix, "prefix", "", "list keys that start with `PREFIX` (default: all)")
+	fs.IntVar(&o.limit, "limit", 0, "list at most `N` keys (default: the server's limit)")
+
+	fs.IntVar(&o.nodes, "nodes", 0, "start `N` nodes, 1-99 (default 3, or as many as DIR/cluster.json lists)")
+	fs.StringVar(&o.dataDir, "data-dir", "./data", "keep the local cluster's data, logs and pid files in `DIR`")
+	fs.BoolVar(&o.purge, "purge", false, "also remove the data directory")
+	fs.DurationVar(&o.wait, "wait", 30*time.Second, "wait at most `D` for the cluster (or node) to be ready")
+	fs.StringVar(&o.kvd, "kvd", "", "the kvd binary `PATH` (default: next to kvctl, else in $PATH)")
+	return fs
+}
+
+// invocation is one parsed command line, handed to a command's run function.
+type invocation struct {
+	opts *options
+	// args are the positional arguments after the command words.
+	args   []string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// command is one kvctl command. Cluster subcommands are named with their two words.
+type command struct {
+	name    string
+	args    string // argument synopsis for help
+	summary string
+	// flags lists the flags the command accepts (besides -h); others are a usage error rather
+	// than silently ignored.
+	flags            []string
+	minArgs, maxArgs int
+	run              func(ctx context.Context, inv *invocation) error
+}
+
+// commands returns the command table, in help order.
+func commands() []command {
+	clientFlags := []string{"endpoints", "timeout"}
+	writeFlags := append(slices.Clone(clientFlags), "v", "json", "session", "consistency")
+	readFlags := append(slices.Clone(writeFlags), "max-staleness")
+	return []command{
+		{name: "get", args: "KEY", minArgs: 1, maxArgs: 1, flags: readFlags, run: runGet,
+			summary: "print KEY's value on stdout (-v adds metadata on stderr, --json prints value and metadata)"},
+		{name: "put", args: "KEY VALUE [--version V | --absent]", minArgs: 2, maxArgs: 2,
+			flags: append(slices.Clone(writeFlags), "version", "absent"), run: runPut,
+			summary: `write VALUE ("-" reads it from stdin), optionally only if KEY is at version V or absent`},
+		{name: "cas", args: "KEY VALUE (--version V | --absent)", minArgs: 2, maxArgs: 2,
+			flags: append(slices.Clone(writeFlags), "version", "absent"), run: runCAS,
+			summary: "compare-and-set: write only if KEY is at version V, or does not exist (strong only)"},
+		{name: "del", args: "KEY", minArgs: 1, maxArgs: 1,
+			flags: append(slices.Clone(writeFlags), "version"), run: runDel,
+			summary: "delete KEY (--version V: only if it is at version V)"},
+		{name: "list", args: "[--prefix P]", maxArgs: 0,
+			flags: append(slices.Clone(readFlags), "prefix", "limit"), run: runList,
+			summary: "print key<TAB>value lines for the keys starting with P"},
+		{name: "status", maxArgs: 0, flags: append(slices.Clone(clientFlags), "json"), run: runStatus,
+			summary: "show the cluster as one node sees it: leader and nodes"},
+		{name: "cluster up", args: "[--nodes N]", maxArgs: 0, flags: []string{"nodes", "data-dir", "wait", "kvd"}, run: runClusterUp,
+			summary: "start a local cluster of N kvd processes (node i: HTTP 127.0.0.1:7000+i, Raft 7100+i) and wait for a leader"},
+		{name: "cluster down", maxArgs: 0, flags: []string{"data-dir", "purge"}, run: runClusterDown,
+			summary: "stop every local node (SIGTERM, SIGKILL after 10s); --purge removes the data"},
+		{name: "cluster kill", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir"}, run: runClusterKill,
+			summary: "SIGKILL one local node"},
+		{name: "cluster stop", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir"}, run: runClusterStop,
+			summary: "SIGTERM one local node and wait for it to exit"},
+		{name: "cluster restart", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "wait", "kvd"}, run: runClusterRestart,
+			summary: "kill one local node if it runs, start it again and wait until it knows a leader"},
+		{name: "cluster status", maxArgs: 0, flags: []string{"data-dir", "json"}, run: runClusterStatus,
+			summary: "show each local node's process and, if it answers, its role, leader and applied index"},
+		{name: "help", args: "[COMMAND]", maxArgs: 2, run: nil,
+			summary: "show this help, or one command's"},
+	}
+}
+
+// findCommand picks the command named by the first positional words and returns the remaining
+// positional arguments. ok is false when the words name no command.
+func findCommand(positional []string) (cmd command, rest []string, ok bool) {
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(positional) >= len(words) && slices.Equal(positional[:len(words)], words) {
+			return c, positional[len(words):], true
+		}
+	}
+	return command{}, positional, false
+}
+
+// checkFlags rejects flags that were set but that cmd does not take.
+func checkFlags(fs *flag.FlagSet, cmd command) error {
+	var bad []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "h" && f.Name != "help" && !slices.Contains(cmd.flags, f.Name) {
+			bad = append(bad, "--"+f.Name)
+		}
+	})
+	if len(bad) > 0 {
+		return usageErrorf("kvctl %s does not take %s (see kvctl help %s)", cmd.name, strings.Join(bad, ", "), cmd.name)
+	}
+	return nil
+}
+
+// writeUsage prints the whole help: commands, then flags.
+func writeUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, `kvctl is the dialkv command-line client and local-cluster tool.
+
+Usage: kvctl COMMAND [ARGS] [FLAGS]
+Flags may stand before or after the arguments; "--" ends the flags (for a value starting with "-").
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nFlags of the key and status commands:\n")
+	writeFlagHelp(w, fs, []string{"endpoints", "timeout", "consistency", "max-staleness", "session", "v", "json"})
+	fmt.Fprint(w, "\nFlags of put, cas, del and list:\n")
+	writeFlagHelp(w, fs, []string{"version", "absent", "prefix", "limit"})
+	fmt.Fprint(w, "\nFlags of the cluster commands:\n")
+	writeFlagHelp(w, fs, []string{"nodes", "data-dir", "wait", "kvd", "purge", "json"})
+	fmt.Fprint(w, `
+kvctl get prints the value's bytes exactly as stored; when stdout is a terminal it adds a newline
+if the value lacks one. Exit status: 0 on success, 1 when the operation failed (one line
+"kvctl: reason" on stderr), 2 for a mistake in the command line.
+`)
+}
+
+// writeCommandUsage prints one command's help.
+func writeCommandUsage(w io.Writer, fs *flag.FlagSet, c command) {
+	fmt.Fprintf(w, "Usage: kvctl %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.summary))
+	if len(c.flags) > 0 {
+		fmt.Fprint(w, "\nFlags:\n")
+		writeFlagHelp(w, fs, c.flags)
+	}
+}
+
+func writeFlagHelp(w io.Writer, fs *flag.FlagSet, names []string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" && !strings.Contains(usage, "default") {
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		dashes := "--"
+		if len(name) == 1 {
+			dashes = "-"
+		}
+		fmt.Fprintf(tw, "  %s%s%s\t%s\n", dashes, name, arg, usage)
+	}
+	tw.Flush()
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

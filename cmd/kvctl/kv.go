@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// newClient builds the client the key and status commands use, from --endpoints and --timeout.
+func newClient(o *options) (*client.Client, error) {
+	cfg := client.DefaultConfig()
+	cfg.Endpoints = nil
+	for _, e := range strings.Split(o.endpoints, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			cfg.Endpoints = append(cfg.Endpoints, e)
+		}
+	}
+	if o.timeout <= 0 {
+		return nil, usageErrorf("--timeout must be positive")
+	}
+	cfg.Timeout = o.timeout
+	cl, err := client.New(cfg)
+	if err != nil {
+		return nil, usageErrorf("--endpoints %q: %v", o.endpoints, err)
+	}
+	return cl, nil
+}
+
+// withSession runs fn with the session kept in --session FILE, if one was given: the token is
+// read before and written back after, also when fn failed (an error answer can carry a newer
+// token). Without --session, fn gets a nil session.
+func withSession(o *options, fn func(*client.Session) error) error {
+	if o.session == "" {
+		return fn(nil)
+	}
+	before, err := readSessionFile(o.session)
+	if err != nil {
+		return err
+	}
+	sess := client.NewSession(before)
+	err = fn(sess)
+	if after := sess.Token(); after != before && after != "" {
+		if serr := writeSessionFile(o.session, after); serr != nil {
+			if err != nil {
+				return fmt.Errorf("%w (and saving the session failed: %v)", err, serr)
+			}
+			return serr
+		}
+	}
+	return err
+}
+
+// readSessionFile returns the token kept in path; a missing file is a new, empty session.
+func readSessionFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading session file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// writeSessionFile replaces the token in path atomically, so a crash or a concurrent kvctl never
+// leaves half a token behind.
+func writeSessionFile(path, token string) error {
+	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("saving session file: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file next to path and renames it over path.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+func runGet(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	if o.maxStaleness != 0 && o.consistency != client.ConsistencyBounded {
+		return usageErrorf("--max-staleness applies only to --consistency bounded")
+	}
+	cl, err := newClient(o)
+	if err != nil {
+		return err
+	}
+	key := inv.args[0]
+	var value []byte
+	var meta client.Meta
+	err = withSession(o, func(s *client.Session) error {
+		var err error
+		value, meta, err = cl.Get(ctx, key, client.GetOptions{Consistency: o.consistency, MaxStaleness: o.maxStaleness, Session: s})
+		return err
+	})
+	if o.verbose && meta.Node != "" {
+		writeMeta(inv.stderr, meta)
+	}
+	if err != nil {
+		return err
+	}
+	if o.json {
+		kv := client.KV{Key: key, Version: meta.Version, State: meta.State}
+		if utf8.Valid(value) {
+			kv.Value = string(value)
+		} else {
+			kv.ValueBase64 = base64.StdEncoding.EncodeToString(value)
+		}
+		return writeJSON(inv.stdout, client.ValueResponse{KV: kv, Meta: meta})
+	}
+	if _, err := inv.stdout.Write(value); err != nil {
+		return err
+	}
+	// The value's bytes go out exactly as stored, so `kvctl get k > file` round-trips; only a
+	// human at a terminal gets a newline so the prompt does not follow the value.
+	if isTerminal(inv.stdout) && (len(value) == 0 || value[len(value)-1] != '\n') {
+		_, err = io.WriteString(inv.stdout, "\n")
+	}
+	return err
+}
+
+func runPut(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	if o.version != "" && o.absent {
+		return usageErrorf("--version and --absent exclude each other")
+	}
+	return put(ctx, inv, client.PutOptions{IfVersion: o.version, IfAbsent: o.absent})
+}
+
+func runCAS(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	if (o.version == "") == !o.absent {
+		return usageErrorf("kvctl cas needs exactly one of --version V or --absent")
+	}
+	return put(ctx, inv, client.PutOptions{IfVersion: o.version, IfAbsent: o.absent})
+}
+
+// put writes KEY VALUE (VALUE "-": stdin) with the conditions in opts.
+func put(ctx context.Context, inv *invocation, opts client.PutOptions) error {
+	o := inv.opts
+	cl, err := newClient(o)
+	if err != nil {
+		return err
+	}
+	key := inv.args[0]
+	value := []byte(inv.args[1])
+	if inv.args[1] == "-" {
+		if value, err = io.ReadAll(inv.stdin); err != nil {
+			return fmt.Errorf("reading the value from stdin: %w", err)
+		}
+	}
+	opts.Consistency = o.consistency
+	var meta client.Meta
+	err = withSession(o, func(s *client.Session) error {
+		opts.Session = s
+		var err error
+		meta, err = cl.Put(ctx, key, value, opts)
+		return err
+	})
+	return reportWrite(inv, key, meta, err)
+}
+
+func runDel(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	cl, err := newClient(o)
+	if err != nil {
+		return err
+	}
+	key := inv.args[0]
+	var meta client.Meta
+	err = withSession(o, func(s *client.Session) error {
+		var err error
+		meta, err = cl.Delete(ctx, key, client.DeleteOptions{Consistency: o.consistency, IfVersion: o.version, Session: s})
+		return err
+	})
+	return reportWrite(inv, key, meta, err)
+}
+
+// writeResult is what --json prints for a write: the key, the version it got, the metadata.
+type writeResult struct {
+	Key     string      `json:"key"`
+	Version string      `json:"version,omitempty"`
+	Meta    client.Meta `json:"meta"`
+}
+
+// reportWrite prints a write's outcome: nothing on success unless -v (metadata on stderr) or
+// --json (metadata on stdout).
+func reportWrite(inv *invocation, key string, meta client.Meta, err error) error {
+	if inv.opts.verbose && meta.Node != "" {
+		writeMeta(inv.stderr, meta)
+	}
+	if err != nil {
+		return err
+	}
+	if inv.opts.json {
+		return writeJSON(inv.stdout, writeResult{Key: key, Version: meta.Version, Meta: meta})
+	}
+	return nil
+}
+
+func runList(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	if o.maxStaleness != 0 && o.consistency != client.ConsistencyBounded {
+		return usageErrorf("--max-staleness applies only to --consistency bounded")
+	}
+	if o.limit < 0 {
+		return usageErrorf("--limit must not be negative")
+	}
+	cl, err := newClient(o)
+	if err != nil {
+		return err
+	}
+	var page *client.ListResponse
+	err = withSession(o, func(s *client.Session) error {
+		var err error
+		page, err = cl.ListPage(ctx, o.prefix, client.ListOptions{
+			Consistency: o.consistency, MaxStaleness: o.maxStaleness, Limit: o.limit, Session: s,
+		})
+		return err
+	})
+	if o.verbose && page != nil && page.Meta.Node != "" {
+		writeMeta(inv.stderr, page.Meta)
+	}
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return writeJSON(inv.stdout, page)
+	}
+	for _, kv := range page.Items {
+		value, err := kv.Bytes()
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(inv.stdout, "%s\t%s\n", listField(kv.Key), listField(string(value))); err != nil {
+			return err
+		}
+	}
+	if page.More {
+		// Not an error (the keys printed are right), but the reader must know there are more.
+		fmt.Fprintf(inv.stderr, "kvctl: note: the list stops at %d keys; raise --limit or narrow --prefix\n", len(page.Items))
+	}
+	return nil
+}
+
+// listField keeps one key<TAB>value line per key: text that would break the line format (tabs,
+// newlines, control bytes, invalid UTF-8, or a leading quote) is printed Go-quoted instead.
+func listField(s string) string {
+	if !utf8.ValidString(s) || strings.HasPrefix(s, `"`) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// writeMeta prints the metadata of an answer as "name: value" lines (for -v, on stderr).
+func writeMeta(w io.Writer, m client.Meta) {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	line := func(name, value string) {
+		if value != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", name, value)
+		}
+	}
+	line("consistency", m.Consistency)
+	line("node", m.Node)
+	line("via", m.Via)
+	line("leader", m.Leader)
+	line("version", m.Version)
+	line("applied index", strconv.FormatUint(m.AppliedIndex, 10))
+	line("state", m.State)
+	line("staleness", m.Staleness)
+	line("session", m.Session)
+	tw.Flush()
+}
+
+// writeJSON prints v as one line of JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// isTerminal reports whether w is a character device such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

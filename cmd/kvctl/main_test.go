@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// result is what one kvctl run left behind.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// kvctl runs the command line args as main would, with stdin and the environment given.
+func kvctl(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr, func(k string) string { return env[k] })
+	code := report(&stderr, err)
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// mustKvctl runs args against the fake cluster at addr and fails the test unless it succeeds.
+func mustKvctl(t *testing.T, addr string, args ...string) result {
+	t.Helper()
+	r := kvctl(t, nil, "", append(args, "--endpoints", addr)...)
+	if r.code != 0 {
+		t.Fatalf("kvctl %q: exit %d, stderr %q", args, r.code, r.stderr)
+	}
+	return r
+}
+
+// TestKeyCommands runs a session of key commands against a fake node, each step checking
+// stdout, stderr and the exit status.
+func TestKeyCommands(t *testing.T) {
+	f := newFakeCluster(t)
+	ep := "--endpoints=" + f.addr()
+	tests := []struct {
+		name  string
+		args  []string
+		stdin string
+		code  int
+		// stdout is the exact output; stdoutHas and stderrHas are substrings.
+		stdout    *string
+		stdoutHas []string
+		stderrHas []string
+	}{
+		{name: "put prints nothing", args: []string{"put", "a", "one", ep}, stdout: ptr("")},
+		{name: "get prints the value alone", args: []string{"get", "a", ep}, stdout: ptr("one")},
+		{name: "flags before the command", args: []string{ep, "-v", "get", "a"}, stdout: ptr("one"),
+			stderrHas: []string{"consistency:   strong", "node:          n1", "version:       1.0@n1", "applied index: 1", "state:         committed"}},
+		{name: "get --json", args: []string{"get", "--json", "a", ep}, stdoutHas: []string{
+			`{"key":"a","value":"one","version":"1.0@n1","state":"committed","meta":{"consistency":"strong","node":"n1"`}},
+		{name: "put -v shows metadata", args: []string{"put", "a", "two", "-v", ep, "--consistency", "eventual"}, stdout: ptr(""),
+			stderrHas: []string{"consistency:   eventual", "version:       2.0@n1"}},
+		{name: "put --json shows metadata", args: []string{"put", "b", "x", ep, "--json"},
+			stdoutHas: []string{`{"key":"b","version":"3.0@n1","meta":{"consistency":"strong","node":"n1"`}},
+		{name: "put from stdin", args: []string{"put", "bin", "-", ep}, stdin: "\xff\x00raw\n", stdout: ptr("")},
+		{name: "binary value comes back exactly", args: []string{"get", "bin", ep}, stdout: ptr("\xff\x00raw\n")},
+		{name: "binary value in JSON is base64", args: []string{"get", "bin", ep, "--json"},
+			stdoutHas: []string{`"value":"","value_base64":"/wByYXcK"`}},
+		{name: "missing key", args: []string{"get", "nope", ep}, code: 1, stdout: ptr(""),
+			stderrHas: []string{`kvctl: not_found: key "nope" not found (node n1)`}},
+		{name: "cas on the right version", args: []string{"cas", "a", "three", "--version", "2.0@n1", ep}, stdout: ptr("")},
+		{name: "cas on a stale version", args: []string{"cas", "a", "four", "--version", "2.0@n1", ep}, code: 1,
+			stderrHas: []string{"kvctl: conflict: version mismatch (current version 5.0@n1, node n1)"}},
+		{name: "cas --absent on an existing key", args: []string{"cas", "a", "x", "--absent", ep}, code: 1,
+			stderrHas: []string{"kvctl: conflict: key exists (current version 5.0@n1"}},
+		{name: "cas --absent on a new key", args: []string{"cas", "c", "x", "--absent", ep}},
+		{name: "put --absent on an existing key", args: []string{"put", "c", "y", "--absent", ep}, code: 1,
+			stderrHas: []string{"kvctl: conflict: key exists (current version 6.0@n1"}},
+		{name: "put with both conditions", args: []string{"put", "c", "y", "--absent", "--version", "6.0@n1", ep}, code: 2},
+		{name: "cas needs a condition", args: []string{"cas", "a", "x", ep}, code: 2,
+			stderrHas: []string{"kvctl: kvctl cas needs exactly one of --version V or --absent"}},
+		{name: "cas takes one condition", args: []string{"cas", "a", "x", "--absent", "--version", "1", ep}, code: 2},
+		{name: "list", args: []string{"list", "--prefix", "b", ep}, stdout: ptr("b\tx\nbin\t\"\\xff\\x00raw\\n\"\n")},
+		{name: "list cut at the limit", args: []string{"list", ep, "--limit", "1"}, stdout: ptr("a\tthree\n"),
+			stderrHas: []string{"the list stops at 1 keys"}},
+		{name: "list --json", args: []string{"list", "--prefix=c", "--json", ep},
+			stdoutHas: []string{`{"items":[{"key":"c","value":"x","version":"6.0@n1"}],"more":false,"meta":{`}},
+		{name: "del", args: []string{"del", "c", ep}, stdout: ptr("")},
+		{name: "del again", args: []string{"del", "c", ep}, code: 1, stderrHas: []string{"kvctl: not_found:"}},
+		{name: "max-staleness needs bounded", args: []string{"get", "a", "--max-staleness", "2s", ep}, code: 2,
+			stderrHas: []string{"--max-staleness applies only to --consistency bounded"}},
+		{name: "bounded read", args: []string{"get", "a", "--consistency", "bounded", "--max-staleness", "2s", ep}, stdout: ptr("three")},
+		{name: "flag of another command", args: []string{"get", "a", "--purge", ep}, code: 2,
+			stderrHas: []string{"kvctl get does not take --purge"}},
+		{name: "too many arguments", args: []string{"get", "a", "b", ep}, code: 2, stderrHas: []string{"usage: kvctl get KEY"}},
+		{name: "value starting with a dash after --", args: []string{"put", ep, "d", "--", "-1"}},
+		{name: "and back", args: []string{"get", "d", ep}, stdout: ptr("-1")},
+		{name: "unreachable endpoint", args: []string{"get", "a", "--endpoints", "127.0.0.1:1"}, code: 1,
+			stderrHas: []string{"kvctl: GET 127.0.0.1:1: "}},
+		{name: "bad endpoints", args: []string{"get", "a", "--endpoints", "http://x:1/path"}, code: 2,
+			stderrHas: []string{"--endpoints"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := kvctl(t, nil, tt.stdin, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", r.code, tt.code, r.stderr)
+			}
+			if tt.stdout != nil && r.stdout != *tt.stdout {
+				t.Errorf("stdout = %q, want %q", r.stdout, *tt.stdout)
+			}
+			for _, s := range tt.stdoutHas {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout %q does not contain %q", r.stdout, s)
+				}
+			}
+			for _, s := range tt.stderrHas {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr %q does not contain %q", r.stderr, s)
+				}
+			}
+			if tt.code != 0 && !slices.Contains(tt.args, "-v") {
+				if lines := strings.Count(r.stderr, "\n"); lines != 1 || !strings.HasPrefix(r.stderr, "kvctl: ") {
+					t.Errorf("an error must be one line \"kvctl: reason\" on stderr, got %q", r.stderr)
+				}
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// TestJSONOutputIsOneObject: --json output parses as the documented shape.
+func TestJSONOutputIsOneObject(t *testing.T) {
+	f := newFakeCluster(t)
+	mustKvctl(t, f.addr(), "put", "k", "v")
+	r := mustKvctl(t, f.addr(), "get", "k", "--json")
+	var got client.ValueResponse
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if dec.More() {
+		t.Error("more than one JSON value on stdout")
+	}
+	if got.Key != "k" || got.Value != "v" || got.Version != "1.0@n1" || got.Meta.Node != "n1" || got.Meta.AppliedIndex != 1 {
+		t.Errorf("get --json = %+v", got)
+	}
+}
+
+// TestSessionFile: the token is read from the file before a request and written after, so
+// successive kvctl runs share one session.
+func TestSessionFile(t *testing.T) {
+	f := newFakeCluster(t)
+	file := filepath.Join(t.TempDir(), "session")
+
+	mustKvctl(t, f.addr(), "put", "k", "v", "--session", file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("session file not written: %v", err)
+	}
+	if got := strings.TrimSpace(string(b)); got != "tok-1" {
+		t.Fatalf("session file holds %q, want tok-1", got)
+	}
+	mustKvctl(t, f.addr(), "get", "k", "--session", file, "--consistency", "session")
+	// A failed request's answer carries a token too.
+	if r := kvctl(t, nil, "", "get", "missing", "--session", file, "--endpoints", f.addr()); r.code != 1 {
+		t.Fatalf("get missing: exit %d", r.code)
+	}
+	mustKvctl(t, f.addr(), "get", "k") // no --session: sends none
+
+	want := []string{"", "tok-1", "tok-2", ""}
+	if got := f.sessions(); !slices.Equal(got, want) {
+		t.Errorf("session headers sent = %q, want %q", got, want)
+	}
+	if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != "tok-3" {
+		t.Errorf("session file holds %q, want tok-3", b)
+	}
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
+		t.Errorf("session file mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestEndpointsFromEnvironment(t *testing.T) {
+	f := newFakeCluster(t)
+	env := map[string]string{"KV_ENDPOINTS": "127.0.0.1:1," + f.addr()}
+	if r := kvctl(t, env, "", "put", "k", "v"); r.code != 0 {
+		t.Fatalf("put with KV_ENDPOINTS: exit %d, %q", r.code, r.stderr)
+	}
+	// --endpoints wins over the environment.
+	r := kvctl(t, env, "", "get", "k", "--endpoints", "127.0.0.1:1")
+	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Errorf("get with --endpoints: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	f := newFakeCluster(t)
+	r := mustKvctl(t, f.addr(), "status")
+	for _, s := range []string{
+		"leader: n1 (as seen by n1; term 2, commit index 9, applied index 9)",
+		"ID  HTTP", "n1  " + f.addr(), "leader", "no contact for 12s",
+	} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("status output lacks %q:\n%s", s, r.stdout)
+		}
+	}
+	r = mustKvctl(t, f.addr(), "status", "--json")
+	var st client.StatusResponse
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	if st.Leader != "n1" || len(st.Nodes) != 2 || st.Nodes[1].Health != "down" {
+		t.Errorf("status --json = %+v", st)
+	}
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdoutHas  string
+		stderrHas  string
+		stdoutNone bool
+	}{
+		{name: "help", args: []string{"help"}, stdoutHas: "Commands:\n  get KEY"},
+		{name: "-h", args: []string{"-h"}, stdoutHas: "cluster up"},
+		{name: "--help", args: []string{"--help"}, stdoutHas: "--consistency LEVEL"},
+		{name: "help of a command", args: []string{"help", "get"}, stdoutHas: "Usage: kvctl get KEY"},
+		{name: "help of a cluster command", args: []string{"help", "cluster", "restart"}, stdoutHas: "Usage: kvctl cluster restart NODE"},
+		{name: "-h after a command", args: []string{"put", "-h"}, stdoutHas: "Usage: kvctl put KEY VALUE"},
+		{name: "help of nothing", args: []string{"help", "frob"}, code: 2, stderrHas: `kvctl: no command "frob"`, stdoutNone: true},
+		{name: "no command", args: nil, code: 2, stderrHas: "kvctl: no command given", stdoutNone: true},
+		{name: "unknown command", args: []string{"frob"}, code: 2, stderrHas: "Commands:", stdoutNone: true},
+		{name: "cluster alone", args: []string{"cluster"}, code: 2, stderrHas: "kvctl cluster needs one of: up, down"},
+		{name: "unknown flag", args: []string{"get", "k", "--frob"}, code: 2, stderrHas: "kvctl: unknown flag --frob"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := kvctl(t, nil, "", tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d (stderr %q)", r.code, tt.code, r.stderr)
+			}
+			if !strings.Contains(r.stdout, tt.stdoutHas) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdoutHas, r.stdout)
+			}
+			if !strings.Contains(r.stderr, tt.stderrHas) {
+				t.Errorf("stderr lacks %q:\n%s", tt.stderrHas, r.stderr)
+			}
+			if tt.stdoutNone && r.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", r.stdout)
+			}
+		})
+	}
+}
+
+// TestHelpListsEveryFlag keeps the help honest as flags are added: every flag must appear in
+// the general help and be accepted by at least one command.
+func TestHelpListsEveryFlag(t *testing.T) {
+	r := kvctl(t, nil, "", "help")
+	var o options
+	fs := newFlagSet(&o, func(string) string { return "" })
+	accepted := map[string]bool{"h": true, "help": true}
+	for _, c := range commands() {
+		for _, f := range c.flags {
+			if fs.Lookup(f) == nil {
+				t.Errorf("command %q lists undefined flag %q", c.name, f)
+			}
+			accepted[f] = true
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "h" || f.Name == "help" {
+			return
+		}
+		dashes := "--"
+		if len(f.Name) == 1 {
+			dashes = "-"
+		}
+		if !strings.Contains(r.stdout, "  "+dashes+f.Name+" ") {
+			t.Errorf("help does not list %s%s", dashes, f.Name)
+		}
+		if !accepted[f.Name] {
+			t.Errorf("no command accepts --%s", f.Name)
+		}
+	})
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// nodeExit reports that a kvd process kvctl started has exited.
+type nodeExit struct {
+	id  string
+	err error
+}
+
+// startNode starts n's kvd detached, with output appended to its log and its pid in its pid
+// file. A goroutine reaps the process and reports its exit on exits (which must have room), so
+// a node that dies at once is noticed instead of waited for.
+func startNode(bin string, n clusterNode, exits chan<- nodeExit) (int, error) {
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return 0, err
+	}
+	logf, err := os.OpenFile(n.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	// The child holds its own descriptor; ours is only for the header line.
+	defer logf.Close()
+	fmt.Fprintf(logf, "=== kvctl %s: %s %s\n", time.Now().Format(time.RFC3339), bin, strings.Join(n.Args, " "))
+	cmd := exec.Command(bin, n.Args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = n.Dir
+	if err := detach(cmd); err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("starting %s: %w", n.ID, err)
+	}
+	pid := cmd.Process.Pid
+	go func() {
+		err := cmd.Wait()
+		exits <- nodeExit{id: n.ID, err: err}
+	}()
+	if err := writeFileAtomic(n.pidPath(), []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		// A node nobody can find again must not keep running.
+		_ = cmd.Process.Kill()
+		return 0, fmt.Errorf("%s: writing pid file: %w", n.ID, err)
+	}
+	return pid, nil
+}
+
+// writeLogTail prints the last lines of n's log, where kvd says why it failed.
+func writeLogTail(w io.Writer, n clusterNode) {
+	lines, err := tailLines(n.logPath(), logTailLines)
+	if err != nil {
+		fmt.Fprintf(w, "--- %s: cannot read %s: %v\n", n.ID, n.logPath(), err)
+		return
+	}
+	fmt.Fprintf(w, "--- %s: last lines of %s\n", n.ID, n.logPath())
+	for _, l := range lines {
+		fmt.Fprintf(w, "    %s\n", l)
+	}
+}
+
+// tailLines returns the last n lines of the file at path, reading only its end.
+func tailLines(path string, n int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	const window = 16 << 10
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := max(st.Size()-window, 0)
+	b := make([]byte, st.Size()-off)
+	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if off > 0 && len(lines) > 1 {
+		lines = lines[1:] // the first line is probably cut
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines, nil
+}
+
+// stopNodes sends SIGTERM to every running node, gives them stopGrace to exit together, then
+// SIGKILLs the rest. It returns how many were running.
+func stopNodes(ctx context.Context, nodes []clusterNode, out io.Writer) (int, error) {
+	pids := map[string]int{}
+	for _, n := range nodes {
+		pid, err := runningPID(n)
+		if err != nil {
+			return 0, err
+		}
+		if pid == 0 {
+			removePIDFile(n)
+			continue
+		}
+		if err := signalProcess(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return 0, fmt.Errorf("%s: SIGTERM pid %d: %w", n.ID, pid, err)
+		}
+		pids[n.ID] = pid
+	}
+	// One grace period for all: they shut down in parallel, so waiting for each in turn must
+	// not add up their deadlines.
+	termCtx, cancel := context.WithTimeout(ctx, stopGrace)
+	defer cancel()
+	var failed []string
+	for _, n := range nodes {
+		pid, ok := pids[n.ID]
+		if !ok {
+			continue
+		}
+		how := "stopped"
+		if !waitGone(termCtx, pid, n.ID, stopGrace) {
+			how = fmt.Sprintf("killed (still running %v after SIGTERM)", stopGrace)
+			if err := signalProcess(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return 0, fmt.Errorf("%s: SIGKILL pid %d: %w", n.ID, pid, err)
+			}
+			if !waitGone(ctx, pid, n.ID, killGrace) {
+				failed = append(failed, fmt.Sprintf("%s (pid %d)", n.ID, pid))
+				continue
+			}
+		}
+		removePIDFile(n)
+		fmt.Fprintf(out, "%s: %s (pid %d)\n", n.ID, how, pid)
+	}
+	if len(failed) > 0 {
+		return 0, fmt.Errorf("still running after SIGKILL: %s", strings.Join(failed, ", "))
+	}
+	return len(pids), nil
+}
+
+// waitGone polls until pid no longer runs node id, for at most d (or until ctx ends). The
+// process is not kvctl's child, so there is nothing to wait on but its pid.
+func waitGone(ctx context.Context, pid int, id string, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	for isNodeProcess(pid, id) {
+		select {
+		case <-ctx.Done():
+			return !isNodeProcess(pid, id)
+		case <-ticker.C:
+		}
+	}
+	return true
+}
+
+func removePIDFile(n clusterNode) {
+	// A missing pid file is the goal, not a failure.
+	_ = os.Remove(n.pidPath())
+}
+
+// readPID returns the pid in n's pid file, 0 when there is none or it holds no pid.
+func readPID(n clusterNode) (int, error) {
+	b, err := os.ReadFile(n.pidPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		// A torn or garbled pid file names no process: treat the node as not running.
+		return 0, nil
+	}
+	return pid, nil
+}
+
+// runningPID returns the pid of n's kvd process, 0 when it is not running. A pid file whose
+// process is gone, or is now some other program (pids are reused), counts as not running.
+func runningPID(n clusterNode) (int, error) {
+	pid, err := readPID(n)
+	if err != nil || pid == 0 {
+		return 0, err
+	}
+	if !isNodeProcess(pid, n.ID) {
+		return 0, nil
+	}
+	return pid, nil
+}
+
+// isNodeProcess reports whether pid is alive and is kvd running node id.
+func isNodeProcess(pid int, id string) bool {
+	if pid <= 0 || !processExists(pid) {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		// Without /proc (macOS, BSD) the pid is all there is to go on.
+		if _, serr := os.Stat("/proc/self"); serr != nil {
+			return true
+		}
+		return false
+	}
+	return isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), id)
+}
+
+// isKVDCommand reports whether argv is kvd started for node id, as planCluster spells it. A
+// zombie has an empty command line and so is not running.
+func isKVDCommand(argv []string, id string) bool {
+	if len(argv) == 0 || !strings.Contains(filepath.Base(argv[0]), "kvd") {
+		return false
+	}
+	args := argv[1:]
+	for i, a := range args {
+		if (a == "--id" || a == "-id") && i+1 < len(args) && args[i+1] == id {
+			return true
+		}
+		if a == "--id="+id || a == "-id="+id {
+			return true
+		}
+	}
+	return false
+}
+
+// findKVD locates the kvd binary: --kvd, else next to the running kvctl (make build puts both in
+// bin/), else in $PATH.
+func findKVD(explicit string) (string, error) {
+	exeDir := ""
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		exeDir = filepath.Dir(exe)
+	}
+	return locateKVD(explicit, exeDir, exec.LookPath)
+}
+
+func locateKVD(explicit, exeDir string, lookPath func(string) (string, error)) (string, error) {
+	if explicit != "" {
+		if !isExecutable(explicit) {
+			return "", fmt.Errorf("--kvd %s: not an executable file", explicit)
+		}
+		return filepath.Abs(explicit)
+	}
+	var looked []string
+	if exeDir != "" {
+		candidate := filepath.Join(exeDir, "kvd")
+		if isExecutable(candidate) {
+			return candidate, nil
+		}
+		looked = append(looked, "next to kvctl in "+exeDir)
+	}
+	if p, err := lookPath("kvd"); err == nil {
+		return filepath.Abs(p)
+	}
+	looked = append(looked, "in $PATH")
+	return "", fmt.Errorf("kvd binary not found (looked %s): run make build, or pass --kvd PATH", strings.Join(looked, " and "))
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+}

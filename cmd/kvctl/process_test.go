@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestIsKVDCommand(t *testing.T) {
+	tests := []struct {
+		argv []string
+		id   string
+		want bool
+	}{
+		{[]string{"/repo/bin/kvd", "--id", "n1", "--http", "x"}, "n1", true},
+		{[]string{"kvd", "--http", "x", "--id=n2"}, "n2", true},
+		{[]string{"./kvd", "-id", "n3"}, "n3", true},
+		{[]string{"/repo/bin/kvd", "--id", "n1"}, "n2", false},   // another node's process
+		{[]string{"/usr/bin/sleep", "--id", "n1"}, "n1", false},  // pid reused by another program
+		{[]string{"/repo/bin/kvd", "--http", "n1"}, "n1", false}, // id only as another flag's value
+		{[]string{"/repo/bin/kvd", "--id"}, "n1", false},
+		{[]string{""}, "n1", false}, // a zombie's empty command line
+		{nil, "n1", false},
+	}
+	for _, tt := range tests {
+		if got := isKVDCommand(tt.argv, tt.id); got != tt.want {
+			t.Errorf("isKVDCommand(%q, %q) = %v, want %v", tt.argv, tt.id, got, tt.want)
+		}
+	}
+}
+
+func TestRunningPIDChecksTheProcess(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	n := clusterNode{ID: "n1", Dir: t.TempDir()}
+	for name, content := range map[string]string{
+		"no pid file":        "",
+		"garbage":            "not a pid\n",
+		"a live non-kvd pid": strconv.Itoa(os.Getpid()) + "\n", // this test binary is not kvd
+	} {
+		os.Remove(n.pidPath())
+		if content != "" {
+			if err := os.WriteFile(n.pidPath(), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if pid, err := runningPID(n); pid != 0 || err != nil {
+			t.Errorf("%s: runningPID = %d, %v; want not running", name, pid, err)
+		}
+	}
+}
+
+func TestLocateKVD(t *testing.T) {
+	dir := t.TempDir()
+	exeDir := filepath.Join(dir, "bin")
+	pathDir := filepath.Join(dir, "path")
+	for _, d := range []string{exeDir, pathDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeExe := func(path string, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inPath := filepath.Join(pathDir, "kvd")
+	writeExe(inPath, 0o755)
+	lookPath := func(string) (string, error) { return inPath, nil }
+	notInPath := func(string) (string, error) { return "", errors.New("not found") }
+
+	if got, err := locateKVD("", exeDir, lookPath); err != nil || got != inPath {
+		t.Errorf("nothing next to kvctl: %q, %v; want the one in $PATH", got, err)
+	}
+	if _, err := locateKVD("", exeDir, notInPath); err == nil || !strings.Contains(err.Error(), "run make build") {
+		t.Errorf("no kvd anywhere: error %v, want a hint to run make build", err)
+	}
+	writeExe(filepath.Join(exeDir, "kvd"), 0o644) // not executable: skipped
+	if got, _ := locateKVD("", exeDir, lookPath); got != inPath {
+		t.Errorf("non-executable kvd next to kvctl was chosen: %q", got)
+	}
+	sibling := filepath.Join(exeDir, "kvd")
+	if err := os.Chmod(sibling, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := locateKVD("", exeDir, lookPath); err != nil || got != sibling {
+		t.Errorf("kvd next to kvctl: %q, %v; want %q", got, err, sibling)
+	}
+	if got, err := locateKVD(inPath, exeDir, notInPath); err != nil || got != inPath {
+		t.Errorf("--kvd: %q, %v", got, err)
+	}
+	if _, err := locateKVD(filepath.Join(dir, "nope"), exeDir, lookPath); err == nil {
+		t.Error("--kvd naming no file was accepted")
+	}
+}
+
+func TestTailLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	var b strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tailLines(path, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"line 4997", "line 4998", "line 4999"}; !slices.Equal(got, want) {
+		t.Errorf("tail = %q, want %q", got, want)
+	}
+	os.WriteFile(path, []byte("only\n"), 0o644)
+	if got, _ := tailLines(path, 3); !slices.Equal(got, []string{"only"}) {
+		t.Errorf("tail of a short file = %q", got)
+	}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+func runStatus(ctx context.Context, inv *invocation) error {
+	cl, err := newClient(inv.opts)
+	if err != nil {
+		return err
+	}
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if inv.opts.json {
+		return writeJSON(inv.stdout, st)
+	}
+	return writeStatus(inv.stdout, st)
+}
+
+// writeStatus prints a node's view of the cluster: who leads, then one row per member.
+func writeStatus(w io.Writer, st *client.StatusResponse) error {
+	leader := st.Leader
+	if leader == "" {
+		leader = "none known"
+	}
+	fmt.Fprintf(w, "leader: %s (as seen by %s; term %d, commit index %d, applied index %d)\n",
+		leader, dash(st.Node), st.Term, st.CommitIndex, st.AppliedIndex)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tHTTP\tROLE\tHEALTH\tAPPLIED\tTERM\tLAST CONTACT\tREASON")
+	for _, n := range st.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.HTTP), dash(n.Role), dash(n.Health),
+			count(n.AppliedIndex), count(n.Term), dash(n.LastContact), dash(n.Reason))
+	}
+	return tw.Flush()
+}
+
+// dash stands in for an unknown field, so table columns stay aligned and readable.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func count(n uint64) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(n, 10)
+}
