@@ -53,7 +53,7 @@ func needBinaries(t *testing.T) {
 
 // proc is one kvd process of a cluster, restartable on its data dir.
 type proc struct {
-	id, http, raft, dir string
+	id, http, raft, gossip, dir string
 	args                []string
 	cmd                 *exec.Cmd
 	exited              chan struct{}
@@ -82,14 +82,21 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 	root := t.TempDir()
 	var peers []string
 	for i := 1; i <= n; i++ {
-		p := &proc{id: fmt.Sprintf("n%d", i), http: freePort(t), raft: freePort(t)}
+		p := &proc{id: fmt.Sprintf("n%d", i), http: freePort(t), raft: freePort(t), gossip: freePort(t)}
 		p.dir = filepath.Join(root, p.id)
 		c.procs = append(c.procs, p)
 		peers = append(peers, p.id+"="+p.raft)
 	}
 	for _, p := range c.procs {
+		var others []string
+		for _, q := range c.procs {
+			if q != p {
+				others = append(others, q.gossip)
+			}
+		}
 		p.args = append([]string{"--id", p.id, "--http", p.http, "--raft", p.raft, "--data-dir", p.dir,
-			"--bootstrap", strings.Join(peers, ","), "--log-level", "info"}, extra...)
+			"--bootstrap", strings.Join(peers, ","), "--gossip", p.gossip, "--gossip-join", strings.Join(others, ","),
+			"--cluster-label", filepath.Base(root), "--log-level", "info"}, extra...)
 		c.start(p)
 	}
 	t.Cleanup(c.stopAll)

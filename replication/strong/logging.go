@@ -32,8 +32,8 @@ func (s hclogSink) Accept(name string, level hclog.Level, msg string, args ...in
 	if !s.logger.Enabled(context.Background(), l) {
 		return
 	}
-	if name != "" {
-		args = append(args, "component", name)
+	if name != "" && name != "raft" {
+		args = append(args, "subsystem", name)
 	}
 	s.logger.Log(context.Background(), l, msg, args...)
 }
