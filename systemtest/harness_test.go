@@ -54,9 +54,9 @@ func needBinaries(t *testing.T) {
 // proc is one kvd process of a cluster, restartable on its data dir.
 type proc struct {
 	id, http, raft, gossip, dir string
-	args                []string
-	cmd                 *exec.Cmd
-	exited              chan struct{}
+	args                        []string
+	cmd                         *exec.Cmd
+	exited                      chan struct{}
 }
 
 type cluster struct {
