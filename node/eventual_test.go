@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
 )
 
 // waitUntil polls cond every few milliseconds until it holds or timeout passes.
@@ -141,4 +143,41 @@ func closedDone() chan error {
 	c := make(chan error, 1)
 	c <- nil
 	return c
+}
+
+// Tombstones are purged once every member has reported a watermark past them, and not before:
+// after purging, the key is absent everywhere and a late, older write cannot bring it back.
+func TestTombstonesArePurgedOnceEveryMemberReported(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.PurgeInterval = 100 * time.Millisecond })
+	n := tc.nodes[0]
+	if r := do(t, "PUT", n, "/v1/kv/doomed", "v"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	del := do(t, "DELETE", n, "/v1/kv/doomed?consistency=eventual", "")
+	if del.status != 200 {
+		t.Fatalf("eventual delete: %d %s", del.status, del.body)
+	}
+	waitUntil(t, "the tombstone to be committed and purged on every node", 20*time.Second, func() bool {
+		for _, m := range tc.nodes {
+			if _, ok, err := m.store.Get("doomed"); err != nil || ok {
+				return false
+			}
+		}
+		return true
+	})
+	for _, m := range tc.nodes {
+		if r := do(t, "GET", m, "/v1/kv/doomed?consistency=eventual", ""); r.status != 404 {
+			t.Errorf("%s: purged key answers %d %q", m.cfg.ID, r.status, r.body)
+		}
+	}
+	horizon, err := n.store.PurgeHorizon()
+	if err != nil || horizon.IsZero() {
+		t.Fatalf("purge horizon = %v, %v", horizon, err)
+	}
+	// A write older than the horizon (e.g. one stamped by a slow clock long ago) is refused by
+	// the tentative layer rather than resurrecting the key.
+	stale := replication.Write{Key: "doomed", Value: consistency.Value{Version: consistency.Version{Wall: horizon.Wall - 1, Node: "n9"}, Data: []byte("zombie")}}
+	if stored, err := n.store.MergeTentative([]replication.Write{stale}); err != nil || len(stored) != 0 {
+		t.Fatalf("a write below the purge horizon was stored: %v %v", stored, err)
+	}
 }

@@ -153,7 +153,7 @@ func (f *fakeCluster) serveStatus(w http.ResponseWriter, r *http.Request) {
 		Node: "n1", Leader: "n1", Term: 2, CommitIndex: 9, AppliedIndex: 9,
 		Nodes: []client.NodeStatus{
 			{ID: "n1", HTTP: f.addr(), Raft: "127.0.0.1:7101", Role: "leader", Health: "ok", AppliedIndex: 9, Term: 2},
-			{ID: "n2", HTTP: "127.0.0.1:7002", Raft: "127.0.0.1:7102", Role: "follower", Health: "down", Reason: "no contact for 12s", LastContact: "12s"},
+			{ID: "n2", HTTP: "127.0.0.1:7002", Raft: "127.0.0.1:7102", Role: "follower", Health: "down", Reason: "no contact for 12s", LastContact: "12s", Gossip: "suspect", Backlog: 42},
 		},
 	})
 }

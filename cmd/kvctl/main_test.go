@@ -201,7 +201,7 @@ func TestStatusCommand(t *testing.T) {
 	r := mustKvctl(t, f.addr(), "status")
 	for _, s := range []string{
 		"leader: n1 (as seen by n1; term 2, commit index 9, applied index 9)",
-		"ID  HTTP", "n1  " + f.addr(), "leader", "no contact for 12s",
+		"ID  HTTP", "n1  " + f.addr(), "leader", "no contact for 12s", "GOSSIP", "suspect", "BACKLOG", "42",
 	} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("status output lacks %q:\n%s", s, r.stdout)

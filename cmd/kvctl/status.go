@@ -34,10 +34,10 @@ func writeStatus(w io.Writer, st *client.StatusResponse) error {
 	fmt.Fprintf(w, "leader: %s (as seen by %s; term %d, commit index %d, applied index %d)\n",
 		leader, dash(st.Node), st.Term, st.CommitIndex, st.AppliedIndex)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tHTTP\tROLE\tHEALTH\tAPPLIED\tTERM\tLAST CONTACT\tREASON")
+	fmt.Fprintln(tw, "ID\tHTTP\tROLE\tHEALTH\tGOSSIP\tAPPLIED\tTERM\tLAST CONTACT\tBACKLOG\tREASON")
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.HTTP), dash(n.Role), dash(n.Health),
-			count(n.AppliedIndex), count(n.Term), dash(n.LastContact), dash(n.Reason))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, dash(n.HTTP), dash(n.Role), dash(n.Health),
+			dash(n.Gossip), count(n.AppliedIndex), count(n.Term), dash(n.LastContact), n.Backlog, dash(n.Reason))
 	}
 	return tw.Flush()
 }
