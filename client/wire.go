@@ -50,6 +50,7 @@ const (
 	CodeTimeout        = "timeout"         // 504: a read could not complete in time; nothing was changed
 	CodeInternal       = "internal"        // 500
 	CodeNotImplemented = "not_implemented" // 501: a level this version does not serve yet
+	CodeForbidden      = "forbidden"       // 403: e.g. fault injection on a node not started for tests
 )
 
 // ErrorBody is the JSON body of every error response.

@@ -43,6 +43,8 @@ type Config struct {
 	PurgeInterval time.Duration
 	// Logger receives every component's logs; nil discards them.
 	Logger *slog.Logger
+	// TestFaults enables the fault-injection hook (docs/faults.md). Never in production.
+	TestFaults bool
 
 	// disableCommitter keeps this node from committing eventual writes (tests of peers
 	// committing for a dead node).

@@ -159,7 +159,7 @@ func (n *Node) nextBatch() (replication.Command, error) {
 	if !sum.Oldest.IsZero() && watermark.Newer(sum.Oldest) {
 		watermark = sum.Oldest
 	}
-	return replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Watermark: watermark, Writes: ws}, nil
+	return replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Watermark: watermark, Writes: ws, Unsafe: n.faults.UnsafeEventualCommit()}, nil
 }
 
 // deadPeers are the members gossip has had dead (or gone) for at least DeadCommitDelay.

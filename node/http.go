@@ -21,6 +21,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/fault"
 )
 
 func (n *Node) routes() http.Handler {
@@ -39,7 +40,10 @@ func (n *Node) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /v1/health/ready", n.handleReady)
 	mux.Handle("GET /metrics", promhttp.Handler())
-	return n.withRequestID(mux)
+	mux.HandleFunc("GET /v1/test/faults", n.handleFaults)
+	mux.HandleFunc("PUT /v1/test/faults", n.handleFaults)
+	mux.HandleFunc("DELETE /v1/test/faults", n.handleFaults)
+	return n.withRequestID(fault.Middleware(n.faults, mux))
 }
 
 type ctxKey int
@@ -383,4 +387,32 @@ func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, client.ReadIndexResponse{Index: index, Term: n.raft.Term()})
+}
+
+// handleFaults reads or sets the test-only faults of this node (docs/faults.md). A node started
+// without --test-faults answers 403 to all of it.
+func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
+	if !n.faults.Enabled() {
+		writeJSON(w, http.StatusForbidden, client.ErrorBody{Error: fault.ErrDisabled.Error(), Code: client.CodeForbidden})
+		return
+	}
+	switch r.Method {
+	case http.MethodPut:
+		var f fault.Faults
+		dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			writeError(w, fmt.Errorf("%w: faults body: %v", replication.ErrInvalid, err))
+			return
+		}
+		if err := n.faults.Set(f); err != nil {
+			writeError(w, fmt.Errorf("%w: %v", replication.ErrInvalid, err))
+			return
+		}
+		n.reqLogger(r).Warn("faults injected", "faults", f)
+	case http.MethodDelete:
+		n.faults.Heal()
+		n.reqLogger(r).Info("faults healed")
+	}
+	writeJSON(w, http.StatusOK, n.faults.Get())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
+	"github.com/dialkv/dialkv/replication/fault"
 	"github.com/dialkv/dialkv/replication/store"
 	"github.com/dialkv/dialkv/replication/strong"
 )
@@ -29,6 +30,7 @@ type Node struct {
 	store  *store.Store
 	raft   *strong.Engine
 	gossip *eventual.Engine
+	faults *fault.Injector
 
 	// stampMu orders eventual writes against watermark reports: a write holds it (shared) from
 	// stamping its version until the write is durable; the committer takes it exclusively to read
@@ -62,10 +64,12 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
+	faults := fault.New(cfg.TestFaults)
 	n := &Node{
 		cfg:        cfg,
 		logger:     logger.With("component", "node", "node", cfg.ID),
-		clock:      consistency.NewClock(cfg.ID, nil),
+		faults:     faults,
+		clock:      consistency.NewClock(cfg.ID, faults.Now),
 		closed:     make(chan struct{}),
 		commitWake: make(chan struct{}, 1),
 		peerClient: &http.Client{Transport: &http.Transport{
@@ -76,6 +80,10 @@ func New(cfg Config) (*Node, error) {
 			IdleConnTimeout:     90 * time.Second,
 		}},
 	}
+	if cfg.TestFaults {
+		n.logger.Warn("fault injection is enabled (--test-faults): this node can be told to drop, delay and misbehave; never use it in production")
+		n.peerClient.Transport = &fault.RoundTripper{Base: n.peerClient.Transport, Self: cfg.ID, Faults: faults, IDOf: n.memberByHTTP}
+	}
 	st, err := store.Open(cfg.statePath(), store.DefaultOptions())
 	if err != nil {
 		return nil, err
@@ -83,6 +91,7 @@ func New(cfg Config) (*Node, error) {
 	n.store = st
 	raftCfg := cfg.raftConfig()
 	raftCfg.Logger = logger.With("component", "raft", "node", cfg.ID)
+	raftCfg.Faults = faults
 	n.raft, err = strong.Open(raftCfg, st, n.clock)
 	if err != nil {
 		st.Close()
@@ -90,6 +99,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	gossipCfg := cfg.gossipConfig()
 	gossipCfg.Logger = logger.With("component", "gossip", "node", cfg.ID)
+	gossipCfg.Faults = faults
 	// Rejoin every gossip address the committed members table remembers, not only the flags:
 	// memberlist itself forgets everything on restart.
 	for id, m := range n.memberTable() {
@@ -193,6 +203,16 @@ func (n *Node) memberTable() map[string]replication.Member {
 	}
 	n.members, n.membersAt = m, applied
 	return m
+}
+
+// memberByHTTP returns the id of the member whose HTTP address is addr ("" if none).
+func (n *Node) memberByHTTP(addr string) string {
+	for id, m := range n.memberTable() {
+		if m.HTTPAddr == addr {
+			return id
+		}
+	}
+	return ""
 }
 
 // leaderHTTP returns the leader's id and HTTP address, "" when either is unknown.

@@ -27,6 +27,12 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 	a := answer{level: level, state: client.StateCommitted, staleness: -1}
 	switch level {
 	case consistency.Strong:
+		if n.faults.UnsafeStrongReads() {
+			// Test-only fault: claim linearizability without a read index (the checkers must
+			// catch this).
+			a.staleness = 0
+			break
+		}
 		index, err := n.readIndex(ctx, r)
 		if err != nil {
 			return a, err

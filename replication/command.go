@@ -73,6 +73,9 @@ type Command struct {
 	Reporter  string
 	Watermark consistency.Version
 	Writes    []Write
+	// Unsafe (test-only fault mode) applies the writes without the version check: the one that
+	// arrives last wins. It exists so the partition tests can show their checkers catch it.
+	Unsafe bool
 }
 
 // Result is what applying a command returned, delivered to the proposer.
@@ -86,6 +89,8 @@ type Result struct {
 	// Index is the log index of the entry, filled in by the engine for the proposer.
 	Index uint64
 }
+
+const batchFlagUnsafe byte = 1
 
 // commandFormat is the first byte of an encoded command: bump it, and keep decoding the old
 // one, when the layout changes.
@@ -116,6 +121,11 @@ func (c *Command) Encode() []byte {
 	case CmdEventualBatch:
 		b = appendString(b, c.Reporter)
 		b = AppendVersion(b, c.Watermark)
+		var flags byte
+		if c.Unsafe {
+			flags |= batchFlagUnsafe
+		}
+		b = append(b, flags)
 		b = append(b, EncodeWrites(c.Writes)...)
 	case CmdPurge:
 		b = AppendVersion(b, c.Stamp)
@@ -152,6 +162,7 @@ func DecodeCommand(data []byte) (Command, error) {
 	case CmdEventualBatch:
 		c.Reporter = d.string()
 		c.Watermark = d.version()
+		c.Unsafe = d.byte()&batchFlagUnsafe != 0
 		if d.err == nil {
 			c.Writes, d.err = d.writes()
 		}

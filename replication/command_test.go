@@ -21,6 +21,7 @@ func TestCommandRoundTrip(t *testing.T) {
 			{Key: "e", Value: consistency.Value{Version: stamp, Data: []byte("v")}},
 			{Key: "d", Value: consistency.Value{Version: stamp, Tombstone: true}},
 		}},
+		{Type: CmdEventualBatch, Reporter: "n3", Unsafe: true, Writes: []Write{}},
 		{Type: CmdPurge, Stamp: stamp},
 	}
 	for _, want := range cases {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/dialkv/dialkv/replication/fault"
 )
 
 // Timing profiles: which memberlist defaults the engine starts from.
@@ -68,6 +70,9 @@ type Config struct {
 	// Logger receives the engine's logs and memberlist's own (at their levels); the node names
 	// it (component=gossip). Nil discards.
 	Logger *slog.Logger
+
+	// Faults is the test-only fault hook (nil or disabled: memberlist's own transport, untouched).
+	Faults *fault.Injector
 
 	// DropGossipFrom is a test hook: when it returns true for a sender id, broadcasts from that
 	// sender are ignored on arrival, so anti-entropy alone must deliver their writes. It must be

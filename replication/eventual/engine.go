@@ -17,6 +17,7 @@ import (
 
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/fault"
 )
 
 // ErrShutdown is returned by the internal endpoints once the engine has shut down.
@@ -101,6 +102,16 @@ func Open(cfg Config, st Store) (*Engine, error) {
 	d := &delegate{e: e}
 	mc.Delegate, mc.Events, mc.Ping = d, d, d
 	mc.Logger = newMemberlistLogger(logger, e.observeLog)
+	if cfg.Faults.Enabled() {
+		nt, err := newNetTransport(mc)
+		if err != nil {
+			e.cancel()
+			return nil, fmt.Errorf("gossip on %s: %w", cfg.BindAddr, err)
+		}
+		mc.Transport = newFaultTransport(nt, cfg.Faults, e.members.idByGossipAddr)
+		e.client = e.faultyClient(e.client)
+		e.handler = fault.Middleware(cfg.Faults, e.handler)
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		e.cancel()

@@ -131,6 +131,26 @@ func (t *memberTable) list() []Member {
 	return out
 }
 
+// idByGossipAddr and idByHTTPAddr map an address to the member listening there ("" if none).
+func (t *memberTable) idByGossipAddr(addr string) string {
+	return t.idBy(func(m Member) bool { return m.GossipAddr == addr })
+}
+
+func (t *memberTable) idByHTTPAddr(addr string) string {
+	return t.idBy(func(m Member) bool { return m.HTTPAddr == addr })
+}
+
+func (t *memberTable) idBy(match func(Member) bool) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, m := range t.byID {
+		if match(*m) {
+			return id
+		}
+	}
+	return ""
+}
+
 func (t *memberTable) get(id string) (Member, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -145,7 +145,7 @@ func applyEventualBatch(tx *store.Tx, cmd *replication.Command) (replication.Res
 		if err != nil {
 			return replication.Result{}, err
 		}
-		if exists && !w.Value.Version.Newer(cur.Version) {
+		if exists && !w.Value.Version.Newer(cur.Version) && !cmd.Unsafe {
 			if err := tx.DropTentative(w.Key, w.Value.Version); err != nil {
 				return replication.Result{}, err
 			}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/dialkv/dialkv/replication/fault"
 )
 
 // Peer is one voter of the initial cluster.
@@ -41,7 +43,9 @@ type Config struct {
 
 	// Transport, when set, replaces the TCP transport (tests use raft's in-memory one).
 	Transport raft.Transport
-	Logger    *slog.Logger
+	// Faults is the test-only fault hook (nil: none).
+	Faults *fault.Injector
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns production settings: hashicorp/raft's timings, bigger batches.

@@ -117,7 +117,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	if _, ok := e.trans.(raft.WithPreVote); !ok {
 		return fail(fmt.Errorf("raft transport %T does not support pre-vote", e.trans))
 	}
-	observed := newObservingTransport(e.trans, &e.fresh)
+	observed := newObservingTransport(e.trans, &e.fresh, cfg.Faults)
 	e.trans = observed
 	cleanup = append(cleanup, func() { observed.Close() })
 

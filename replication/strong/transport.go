@@ -1,10 +1,13 @@
 package strong
 
 import (
+	"io"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/dialkv/dialkv/replication/fault"
 )
 
 // freshness records, on a follower, the last moment it provably held every entry the leader had
@@ -32,20 +35,108 @@ func (f *freshness) get() (time.Time, uint64) {
 	return f.at, f.index
 }
 
-// observingTransport wraps a raft.Transport to watch the AppendEntries this node accepts. Only
-// the consumer side is changed; pre-vote and close pass through to the wrapped transport.
+// observingTransport wraps a raft.Transport to watch the AppendEntries this node accepts, and
+// to inject the test-only faults (dropped links, delay, loss) at this node's edge: incoming RPCs
+// from a dropped peer are answered with an error, outgoing ones to it fail before they leave.
 type observingTransport struct {
 	raft.Transport
 	consumer chan raft.RPC
 	fresh    *freshness
+	faults   *fault.Injector
 	stop     chan struct{}
 	stopOnce sync.Once
 }
 
-func newObservingTransport(inner raft.Transport, fresh *freshness) *observingTransport {
-	t := &observingTransport{Transport: inner, consumer: make(chan raft.RPC), fresh: fresh, stop: make(chan struct{})}
+func newObservingTransport(inner raft.Transport, fresh *freshness, faults *fault.Injector) *observingTransport {
+	t := &observingTransport{Transport: inner, consumer: make(chan raft.RPC), fresh: fresh, faults: faults, stop: make(chan struct{})}
 	go t.relay()
 	return t
+}
+
+// droppedIn answers rpc with an error when its sender's link is cut; it reports whether it did.
+func (t *observingTransport) droppedIn(rpc raft.RPC) bool {
+	h, ok := rpc.Command.(raft.WithRPCHeader)
+	if !ok || !t.faults.DropIn(string(h.GetRPCHeader().ID)) {
+		return false
+	}
+	rpc.Respond(nil, fault.ErrPartitioned)
+	return true
+}
+
+// out applies the outgoing faults for a message to id: an error if the link is cut or the
+// message lost, after the injected delay otherwise.
+func (t *observingTransport) out(id raft.ServerID) error {
+	if t.faults.DropOut(string(id)) {
+		return fault.ErrPartitioned
+	}
+	t.faults.Wait()
+	return nil
+}
+
+func (t *observingTransport) SetHeartbeatHandler(cb func(raft.RPC)) {
+	if cb == nil {
+		t.Transport.SetHeartbeatHandler(nil)
+		return
+	}
+	t.Transport.SetHeartbeatHandler(func(rpc raft.RPC) {
+		if !t.droppedIn(rpc) {
+			cb(rpc)
+		}
+	})
+}
+
+func (t *observingTransport) AppendEntries(id raft.ServerID, target raft.ServerAddress, args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) error {
+	if err := t.out(id); err != nil {
+		return err
+	}
+	return t.Transport.AppendEntries(id, target, args, resp)
+}
+
+func (t *observingTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
+	if err := t.out(id); err != nil {
+		return nil, err
+	}
+	p, err := t.Transport.AppendEntriesPipeline(id, target)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyPipeline{AppendPipeline: p, id: id, t: t}, nil
+}
+
+func (t *observingTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
+	if err := t.out(id); err != nil {
+		return err
+	}
+	return t.Transport.RequestVote(id, target, args, resp)
+}
+
+func (t *observingTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
+	if err := t.out(id); err != nil {
+		return err
+	}
+	return t.Transport.InstallSnapshot(id, target, args, resp, data)
+}
+
+func (t *observingTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress, args *raft.TimeoutNowRequest, resp *raft.TimeoutNowResponse) error {
+	if err := t.out(id); err != nil {
+		return err
+	}
+	return t.Transport.TimeoutNow(id, target, args, resp)
+}
+
+// faultyPipeline fails an established pipeline once its link is cut (raft then falls back to
+// plain AppendEntries, which fails too, until the link heals).
+type faultyPipeline struct {
+	raft.AppendPipeline
+	id raft.ServerID
+	t  *observingTransport
+}
+
+func (p *faultyPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
+	if err := p.t.out(p.id); err != nil {
+		return nil, err
+	}
+	return p.AppendPipeline.AppendEntries(args, resp)
 }
 
 func (t *observingTransport) Consumer() <-chan raft.RPC { return t.consumer }
@@ -58,6 +149,9 @@ func (t *observingTransport) relay() {
 		case <-t.stop:
 			return
 		case rpc = <-in:
+		}
+		if t.droppedIn(rpc) {
+			continue
 		}
 		if req, ok := rpc.Command.(*raft.AppendEntriesRequest); ok && req.LeaderCommitIndex > 0 {
 			rpc = t.watch(rpc, req)
@@ -93,6 +187,9 @@ func (t *observingTransport) watch(rpc raft.RPC, req *raft.AppendEntriesRequest)
 }
 
 func (t *observingTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {
+	if err := t.out(id); err != nil {
+		return err
+	}
 	return t.Transport.(raft.WithPreVote).RequestPreVote(id, target, args, resp)
 }
 
