@@ -146,3 +146,16 @@ type ReadIndexResponse struct {
 	Index uint64 `json:"index"`
 	Term  uint64 `json:"term"`
 }
+
+// Faults is the body of /v1/test/faults (docs/faults.md): the test-only faults in force on one
+// node. Durations are Go duration text ("150ms").
+type Faults struct {
+	DropIn               []string `json:"drop_in,omitempty"`
+	DropOut              []string `json:"drop_out,omitempty"`
+	Delay                string   `json:"delay,omitempty"`
+	Jitter               string   `json:"jitter,omitempty"`
+	Loss                 float64  `json:"loss,omitempty"`
+	ClockOffset          string   `json:"clock_offset,omitempty"`
+	UnsafeStrongReads    bool     `json:"unsafe_strong_reads,omitempty"`
+	UnsafeEventualCommit bool     `json:"unsafe_eventual_commit,omitempty"`
+}

@@ -70,7 +70,7 @@ func TestPlanCluster(t *testing.T) {
 			"--data-dir", filepath.Join(dir, "n2"),
 			"--bootstrap", "n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103",
 			// Each node binds its own gossip port and joins the others.
-			"--gossip", "127.0.0.1:7202", "--gossip-profile", "local",
+			"--gossip", "127.0.0.1:7202", "--gossip-profile", "local", "--test-faults",
 			"--gossip-join", "127.0.0.1:7201,127.0.0.1:7203",
 		},
 	}

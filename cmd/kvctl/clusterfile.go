@@ -85,7 +85,9 @@ func planCluster(n int, dataDir string) (clusterFile, error) {
 			"--bootstrap", bootstrap,
 		}
 		node.Gossip = gossipAddrs[i-1]
-		node.Args = append(node.Args, "--gossip", node.Gossip, "--gossip-profile", "local")
+		// The fault hook lets `kvctl cluster partition/slow/skew` act on these nodes: a local
+		// cluster is for watching the trade-offs, never for production.
+		node.Args = append(node.Args, "--gossip", node.Gossip, "--gossip-profile", "local", "--test-faults")
 		if peers := slices.Delete(slices.Clone(gossipAddrs), i-1, i); len(peers) > 0 {
 			node.Args = append(node.Args, "--gossip-join", strings.Join(peers, ","))
 		}

@@ -40,6 +40,14 @@ type options struct {
 	purge   bool
 	wait    time.Duration
 	kvd     string
+
+	// Fault commands.
+	from   string
+	oneWay bool
+	delay  time.Duration
+	jitter time.Duration
+	loss   float64
+	offset time.Duration
 }
 
 // newFlagSet defines every flag on a fresh set bound to o. getenv supplies KV_ENDPOINTS.
@@ -70,6 +78,13 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.BoolVar(&o.purge, "purge", false, "also remove the data directory")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "wait at most `D` for the cluster (or node) to be ready")
 	fs.StringVar(&o.kvd, "kvd", "", "the kvd binary `PATH` (default: next to kvctl, else in $PATH)")
+
+	fs.StringVar(&o.from, "from", "", "partition: cut only the links to these `NODES` (comma-separated; default every other node)")
+	fs.BoolVar(&o.oneWay, "one-way", false, "partition: drop only the traffic from --from to the node")
+	fs.DurationVar(&o.delay, "delay", 0, "slow: delay each outgoing message by `D`")
+	fs.DurationVar(&o.jitter, "jitter", 0, "slow: add a random delay of up to `D`")
+	fs.Float64Var(&o.loss, "loss", 0, "slow: lose outgoing messages with probability `P` (0-1)")
+	fs.DurationVar(&o.offset, "offset", 0, "skew: shift the node's clock by `D` (negative: behind)")
 	return fs
 }
 
@@ -127,6 +142,14 @@ func commands() []command {
 			summary: "SIGTERM one local node and wait for it to exit"},
 		{name: "cluster restart", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "wait", "kvd"}, run: runClusterRestart,
 			summary: "kill one local node if it runs, start it again and wait until it knows a leader"},
+		{name: "cluster partition", args: "NODE [--from N1,N2] [--one-way]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "from", "one-way"}, run: runClusterPartition,
+			summary: "cut NODE off from the others (or --from some), both ways unless --one-way (test hook, docs/faults.md)"},
+		{name: "cluster slow", args: "NODE --delay D [--jitter D] [--loss P]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "delay", "jitter", "loss"}, run: runClusterSlow,
+			summary: "delay (and lose) NODE's outgoing Raft, gossip and node-to-node traffic"},
+		{name: "cluster skew", args: "NODE --offset D", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "offset"}, run: runClusterSkew,
+			summary: "shift NODE's clock by D (it stamps eventual writes with it)"},
+		{name: "cluster heal", maxArgs: 0, flags: []string{"data-dir"}, run: runClusterHeal,
+			summary: "clear every fault on every node"},
 		{name: "cluster status", maxArgs: 0, flags: []string{"data-dir", "json"}, run: runClusterStatus,
 			summary: "show each local node's process and, if it answers, its role, leader and applied index"},
 		{name: "help", args: "[COMMAND]", maxArgs: 2, run: nil,
@@ -180,6 +203,8 @@ Commands:
 	writeFlagHelp(w, fs, []string{"version", "absent", "prefix", "limit"})
 	fmt.Fprint(w, "\nFlags of the cluster commands:\n")
 	writeFlagHelp(w, fs, []string{"nodes", "data-dir", "wait", "kvd", "purge", "json"})
+	fmt.Fprint(w, "\nFlags of the fault commands (partition, slow, skew; test hook of docs/faults.md):\n")
+	writeFlagHelp(w, fs, []string{"from", "one-way", "delay", "jitter", "loss", "offset"})
 	fmt.Fprint(w, `
 kvctl get prints the value's bytes exactly as stored; when stdout is a terminal it adds a newline
 if the value lacks one. Exit status: 0 on success, 1 when the operation failed (one line
