@@ -159,3 +159,28 @@ type Faults struct {
 	UnsafeStrongReads    bool     `json:"unsafe_strong_reads,omitempty"`
 	UnsafeEventualCommit bool     `json:"unsafe_eventual_commit,omitempty"`
 }
+
+// StatsResponse is the body of GET /v1/stats: this node's recent activity, one point per
+// second, oldest first, for dashboards (the /ui page). Every series has len(Seconds) points.
+type StatsResponse struct {
+	Node string `json:"node"`
+	// Seconds are the Unix times (seconds) of the points.
+	Seconds []int64 `json:"seconds"`
+	// Levels holds, per consistency level that served requests on this node, its series.
+	Levels map[string]LevelSeries `json:"levels"`
+	// Backlog is the number of tentative (uncommitted) eventual writes held, sampled each second.
+	Backlog []int `json:"backlog"`
+	// CommitLagP99Ms is, per second, the 99th percentile time from acknowledging an eventual
+	// write on this node to its commit by Raft (0 when none committed that second).
+	CommitLagP99Ms []float64 `json:"commit_lag_p99_ms"`
+	// AppliedIndex is the node's applied Raft index, sampled each second.
+	AppliedIndex []uint64 `json:"applied_index"`
+}
+
+// LevelSeries is one consistency level's per-second requests on one node.
+type LevelSeries struct {
+	Ops    []int     `json:"ops"`    // requests answered (reads and writes), errors included
+	Errors []int     `json:"errors"` // answers with status >= 500 (409/404 are answers, not errors)
+	P50Ms  []float64 `json:"p50_ms"` // latency percentiles of that second's requests (0: none)
+	P99Ms  []float64 `json:"p99_ms"`
+}
