@@ -30,6 +30,8 @@ const (
 	HeaderForwarded = "Dialkv-Forwarded-By"
 	// HeaderRequestID carries the request id through forwarding and logs.
 	HeaderRequestID = "X-Request-Id"
+	// HeaderError repeats an error answer's code (ErrorBody.Code), for proxies and metrics.
+	HeaderError = "Dialkv-Error"
 )
 
 // States of a value (HeaderState).

@@ -45,6 +45,8 @@ type Config struct {
 	Logger *slog.Logger
 	// TestFaults enables the fault-injection hook (docs/faults.md). Never in production.
 	TestFaults bool
+	// Pprof serves Go's profiler at /debug/pprof/.
+	Pprof bool
 
 	// disableCommitter keeps this node from committing eventual writes (tests of peers
 	// committing for a dead node).

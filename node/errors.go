@@ -41,6 +41,7 @@ func httpError(err error) (status int, code string) {
 // writeError sends the JSON error body for err.
 func writeError(w http.ResponseWriter, err error) {
 	status, code := httpError(err)
+	w.Header().Set(client.HeaderError, code)
 	body := client.ErrorBody{Error: err.Error(), Code: code}
 	var ce *replication.ConflictError
 	if errors.As(err, &ce) {

@@ -60,6 +60,8 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})
 	n.stampMu.RUnlock()
 	if err != nil {
+		n.diskErrors.Add(1)
+		n.lastDiskError.Store(time.Now().UnixNano())
 		n.reqLogger(r).Error("eventual write not durable: refusing it", "key", wr.cmd.Key, "err", err)
 		writeError(w, fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
 		return
@@ -132,6 +134,14 @@ func (n *Node) runCommitter() {
 			continue
 		}
 		lastReport = time.Now()
+		now := n.faults.Now()
+		for _, w := range cmd.Writes {
+			if w.Origin() == n.cfg.ID {
+				lag := max(0, now.Sub(time.Unix(0, w.Value.Version.Wall)))
+				n.metrics.commitLag.Observe(lag.Seconds())
+				n.recent.observeCommitLag(lag)
+			}
+		}
 		if len(cmd.Writes) == maxCommitBatch {
 			select { // more are waiting: go again at once
 			case n.commitWake <- struct{}{}:
@@ -177,7 +187,7 @@ func (n *Node) deadPeers() map[string]bool {
 func (n *Node) submitBatch(ctx context.Context, cmd replication.Command) error {
 	for {
 		if n.raft.IsLeader() {
-			_, err := n.raft.Propose(ctx, &cmd)
+			_, err := n.propose(ctx, &cmd)
 			if !errors.Is(err, replication.ErrNotLeader) {
 				return err
 			}
@@ -187,6 +197,7 @@ func (n *Node) submitBatch(ctx context.Context, cmd replication.Command) error {
 			return err
 		}
 		if id != n.cfg.ID {
+			n.metrics.forwarded.WithLabelValues("commit").Inc()
 			return n.postToLeader(ctx, addr, "/v1/internal/commit", cmd.Encode())
 		}
 	}
@@ -225,7 +236,7 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
 	defer cancel()
-	if _, err := n.raft.Propose(ctx, &cmd); err != nil {
+	if _, err := n.propose(ctx, &cmd); err != nil {
 		writeError(w, err)
 		return
 	}

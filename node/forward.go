@@ -25,7 +25,7 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 		if n.raft.IsLeader() {
 			cmd := wr.cmd
 			cmd.Stamp = n.clock.Now()
-			res, err := n.raft.Propose(ctx, &cmd)
+			res, err := n.propose(ctx, &cmd)
 			if !errors.Is(err, replication.ErrNotLeader) {
 				return res, false, err
 			}
@@ -67,7 +67,11 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	req.Header.Set(client.HeaderRequestID, requestID(r))
 	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
-	n.reqLogger(r).Debug("forwarding to leader", "leader", id, "method", r.Method, "path", r.URL.Path)
+	kind := "write"
+	if r.URL.Path == "/v1/cluster/join" {
+		kind = "join"
+	}
+	n.metrics.forwarded.WithLabelValues(kind).Inc()
 	resp, err := n.peerClient.Do(req)
 	if err != nil {
 		if isDialError(err) {
@@ -98,6 +102,16 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 	w.WriteHeader(resp.StatusCode)
 	w.Write(payload)
 	return true, nil
+}
+
+// propose proposes cmd on the local engine (leader only), timing it.
+func (n *Node) propose(ctx context.Context, cmd *replication.Command) (replication.Result, error) {
+	start := time.Now()
+	res, err := n.raft.Propose(ctx, cmd)
+	if !errors.Is(err, replication.ErrNotLeader) {
+		n.metrics.apply.Observe(time.Since(start).Seconds())
+	}
+	return res, err
 }
 
 // isDialError reports whether err happened before any byte of the request left this node.

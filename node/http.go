@@ -10,13 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"encoding/base64"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
@@ -39,11 +38,19 @@ func (n *Node) routes() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.ID})
 	})
 	mux.HandleFunc("GET /v1/health/ready", n.handleReady)
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("GET /metrics", n.metrics.handler())
+	mux.HandleFunc("GET /v1/stats", n.handleStats)
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /v1/test/faults", n.handleFaults)
 	mux.HandleFunc("PUT /v1/test/faults", n.handleFaults)
 	mux.HandleFunc("DELETE /v1/test/faults", n.handleFaults)
-	return n.withRequestID(fault.Middleware(n.faults, mux))
+	return n.withRequestID(n.instrument(fault.Middleware(n.faults, mux)))
 }
 
 type ctxKey int
@@ -64,6 +71,73 @@ func (n *Node) withRequestID(h http.Handler) http.Handler {
 		w.Header().Set(client.HeaderNode, n.cfg.ID)
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
+}
+
+// statusRecorder remembers the status an answer was sent with.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// instrument counts and times key requests (metrics, /v1/stats) and logs requests: at debug
+// level normally, at info when forwarded (on both nodes) or failed, so one request can be
+// followed across nodes by its id at the default level.
+func (n *Node) instrument(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		took := time.Since(start)
+		code := w.Header().Get(client.HeaderError)
+		if op, level, ok := requestLabels(r); ok {
+			out := outcome(rec.status, code)
+			n.metrics.requests.WithLabelValues(op, level, out).Inc()
+			n.metrics.latency.WithLabelValues(op, level, out).Observe(took.Seconds())
+			n.recent.observe(level, took, rec.status >= 500)
+		}
+		forwardedBy, via := r.Header.Get(client.HeaderForwarded), w.Header().Get(client.HeaderVia)
+		lvl := slog.LevelDebug
+		if forwardedBy != "" || via != "" || rec.status >= 500 {
+			lvl = slog.LevelInfo
+		}
+		if n.logger.Enabled(r.Context(), lvl) {
+			attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status, "took", took.Round(time.Microsecond)}
+			if code != "" {
+				attrs = append(attrs, "code", code)
+			}
+			if forwardedBy != "" {
+				attrs = append(attrs, "forwarded_by", forwardedBy)
+			}
+			if via != "" {
+				attrs = append(attrs, "forwarded_to", w.Header().Get(client.HeaderNode))
+			}
+			n.reqLogger(r).Log(r.Context(), lvl, "request", attrs...)
+		}
+	})
+}
+
+// handleStats serves this node's last minutes of activity (dashboards fetch it from every node,
+// hence the CORS header).
+func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	writeJSON(w, http.StatusOK, n.recent.snapshot(n.cfg.ID, time.Now()))
 }
 
 func (n *Node) reqLogger(r *http.Request) *slog.Logger {
@@ -97,6 +171,9 @@ func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
 	}
 	if a.staleness >= 0 {
 		m.Staleness = a.staleness.String()
+		if a.level != consistency.Strong {
+			n.metrics.staleness.WithLabelValues(a.level.String()).Observe(a.staleness.Seconds())
+		}
 	}
 	h := w.Header()
 	h.Set(client.HeaderConsistency, m.Consistency)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
@@ -37,6 +38,13 @@ type Node struct {
 	// the clock, so every write stamped before its watermark is already in the tentative layer.
 	stampMu    sync.RWMutex
 	commitWake chan struct{}
+
+	metrics       *metrics
+	recent        recentStats
+	diskErrors    atomic.Uint64
+	lastDiskError atomic.Int64 // UnixNano
+	backlogMu     sync.Mutex
+	backlogCache  backlogSummary
 
 	// peerClient carries forwarded requests and read-index calls between nodes (keep-alive).
 	peerClient *http.Client
@@ -113,7 +121,53 @@ func New(cfg Config) (*Node, error) {
 		st.Close()
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
+	n.metrics = newMetrics(n)
+	n.sampleBacklog()
 	return n, nil
+}
+
+// backlogSummary is the tentative layer at a glance, refreshed every second (a full scan of the
+// layer is too much for every status call and scrape).
+type backlogSummary struct {
+	count     int
+	oldestAge time.Duration
+}
+
+func (n *Node) backlog() backlogSummary {
+	n.backlogMu.Lock()
+	defer n.backlogMu.Unlock()
+	return n.backlogCache
+}
+
+func (n *Node) sampleBacklog() {
+	_, sum, err := n.store.PendingTentative(func(string) bool { return false }, 0)
+	if err != nil {
+		n.logger.Warn("reading the tentative layer", "err", err)
+		return
+	}
+	b := backlogSummary{count: sum.Count}
+	if !sum.Oldest.IsZero() {
+		b.oldestAge = max(0, n.faults.Now().Sub(time.Unix(0, sum.Oldest.Wall)))
+	}
+	n.backlogMu.Lock()
+	n.backlogCache = b
+	n.backlogMu.Unlock()
+	n.recent.sample(b.count, n.store.AppliedIndex())
+}
+
+// runSampler refreshes the backlog summary and the per-second stats.
+func (n *Node) runSampler() {
+	defer n.wg.Done()
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-ticker.C:
+			n.sampleBacklog()
+		}
+	}
 }
 
 // Run serves the API until ctx is cancelled, then shuts the node down. It returns once
@@ -135,10 +189,11 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { serveErr <- n.server.Serve(ln) }()
 	n.logger.Info("serving", "http", ln.Addr().String(), "raft", n.cfg.Raft.RaftAddr)
 
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.keepRegistered()
 	go n.runCommitter()
 	go n.runPurger()
+	go n.runSampler()
 
 	select {
 	case <-ctx.Done():

@@ -164,6 +164,7 @@ func (n *Node) readIndex(ctx context.Context, r *http.Request) (uint64, error) {
 }
 
 func (n *Node) remoteReadIndex(ctx context.Context, r *http.Request, addr string) (uint64, error) {
+	n.metrics.forwarded.WithLabelValues("read_index").Inc()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/internal/readindex", nil)
 	if err != nil {
 		return 0, err

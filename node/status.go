@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -26,9 +28,8 @@ func (n *Node) localStatus() client.NodeStatus {
 		Health:       "ok",
 		Gossip:       string(eventual.StateAlive),
 	}
-	if _, sum, err := n.store.PendingTentative(func(string) bool { return false }, 0); err == nil {
-		s.Backlog = sum.Count
-	}
+	backlog := n.backlog()
+	s.Backlog = backlog.count
 	if lc := n.raft.LastContact(); !n.raft.IsLeader() && !lc.IsZero() {
 		s.LastContact = time.Since(lc).Round(time.Millisecond).String()
 	}
@@ -39,6 +40,10 @@ func (n *Node) localStatus() client.NodeStatus {
 		s.Health, s.Reason = "degraded", "no recent contact with the leader"
 	case n.raft.CommitIndex() > s.AppliedIndex+1000:
 		s.Health, s.Reason = "degraded", fmt.Sprintf("applying: %d entries behind the commit index", n.raft.CommitIndex()-s.AppliedIndex)
+	case time.Since(time.Unix(0, n.lastDiskError.Load())) < time.Minute:
+		s.Health, s.Reason = "degraded", fmt.Sprintf("disk errors: %d writes to the tentative layer failed, the last %v ago", n.diskErrors.Load(), time.Since(time.Unix(0, n.lastDiskError.Load())).Round(time.Second))
+	case backlog.oldestAge > backlogAlarm:
+		s.Health, s.Reason = "degraded", fmt.Sprintf("backlog: %d eventual writes not committed, the oldest for %v", backlog.count, backlog.oldestAge.Round(time.Second))
 	}
 	return s
 }
@@ -55,10 +60,16 @@ func roleName(state string) string {
 	return "unknown"
 }
 
+// backlogAlarm is how old the oldest uncommitted eventual write may get before the node reports
+// itself degraded (the committer should commit within a fraction of a second while a leader is
+// reachable).
+const backlogAlarm = 10 * time.Second
+
 // handleStatus answers the cluster as this node sees it: its own state, plus each member's own
 // report (asked in parallel, briefly) so that down members show as down. ?local=true skips the
 // fan-out.
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	leader, _ := n.raft.Leader()
 	resp := client.StatusResponse{
 		Node:         n.cfg.ID,
@@ -132,7 +143,12 @@ func (n *Node) peerStatus(ctx context.Context, ns client.NodeStatus) client.Node
 	}
 	resp, err := n.peerClient.Do(req)
 	if err != nil {
-		ns.Health, ns.Reason = "down", "unreachable: "+err.Error()
+		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+			// Reachable but silent: paused, overloaded or partitioned, not (yet) known dead.
+			ns.Health, ns.Reason = "degraded", "not answering within 500ms (paused, overloaded or cut off?)"
+		} else {
+			ns.Health, ns.Reason = "down", "unreachable: "+err.Error()
+		}
 		return ns
 	}
 	defer resp.Body.Close()

@@ -48,6 +48,8 @@ type options struct {
 	jitter time.Duration
 	loss   float64
 	offset time.Duration
+
+	watch time.Duration
 }
 
 // newFlagSet defines every flag on a fresh set bound to o. getenv supplies KV_ENDPOINTS.
@@ -84,6 +86,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&o.delay, "delay", 0, "slow: delay each outgoing message by `D`")
 	fs.DurationVar(&o.jitter, "jitter", 0, "slow: add a random delay of up to `D`")
 	fs.Float64Var(&o.loss, "loss", 0, "slow: lose outgoing messages with probability `P` (0-1)")
+	fs.DurationVar(&o.watch, "watch", 0, "status: redraw every `D` (e.g. 1s) until interrupted")
 	fs.DurationVar(&o.offset, "offset", 0, "skew: shift the node's clock by `D` (negative: behind)")
 	return fs
 }
@@ -130,7 +133,7 @@ func commands() []command {
 		{name: "list", args: "[--prefix P]", maxArgs: 0,
 			flags: append(slices.Clone(readFlags), "prefix", "limit"), run: runList,
 			summary: "print key<TAB>value lines for the keys starting with P"},
-		{name: "status", maxArgs: 0, flags: append(slices.Clone(clientFlags), "json"), run: runStatus,
+		{name: "status", args: "[--watch D]", maxArgs: 0, flags: append(slices.Clone(clientFlags), "json", "watch"), run: runStatus,
 			summary: "show the cluster as one node sees it: leader and nodes"},
 		{name: "cluster up", args: "[--nodes N]", maxArgs: 0, flags: []string{"nodes", "data-dir", "wait", "kvd"}, run: runClusterUp,
 			summary: "start a local cluster of N kvd processes (node i: HTTP 127.0.0.1:7000+i, Raft 7100+i) and wait for a leader"},
@@ -198,7 +201,7 @@ Commands:
 	}
 	tw.Flush()
 	fmt.Fprint(w, "\nFlags of the key and status commands:\n")
-	writeFlagHelp(w, fs, []string{"endpoints", "timeout", "consistency", "max-staleness", "session", "v", "json"})
+	writeFlagHelp(w, fs, []string{"endpoints", "timeout", "consistency", "max-staleness", "session", "v", "json", "watch"})
 	fmt.Fprint(w, "\nFlags of put, cas, del and list:\n")
 	writeFlagHelp(w, fs, []string{"version", "absent", "prefix", "limit"})
 	fmt.Fprint(w, "\nFlags of the cluster commands:\n")

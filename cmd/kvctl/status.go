@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/dialkv/dialkv/client"
 )
@@ -15,6 +17,9 @@ func runStatus(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
+	if inv.opts.watch > 0 {
+		return watchStatus(ctx, inv, cl)
+	}
 	st, err := cl.Status(ctx)
 	if err != nil {
 		return err
@@ -23,6 +28,32 @@ func runStatus(ctx context.Context, inv *invocation) error {
 		return writeJSON(inv.stdout, st)
 	}
 	return writeStatus(inv.stdout, st)
+}
+
+// watchStatus redraws the status table every --watch interval until interrupted. A failed
+// refresh is shown in place of the table (the cluster may be down) and does not end the watch.
+func watchStatus(ctx context.Context, inv *invocation, cl *client.Client) error {
+	ticker := time.NewTicker(inv.opts.watch)
+	defer ticker.Stop()
+	for {
+		var buf bytes.Buffer
+		st, err := cl.Status(ctx)
+		fmt.Fprintf(&buf, "%s  every %v (ctrl-C stops)\n\n", time.Now().Format("15:04:05"), inv.opts.watch)
+		if err != nil {
+			fmt.Fprintf(&buf, "no status: %v\n", err)
+		} else if inv.opts.json {
+			writeJSON(&buf, st)
+		} else {
+			writeStatus(&buf, st)
+		}
+		// Clear the screen and redraw from the top (ANSI), in one write to avoid flicker.
+		fmt.Fprint(inv.stdout, "\x1b[H\x1b[2J"+buf.String())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
 }
 
 // writeStatus prints a node's view of the cluster: who leads, then one row per member.

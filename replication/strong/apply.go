@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -19,8 +20,9 @@ type fsm struct {
 	store  *store.Store
 	clock  *consistency.Clock
 	logger *slog.Logger
-	// restores counts snapshot installs, for tests and status.
-	restores func()
+	// restores counts snapshot installs, persisted reports each snapshot written (for stats).
+	restores  func()
+	persisted func(time.Duration)
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -184,7 +186,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &fsmSnapshot{snap: snap}, nil
+	return &fsmSnapshot{snap: snap, persisted: f.persisted}, nil
 }
 
 // Restore replaces the committed layer with the snapshot, whole (never merged).
@@ -200,14 +202,22 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type fsmSnapshot struct{ snap *store.Snapshot }
+type fsmSnapshot struct {
+	snap      *store.Snapshot
+	persisted func(time.Duration)
+}
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	start := time.Now()
 	if _, err := s.snap.WriteTo(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
-	return sink.Close()
+	err := sink.Close()
+	if err == nil && s.persisted != nil {
+		s.persisted(time.Since(start))
+	}
+	return err
 }
 
 func (s *fsmSnapshot) Release() { s.snap.Release() }

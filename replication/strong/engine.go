@@ -43,6 +43,10 @@ type Engine struct {
 	readReqs chan chan readIndexResult
 	restores atomic.Uint64
 	fresh    freshness
+	stats    struct {
+		leaderChanges, readIndexRounds, readIndexFailures atomic.Uint64
+		snapshots, snapshotNanos                          atomic.Uint64
+	}
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -68,7 +72,10 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	}
 	hlog := newHCLogger(logger)
 	e := &Engine{cfg: cfg, store: st, logger: logger, readReqs: make(chan chan readIndexResult, 4096), stop: make(chan struct{})}
-	e.fsm = &fsm{store: st, clock: clock, logger: logger, restores: func() { e.restores.Add(1) }}
+	e.fsm = &fsm{store: st, clock: clock, logger: logger, restores: func() { e.restores.Add(1) }, persisted: func(d time.Duration) {
+		e.stats.snapshots.Add(1)
+		e.stats.snapshotNanos.Add(uint64(d))
+	}}
 
 	var err error
 	e.bolt, err = raftboltdb.New(raftboltdb.Options{
@@ -197,6 +204,7 @@ func (e *Engine) watchLeadership() {
 		case <-e.stop:
 			return
 		case isLeader := <-e.raft.LeaderCh():
+			e.stats.leaderChanges.Add(1)
 			e.readyTerm.Store(0)
 			if isLeader {
 				e.becomeReady()
@@ -320,6 +328,10 @@ func (e *Engine) readIndexLoop() {
 			}
 		}
 		index, err := e.readIndexRound()
+		e.stats.readIndexRounds.Add(1)
+		if err != nil {
+			e.stats.readIndexFailures.Add(1)
+		}
 		for _, r := range batch {
 			r <- readIndexResult{index: index, err: err}
 		}
@@ -392,6 +404,33 @@ func (e *Engine) State() string { return e.raft.State().String() }
 
 // AppliedIndex is the state machine's applied index.
 func (e *Engine) AppliedIndex() uint64 { return e.store.AppliedIndex() }
+
+// Stats are the engine's counters since Open.
+type Stats struct {
+	// LeaderChanges counts this node gaining or losing leadership.
+	LeaderChanges uint64
+	// ReadIndexRounds counts leadership-verification rounds (each serves many reads);
+	// ReadIndexFailures those that could not confirm leadership.
+	ReadIndexRounds   uint64
+	ReadIndexFailures uint64
+	// Snapshots counts snapshots persisted, SnapshotSeconds the time spent writing them.
+	Snapshots       uint64
+	SnapshotSeconds float64
+	// Restores counts snapshot installs into the state machine.
+	Restores uint64
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		LeaderChanges:     e.stats.leaderChanges.Load(),
+		ReadIndexRounds:   e.stats.readIndexRounds.Load(),
+		ReadIndexFailures: e.stats.readIndexFailures.Load(),
+		Snapshots:         e.stats.snapshots.Load(),
+		SnapshotSeconds:   time.Duration(e.stats.snapshotNanos.Load()).Seconds(),
+		Restores:          e.restores.Load(),
+	}
+}
 
 // SnapshotRestores counts snapshot installs into the state machine since Open.
 func (e *Engine) SnapshotRestores() uint64 { return e.restores.Load() }

@@ -1,0 +1,331 @@
+package node
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/replication/eventual"
+)
+
+// metrics are the node's Prometheus metrics. Each node has its own registry (with the standard
+// Go and process collectors), so several nodes can live in one test process.
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	forwarded *prometheus.CounterVec
+	apply     prometheus.Histogram
+	staleness *prometheus.HistogramVec
+	commitLag prometheus.Histogram
+}
+
+// latencyBuckets span 100µs to ~26s.
+var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 19)
+
+func newMetrics(n *Node) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dialkv_requests_total", Help: "Key requests answered, by operation, consistency level and outcome.",
+		}, []string{"op", "level", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dialkv_request_duration_seconds", Help: "Time to answer key requests, by operation, consistency level and outcome.",
+			Buckets: latencyBuckets,
+		}, []string{"op", "level", "outcome"}),
+		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dialkv_forwarded_requests_total", Help: "Requests this node sent on to the leader, by kind (write, read_index, commit, join).",
+		}, []string{"kind"}),
+		apply: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dialkv_raft_apply_duration_seconds", Help: "On the leader: time from proposing an entry to its result (committed by a quorum and applied).",
+			Buckets: latencyBuckets,
+		}),
+		staleness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "dialkv_read_staleness_seconds", Help: "Staleness bound reported with bounded, session and eventual reads (when one is known).",
+			Buckets: latencyBuckets,
+		}, []string{"level"}),
+		commitLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "dialkv_eventual_commit_lag_seconds", Help: "Time from acknowledging an eventual write on this node to its commit by Raft.",
+			Buckets: latencyBuckets,
+		}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.latency, m.forwarded, m.apply, m.staleness, m.commitLag,
+		&stateCollector{n: n},
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// stateCollector reads the engines' state at scrape time: gauges and counters that already
+// exist elsewhere are not kept twice.
+type stateCollector struct{ n *Node }
+
+var (
+	descRaftState       = prometheus.NewDesc("dialkv_raft_state", "1 for this node's current Raft state.", []string{"state"}, nil)
+	descRaftTerm        = prometheus.NewDesc("dialkv_raft_term", "Current Raft term.", nil, nil)
+	descCommitIndex     = prometheus.NewDesc("dialkv_raft_commit_index", "Commit index this node knows of.", nil, nil)
+	descAppliedIndex    = prometheus.NewDesc("dialkv_raft_applied_index", "Index of the last entry the state machine applied.", nil, nil)
+	descLeaderChanges   = prometheus.NewDesc("dialkv_raft_leader_changes_total", "Times this node gained or lost leadership.", nil, nil)
+	descSnapshots       = prometheus.NewDesc("dialkv_raft_snapshots_total", "Snapshots persisted.", nil, nil)
+	descSnapshotSeconds = prometheus.NewDesc("dialkv_raft_snapshot_duration_seconds_total", "Time spent persisting snapshots.", nil, nil)
+	descRestores        = prometheus.NewDesc("dialkv_raft_snapshot_restores_total", "Snapshots installed into the state machine.", nil, nil)
+	descReadRounds      = prometheus.NewDesc("dialkv_read_index_rounds_total", "Leadership-verification rounds for linearizable reads (each serves many reads).", nil, nil)
+	descReadFailures    = prometheus.NewDesc("dialkv_read_index_failures_total", "Read-index rounds that could not confirm leadership.", nil, nil)
+	descMembers         = prometheus.NewDesc("dialkv_gossip_members", "Gossip members by failure-detector state, as this node sees them.", []string{"state"}, nil)
+	descQueue           = prometheus.NewDesc("dialkv_gossip_broadcast_queue_depth", "Gossip messages waiting in the transmit queue.", nil, nil)
+	descAERounds        = prometheus.NewDesc("dialkv_gossip_anti_entropy_rounds_total", "Anti-entropy exchanges started with a peer.", nil, nil)
+	descRepaired        = prometheus.NewDesc("dialkv_gossip_entries_repaired_total", "Writes anti-entropy brought to this node (pulled) or sent to peers (pushed).", []string{"direction"}, nil)
+	descBroadcasts      = prometheus.NewDesc("dialkv_gossip_broadcasts_received_total", "Gossip messages accepted.", nil, nil)
+	descTentative       = prometheus.NewDesc("dialkv_tentative_entries", "Eventual writes held and not yet committed (the backlog).", nil, nil)
+	descTentativeAge    = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
+	descTombstones      = prometheus.NewDesc("dialkv_tombstones_pending", "Committed tombstones waiting to be purged.", nil, nil)
+	descPurgeBlocked    = prometheus.NewDesc("dialkv_purge_blocked", "1 while purging waits for members that have not reported a watermark.", nil, nil)
+	descPurgeBlockedBy  = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for.", []string{"member"}, nil)
+	descDiskErrors      = prometheus.NewDesc("dialkv_disk_errors_total", "Writes to the tentative layer that failed (never acknowledged).", nil, nil)
+)
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descCommitIndex, descAppliedIndex, descLeaderChanges,
+		descSnapshots, descSnapshotSeconds, descRestores, descReadRounds, descReadFailures, descMembers, descQueue, descAERounds,
+		descRepaired, descBroadcasts, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
+		ch <- d
+	}
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	role := roleName(n.raft.State())
+	for _, s := range []string{"leader", "follower", "candidate", "unknown"} {
+		gauge(descRaftState, boolFloat(s == role), s)
+	}
+	gauge(descRaftTerm, float64(n.raft.Term()))
+	gauge(descCommitIndex, float64(n.raft.CommitIndex()))
+	gauge(descAppliedIndex, float64(n.store.AppliedIndex()))
+	rs := n.raft.Stats()
+	counter(descLeaderChanges, float64(rs.LeaderChanges))
+	counter(descSnapshots, float64(rs.Snapshots))
+	counter(descSnapshotSeconds, rs.SnapshotSeconds)
+	counter(descRestores, float64(rs.Restores))
+	counter(descReadRounds, float64(rs.ReadIndexRounds))
+	counter(descReadFailures, float64(rs.ReadIndexFailures))
+
+	states := map[eventual.MemberState]int{eventual.StateAlive: 0, eventual.StateSuspect: 0, eventual.StateDead: 0, eventual.StateLeft: 0}
+	for _, m := range n.gossip.Members() {
+		states[m.State]++
+	}
+	for s, count := range states {
+		gauge(descMembers, float64(count), string(s))
+	}
+	gs := n.gossip.Stats()
+	gauge(descQueue, float64(gs.QueueDepth))
+	counter(descAERounds, float64(gs.AntiEntropyRounds))
+	counter(descRepaired, float64(gs.RepairPulled), "pulled")
+	counter(descRepaired, float64(gs.RepairPushed), "pushed")
+	counter(descBroadcasts, float64(gs.BroadcastsReceived))
+
+	backlog := n.backlog()
+	gauge(descTentative, float64(backlog.count))
+	gauge(descTentativeAge, backlog.oldestAge.Seconds())
+	pending, blockedBy, err := n.store.PurgeStatus()
+	if err == nil {
+		gauge(descTombstones, float64(pending))
+		gauge(descPurgeBlocked, boolFloat(pending > 0 && len(blockedBy) > 0))
+		for _, id := range blockedBy {
+			gauge(descPurgeBlockedBy, 1, id)
+		}
+	}
+	counter(descDiskErrors, float64(n.diskErrors.Load()))
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// requestLabels names a key request for metrics: its operation and level.
+func requestLabels(r *http.Request) (op, level string, ok bool) {
+	if !strings.HasPrefix(r.URL.Path, "/v1/kv") {
+		return "", "", false
+	}
+	q := r.URL.Query()
+	switch r.Method {
+	case http.MethodGet:
+		op = "get"
+		if strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/v1/kv"), "/") == "" {
+			op = "list"
+		}
+	case http.MethodPut:
+		op = "put"
+		if q.Has("if_version") || q.Get("if_absent") != "" {
+			op = "cas"
+		}
+	case http.MethodDelete:
+		op = "delete"
+	default:
+		return "", "", false
+	}
+	level = strings.ToLower(q.Get("consistency"))
+	switch level {
+	case "":
+		level = "strong"
+	case "strong", "bounded", "session", "eventual":
+	default:
+		level = "invalid"
+	}
+	return op, level, true
+}
+
+// outcome names an answer for metrics: ok, or the error code the node sent.
+func outcome(status int, errorCode string) string {
+	if status < 300 {
+		return "ok"
+	}
+	if errorCode != "" {
+		return errorCode
+	}
+	return strconv.Itoa(status)
+}
+
+// recentStats keeps the last few minutes of activity, one slot per second, for /v1/stats.
+type recentStats struct {
+	mu    sync.Mutex
+	slots [statsWindow]statsSlot
+}
+
+const (
+	statsWindow     = 300
+	samplesPerLevel = 512 // latencies kept per level per second (reservoir)
+)
+
+type statsSlot struct {
+	second       int64
+	levels       map[string]*levelSlot
+	backlog      int
+	appliedIndex uint64
+	commitLags   []float64
+}
+
+type levelSlot struct {
+	ops, errors int
+	latencies   []float64 // ms
+}
+
+func (s *recentStats) slot(now time.Time) *statsSlot {
+	sec := now.Unix()
+	sl := &s.slots[sec%statsWindow]
+	if sl.second != sec {
+		*sl = statsSlot{second: sec, levels: map[string]*levelSlot{}}
+	}
+	return sl
+}
+
+func (s *recentStats) observe(level string, d time.Duration, failed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slot(time.Now())
+	ls := sl.levels[level]
+	if ls == nil {
+		ls = &levelSlot{}
+		sl.levels[level] = ls
+	}
+	ls.ops++
+	if failed {
+		ls.errors++
+	}
+	ms := float64(d) / float64(time.Millisecond)
+	if len(ls.latencies) < samplesPerLevel {
+		ls.latencies = append(ls.latencies, ms)
+	} else {
+		ls.latencies[ls.ops%samplesPerLevel] = ms // full: overwrite in turn (bounded memory)
+	}
+}
+
+func (s *recentStats) observeCommitLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slot(time.Now())
+	if len(sl.commitLags) < samplesPerLevel {
+		sl.commitLags = append(sl.commitLags, float64(d)/float64(time.Millisecond))
+	}
+}
+
+func (s *recentStats) sample(backlog int, applied uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.slot(time.Now())
+	sl.backlog, sl.appliedIndex = backlog, applied
+}
+
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(p * float64(len(sorted)-1))
+	return sorted[i]
+}
+
+// snapshot renders the window ending now.
+func (s *recentStats) snapshot(node string, now time.Time) client.StatsResponse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	resp := client.StatsResponse{Node: node, Levels: map[string]client.LevelSeries{}}
+	end := now.Unix()
+	for sec := end - statsWindow + 1; sec <= end; sec++ {
+		sl := s.slots[((sec%statsWindow)+statsWindow)%statsWindow]
+		if sl.second != sec {
+			sl = statsSlot{}
+		}
+		i := len(resp.Seconds)
+		resp.Seconds = append(resp.Seconds, sec)
+		resp.Backlog = append(resp.Backlog, sl.backlog)
+		resp.AppliedIndex = append(resp.AppliedIndex, sl.appliedIndex)
+		lags := slices.Clone(sl.commitLags)
+		slices.Sort(lags)
+		resp.CommitLagP99Ms = append(resp.CommitLagP99Ms, percentile(lags, 0.99))
+		for level, ls := range sl.levels {
+			series, ok := resp.Levels[level]
+			if !ok {
+				series = client.LevelSeries{Ops: make([]int, i), Errors: make([]int, i), P50Ms: make([]float64, i), P99Ms: make([]float64, i)}
+			}
+			lat := slices.Clone(ls.latencies)
+			slices.Sort(lat)
+			series.Ops = append(series.Ops, ls.ops)
+			series.Errors = append(series.Errors, ls.errors)
+			series.P50Ms = append(series.P50Ms, percentile(lat, 0.5))
+			series.P99Ms = append(series.P99Ms, percentile(lat, 0.99))
+			resp.Levels[level] = series
+		}
+		for level, series := range resp.Levels { // levels idle this second get zeros
+			if len(series.Ops) == i {
+				series.Ops = append(series.Ops, 0)
+				series.Errors = append(series.Errors, 0)
+				series.P50Ms = append(series.P50Ms, 0)
+				series.P99Ms = append(series.P99Ms, 0)
+				resp.Levels[level] = series
+			}
+		}
+	}
+	return resp
+}

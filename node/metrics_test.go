@@ -1,0 +1,99 @@
+package node
+
+import (
+	"encoding/json"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// metricValue returns the value of the first sample in text whose name and labels match the
+// pattern (a regexp over `name{labels}`), or -1.
+func metricValue(t *testing.T, text, pattern string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + pattern + ` ([0-9.e+-]+)$`)
+	m := re.FindStringSubmatch(text)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestMetricsMoveWithLoad(t *testing.T) {
+	tc := startCluster(t, 3)
+	_, f := tc.leaderAndFollower()
+	for i := 0; i < 10; i++ {
+		do(t, "PUT", f, "/v1/kv/m?consistency=strong", "v")
+		do(t, "GET", f, "/v1/kv/m?consistency=strong", "")
+		do(t, "PUT", f, "/v1/kv/e?consistency=eventual", "v")
+		do(t, "GET", f, "/v1/kv/e?consistency=bounded", "")
+		do(t, "GET", f, "/v1/kv/nope?consistency=eventual", "")
+	}
+	waitUntil(t, "the eventual writes to commit", 10*time.Second, func() bool {
+		return do(t, "GET", f, "/v1/kv/e?consistency=strong", "").status == 200
+	})
+	scrape := do(t, "GET", f, "/metrics", "")
+	if scrape.status != 200 {
+		t.Fatalf("/metrics: %d", scrape.status)
+	}
+	text := scrape.body
+	checks := []struct {
+		pattern string
+		min     float64
+	}{
+		{`dialkv_requests_total\{level="strong",op="put",outcome="ok"\}`, 10},
+		{`dialkv_requests_total\{level="eventual",op="put",outcome="ok"\}`, 10},
+		{`dialkv_requests_total\{level="eventual",op="get",outcome="not_found"\}`, 10},
+		{`dialkv_request_duration_seconds_count\{level="bounded",op="get",outcome="ok"\}`, 5},
+		{`dialkv_forwarded_requests_total\{kind="write"\}`, 10},
+		{`dialkv_forwarded_requests_total\{kind="read_index"\}`, 10},
+		{`dialkv_raft_state\{state="follower"\}`, 1},
+		{`dialkv_raft_term`, 1},
+		{`dialkv_raft_applied_index`, 20},
+		{`dialkv_read_staleness_seconds_count\{level="bounded"\}`, 10},
+		{`dialkv_gossip_members\{state="alive"\}`, 3},
+		{`dialkv_eventual_commit_lag_seconds_count`, 1},
+		{`dialkv_tentative_entries`, 0},
+		{`go_goroutines`, 1},
+		{`process_resident_memory_bytes`, 1},
+	}
+	for _, c := range checks {
+		if v := metricValue(t, text, c.pattern); v < c.min {
+			t.Errorf("%s = %v, want >= %v", c.pattern, v, c.min)
+		}
+	}
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(text)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("promtool not installed (Debian package prometheus): naming lint skipped")
+	}
+
+	st := do(t, "GET", f, "/v1/stats", "")
+	var stats client.StatsResponse
+	if err := json.Unmarshal([]byte(st.body), &stats); err != nil {
+		t.Fatalf("/v1/stats: %v %s", err, st.body)
+	}
+	if st.header.Get("Access-Control-Allow-Origin") != "*" || len(stats.Seconds) != statsWindow {
+		t.Fatalf("/v1/stats: CORS %q, %d points", st.header.Get("Access-Control-Allow-Origin"), len(stats.Seconds))
+	}
+	total := 0
+	for _, n := range stats.Levels["strong"].Ops {
+		total += n
+	}
+	if total < 20 || len(stats.Levels["strong"].P99Ms) != statsWindow {
+		t.Errorf("/v1/stats strong ops = %d over %d points, want >= 20", total, len(stats.Levels["strong"].P99Ms))
+	}
+}
