@@ -19,6 +19,7 @@ import (
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/node/ui"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/fault"
 )
@@ -40,6 +41,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/health/ready", n.handleReady)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.HandleFunc("GET /v1/stats", n.handleStats)
+	mux.Handle("GET /ui/", ui.Handler())
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -127,6 +127,9 @@ func (tc *testCluster) leaderAndFollower() (leader, follower *Node) {
 	return leader, follower
 }
 
+// testHTTP bounds every test request: a node that never answers fails the test, not hangs it.
+var testHTTP = &http.Client{Timeout: 30 * time.Second}
+
 type reply struct {
 	status int
 	header http.Header
@@ -142,7 +145,7 @@ func do(t *testing.T, method string, n *Node, path string, body string, header .
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testHTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -172,8 +172,18 @@ func (s *Store) MergeTentative(ws []replication.Write) ([]replication.Write, err
 	case <-s.stop:
 		return nil, ErrClosed
 	}
-	r := <-req.done
-	return r.stored, r.err
+	select {
+	case r := <-req.done:
+		return r.stored, r.err
+	case <-s.stop:
+		// Closing: the committer answers what it already took; the rest were never written.
+		select {
+		case r := <-req.done:
+			return r.stored, r.err
+		default:
+			return nil, ErrClosed
+		}
+	}
 }
 
 // groupCommit runs merge requests in batches: whatever is waiting when a commit starts shares

@@ -195,6 +195,20 @@ func (e *Engine) Shutdown() error {
 	return err
 }
 
+// await waits for f, or for the engine to stop: raft does not answer every pending future when
+// it shuts down (a barrier queued behind the shutdown never is), so a bare f.Error() in the
+// engine's own goroutines could block Shutdown forever.
+func (e *Engine) await(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-e.stop:
+		return raft.ErrRaftShutdown
+	}
+}
+
 // watchLeadership makes a new leader commit a barrier in its own term before it serves
 // linearizable reads (until then its commit index may not cover entries of earlier terms).
 func (e *Engine) watchLeadership() {
@@ -217,7 +231,7 @@ func (e *Engine) becomeReady() {
 	for {
 		term := e.raft.CurrentTerm()
 		start := time.Now()
-		err := e.raft.Barrier(e.cfg.ElectionTimeout * 5).Error()
+		err := e.await(e.raft.Barrier(e.cfg.ElectionTimeout * 5))
 		if err == nil && e.raft.State() == raft.Leader && e.raft.CurrentTerm() == term {
 			e.quorumContact.Store(start.UnixNano())
 			e.readyTerm.Store(term)
@@ -361,7 +375,7 @@ func (e *Engine) readIndexRound() (uint64, error) {
 	}
 	start := time.Now()
 	index := e.raft.CommitIndex()
-	if err := e.raft.VerifyLeader().Error(); err != nil {
+	if err := e.await(e.raft.VerifyLeader()); err != nil {
 		id, addr := e.Leader()
 		return 0, fmt.Errorf("verify leadership: %v: %w", err, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr})
 	}
@@ -436,7 +450,7 @@ func (e *Engine) Stats() Stats {
 func (e *Engine) SnapshotRestores() uint64 { return e.restores.Load() }
 
 // Snapshot asks raft to take a snapshot now (and compact the log behind it).
-func (e *Engine) Snapshot() error { return e.raft.Snapshot().Error() }
+func (e *Engine) Snapshot() error { return e.await(e.raft.Snapshot()) }
 
 // caughtUp reports whether the state machine reflects every entry up to index. Entries the FSM
 // never sees (no-ops, barriers) are skipped over by looking at the log once raft has dispatched
@@ -488,7 +502,7 @@ type Server struct {
 // Servers returns the latest Raft configuration.
 func (e *Engine) Servers() ([]Server, error) {
 	f := e.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
+	if err := e.await(f); err != nil {
 		return nil, err
 	}
 	var out []Server
@@ -522,7 +536,7 @@ func (e *Engine) AddVoter(ctx context.Context, id, addr string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	if err := e.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout).Error(); err != nil {
+	if err := e.await(e.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)); err != nil {
 		if errors.Is(err, raft.ErrNotLeader) {
 			return &replication.NotLeaderError{}
 		}
@@ -538,7 +552,7 @@ func (e *Engine) RemoveServer(ctx context.Context, id string) error {
 		lid, laddr := e.Leader()
 		return &replication.NotLeaderError{LeaderID: lid, LeaderAddr: laddr}
 	}
-	if err := e.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+	if err := e.await(e.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second)); err != nil {
 		return fmt.Errorf("remove %s: %w", id, err)
 	}
 	return nil

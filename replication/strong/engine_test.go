@@ -33,9 +33,9 @@ type testCluster struct {
 
 func fastConfig() Config {
 	c := DefaultConfig()
-	c.HeartbeatTimeout = 100 * time.Millisecond
-	c.ElectionTimeout = 100 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = 200 * time.Millisecond
+	c.ElectionTimeout = 200 * time.Millisecond
+	c.LeaderLeaseTimeout = 150 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
 	return c
 }
@@ -142,6 +142,25 @@ func mustPropose(t *testing.T, nd *testNode, key, value string) replication.Resu
 		t.Fatalf("propose %s=%s on %s: %v", key, value, nd.id, err)
 	}
 	return res
+}
+
+// propose writes through whichever node leads, following leadership changes (a loaded machine
+// can make a short-timeout test cluster re-elect) until the deadline.
+func (tc *testCluster) propose(key, value string) {
+	tc.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		leader := tc.leader()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := leader.eng.Propose(ctx, &replication.Command{Type: replication.CmdPut, Key: key, Value: []byte(value), Stamp: consistency.NewClock(leader.id, nil).Now()})
+		cancel()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, replication.ErrNotLeader) || time.Now().After(deadline) {
+			tc.t.Fatalf("propose %s=%s: %v", key, value, err)
+		}
+	}
 }
 
 func valueOn(nd *testNode, key string) string {
@@ -259,9 +278,9 @@ func TestLaggingFollowerCatchesUpBySnapshotInstall(t *testing.T) {
 	}
 	tc.stop(lagger)
 	for i := 0; i < 300; i++ {
-		mustPropose(t, leader, fmt.Sprintf("key-%03d", i), fmt.Sprint(i))
+		tc.propose(fmt.Sprintf("key-%03d", i), fmt.Sprint(i))
 	}
-	if err := leader.eng.Snapshot(); err != nil {
+	if err := tc.leader().eng.Snapshot(); err != nil {
 		t.Fatalf("snapshot: %v", err)
 	}
 	tc.start(lagger, nil)
@@ -280,9 +299,8 @@ func TestLaggingFollowerCatchesUpBySnapshotInstall(t *testing.T) {
 
 func TestRestartKeepsStateWithoutRebootstrap(t *testing.T) {
 	tc := newTestCluster(t, 3, nil)
-	leader := tc.leader()
 	for i := 0; i < 20; i++ {
-		mustPropose(t, leader, fmt.Sprintf("k%d", i), "v")
+		tc.propose(fmt.Sprintf("k%d", i), "v")
 	}
 	for _, nd := range tc.nodes {
 		tc.stop(nd)
@@ -291,8 +309,7 @@ func TestRestartKeepsStateWithoutRebootstrap(t *testing.T) {
 		// The bootstrap list is passed again, as kvctl does: it must be ignored.
 		tc.start(nd, []Peer{{ID: "n1", Addr: "n1"}, {ID: "n2", Addr: "n2"}, {ID: "n3", Addr: "n3"}})
 	}
-	leader = tc.leader()
-	mustPropose(t, leader, "after", "restart")
+	tc.propose("after", "restart")
 	for _, nd := range tc.nodes {
 		waitFor(t, nd.id+" to hold old and new data", 10*time.Second, func() bool {
 			return valueOn(nd, "k19") == "v" && valueOn(nd, "after") == "restart"
