@@ -108,6 +108,9 @@ func (n *Node) runCommitter() {
 	ticker := time.NewTicker(n.cfg.CommitInterval)
 	defer ticker.Stop()
 	var lastReport time.Time
+	// submitted remembers writes this node got committed, until its own state machine has applied
+	// them (the leader answers first): without it the next round would submit them again.
+	submitted := map[writeID]time.Time{}
 	for {
 		select {
 		case <-n.closed:
@@ -118,7 +121,7 @@ func (n *Node) runCommitter() {
 		if n.cfg.disableCommitter {
 			continue
 		}
-		cmd, err := n.nextBatch()
+		cmd, err := n.nextBatch(submitted)
 		if err != nil {
 			n.logger.Error("committer: reading pending writes", "err", err)
 			continue
@@ -136,6 +139,7 @@ func (n *Node) runCommitter() {
 		lastReport = time.Now()
 		now := n.faults.Now()
 		for _, w := range cmd.Writes {
+			submitted[writeKey(w)] = lastReport
 			if w.Origin() == n.cfg.ID {
 				lag := max(0, now.Sub(time.Unix(0, w.Value.Version.Wall)))
 				n.metrics.commitLag.Observe(lag.Seconds())
@@ -153,19 +157,44 @@ func (n *Node) runCommitter() {
 
 const maxCommitBatch = 512
 
+// resubmitAfter is how long a committed write may still look tentative here (this node applies
+// the entry after the leader answered) before the committer submits it again.
+const resubmitAfter = 2 * time.Second
+
+// writeID identifies a write: its key and version fix its value.
+type writeID struct {
+	key     string
+	version consistency.Version
+}
+
+func writeKey(w replication.Write) writeID { return writeID{key: w.Key, version: w.Value.Version} }
+
 // nextBatch collects what to commit and the watermark to report: no tentative write this node
 // holds (of any origin) is older than it, and neither is any write it will stamp from now on.
-func (n *Node) nextBatch() (replication.Command, error) {
+// Writes in submitted, recently committed, are left out (and forgotten once old).
+func (n *Node) nextBatch(submitted map[writeID]time.Time) (replication.Command, error) {
+	for w, at := range submitted {
+		if time.Since(at) > resubmitAfter {
+			delete(submitted, w)
+		}
+	}
 	n.stampMu.Lock()
 	watermark := n.clock.Now()
 	n.stampMu.Unlock()
 	dead := n.deadPeers()
 	ws, sum, err := n.store.PendingTentative(func(origin string) bool {
 		return origin == n.cfg.ID || dead[origin]
-	}, maxCommitBatch)
+	}, maxCommitBatch+len(submitted))
 	if err != nil {
 		return replication.Command{}, err
 	}
+	fresh := ws[:0]
+	for _, w := range ws {
+		if _, done := submitted[writeKey(w)]; !done && len(fresh) < maxCommitBatch {
+			fresh = append(fresh, w)
+		}
+	}
+	ws = fresh
 	if !sum.Oldest.IsZero() && watermark.Newer(sum.Oldest) {
 		watermark = sum.Oldest
 	}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"sync"
@@ -147,7 +149,7 @@ func (n *Node) peerStatus(ctx context.Context, ns client.NodeStatus) client.Node
 			// Reachable but silent: paused, overloaded or partitioned, not (yet) known dead.
 			ns.Health, ns.Reason = "degraded", "not answering within 500ms (paused, overloaded or cut off?)"
 		} else {
-			ns.Health, ns.Reason = "down", "unreachable: "+err.Error()
+			ns.Health, ns.Reason = "down", "unreachable: "+rootCause(err).Error()
 		}
 		return ns
 	}
@@ -160,6 +162,20 @@ func (n *Node) peerStatus(ctx context.Context, ns client.NodeStatus) client.Node
 	peer := sr.Nodes[0]
 	peer.Suffrage = ns.Suffrage
 	return peer
+}
+
+// rootCause strips the URL and operation wrappers of a transport error ("connect: connection
+// refused" rather than the whole request line), for status reasons meant for people.
+func rootCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return fmt.Errorf("%s: %w", op.Op, op.Err)
+	}
+	return err
 }
 
 // handleReady answers 200 when this node knows a leader and is applying in step with it.
