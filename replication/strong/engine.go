@@ -43,6 +43,7 @@ type Engine struct {
 	readReqs chan chan readIndexResult
 	restores atomic.Uint64
 	fresh    freshness
+	acks     *acks
 	stats    struct {
 		leaderChanges, readIndexRounds, readIndexFailures atomic.Uint64
 		snapshots, snapshotNanos                          atomic.Uint64
@@ -124,7 +125,8 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	if _, ok := e.trans.(raft.WithPreVote); !ok {
 		return fail(fmt.Errorf("raft transport %T does not support pre-vote", e.trans))
 	}
-	observed := newObservingTransport(e.trans, &e.fresh, cfg.Faults)
+	e.acks = newAcks()
+	observed := newObservingTransport(e.trans, &e.fresh, e.acks, cfg.Faults)
 	e.trans = observed
 	cleanup = append(cleanup, func() { observed.Close() })
 
@@ -379,11 +381,54 @@ func (e *Engine) readIndexRound() (uint64, error) {
 		id, addr := e.Leader()
 		return 0, fmt.Errorf("verify leadership: %v: %w", err, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr})
 	}
+	// VerifyLeader sent fresh heartbeats, but may have been satisfied by answers to older
+	// requests: wait for a quorum of answers to requests sent after start.
+	if err := e.awaitFreshQuorum(start); err != nil {
+		return 0, err
+	}
 	if e.raft.CurrentTerm() != term {
 		return 0, &replication.NotLeaderError{}
 	}
 	e.quorumContact.Store(start.UnixNano())
 	return index, nil
+}
+
+// awaitFreshQuorum waits until enough followers acknowledged, in this term, a request sent after
+// start to make a quorum with this node, or fails after an election timeout (a leader that cannot
+// reach a quorum for that long is about to step down anyway).
+func (e *Engine) awaitFreshQuorum(start time.Time) error {
+	servers, err := e.Servers()
+	if err != nil {
+		return err
+	}
+	var peers []raft.ServerID
+	voters := 0
+	for _, s := range servers {
+		if s.Suffrage != "voter" {
+			continue
+		}
+		voters++
+		if s.ID != e.cfg.NodeID {
+			peers = append(peers, raft.ServerID(s.ID))
+		}
+	}
+	need := voters/2 + 1 - 1 // this node counts for itself
+	deadline := time.NewTimer(e.cfg.ElectionTimeout)
+	defer deadline.Stop()
+	for {
+		n, moved := e.acks.since(start, peers)
+		if n >= need {
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-deadline.C:
+			id, addr := e.Leader()
+			return fmt.Errorf("only %d of %d followers acknowledged this leader since the read began: %w", n, need, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr})
+		case <-e.stop:
+			return raft.ErrRaftShutdown
+		}
+	}
 }
 
 // QuorumContact is, on the leader, the start time of the last round that confirmed leadership

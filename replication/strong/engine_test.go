@@ -316,3 +316,31 @@ func TestRestartKeepsStateWithoutRebootstrap(t *testing.T) {
 		})
 	}
 }
+
+// An answer to a request sent before a read began confirms leadership only as of then: it must
+// not count toward the read's quorum.
+func TestAcksCountOnlyRequestsSentAfterTheReadBegan(t *testing.T) {
+	a := newAcks()
+	peers := []raft.ServerID{"n2", "n3"}
+	before := time.Now()
+	start := before.Add(time.Millisecond)
+	req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{}, Term: 5}
+	a.record("n2", before, req, &raft.AppendEntriesResponse{Term: 5, Success: true})
+	if n, _ := a.since(start, peers); n != 0 {
+		t.Fatalf("an answer to a request sent before the read counted: %d", n)
+	}
+	_, moved := a.since(start, peers)
+	a.record("n3", start.Add(time.Millisecond), req, &raft.AppendEntriesResponse{Term: 6}) // newer term: deposed
+	if n, _ := a.since(start, peers); n != 0 {
+		t.Fatalf("an answer from a higher term counted: %d", n)
+	}
+	a.record("n2", start.Add(2*time.Millisecond), req, &raft.AppendEntriesResponse{Term: 5})
+	if n, _ := a.since(start, peers); n != 1 {
+		t.Fatalf("a fresh acknowledgement did not count: %d", n)
+	}
+	select {
+	case <-moved:
+	default:
+		t.Fatal("waiters were not woken by new acknowledgements")
+	}
+}

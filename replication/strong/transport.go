@@ -35,6 +35,48 @@ func (f *freshness) get() (time.Time, uint64) {
 	return f.at, f.index
 }
 
+// acks records, per peer, the send time of the newest AppendEntries (heartbeats included) that
+// the peer acknowledged in the sender's own term. A read-index round needs a quorum of acks to
+// requests sent after the round began: hashicorp/raft's VerifyLeader also counts answers to
+// requests sent earlier (still in flight when it asked), which confirm leadership only as of an
+// earlier time.
+type acks struct {
+	mu     sync.Mutex
+	sentAt map[raft.ServerID]time.Time
+	moved  chan struct{} // closed and replaced on every record
+}
+
+func newAcks() *acks {
+	return &acks{sentAt: map[raft.ServerID]time.Time{}, moved: make(chan struct{})}
+}
+
+func (a *acks) record(id raft.ServerID, sent time.Time, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) {
+	if req == nil || resp == nil || resp.Term != req.Term {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if sent.After(a.sentAt[id]) {
+		a.sentAt[id] = sent
+	}
+	close(a.moved)
+	a.moved = make(chan struct{})
+}
+
+// since counts the peers in ids that acknowledged a request sent after t, and returns a
+// channel closed at the next acknowledgement.
+func (a *acks) since(t time.Time, ids []raft.ServerID) (int, <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if a.sentAt[id].After(t) {
+			n++
+		}
+	}
+	return n, a.moved
+}
+
 // observingTransport wraps a raft.Transport to watch the AppendEntries this node accepts, and
 // to inject the test-only faults (dropped links, delay, loss) at this node's edge: incoming RPCs
 // from a dropped peer are answered with an error, outgoing ones to it fail before they leave.
@@ -42,13 +84,14 @@ type observingTransport struct {
 	raft.Transport
 	consumer chan raft.RPC
 	fresh    *freshness
+	acks     *acks
 	faults   *fault.Injector
 	stop     chan struct{}
 	stopOnce sync.Once
 }
 
-func newObservingTransport(inner raft.Transport, fresh *freshness, faults *fault.Injector) *observingTransport {
-	t := &observingTransport{Transport: inner, consumer: make(chan raft.RPC), fresh: fresh, faults: faults, stop: make(chan struct{})}
+func newObservingTransport(inner raft.Transport, fresh *freshness, acks *acks, faults *fault.Injector) *observingTransport {
+	t := &observingTransport{Transport: inner, consumer: make(chan raft.RPC), fresh: fresh, acks: acks, faults: faults, stop: make(chan struct{})}
 	go t.relay()
 	return t
 }
@@ -89,7 +132,12 @@ func (t *observingTransport) AppendEntries(id raft.ServerID, target raft.ServerA
 	if err := t.out(id); err != nil {
 		return err
 	}
-	return t.Transport.AppendEntries(id, target, args, resp)
+	sent := time.Now()
+	err := t.Transport.AppendEntries(id, target, args, resp)
+	if err == nil {
+		t.acks.record(id, sent, args, resp)
+	}
+	return err
 }
 
 func (t *observingTransport) AppendEntriesPipeline(id raft.ServerID, target raft.ServerAddress) (raft.AppendPipeline, error) {
@@ -100,7 +148,9 @@ func (t *observingTransport) AppendEntriesPipeline(id raft.ServerID, target raft
 	if err != nil {
 		return nil, err
 	}
-	return &faultyPipeline{AppendPipeline: p, id: id, t: t}, nil
+	fp := &faultyPipeline{AppendPipeline: p, id: id, t: t, done: make(chan raft.AppendFuture)}
+	go fp.relay()
+	return fp, nil
 }
 
 func (t *observingTransport) RequestVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestVoteRequest, resp *raft.RequestVoteResponse) error {
@@ -125,12 +175,27 @@ func (t *observingTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddr
 }
 
 // faultyPipeline fails an established pipeline once its link is cut (raft then falls back to
-// plain AppendEntries, which fails too, until the link heals).
+// plain AppendEntries, which fails too, until the link heals), and records acknowledgements.
 type faultyPipeline struct {
 	raft.AppendPipeline
-	id raft.ServerID
-	t  *observingTransport
+	id   raft.ServerID
+	t    *observingTransport
+	done chan raft.AppendFuture
 }
+
+// relay passes on the pipeline's completed appends, recording each acknowledgement with the
+// time its request was sent. It ends when the pipeline's own channel closes.
+func (p *faultyPipeline) relay() {
+	defer close(p.done)
+	for f := range p.AppendPipeline.Consumer() {
+		if f.Error() == nil {
+			p.t.acks.record(p.id, f.Start(), f.Request(), f.Response())
+		}
+		p.done <- f
+	}
+}
+
+func (p *faultyPipeline) Consumer() <-chan raft.AppendFuture { return p.done }
 
 func (p *faultyPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
 	if err := p.t.out(p.id); err != nil {
