@@ -1,0 +1,169 @@
+// Command kvjepsen is dialkv's partition-test harness: it starts a cluster of kvd processes,
+// runs workloads against it while a nemesis injects faults, heals, checks the history against
+// the guarantees of DESIGN.md and writes a report.
+//
+//	kvjepsen --backend netns --workload register,set,session --nemesis partition,kill,pause \
+//	         --nodes 5 --time 60s --clients 12 --rate 300
+//
+// It exits 0 when the verdict is PASS, 1 on FAIL, 2 when the run could not be carried out.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/dialkv/dialkv/jepsen"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, clean, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "kvjepsen: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if clean {
+		removed, err := jepsen.CleanStale(ctx)
+		for _, r := range removed {
+			fmt.Fprintf(stdout, "removed %s\n", r)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "kvjepsen: clean: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stdout, "%d leftovers removed\n", len(removed))
+		return 0
+	}
+	if cfg.Backend == "netns" {
+		logf := func(format string, args ...any) { fmt.Fprintf(stdout, format+"\n", args...) }
+		if err := jepsen.EnsureNetnsTools(ctx, logf); err != nil {
+			fmt.Fprintf(stderr, "kvjepsen: %v (or use --backend local)\n", err)
+			return 2
+		}
+	}
+	cfg.Out = stdout
+	res, err := jepsen.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "kvjepsen: %v\n", err)
+		return 2
+	}
+	if res.Verdict != jepsen.VerdictPass {
+		return 1
+	}
+	return 0
+}
+
+const usage = `usage: kvjepsen [flags]
+
+Starts a dialkv cluster, runs workloads against it while a nemesis injects faults, heals,
+settles, reads every key back on every node at every level, checks the history against the
+guarantees of DESIGN.md and writes history, checker results, plots and report.md under
+STORE/<test>/<time>/. Prints one progress line per second, then a summary table and PASS or
+FAIL. Exit status: 0 PASS, 1 FAIL, 2 the run could not be carried out.
+
+Workloads (--workload, comma-separated; the clients are split between them):
+  register   strong reads, writes and compare-and-sets; linearizability per key (porcupine)
+  mixed      strong reads and writes with eventual writes on the same keys; linearizability
+  set        unique keys written strong and eventual; no acknowledged write lost, none invented
+  session    session reads and writes from node to node; read-your-writes, monotonic reads
+  staleness  bounded and eventual reads of a counter; staleness in versions and ms
+
+Nemeses (--nemesis, comma-separated alternatives, one per fault window; join with + to
+combine, e.g. partition+clock; "none" for no faults):
+  partition  random halves, isolate the leader, bridge, one-way
+  kill       kill -9 a random node or the leader, restart it at the end of the window
+  pause      SIGSTOP a random node or the leader, SIGCONT at the end of the window
+  clock      skew 1-2 nodes' clocks by 0.2-2s, or strobe them (fault hook)
+  slow       delay+jitter or packet loss on 1-2 nodes (fault hook; loss via nftables on netns)
+
+Backends (--backend): netns (Linux, root: each node in its own network namespace, partitions
+as nftables rules; default when available) or local (127.0.0.1, no root; network faults
+through kvd's fault hook, docs/faults.md).
+
+Flags:
+`
+
+func parseFlags(args []string, stderr io.Writer) (jepsen.Config, bool, error) {
+	cfg := jepsen.DefaultConfig()
+	fs := flag.NewFlagSet("kvjepsen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	workloads := fs.String("workload", strings.Join(cfg.Workloads, ","), "workloads to run together: "+strings.Join(jepsen.Workloads, ","))
+	fs.StringVar(&cfg.Backend, "backend", cfg.Backend, "cluster backend: netns or local")
+	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "faults: partition,kill,pause,clock,slow (+ combines; none)")
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster size")
+	fs.DurationVar(&cfg.Time, "time", cfg.Time, "how long the workload runs (healing, settling and checking come after)")
+	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients, split between the workloads and spread over the nodes")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "target operations per second, all clients together")
+	fs.DurationVar(&cfg.FaultOn, "fault-on", cfg.FaultOn, "length of each fault window")
+	fs.DurationVar(&cfg.FaultOff, "fault-off", cfg.FaultOff, "quiet time before the first and between fault windows")
+	fs.IntVar(&cfg.Keys, "keys", cfg.Keys, "register/mixed key slots (each rotated to a fresh key after --ops-per-key operations)")
+	fs.IntVar(&cfg.OpsPerKey, "ops-per-key", cfg.OpsPerKey, "operations per register key before it rotates")
+	fs.StringVar(&cfg.Unsafe, "unsafe", "", "switch on a deliberately unsafe mode the checkers must catch: strong-reads or eventual-commit")
+	bin := fs.String("bin", "", "directory with kvd (default: next to kvjepsen, else ./bin)")
+	fs.StringVar(&cfg.Store, "store", cfg.Store, "where run directories are written")
+	fs.StringVar(&cfg.Name, "name", "", "test name (default from workloads, nemeses and backend)")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed (schedule, targets, operations); 0 picks one, the report says which")
+	fs.DurationVar(&cfg.OpTimeout, "op-timeout", cfg.OpTimeout, "bound on one operation; an unanswered write is then indeterminate")
+	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "bound on waiting for the healed cluster to settle")
+	fs.DurationVar(&cfg.CheckTimeout, "check-timeout", cfg.CheckTimeout, "bound on the linearizability search per key (reaching it fails the run)")
+	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", cfg.MaxStaleness, "bound of the staleness workload's bounded reads")
+	fs.DurationVar(&cfg.StalenessTolerance, "staleness-tolerance", cfg.StalenessTolerance, "tolerance added to a bounded read's bound before it counts as too stale")
+	fs.Float64Var(&cfg.MinBaseline, "min-baseline", cfg.MinBaseline, "fraction of --rate the ok throughput before the first fault must reach")
+	fs.IntVar(&cfg.FinalSample, "final-sample", cfg.FinalSample, "set keys read one by one on every node at every level after the run (all are compared through lists)")
+	fs.DurationVar(&cfg.LeaderWait, "leader-wait", cfg.LeaderWait, "kvd --leader-wait: how long a request waits for a leader before 503")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the nodes' data directories (under the run directory)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "kvd --log-level")
+	clean := fs.Bool("clean", false, "remove namespaces and interfaces left by netns runs that were killed, then exit")
+	if err := fs.Parse(args); err != nil {
+		return cfg, false, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, false, fmt.Errorf("unexpected argument %q (see kvjepsen -h)", fs.Arg(0))
+	}
+	cfg.Workloads = nil
+	for _, w := range strings.Split(*workloads, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			cfg.Workloads = append(cfg.Workloads, w)
+		}
+	}
+	cfg.Bin = *bin
+	if cfg.Bin == "" {
+		cfg.Bin = defaultBin()
+	}
+	if *clean {
+		return cfg, true, nil
+	}
+	return cfg, false, cfg.Validate()
+}
+
+// defaultBin is the directory of the kvjepsen binary when kvd is there (make build puts all
+// three in bin/), else ./bin.
+func defaultBin() string {
+	if exe, err := os.Executable(); err == nil {
+		dir := filepath.Dir(exe)
+		if _, err := os.Stat(filepath.Join(dir, "kvd")); err == nil {
+			return dir
+		}
+	}
+	return "bin"
+}

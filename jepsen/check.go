@@ -1,0 +1,161 @@
+package jepsen
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dialkv/dialkv/consistency"
+)
+
+// Checker names (CheckResult.Checker).
+const (
+	CheckerLinearizable = "linearizable"
+	CheckerDurability   = "durability"
+	CheckerSet          = "set"
+	CheckerSession      = "session"
+	CheckerStaleness    = "staleness"
+	CheckerConvergence  = "convergence"
+	CheckerThroughput   = "throughput"
+	CheckerHarness      = "harness"
+)
+
+// CheckResult is one checker's verdict on one workload.
+type CheckResult struct {
+	Checker  string `json:"checker"`
+	Workload string `json:"workload,omitempty"`
+	Valid    bool   `json:"valid"`
+	// Summary is one line for the report.
+	Summary   string         `json:"summary"`
+	Anomalies []Anomaly      `json:"anomalies,omitempty"`
+	Stats     map[string]any `json:"stats,omitempty"`
+	// Files the checker wrote (e.g. porcupine visualizations), relative to the run directory.
+	Files []string `json:"files,omitempty"`
+}
+
+// Anomaly is one violation, with the operations that show it.
+type Anomaly struct {
+	Kind        string `json:"kind"`
+	Level       string `json:"level,omitempty"`
+	Key         string `json:"key,omitempty"`
+	Node        string `json:"node,omitempty"`
+	Description string `json:"description"`
+	// Ops are the offending operations, one line each (see describeOp).
+	Ops []string `json:"ops,omitempty"`
+}
+
+// maxAnomalies caps how many anomalies of one checker are kept in full; the count is exact.
+const maxAnomalies = 50
+
+// anomalies collects anomalies, keeping the first maxAnomalies and counting all.
+type anomalies struct {
+	list  []Anomaly
+	count int
+	// byLevel counts anomalies per consistency level.
+	byLevel map[string]int
+}
+
+func (a *anomalies) add(an Anomaly) {
+	a.count++
+	if a.byLevel == nil {
+		a.byLevel = map[string]int{}
+	}
+	a.byLevel[an.Level]++
+	if len(a.list) < maxAnomalies {
+		a.list = append(a.list, an)
+	}
+}
+
+func (a *anomalies) stats(m map[string]any) map[string]any {
+	if m == nil {
+		m = map[string]any{}
+	}
+	m["anomalies"] = a.count
+	if len(a.byLevel) > 0 {
+		m["anomalies_by_level"] = a.byLevel
+	}
+	return m
+}
+
+// describeOp is one line about an operation, for reports: who, where, what, when, and what
+// the server said.
+func describeOp(op *Op) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s..%s] p%d ", fmtTime(op.Invoke), fmtTime(op.Complete), op.Process)
+	if op.Session > 0 {
+		fmt.Fprintf(&b, "session %d ", op.Session)
+	}
+	fmt.Fprintf(&b, "%s %s %s %s", op.Node, op.Level, op.F, op.Key)
+	switch op.F {
+	case FRead:
+		switch {
+		case op.Type != TypeOK:
+		case op.Absent:
+			b.WriteString(" -> absent")
+		default:
+			fmt.Fprintf(&b, " -> %q", op.Value)
+		}
+	case FWrite:
+		fmt.Fprintf(&b, " %q", op.Value)
+	case FCAS:
+		from := fmt.Sprintf("%q", op.From)
+		if op.FromAbsent {
+			from = "absent"
+		}
+		fmt.Fprintf(&b, " %s -> %q", from, op.Value)
+	}
+	fmt.Fprintf(&b, " : %s", op.Type)
+	var notes []string
+	if op.ServedBy != "" && op.ServedBy != op.Node {
+		notes = append(notes, "served by "+op.ServedBy)
+	}
+	if op.Version != "" {
+		notes = append(notes, "version "+op.Version)
+	}
+	if op.State != "" && op.State != "committed" {
+		notes = append(notes, op.State)
+	}
+	if op.Error != "" {
+		notes = append(notes, op.Error)
+	}
+	if len(notes) > 0 {
+		b.WriteString(" (" + strings.Join(notes, ", ") + ")")
+	}
+	return b.String()
+}
+
+// fmtTime is a run time in seconds with milliseconds, "never" for an operation that has no
+// return (indeterminate).
+func fmtTime(ns int64) string {
+	if ns == maxTime {
+		return "never"
+	}
+	return fmt.Sprintf("%.3fs", float64(ns)/1e9)
+}
+
+// parseVersion parses a version the server reported; the zero Version when absent or garbled.
+func parseVersion(s string) consistency.Version {
+	v, err := consistency.ParseVersion(s)
+	if err != nil {
+		return consistency.Version{}
+	}
+	return v
+}
+
+// compareVersions orders version texts as the server does ("" is oldest).
+func compareVersions(a, b string) int {
+	return parseVersion(a).Compare(parseVersion(b))
+}
+
+// byWorkload returns the operations of one workload.
+func byWorkload(ops []*Op, name string) []*Op {
+	var out []*Op
+	for _, op := range ops {
+		if op.Workload == name {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+func durationMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -1,0 +1,374 @@
+package jepsen
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// Hand-made histories. Times are in milliseconds since the run started.
+
+const ms1 = int64(time.Millisecond)
+
+type hist struct {
+	ops []*Op
+}
+
+func (h *hist) add(o Op) *Op {
+	o.ID = len(h.ops) + 1
+	if o.Key == "" {
+		o.Key = "register/s00.0"
+	}
+	if o.Level == "" {
+		o.Level = client.ConsistencyStrong
+	}
+	if o.Type == "" {
+		o.Type = TypeOK
+	}
+	o.Invoke *= ms1
+	if o.Complete != maxTime {
+		o.Complete *= ms1
+	}
+	if o.Node == "" {
+		o.Node = "n1"
+	}
+	p := &o
+	h.ops = append(h.ops, p)
+	return p
+}
+
+func (h *hist) write(p int, v string, from, to int64, typ string) *Op {
+	return h.add(Op{Process: p, F: FWrite, Value: v, Invoke: from, Complete: to, Type: typ})
+}
+
+func (h *hist) read(p int, v string, from, to int64) *Op {
+	return h.add(Op{Process: p, F: FRead, Value: v, Absent: v == "", Invoke: from, Complete: to})
+}
+
+func mustLinear(t *testing.T, h *hist, want bool) CheckResult {
+	t.Helper()
+	res := CheckLinearizability("register", h.ops, LinearConfig{Timeout: 10 * time.Second, Dir: t.TempDir()})
+	if res.Valid != want {
+		t.Fatalf("linearizable = %v, want %v: %s %+v", res.Valid, want, res.Summary, res.Anomalies)
+	}
+	return res
+}
+
+func TestLinearizableHistoryPasses(t *testing.T) {
+	h := &hist{}
+	h.read(0, "", 0, 5)
+	h.write(1, "1", 10, 20, TypeOK)
+	h.read(0, "1", 15, 25) // concurrent with the write: may see it
+	h.write(2, "2", 30, 40, TypeOK)
+	h.read(0, "2", 45, 50)
+	h.add(Op{Process: 1, F: FCAS, From: "2", Value: "3", Invoke: 55, Complete: 60})
+	h.add(Op{Process: 2, F: FCAS, From: "2", Value: "4", Invoke: 65, Complete: 70, Type: TypeFail, Code: client.CodeConflict})
+	h.read(0, "3", 75, 80)
+	mustLinear(t, h, true)
+}
+
+func TestStaleReadIsNotLinearizable(t *testing.T) {
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.write(2, "2", 20, 30, TypeOK)
+	stale := h.read(3, "1", 40, 45) // "2" was acknowledged before the read began
+	stale.Node, stale.ServedBy = "n3", "n3"
+	res := mustLinear(t, h, false)
+	var kinds []string
+	for _, a := range res.Anomalies {
+		kinds = append(kinds, a.Kind)
+	}
+	if !strings.Contains(strings.Join(kinds, ","), "not-linearizable") || !strings.Contains(strings.Join(kinds, ","), "stale-read") {
+		t.Fatalf("anomalies %v, want not-linearizable and stale-read", kinds)
+	}
+	// The offending read is shown.
+	found := false
+	for _, a := range res.Anomalies {
+		for _, o := range a.Ops {
+			if strings.Contains(o, `n3 strong read register/s00.0 -> "1"`) {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the stale read is not among the shown operations: %+v", res.Anomalies)
+	}
+	if len(res.Files) != 1 || !strings.HasSuffix(res.Files[0], ".html") {
+		t.Errorf("no visualization written: %v", res.Files)
+	}
+}
+
+func TestAbsentAfterAcknowledgedWriteIsStale(t *testing.T) {
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.read(2, "", 20, 25)
+	mustLinear(t, h, false)
+}
+
+func TestIndeterminateWriteIsNeverFailed(t *testing.T) {
+	// The write's answer never came; a later read sees its value. Treating it as failed
+	// would make this history illegal.
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.write(2, "2", 20, 30, TypeInfo)
+	h.read(3, "2", 40, 45)
+	h.read(3, "2", 50, 55)
+	mustLinear(t, h, true)
+
+	// It may also never take effect.
+	h = &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.write(2, "2", 20, 30, TypeInfo)
+	h.read(3, "1", 40, 45)
+	mustLinear(t, h, true)
+
+	// But once seen, it cannot be undone.
+	h = &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.write(2, "2", 20, 30, TypeInfo)
+	h.read(3, "2", 40, 45)
+	h.read(3, "1", 50, 55)
+	mustLinear(t, h, false)
+}
+
+func TestFailedWriteDidNotHappen(t *testing.T) {
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	w := h.write(2, "2", 20, 30, TypeFail)
+	w.Code = client.CodeNoLeader
+	h.read(3, "2", 40, 45)
+	mustLinear(t, h, false)
+}
+
+func TestIndeterminateCAS(t *testing.T) {
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.add(Op{Process: 2, F: FCAS, From: "1", Value: "2", Invoke: 20, Complete: 30, Type: TypeInfo})
+	h.read(3, "2", 40, 45)
+	mustLinear(t, h, true)
+
+	// An indeterminate cas whose condition cannot hold cannot have written.
+	h = &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.add(Op{Process: 2, F: FCAS, From: "9", Value: "2", Invoke: 20, Complete: 30, Type: TypeInfo})
+	h.read(3, "2", 40, 45)
+	mustLinear(t, h, false)
+}
+
+func TestEventualWritesMayTakeEffectLaterOrNever(t *testing.T) {
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	ev := h.write(2, "e", 20, 22, TypeOK)
+	ev.Level = client.ConsistencyEventual
+	h.write(1, "3", 30, 40, TypeOK)
+	h.read(3, "3", 45, 50)
+	h.read(3, "e", 60, 65) // the eventual write committed after "3": allowed (last writer wins by version)
+	mustLinear(t, h, true)
+
+	// Seen before it was issued: impossible.
+	h = &hist{}
+	h.read(3, "e", 0, 5)
+	ev = h.write(2, "e", 20, 22, TypeOK)
+	ev.Level = client.ConsistencyEventual
+	mustLinear(t, h, false)
+}
+
+func TestLinearOpsBoundsObservedUnknownWrites(t *testing.T) {
+	h := &hist{}
+	w := h.write(1, "1", 0, 10, TypeInfo)
+	h.read(2, "1", 20, 30)
+	h.read(2, "1", 40, 50)
+	h.write(3, "2", 60, 70, TypeInfo) // never observed, no cas on the key: dropped
+	pops := linearOps(h.ops)
+	if len(pops) != 3 {
+		t.Fatalf("%d operations, want 3 (the unobserved unknown write dropped)", len(pops))
+	}
+	for _, p := range pops {
+		if p.Metadata.(*Op) == w && p.Return != 30*ms1 {
+			t.Errorf("observed unknown write returns at %d, want the first read's return %d", p.Return, 30*ms1)
+		}
+	}
+	// With a cas on the key, an unobserved unknown write stays, unbounded.
+	h.add(Op{Process: 4, F: FCAS, From: "1", Value: "3", Invoke: 80, Complete: 90, Type: TypeFail, Code: client.CodeConflict})
+	pops = linearOps(h.ops)
+	unbounded := 0
+	for _, p := range pops {
+		if p.Return == maxTime {
+			unbounded++
+		}
+	}
+	if unbounded != 1 {
+		t.Errorf("%d unbounded operations, want 1", unbounded)
+	}
+}
+
+func TestCheckerTimeoutIsFailure(t *testing.T) {
+	// Forty concurrent indeterminate writes and a read of a value nobody wrote: an
+	// exponential search that cannot finish in a millisecond.
+	h := &hist{}
+	for i := range 40 {
+		h.write(i, string(rune('A'+i)), 0, 10, TypeInfo)
+	}
+	h.add(Op{Process: 99, F: FCAS, From: "zz", Value: "y", Invoke: 20, Complete: 30, Type: TypeFail, Code: client.CodeConflict})
+	h.read(100, "never-written", 40, 50)
+	res := CheckLinearizability("register", h.ops, LinearConfig{Timeout: time.Millisecond})
+	if res.Valid {
+		t.Fatalf("a timed-out check passed: %s", res.Summary)
+	}
+	if res.Anomalies[0].Kind != "checker-timeout" {
+		t.Errorf("anomaly %q, want checker-timeout", res.Anomalies[0].Kind)
+	}
+}
+
+func TestDurability(t *testing.T) {
+	mk := func() *hist {
+		h := &hist{}
+		a := h.write(1, "a", 0, 10, TypeOK)
+		a.Key, a.Version = "set/1-0", "100.0@n1"
+		b := h.write(2, "b", 0, 10, TypeOK)
+		b.Key, b.Version, b.Level = "set/2-0", "101.0@n2", client.ConsistencyEventual
+		c := h.write(3, "c", 0, 10, TypeInfo)
+		c.Key = "set/3-0"
+		d := h.write(4, "d", 0, 10, TypeFail)
+		d.Key = "set/4-0"
+		return h
+	}
+	good := map[string]FinalValue{"set/1-0": {"a", "100.0@n1"}, "set/2-0": {"b", "101.0@n2"}}
+	if res := CheckDurability(CheckerSet, "set", mk().ops, good); !res.Valid {
+		t.Fatalf("good history failed: %s %+v", res.Summary, res.Anomalies)
+	}
+	// The unknown write may be there too.
+	withUnknown := map[string]FinalValue{"set/1-0": {"a", "100.0@n1"}, "set/2-0": {"b", "101.0@n2"}, "set/3-0": {"c", "102.0@n3"}}
+	if res := CheckDurability(CheckerSet, "set", mk().ops, withUnknown); !res.Valid {
+		t.Fatalf("visible unknown write flagged: %+v", res.Anomalies)
+	}
+	cases := []struct {
+		name  string
+		final map[string]FinalValue
+		kind  string
+	}{
+		{"lost acknowledged write", map[string]FinalValue{"set/1-0": {"a", "100.0@n1"}}, "lost-write"},
+		{"superseded by an older version", map[string]FinalValue{"set/1-0": {"a", "100.0@n1"}, "set/2-0": {"x", "99.0@n1"}}, "lost-write"},
+		{"invented key", map[string]FinalValue{"set/1-0": {"a", "100.0@n1"}, "set/2-0": {"b", "101.0@n2"}, "set/9-9": {"z", "1.0@n1"}}, "invented"},
+		{"rejected write visible", map[string]FinalValue{"set/1-0": {"a", "100.0@n1"}, "set/2-0": {"b", "101.0@n2"}, "set/4-0": {"d", "103.0@n1"}}, "failed-write-visible"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := CheckDurability(CheckerSet, "set", mk().ops, tc.final)
+			if res.Valid {
+				t.Fatalf("passed: %s", res.Summary)
+			}
+			if res.Anomalies[0].Kind != tc.kind {
+				t.Errorf("anomaly %q, want %q: %+v", res.Anomalies[0].Kind, tc.kind, res.Anomalies)
+			}
+		})
+	}
+}
+
+func TestSessionChecker(t *testing.T) {
+	sess := func(h *hist, f, v, version string, at int64) *Op {
+		o := Op{Process: 1, Session: 1, F: f, Value: v, Version: version, Invoke: at, Complete: at + 5, Key: "session/k0", Level: client.ConsistencySession}
+		if f == FWrite {
+			o.Level = client.ConsistencyEventual
+		}
+		return h.add(o)
+	}
+	h := &hist{}
+	sess(h, FWrite, "1", "100.0@n1", 0)
+	sess(h, FRead, "1", "100.0@n1", 10)
+	sess(h, FRead, "2", "105.0@n2", 20) // someone else's newer write: fine
+	sess(h, FRead, "2", "105.0@n2", 30)
+	if res := CheckSessions("session", h.ops); !res.Valid {
+		t.Fatalf("good session failed: %+v", res.Anomalies)
+	}
+
+	h = &hist{}
+	sess(h, FWrite, "1", "100.0@n1", 0)
+	sess(h, FRead, "0", "90.0@n3", 10) // older than its own write
+	res := CheckSessions("session", h.ops)
+	if res.Valid || res.Anomalies[0].Kind != "read-your-writes" {
+		t.Fatalf("read-your-writes violation not flagged: %+v", res)
+	}
+
+	h = &hist{}
+	sess(h, FWrite, "1", "100.0@n1", 0)
+	absent := sess(h, FRead, "", "", 10)
+	absent.Absent = true
+	if res := CheckSessions("session", h.ops); res.Valid || res.Anomalies[0].Kind != "read-your-writes" {
+		t.Fatalf("own write missing not flagged: %+v", res)
+	}
+
+	h = &hist{}
+	sess(h, FRead, "2", "105.0@n2", 0)
+	sess(h, FRead, "1", "100.0@n1", 10) // back in time
+	if res := CheckSessions("session", h.ops); res.Valid || res.Anomalies[0].Kind != "monotonic-reads" {
+		t.Fatalf("monotonic-reads violation not flagged: %+v", res)
+	}
+
+	// Another session's reads do not constrain this one.
+	h = &hist{}
+	sess(h, FRead, "2", "105.0@n2", 0)
+	other := sess(h, FRead, "1", "100.0@n1", 10)
+	other.Session = 2
+	if res := CheckSessions("session", h.ops); !res.Valid {
+		t.Fatalf("two sessions mixed up: %+v", res.Anomalies)
+	}
+}
+
+func TestStalenessChecker(t *testing.T) {
+	h := &hist{}
+	for i, at := range []int64{0, 100, 200, 300} {
+		w := h.write(0, string(rune('1'+i)), at, at+10, TypeOK)
+		w.Key = "staleness/k0"
+	}
+	fresh := h.read(1, "4", 320, 325)
+	fresh.Key, fresh.Level, fresh.Bound = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond
+	ev := h.read(2, "1", 500, 505) // eventual: measured, never a violation
+	ev.Key, ev.Level = "staleness/k0", client.ConsistencyEventual
+	cfg := StalenessConfig{Tolerance: 50 * time.Millisecond}
+	res := CheckStaleness("staleness", h.ops, cfg)
+	if !res.Valid {
+		t.Fatalf("fresh reads failed: %+v", res.Anomalies)
+	}
+	st := res.Stats[client.ConsistencyEventual].(map[string]any)
+	if st["versions_max"].(float64) != 3 || st["ms_max"].(float64) != 390 {
+		t.Errorf("eventual staleness %v, want 3 versions and 390ms", st)
+	}
+
+	stale := h.read(1, "2", 400, 405) // "3" acknowledged at 210: 190ms stale, bound 100+50
+	stale.Key, stale.Level, stale.Bound = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond
+	res = CheckStaleness("staleness", h.ops, cfg)
+	if res.Valid || res.Anomalies[0].Kind != "staleness-bound" {
+		t.Fatalf("too stale bounded read not flagged: %+v", res)
+	}
+}
+
+func TestDescribeOp(t *testing.T) {
+	o := &Op{Process: 3, Node: "n2", Level: "strong", F: FCAS, Key: "k", From: "1", Value: "2", Type: TypeInfo,
+		Invoke: 1500 * ms1, Complete: maxTime, ServedBy: "n1", Error: "outcome_unknown: timeout"}
+	got := describeOp(o)
+	for _, want := range []string{"[1.500s..never]", "p3", "n2 strong cas k \"1\" -> \"2\"", "info", "served by n1", "outcome_unknown"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
+	}
+}
+
+func TestVisualizationFileIsHTML(t *testing.T) {
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.read(2, "", 20, 25)
+	dir := t.TempDir()
+	res := CheckLinearizability("register", h.ops, LinearConfig{Dir: dir})
+	if len(res.Files) == 0 {
+		t.Fatal("no file")
+	}
+	b, err := os.ReadFile(filepath.Join(dir, res.Files[0]))
+	if err != nil || !strings.Contains(string(b), "<html") {
+		t.Fatalf("visualization: %v, %.80q", err, b)
+	}
+}

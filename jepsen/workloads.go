@@ -1,0 +1,182 @@
+package jepsen
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// registerWorkload: strong reads, writes of unique values and compare-and-sets on a few keys
+// at a time, each worker pinned to one node. Checked for linearizability (porcupine, per key)
+// and durability.
+type registerWorkload struct {
+	keys *keyRing
+}
+
+func (r *registerWorkload) Name() string { return WorkloadRegister }
+
+func (r *registerWorkload) Worker(ctx context.Context, w *Worker) {
+	cl := w.env.pinned[w.Node.ID]
+	last := map[string]lastRead{}
+	for w.pace(ctx) {
+		key := r.keys.pick(w.Rng)
+		p := w.Rng.Float64()
+		prev, known := last[key]
+		switch {
+		case p < 0.5:
+			op := w.read(cl, key, client.ConsistencyStrong, 0, nil)
+			if op.Type == TypeOK {
+				last[key] = lastRead{value: op.Value, version: op.Version, absent: op.Absent}
+			}
+		case p < 0.75 || !known || (!prev.absent && prev.version == ""):
+			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyStrong, nil)
+		default:
+			w.cas(cl, key, prev, w.env.uniqueValue())
+			delete(last, key)
+		}
+	}
+}
+
+func (r *registerWorkload) Check(in CheckInput) []CheckResult {
+	return []CheckResult{
+		CheckLinearizability(r.Name(), in.Ops, in.Linear),
+		CheckDurability(CheckerDurability, r.Name(), in.Ops, in.Final),
+	}
+}
+
+// mixedWorkload: strong reads and writes with eventual writes on the same keys. Each eventual
+// write may take effect any time after it was issued, or never (superseded); the strong
+// history must still be linearizable, and no acknowledged write (either level) may be lost.
+type mixedWorkload struct {
+	keys *keyRing
+}
+
+func (m *mixedWorkload) Name() string { return WorkloadMixed }
+
+func (m *mixedWorkload) Worker(ctx context.Context, w *Worker) {
+	cl := w.env.pinned[w.Node.ID]
+	for w.pace(ctx) {
+		key := m.keys.pick(w.Rng)
+		switch p := w.Rng.Float64(); {
+		case p < 0.45:
+			w.read(cl, key, client.ConsistencyStrong, 0, nil)
+		case p < 0.7:
+			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyStrong, nil)
+		default:
+			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyEventual, nil)
+		}
+	}
+}
+
+func (m *mixedWorkload) Check(in CheckInput) []CheckResult {
+	return []CheckResult{
+		CheckLinearizability(m.Name(), in.Ops, in.Linear),
+		CheckDurability(CheckerDurability, m.Name(), in.Ops, in.Final),
+	}
+}
+
+// setWorkload: every write creates a new key (set/W-N), alternately strong and eventual, at
+// the worker's node. After healing, every acknowledged one must be there, and nothing else.
+type setWorkload struct{}
+
+func (s *setWorkload) Name() string { return WorkloadSet }
+
+func (s *setWorkload) Worker(ctx context.Context, w *Worker) {
+	cl := w.env.pinned[w.Node.ID]
+	for n := 0; w.pace(ctx); n++ {
+		level := client.ConsistencyStrong
+		if n%2 == 1 {
+			level = client.ConsistencyEventual
+		}
+		key := fmt.Sprintf("%s/%d-%d", s.Name(), w.Index, n)
+		w.write(cl, key, key, level, nil)
+	}
+}
+
+func (s *setWorkload) Check(in CheckInput) []CheckResult {
+	return []CheckResult{CheckDurability(CheckerSet, s.Name(), in.Ops, in.Final)}
+}
+
+// sessionWorkload: each worker is one session (client.Session) that writes (strong or
+// eventual) and reads at the session level on a few shared keys, each operation starting at a
+// random node and failing over. Checked for read-your-writes and monotonic reads per session,
+// and durability.
+type sessionWorkload struct {
+	keys int
+}
+
+func (s *sessionWorkload) Name() string { return WorkloadSession }
+
+func (s *sessionWorkload) Worker(ctx context.Context, w *Worker) {
+	sess := client.NewSession("")
+	w.Session = w.Index + 1
+	home := w.Node
+	defer func() { w.Node = home }()
+	for w.pace(ctx) {
+		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+		cl := w.env.roaming[w.Node.ID]
+		key := fmt.Sprintf("%s/k%d", s.Name(), w.Rng.IntN(s.keys))
+		switch p := w.Rng.Float64(); {
+		case p < 0.55:
+			w.read(cl, key, client.ConsistencySession, 0, sess)
+		case p < 0.8:
+			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyEventual, sess)
+		default:
+			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyStrong, sess)
+		}
+	}
+}
+
+func (s *sessionWorkload) Check(in CheckInput) []CheckResult {
+	return []CheckResult{
+		CheckSessions(s.Name(), in.Ops),
+		CheckDurability(CheckerDurability, s.Name(), in.Ops, in.Final),
+	}
+}
+
+// stalenessWorkload: worker 0 writes increasing numbers to a few keys at the strong level
+// (failing over, so it writes whenever a majority exists); the others read them at the bounded
+// and eventual levels from their own node. Checked: how stale each level was, in versions and
+// milliseconds, and bounded reads within their bound plus a tolerance.
+type stalenessWorkload struct {
+	keys  int
+	bound time.Duration
+	mu    sync.Mutex
+	seq   int
+}
+
+func (s *stalenessWorkload) Name() string { return WorkloadStaleness }
+
+func (s *stalenessWorkload) Worker(ctx context.Context, w *Worker) {
+	if w.Index == 0 {
+		cl := w.env.roaming[w.Node.ID]
+		for n := 0; w.pace(ctx); n++ {
+			s.mu.Lock()
+			s.seq++
+			seq := s.seq
+			s.mu.Unlock()
+			w.write(cl, fmt.Sprintf("%s/k%d", s.Name(), n%s.keys), strconv.Itoa(seq), client.ConsistencyStrong, nil)
+		}
+		return
+	}
+	cl := w.env.pinned[w.Node.ID]
+	for w.pace(ctx) {
+		key := fmt.Sprintf("%s/k%d", s.Name(), w.Rng.IntN(s.keys))
+		if w.Rng.IntN(2) == 0 {
+			w.read(cl, key, client.ConsistencyBounded, s.bound, nil)
+		} else {
+			w.read(cl, key, client.ConsistencyEventual, 0, nil)
+		}
+	}
+}
+
+func (s *stalenessWorkload) Check(in CheckInput) []CheckResult {
+	return []CheckResult{
+		CheckStaleness(s.Name(), in.Ops, in.Stale),
+		CheckDurability(CheckerDurability, s.Name(), in.Ops, in.Final),
+	}
+}
