@@ -227,17 +227,21 @@ func (n *Node) submitBatch(ctx context.Context, cmd replication.Command) error {
 		}
 		if id != n.cfg.ID {
 			n.metrics.forwarded.WithLabelValues("commit").Inc()
-			return n.postToLeader(ctx, addr, "/v1/internal/commit", cmd.Encode())
+			return n.postPeer(ctx, addr, "/v1/internal/commit", cmd.Encode(), true)
 		}
 	}
 }
 
-func (n *Node) postToLeader(ctx context.Context, addr, path string, body []byte) error {
+// postPeer POSTs body to another node and turns a non-200 answer into an error. forwarded
+// marks the request as already relayed once (the receiver must not relay it again).
+func (n *Node) postPeer(ctx context.Context, addr, path string, body []byte, forwarded bool) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	if forwarded {
+		req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	}
 	resp, err := n.peerClient.Do(req)
 	if err != nil {
 		return err
@@ -246,7 +250,7 @@ func (n *Node) postToLeader(ctx context.Context, addr, path string, body []byte)
 	if resp.StatusCode != http.StatusOK {
 		var eb client.ErrorBody
 		json.NewDecoder(resp.Body).Decode(&eb)
-		return fmt.Errorf("leader answered %d %s: %s", resp.StatusCode, eb.Code, eb.Error)
+		return fmt.Errorf("%s answered %d %s: %s", addr, resp.StatusCode, eb.Code, eb.Error)
 	}
 	return nil
 }

@@ -221,25 +221,15 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, _ := keyOf(r)
-	q := r.URL.Query()
-	level, err := consistency.ParseRead(q.Get("consistency"))
+	p, err := n.parseRead(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	bound, err := n.maxStaleness(q.Get("max_staleness"))
+	level := p.level
+	a, err := n.prepareRead(r, level, p.bound, p.token, key)
 	if err != nil {
-		writeError(w, err)
-		return
-	}
-	token, err := parseSession(r.Header.Get(client.HeaderSession))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	a, err := n.prepareRead(r, level, bound, token, key)
-	if err != nil {
-		n.setMeta(w, answer{level: level, staleness: -1, session: token})
+		n.setMeta(w, answer{level: level, staleness: -1, session: p.token})
 		writeError(w, err)
 		return
 	}
@@ -271,7 +261,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	level, err := consistency.ParseRead(q.Get("consistency"))
+	p, err := n.parseRead(r)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -283,17 +273,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	bound, err := n.maxStaleness(q.Get("max_staleness"))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	token, err := parseSession(r.Header.Get(client.HeaderSession))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	a, err := n.prepareRead(r, level, bound, token, "")
+	a, err := n.prepareRead(r, p.level, p.bound, p.token, "")
 	if err != nil {
 		writeError(w, err)
 		return
@@ -308,6 +288,27 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		resp.Items = append(resp.Items, toKV(it.Key, it.Value, client.StateCommitted))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// readParams are what every read names: its level, its staleness bound and the session token.
+type readParams struct {
+	level consistency.Level
+	bound time.Duration
+	token sessionToken
+}
+
+func (n *Node) parseRead(r *http.Request) (readParams, error) {
+	q := r.URL.Query()
+	var p readParams
+	var err error
+	if p.level, err = consistency.ParseRead(q.Get("consistency")); err != nil {
+		return p, err
+	}
+	if p.bound, err = n.maxStaleness(q.Get("max_staleness")); err != nil {
+		return p, err
+	}
+	p.token, err = parseSession(r.Header.Get(client.HeaderSession))
+	return p, err
 }
 
 func (n *Node) maxStaleness(s string) (time.Duration, error) {

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -318,20 +317,8 @@ func (n *Node) register() error {
 		return replication.ErrNoLeader
 	}
 	body, _ := json.Marshal(joinRequest(me))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+target+"/v1/cluster/join", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.peerClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var eb client.ErrorBody
-		json.NewDecoder(resp.Body).Decode(&eb)
-		return fmt.Errorf("join via %s: %d %s", target, resp.StatusCode, eb.Error)
+	if err := n.postPeer(ctx, target, "/v1/cluster/join", body, false); err != nil {
+		return fmt.Errorf("join via %s: %w", target, err)
 	}
 	return nil
 }
