@@ -37,6 +37,32 @@ func freeAddr(t *testing.T) string {
 
 func startCluster(t *testing.T, size int, tweaks ...func(i int, c *Config)) *testCluster {
 	t.Helper()
+	// The Raft ports are picked free, closed, then bound by the node: on a busy machine another
+	// process can take one in between. Start over with fresh ports when that happens.
+	for attempt := 1; ; attempt++ {
+		tc, err := tryStartCluster(t, size, tweaks)
+		if err == nil {
+			t.Cleanup(tc.stop)
+			tc.waitReady()
+			return tc
+		}
+		tc.stop()
+		if !strings.Contains(err.Error(), "address already in use") || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; retrying with fresh ports", attempt, err)
+	}
+}
+
+func (tc *testCluster) stop() {
+	for i := range tc.nodes {
+		tc.cancel[i]()
+		<-tc.done[i]
+	}
+	tc.nodes, tc.cancel, tc.done = nil, nil, nil
+}
+
+func tryStartCluster(t *testing.T, size int, tweaks []func(i int, c *Config)) (*testCluster, error) {
 	tc := &testCluster{t: t}
 	var peers []strong.Peer
 	raftAddrs := make([]string, size)
@@ -68,12 +94,13 @@ func startCluster(t *testing.T, size int, tweaks ...func(i int, c *Config)) *tes
 		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			t.Fatal(err)
+			return tc, err
 		}
 		cfg.HTTPAddr = ln.Addr().String()
 		n, err := New(cfg)
 		if err != nil {
-			t.Fatal(err)
+			ln.Close()
+			return tc, err
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
@@ -82,14 +109,7 @@ func startCluster(t *testing.T, size int, tweaks ...func(i int, c *Config)) *tes
 		tc.cancel = append(tc.cancel, cancel)
 		tc.done = append(tc.done, done)
 	}
-	t.Cleanup(func() {
-		for i := range tc.nodes {
-			tc.cancel[i]()
-			<-tc.done[i]
-		}
-	})
-	tc.waitReady()
-	return tc
+	return tc, nil
 }
 
 // waitReady polls until every node knows a leader whose HTTP address is registered.
