@@ -4,7 +4,7 @@ TAGS     := -tags hashicorpmetrics
 BIN      := bin
 NODES    ?= 3
 
-.PHONY: all build test test-deps test-short cluster cluster-down jepsen bench vet fmt clean
+.PHONY: all build test test-deps test-short cluster cluster-down jepsen bench image vet fmt clean
 
 all: build
 
@@ -37,6 +37,10 @@ cluster-down: build
 # on PASS; history, plots and report.md under jepsen/store/.
 jepsen: build test-deps
 	$(BIN)/kvjepsen --backend netns --workload register,set,session --nemesis partition,kill,pause --nodes 5 --time 60s --clients 16 --rate 300 --bin $(BIN)
+
+# The container image dialkv:dev (FROM scratch, static kvd and kvctl; no registry needed).
+image:
+	scripts/image.sh
 
 vet:
 	$(GO) vet $(TAGS) ./...

@@ -609,15 +609,17 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// NewBackend returns the named backend ("netns" or "local"); nothing runs until Start.
+// NewBackend returns the named backend ("netns", "local" or "docker"); nothing runs until Start.
 func NewBackend(name string, cfg ClusterConfig) (Backend, error) {
 	switch name {
 	case "netns":
 		return newNetns(cfg)
 	case "local":
 		return NewLocal(cfg)
+	case "docker":
+		return NewDocker(cfg)
 	}
-	return nil, fmt.Errorf("unknown backend %q: want netns or local", name)
+	return nil, fmt.Errorf("unknown backend %q: want netns, local or docker", name)
 }
 
 // DefaultBackend is netns when it can run here (Linux and root, with ip and nft or apt-get to

@@ -195,7 +195,7 @@ func TestConfigValidate(t *testing.T) {
 		func(c *Config) { c.Workloads = []string{"bank"} },
 		func(c *Config) { c.Workloads = []string{"set", "set"} },
 		func(c *Config) { c.Nemesis = "meteor" },
-		func(c *Config) { c.Backend = "docker" },
+		func(c *Config) { c.Backend = "kubernetes" },
 		func(c *Config) { c.Clients = 1 },
 		func(c *Config) { c.Unsafe = "everything" },
 		func(c *Config) { c.Rate = 0 },

@@ -107,8 +107,8 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Backend != "netns" && c.Backend != "local":
-		return fmt.Errorf("backend %q: want netns or local", c.Backend)
+	case c.Backend != "netns" && c.Backend != "local" && c.Backend != "docker":
+		return fmt.Errorf("backend %q: want netns, local or docker", c.Backend)
 	case c.Nodes < 1 || c.Nodes > 9:
 		return fmt.Errorf("nodes %d: want 1 to 9", c.Nodes)
 	case c.Clients < len(c.Workloads):

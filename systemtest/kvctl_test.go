@@ -57,6 +57,11 @@ func TestKvctlClusterPartitionAndHeal(t *testing.T) {
 	if _, errOut, ok := kvctl(t, "put", "k", "v", "--consistency", "strong"); !ok {
 		t.Fatalf("put: %s", errOut)
 	}
+	// A strong read on n1 makes sure n1 has applied the write before it is cut off (a follower
+	// may lag the leader's acknowledgement by a few milliseconds).
+	if out, errOut, ok := kvctl(t, "get", "k", "--consistency", "strong", "--endpoints", "127.0.0.1:7001"); !ok || out != "v" {
+		t.Fatalf("strong read on n1 before the partition: %q %q", out, errOut)
+	}
 	if out, errOut, ok := kvctl(t, "cluster", "partition", "n1", "--data-dir", dir); !ok || !strings.Contains(out, "n1 cut off from n2, n3") {
 		t.Fatalf("partition: %q %q", out, errOut)
 	}

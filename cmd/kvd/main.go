@@ -14,13 +14,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/dialkv/dialkv/node"
+	"github.com/dialkv/dialkv/replication/strong"
 )
 
 func main() {
@@ -62,8 +65,10 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 	raftAddr := fs.String("raft", "127.0.0.1:7101", "Raft listen and advertise address")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/ID)")
 	bootstrap := fs.String("bootstrap", "", "initial voters of a NEW cluster, ID=HOST:PORT,... (same list on every node; ignored once the node has state)")
+	joinOthers := fs.Bool("join-unless-bootstrap", false, "with both --bootstrap and --join: a node named in --bootstrap bootstraps, every other node joins (one configuration for every pod of a StatefulSet)")
 	fs.StringVar(&cfg.Join, "join", "", "HTTP address of a running member to join through (for a node added to an existing cluster)")
 	fs.StringVar(&cfg.Gossip.BindAddr, "gossip", "127.0.0.1:7201", "gossip (memberlist) listen address, UDP and TCP")
+	gossipAdvertise := fs.String("gossip-advertise", "", "gossip address other members dial, HOST:PORT, when --gossip binds a wildcard (containers); a host name is resolved to its IP once, at start")
 	gossipJoin := fs.String("gossip-join", "", "gossip addresses of other members to join, HOST:PORT,... (members recorded in the log are rejoined too)")
 	fs.StringVar(&cfg.Gossip.Profile, "gossip-profile", "lan", "gossip timing profile: lan (production) or local (fast failure detection, for tests and one-host clusters)")
 	fs.StringVar(&cfg.Gossip.Label, "cluster-label", "dialkv", "gossip label: clusters with different labels on one network never mix")
@@ -103,9 +108,21 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 	if cfg.Raft.Bootstrap, err = node.ParsePeers(*bootstrap); err != nil {
 		return cfg, nil, fmt.Errorf("--bootstrap: %w", err)
 	}
+	if *joinOthers && cfg.Join != "" && len(cfg.Raft.Bootstrap) > 0 {
+		if slices.ContainsFunc(cfg.Raft.Bootstrap, func(p strong.Peer) bool { return p.ID == cfg.ID }) {
+			cfg.Join = ""
+		} else {
+			cfg.Raft.Bootstrap = nil
+		}
+	}
 	for _, addr := range strings.Split(*gossipJoin, ",") {
 		if addr = strings.TrimSpace(addr); addr != "" {
 			cfg.Gossip.Peers = append(cfg.Gossip.Peers, addr)
+		}
+	}
+	if *gossipAdvertise != "" {
+		if cfg.Gossip.AdvertiseAddr, err = resolveIPPort(*gossipAdvertise); err != nil {
+			return cfg, nil, fmt.Errorf("--gossip-advertise: %w", err)
 		}
 	}
 	cfg.Logger = logger
@@ -113,6 +130,34 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 		return cfg, nil, err
 	}
 	return cfg, logger, nil
+}
+
+// resolveIPPort turns HOST:PORT into IP:PORT (memberlist needs an IP). A container's own name
+// resolves through /etc/hosts, so this works before any DNS server answers; an IPv4 address is
+// preferred when the name has both.
+func resolveIPPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if host == "" || net.ParseIP(host) != nil {
+		return addr, nil
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return "", err
+	}
+	if len(ips) == 0 {
+		return "", fmt.Errorf("%s has no address", host)
+	}
+	best := ips[0]
+	for _, ip := range ips {
+		if ip.To4() != nil {
+			best = ip
+			break
+		}
+	}
+	return net.JoinHostPort(best.String(), port), nil
 }
 
 // applyEnv sets each flag from KV_<NAME> when that variable exists.

@@ -94,7 +94,9 @@ combine, e.g. partition+clock; "none" for no faults):
 
 Backends (--backend): netns (Linux, root: each node in its own network namespace, partitions
 as nftables rules; default when available) or local (127.0.0.1, no root; network faults
-through kvd's fault hook, docs/faults.md).
+through kvd's fault hook, docs/faults.md) or docker (each node a container of $KVJEPSEN_IMAGE,
+default dialkv:dev from make image, on a private network; network faults through the fault hook,
+kill and pause with docker kill and docker pause).
 
 Flags:
 `
@@ -108,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (jepsen.Config, bool, error) {
 		fs.PrintDefaults()
 	}
 	workloads := fs.String("workload", strings.Join(cfg.Workloads, ","), "workloads to run together: "+strings.Join(jepsen.Workloads, ","))
-	fs.StringVar(&cfg.Backend, "backend", cfg.Backend, "cluster backend: netns or local")
+	fs.StringVar(&cfg.Backend, "backend", cfg.Backend, "cluster backend: netns, local or docker")
 	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "faults: partition,kill,pause,clock,slow (+ combines; none)")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster size")
 	fs.DurationVar(&cfg.Time, "time", cfg.Time, "how long the workload runs (healing, settling and checking come after)")

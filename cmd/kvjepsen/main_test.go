@@ -25,7 +25,7 @@ func TestParseFlagsRejects(t *testing.T) {
 	for _, args := range [][]string{
 		{"--workload", "bank"},
 		{"--nemesis", "meteor"},
-		{"--backend", "docker"},
+		{"--backend", "kubernetes"},
 		{"--unsafe", "all"},
 		{"extra"},
 	} {

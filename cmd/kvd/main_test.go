@@ -1,0 +1,37 @@
+package main
+
+import (
+	"io"
+	"testing"
+)
+
+func TestContainerFlags(t *testing.T) {
+	base := []string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:7001", "--raft", "127.0.0.1:7101", "--gossip", "0.0.0.0:7201"}
+	statefulSet := []string{"--bootstrap", "k-0=127.0.0.1:7101", "--join", "127.0.0.1:7001", "--join-unless-bootstrap"}
+	tests := []struct {
+		name      string
+		args      []string
+		advertise string
+		bootstrap int
+		join      string
+	}{
+		{"advertise host name resolved to an IP", []string{"--id", "n1", "--gossip-advertise", "localhost:7201"}, "127.0.0.1:7201", 0, ""},
+		{"advertise IP kept", []string{"--id", "n1", "--gossip-advertise", "10.1.2.3:7201"}, "10.1.2.3:7201", 0, ""},
+		{"statefulset: the listed pod bootstraps", append([]string{"--id", "k-0"}, statefulSet...), "", 1, ""},
+		{"statefulset: another pod joins", append([]string{"--id", "k-1"}, statefulSet...), "", 0, "127.0.0.1:7001"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := parseConfig(append(append([]string(nil), base...), tc.args...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Gossip.AdvertiseAddr != tc.advertise || len(cfg.Raft.Bootstrap) != tc.bootstrap || cfg.Join != tc.join {
+				t.Errorf("advertise %q bootstrap %v join %q; want %q, %d peers, %q", cfg.Gossip.AdvertiseAddr, cfg.Raft.Bootstrap, cfg.Join, tc.advertise, tc.bootstrap, tc.join)
+			}
+		})
+	}
+	if _, _, err := parseConfig(append(append([]string(nil), base...), "--id", "n1", "--bootstrap", "n1=127.0.0.1:7101", "--join", "127.0.0.1:7002"), io.Discard); err == nil {
+		t.Error("--bootstrap with --join and without --join-unless-bootstrap must still be refused")
+	}
+}
