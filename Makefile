@@ -32,6 +32,11 @@ cluster: build
 cluster-down: build
 	$(BIN)/kvctl cluster down
 
+# The standard load matrix against a fresh local 3-node cluster (ports 7001-7003, 7101-7103 and
+# 7201-7203 must be free), one table out, about two minutes. See docs/performance.md.
+bench: build
+	scripts/bench.sh
+
 # The partition test (issue 7): register, set and session workloads under partitions, kills and
 # pauses on 5 nodes, each in its own network namespace (root on Linux; about 75 s). Exit 0 only
 # on PASS; history, plots and report.md under jepsen/store/.

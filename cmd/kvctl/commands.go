@@ -135,6 +135,7 @@ func commands() []command {
 			summary: "print key<TAB>value lines for the keys starting with P"},
 		{name: "status", args: "[--watch D]", maxArgs: 0, flags: append(slices.Clone(clientFlags), "json", "watch"), run: runStatus,
 			summary: "show the cluster as one node sees it: leader and nodes"},
+		benchCommand(),
 		healthCommand(),
 		{name: "cluster up", args: "[--nodes N]", maxArgs: 0, flags: []string{"nodes", "data-dir", "wait", "kvd"}, run: runClusterUp,
 			summary: "start a local cluster of N kvd processes (node i: HTTP 127.0.0.1:7000+i, Raft 7100+i) and wait for a leader"},

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// benchKeys is the key space of the benchmarks, as in kvctl bench's default.
+const benchKeys = 10000
+
+func benchKey(i int) string { return fmt.Sprintf("bench/%010d", i) }
+
+// openBench opens a store with kvd's own options (store.DefaultOptions) in a temporary directory.
+func openBench(b *testing.B) *Store {
+	b.Helper()
+	s, err := Open(filepath.Join(b.TempDir(), "state.db"), DefaultOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// commits is the number of write transactions bbolt has committed in s's file: a read
+// transaction sees the id of the last one. Each commit costs two fdatasyncs (pages, then meta).
+func commits(b *testing.B, s *Store) int {
+	var id int
+	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+		b.Fatal(err)
+	}
+	return id
+}
+
+// BenchmarkMergeTentative is the eventual write's durable step: one write per call, from 1 or
+// 64 concurrent writers. Concurrent callers share one transaction and one fsync (group commit):
+// commits/op says how many commits each write cost, fsyncs-saved the share of the 1-commit-per-
+// write baseline that group commit avoided.
+func BenchmarkMergeTentative(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run("writers="+strconv.Itoa(writers), func(b *testing.B) {
+			s := openBench(b)
+			value := make([]byte, 128)
+			var next atomic.Int64
+			var failed atomic.Value
+			before := commits(b, s)
+			b.ReportAllocs()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := next.Add(1)
+						if i > int64(b.N) {
+							return
+						}
+						w := replication.Write{Key: benchKey(int(i) % benchKeys),
+							Value: consistency.Value{Version: consistency.Version{Wall: i, Node: "n1"}, Data: value}}
+						if _, err := s.MergeTentative([]replication.Write{w}); err != nil {
+							failed.Store(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			n := commits(b, s) - before
+			b.ReportMetric(float64(n)/float64(b.N), "commits/op")
+			b.ReportMetric(float64(b.N)/float64(max(n, 1)), "writes/commit")
+			b.ReportMetric(100*(1-float64(n)/float64(b.N)), "fsyncs-saved-%")
+		})
+	}
+}
+
+// BenchmarkGet is a committed-layer read (strong and bounded GETs): one bbolt read transaction.
+func BenchmarkGet(b *testing.B) {
+	s := openBench(b)
+	fillCommitted(b, s)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if _, ok, err := s.Get(benchKey(i % benchKeys)); err != nil || !ok {
+				b.Fatalf("get: ok=%v err=%v", ok, err)
+			}
+		}
+	})
+}
+
+// BenchmarkPendingTentative is the committer's scan (node.nextBatch) of a tentative layer that
+// holds backlog writes: it reads every entry to summarize the layer, whatever the batch limit.
+func BenchmarkPendingTentative(b *testing.B) {
+	for _, backlog := range []int{100, 10000} {
+		b.Run("backlog="+strconv.Itoa(backlog), func(b *testing.B) {
+			s := openBench(b)
+			ws := make([]replication.Write, backlog)
+			for i := range ws {
+				ws[i] = replication.Write{Key: benchKey(i), Value: consistency.Value{Version: consistency.Version{Wall: int64(i + 1), Node: "n1"}, Data: make([]byte, 128)}}
+			}
+			if _, err := s.MergeTentative(ws); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, sum, err := s.PendingTentative(nil, 512); err != nil || sum.Count != backlog {
+					b.Fatalf("pending: %+v %v", sum, err)
+				}
+			}
+		})
+	}
+}
+
+func fillCommitted(b *testing.B, s *Store) {
+	b.Helper()
+	err := s.Apply(1, func(tx *Tx) error {
+		for i := range benchKeys {
+			if err := tx.Put(benchKey(i), consistency.Value{Version: consistency.Version{Wall: int64(i + 1), Node: "n1"}, Data: make([]byte, 128)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
