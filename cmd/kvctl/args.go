@@ -83,3 +83,33 @@ func expected(f *flag.Flag, err error) string {
 	}
 	return err.Error()
 }
+
+// commandWord returns the index of the first positional argument in args under fs's flags (the
+// command word), skipping flags and the values of non-boolean flags; -1 when there is none or
+// the flags before it do not parse.
+func commandWord(fs *flag.FlagSet, args []string) int {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			if i+1 < len(args) {
+				return i + 1
+			}
+			return -1
+		}
+		if len(arg) < 2 || arg[0] != '-' {
+			return i
+		}
+		name := strings.TrimPrefix(arg[1:], "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			return -1
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			i++ // its value
+		}
+	}
+	return -1
+}

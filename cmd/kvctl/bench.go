@@ -41,9 +41,9 @@ const (
 // command line parser knows only the flags every command shares (see newFlagSet).
 func benchCommand() command {
 	return command{
-		name: "bench", args: "put|get|mixed -- [--clients N] [--duration D | --ops N] [...]",
+		name: "bench", args: "put|get|mixed [--clients N] [--duration D | --ops N] [...]",
 		minArgs: 1, maxArgs: 64, flags: []string{"endpoints", "timeout", "json", "max-staleness"}, run: runBench,
-		summary: `closed-loop load generator: ops/s and latency percentiles per operation and level (its flags follow "--": kvctl bench -- -h)`,
+		summary: `closed-loop load generator: ops/s and latency percentiles per operation and level (kvctl bench -h lists its flags)`,
 	}
 }
 
@@ -139,7 +139,7 @@ Flags (after "--"; the shared ones may also stand before it):
 `)
 	writeFlagHelp(w, fs, benchFlagOrder)
 	fmt.Fprint(w, `
-Example: kvctl bench put -- --clients 64 --duration 10s --write-consistency eventual --json
+Example: kvctl bench put --clients 64 --duration 10s --write-consistency eventual --json
 `)
 }
 

@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -34,6 +35,18 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	var opts options
 	fs := newFlagSet(&opts, getenv)
+	// kvctl bench has many flags of its own: hand it everything after its name, so its flags may
+	// stand anywhere too (kvctl's own flags before "bench" still apply).
+	if i := commandWord(fs, args); i >= 0 && args[i] == "bench" {
+		if _, err := parseInterspersed(fs, args[:i]); err != nil {
+			return err
+		}
+		rest := slices.Clone(args[i+1:])
+		if j := slices.Index(rest, "--"); j >= 0 { // the separator older usage needed
+			rest = slices.Delete(rest, j, j+1)
+		}
+		return runBench(ctx, &invocation{opts: &opts, args: rest, stdin: stdin, stdout: stdout, stderr: stderr})
+	}
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
