@@ -66,11 +66,9 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		writeError(w, fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
 		return
 	}
+	// The committer is not woken per write: it runs every CommitInterval and takes stampMu
+	// exclusively each time, so waking it on every write made writers queue behind it.
 	n.gossip.Broadcast(stored)
-	select {
-	case n.commitWake <- struct{}{}:
-	default:
-	}
 	a := answer{level: consistency.Eventual, version: val.Version, state: client.StateTentative, staleness: -1, session: token.saw(wr.cmd.Key, val.Version)}
 	m := n.setMeta(w, a)
 	if wantsJSON(r) {
