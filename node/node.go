@@ -52,7 +52,7 @@ type Node struct {
 
 	membersMu sync.Mutex
 	members   map[string]replication.Member // cache of the committed members table
-	membersAt uint64                        // applied index the cache was read at
+	membersAt uint64                        // store.MembersGeneration the cache was read at
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -242,12 +242,13 @@ func joinRequest(m replication.Member) client.JoinRequest {
 	return client.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, GossipAddr: m.GossipAddr}
 }
 
-// memberTable returns the committed members table, re-read only when the applied index moved.
+// memberTable returns the committed members table, re-read only when it changed (it is read on
+// every forwarded request; the applied index moves with every write).
 func (n *Node) memberTable() map[string]replication.Member {
-	applied := n.store.AppliedIndex()
+	gen := n.store.MembersGeneration()
 	n.membersMu.Lock()
 	defer n.membersMu.Unlock()
-	if n.members != nil && n.membersAt == applied {
+	if n.members != nil && n.membersAt == gen {
 		return n.members
 	}
 	m, err := n.store.Members()
@@ -255,7 +256,7 @@ func (n *Node) memberTable() map[string]replication.Member {
 		n.logger.Error("read members", "err", err)
 		return n.members
 	}
-	n.members, n.membersAt = m, applied
+	n.members, n.membersAt = m, gen
 	return m
 }
 

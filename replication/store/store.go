@@ -68,6 +68,9 @@ type Store struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the applied index moves
 
+	// membersGen moves whenever the committed members table changes, so readers can cache it.
+	membersGen atomic.Uint64
+
 	merges    chan mergeRequest // group commit of tentative writes
 	stop      chan struct{}
 	merging   sync.WaitGroup
@@ -219,6 +222,7 @@ func (s *Store) Members() (map[string]replication.Member, error) {
 type Tx struct {
 	kv, members, meta, watermarks, tombstones *bolt.Bucket
 	tentative                                 *bolt.Bucket
+	membersChanged                            bool
 }
 
 // Get returns key's committed record as the transaction sees it.
@@ -272,22 +276,32 @@ func (t *Tx) PutMember(m replication.Member) error {
 	if err != nil {
 		return err
 	}
+	t.membersChanged = true
 	return t.members.Put([]byte(m.ID), raw)
 }
+
+// MembersGeneration changes whenever the committed members table does (after the transaction
+// that changed it commits). Read it before Members to cache the table safely.
+func (s *Store) MembersGeneration() uint64 { return s.membersGen.Load() }
 
 // Apply runs fn in one write transaction and records lastIndex as the applied index in the same
 // transaction: either the whole batch and its index are durable, or neither is. If fn fails,
 // nothing is written and the error is returned.
 func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
+	var tx *Tx
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		root := btx.Bucket(bucketCommitted)
-		if err := fn(newTx(btx)); err != nil {
+		tx = newTx(btx)
+		if err := fn(tx); err != nil {
 			return err
 		}
 		return root.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, lastIndex))
 	})
 	if err != nil {
 		return err
+	}
+	if tx.membersChanged {
+		s.membersGen.Add(1)
 	}
 	s.setApplied(lastIndex)
 	return nil
@@ -443,6 +457,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
+	s.membersGen.Add(1)
 	s.setApplied(applied)
 	return nil
 }

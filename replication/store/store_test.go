@@ -163,3 +163,32 @@ func TestSnapshotRestoreReplacesState(t *testing.T) {
 		t.Errorf("after failed restore: a=%q ok=%v applied=%d", v.Data, ok, dst.AppliedIndex())
 	}
 }
+
+func TestMembersGenerationMovesOnlyWithMembers(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	g0 := s.MembersGeneration()
+	mustPut(t, s, 1, map[string]consistency.Value{"a": val("1", 1)})
+	if s.MembersGeneration() != g0 {
+		t.Fatal("a key write moved the members generation")
+	}
+	if err := s.Apply(2, func(tx *Tx) error { return tx.PutMember(replication.Member{ID: "n1"}) }); err != nil {
+		t.Fatal(err)
+	}
+	if s.MembersGeneration() == g0 {
+		t.Fatal("registering a member did not move the members generation")
+	}
+	g1 := s.MembersGeneration()
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	snap.WriteTo(&buf)
+	snap.Release()
+	if err := s.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if s.MembersGeneration() == g1 {
+		t.Fatal("a restore did not move the members generation")
+	}
+}
