@@ -19,7 +19,8 @@ type Config struct {
 	ID string
 	// HTTPAddr is where the API listens, and what other nodes and clients dial.
 	HTTPAddr string
-	// DataDir holds state.db (committed layer), raft.db and snapshots.
+	// DataDir holds state.db (committed layer), state.tentative.db (tentative layer), raft.db and
+	// snapshots.
 	DataDir string
 	// Join is the HTTP address of a running member to ask for admission, used only when this
 	// node has no Raft state and no bootstrap list.

@@ -50,6 +50,9 @@ type Node struct {
 	listener   net.Listener
 	server     *http.Server
 
+	// readIndexes coalesces this node's read-index calls to the leader (follower strong reads).
+	readIndexes readIndexRounds
+
 	membersMu sync.Mutex
 	members   map[string]replication.Member // cache of the committed members table
 	membersAt uint64                        // store.MembersGeneration the cache was read at
@@ -96,6 +99,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.store = st
+	if st.Torn {
+		logger.Warn("the machine went down while the committed layer was open (it is written without fsync): set it aside and rebuilding it from the raft snapshot and log", "set_aside", st.TornPath)
+	}
 	raftCfg := cfg.raftConfig()
 	raftCfg.Logger = logger.With("component", "raft", "node", cfg.ID)
 	raftCfg.Faults = faults

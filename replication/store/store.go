@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,13 +47,15 @@ const snapshotMagic = "dialkv-snapshot-1\n"
 // ErrClosed is returned by operations on a closed store.
 var ErrClosed = errors.New("store: closed")
 
-// Options tune the bbolt file.
+// Options tune the bbolt files.
 type Options struct {
 	// OpenTimeout bounds the wait for the file lock (another process or an unclosed handle).
 	OpenTimeout time.Duration
 	// InitialMmapSize is reserved address space. It must be large: a long read transaction
 	// (snapshot persist) blocks writers whenever the mmap has to grow.
 	InitialMmapSize int
+	// BootID names the running boot of the machine (nil: SystemBootID). Tests fake a reboot.
+	BootID func() string
 }
 
 // DefaultOptions are the options kvd uses.
@@ -60,10 +63,19 @@ func DefaultOptions() Options {
 	return Options{OpenTimeout: 5 * time.Second, InitialMmapSize: 1 << 30}
 }
 
-// Store is one node's bbolt file.
+// Store is one node's state: the committed layer in one bbolt file, written without fsync
+// (rebuildable from Raft, see durability.go), and the tentative layer in another, fsynced before
+// any eventual write is acknowledged.
 type Store struct {
-	db      *bolt.DB
+	db      *bolt.DB // committed layer
+	tdb     *bolt.DB // tentative layer
+	path    string
+	boot    string
 	applied atomic.Uint64
+	// Torn reports that Open found the committed layer's file possibly torn by a machine crash
+	// and started it empty (the file was kept as TornPath).
+	Torn     bool
+	TornPath string
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced whenever the applied index moves
@@ -71,29 +83,76 @@ type Store struct {
 	// membersGen moves whenever the committed members table changes, so readers can cache it.
 	membersGen atomic.Uint64
 
-	merges    chan mergeRequest // group commit of tentative writes
+	merges chan mergeRequest // group commit of tentative writes
+	// drops are tentative entries committed versions have caught up with, for the group
+	// committer to delete; prune asks it to check the whole tentative layer (after a restore or
+	// a purge). dropWake wakes it; dropsDone moves after each commit that took drops.
+	dropMu    sync.Mutex
+	drops     []replication.Write
+	prune     bool
+	dropWake  chan struct{}
+	dropsDone atomic.Uint64
+	dropsSeen atomic.Uint64
+
 	stop      chan struct{}
 	merging   sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open opens or creates the store at path.
+// TentativePath is where the tentative layer of the store at path lives.
+func TentativePath(path string) string { return strings.TrimSuffix(path, ".db") + ".tentative.db" }
+
+// Open opens or creates the store at path (the committed layer) and TentativePath(path).
 func Open(path string, opts Options) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	boot := SystemBootID
+	if opts.BootID != nil {
+		boot = opts.BootID
+	}
+	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{})}
+	torn, err := mayBeTorn(path, s.boot)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", markPath(path), err)
+	}
+	if torn {
+		if s.TornPath, err = setAside(path); err != nil {
+			return nil, fmt.Errorf("store: setting aside %s: %w", path, err)
+		}
+		s.Torn = true
+	}
+	s.tdb, err = bolt.Open(TentativePath(path), 0o600, &bolt.Options{
 		Timeout:         opts.OpenTimeout,
 		NoFreelistSync:  true,
 		FreelistType:    bolt.FreelistMapType,
 		InitialMmapSize: opts.InitialMmapSize,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", TentativePath(path), err)
+	}
+	if err := s.tdb.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketTentative)
+		return err
+	}); err != nil {
+		s.tdb.Close()
+		return nil, fmt.Errorf("store: init %s: %w", TentativePath(path), err)
+	}
+	// The dirty mark must be durable before the first unsynced write.
+	if err := writeMark(path, mark{boot: s.boot}); err != nil {
+		s.tdb.Close()
+		return nil, fmt.Errorf("store: %s: %w", markPath(path), err)
+	}
+	s.db, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         opts.OpenTimeout,
+		NoFreelistSync:  true,
+		NoGrowSync:      true,
+		FreelistType:    bolt.FreelistMapType,
+		InitialMmapSize: opts.InitialMmapSize,
+	})
+	if err != nil {
+		s.tdb.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), stop: make(chan struct{})}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketTentative); err != nil {
-			return err
-		}
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(bucketCommitted)
 		if err != nil {
 			return err
@@ -104,30 +163,66 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		s.applied.Store(readApplied(root))
-		return nil
+		return s.moveOldTentative(tx)
 	})
 	if err != nil {
-		db.Close()
+		s.db.Close()
+		s.tdb.Close()
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
+	s.db.NoSync = true
+	// Drop what the committed layer caught up with while the store was closed.
+	s.prune = true
 	s.merging.Add(1)
 	go s.groupCommit()
 	return s, nil
 }
 
-// Close stops the group committer and closes the file. The store must not be used afterwards;
-// calling Close again returns the first result.
+// moveOldTentative moves a tentative layer kept in the committed layer's file (as earlier
+// versions did) into its own file, durably, before the old bucket is deleted.
+func (s *Store) moveOldTentative(tx *bolt.Tx) error {
+	old := tx.Bucket(bucketTentative)
+	if old == nil {
+		return nil
+	}
+	err := s.tdb.Update(func(ttx *bolt.Tx) error {
+		b := ttx.Bucket(bucketTentative)
+		return old.ForEach(func(k, v []byte) error {
+			if b.Get(k) != nil {
+				return nil
+			}
+			return b.Put(k, v)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("moving the tentative layer to its own file: %w", err)
+	}
+	return tx.DeleteBucket(bucketTentative)
+}
+
+// Close stops the group committer, syncs the committed layer, marks it clean and closes both
+// files. The store must not be used afterwards; calling Close again returns the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		s.merging.Wait()
-		s.closeErr = s.db.Close()
+		err := s.db.Sync()
+		if cerr := s.db.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = writeMark(s.path, mark{boot: s.boot, clean: true})
+		}
+		if cerr := s.tdb.Close(); err == nil {
+			err = cerr
+		}
+		s.closeErr = err
 	})
 	return s.closeErr
 }
 
-// Path is the file's path.
-func (s *Store) Path() string { return s.db.Path() }
+// Path is the committed layer's file's path.
+func (s *Store) Path() string { return s.path }
 
 func readApplied(root *bolt.Bucket) uint64 {
 	raw := root.Bucket(bucketMeta).Get(keyApplied)
@@ -221,8 +316,13 @@ func (s *Store) Members() (map[string]replication.Member, error) {
 // Tx is one committed-layer write transaction, open only inside Apply's callback.
 type Tx struct {
 	kv, members, meta, watermarks, tombstones *bolt.Bucket
-	tentative                                 *bolt.Bucket
-	membersChanged                            bool
+	// tentative is a read-only view of the tentative layer (nil: nothing to drop); entries the
+	// transaction supersedes are collected in drops and deleted by the group committer after
+	// the transaction commits.
+	tentative      *bolt.Bucket
+	drops          []replication.Write
+	prune          bool
+	membersChanged bool
 }
 
 // Get returns key's committed record as the transaction sees it.
@@ -254,20 +354,18 @@ func (t *Tx) Put(key string, v consistency.Value) error {
 	return t.DropTentative(key, v.Version)
 }
 
-// DropTentative deletes key's tentative entry if its version is at or below upTo.
+// DropTentative deletes key's tentative entry if its version is at or below upTo, once the
+// transaction has committed (until then, and until the group committer has run, readers that
+// compare both layers see the committed version as the newer one).
 func (t *Tx) DropTentative(key string, upTo consistency.Version) error {
-	raw := t.tentative.Get([]byte(key))
-	if raw == nil {
+	if t.tentative == nil {
 		return nil
 	}
-	tv, err := decodeRecord(raw)
-	if err != nil {
-		return err
+	doomed, err := tentativeAtMost(t.tentative, key, upTo)
+	if doomed {
+		t.drops = append(t.drops, replication.Write{Key: key, Value: consistency.Value{Version: upTo}})
 	}
-	if tv.Version.Compare(upTo) <= 0 {
-		return t.tentative.Delete([]byte(key))
-	}
-	return nil
+	return err
 }
 
 // PutMember records m, replacing the entry with the same id.
@@ -287,11 +385,19 @@ func (s *Store) MembersGeneration() uint64 { return s.membersGen.Load() }
 // Apply runs fn in one write transaction and records lastIndex as the applied index in the same
 // transaction: either the whole batch and its index are durable, or neither is. If fn fails,
 // nothing is written and the error is returned.
+//
+// The transaction is not fsynced: the committed layer is rebuilt from Raft after a machine crash
+// (see durability.go), so this costs no disk flush on the write's path.
 func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
+	view, err := s.tdb.Begin(false)
+	if err != nil {
+		return fmt.Errorf("store: tentative view: %w", err)
+	}
+	defer view.Rollback()
 	var tx *Tx
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	err = s.db.Update(func(btx *bolt.Tx) error {
 		root := btx.Bucket(bucketCommitted)
-		tx = newTx(btx)
+		tx = newTx(btx, view)
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -300,10 +406,12 @@ func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
 	if err != nil {
 		return err
 	}
+	view.Rollback()
 	if tx.membersChanged {
 		s.membersGen.Add(1)
 	}
 	s.setApplied(lastIndex)
+	s.queueDrops(tx.drops, tx.prune)
 	return nil
 }
 
@@ -387,7 +495,8 @@ func (c *countWriter) Write(p []byte) (int, error) {
 }
 
 // Restore replaces the committed layer with the stream WriteTo produced, in one transaction: on
-// any error the old state stays whole. The tentative layer is not touched.
+// any error the old state stays whole. Tentative entries the restored state has caught up with
+// are dropped afterwards by the group committer.
 func (s *Store) Restore(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	magic := make([]byte, len(snapshotMagic))
@@ -452,12 +561,13 @@ func (s *Store) Restore(r io.Reader) error {
 			}
 		}
 		applied = readApplied(root)
-		return pruneTentative(newTx(tx))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
 	s.membersGen.Add(1)
 	s.setApplied(applied)
+	s.queueDrops(nil, true)
 	return nil
 }

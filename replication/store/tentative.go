@@ -10,16 +10,21 @@ import (
 	"github.com/dialkv/dialkv/replication"
 )
 
-func newTx(btx *bolt.Tx) *Tx {
+// newTx wraps a transaction on the committed layer; tentative (may be nil) is a transaction on
+// the tentative layer's file.
+func newTx(btx, tentative *bolt.Tx) *Tx {
 	root := btx.Bucket(bucketCommitted)
-	return &Tx{
+	t := &Tx{
 		kv:         root.Bucket(bucketKV),
 		members:    root.Bucket(bucketMembers),
 		meta:       root.Bucket(bucketMeta),
 		watermarks: root.Bucket(bucketWatermarks),
 		tombstones: root.Bucket(bucketTombstones),
-		tentative:  btx.Bucket(bucketTentative),
 	}
+	if tentative != nil {
+		t.tentative = tentative.Bucket(bucketTentative)
+	}
+	return t
 }
 
 // SetWatermark records member's report: it holds no uncommitted eventual write older than v.
@@ -109,11 +114,13 @@ func (t *Tx) Purge() (PurgeReport, error) {
 		}
 	}
 	rep.Purged, rep.Horizon = len(doomed), horizon
+	// Tentative entries below the new horizon can no longer be committed: drop them too.
+	t.prune = true
 	return rep, t.meta.Put(keyPurgeHorizon, replication.AppendVersion(nil, horizon))
 }
 
-// pruneTentative drops every tentative entry the committed layer has caught up with or that is
-// below the purge horizon (after a snapshot restore, say).
+// pruneTentative drops every tentative entry (in the writable t.tentative) the committed layer
+// has caught up with or that is below the purge horizon (after a snapshot restore, say).
 func pruneTentative(t *Tx) error {
 	horizon := t.PurgeHorizon()
 	var doomed [][]byte
@@ -186,8 +193,26 @@ func (s *Store) MergeTentative(ws []replication.Write) ([]replication.Write, err
 	}
 }
 
+// queueDrops hands the group committer tentative entries a committed transaction superseded
+// (and, with prune, a request to check the whole tentative layer).
+func (s *Store) queueDrops(drops []replication.Write, prune bool) {
+	if len(drops) == 0 && !prune {
+		return
+	}
+	s.dropMu.Lock()
+	s.drops = append(s.drops, drops...)
+	s.prune = s.prune || prune
+	s.dropsSeen.Add(1)
+	s.dropMu.Unlock()
+	select {
+	case s.dropWake <- struct{}{}:
+	default:
+	}
+}
+
 // groupCommit runs merge requests in batches: whatever is waiting when a commit starts shares
-// it, with no timer (bbolt's db.Batch waits out a 10 ms timer under load).
+// it, with no timer (bbolt's db.Batch waits out a 10 ms timer under load). The same commits
+// delete the tentative entries committed transactions superseded.
 func (s *Store) groupCommit() {
 	defer s.merging.Done()
 	for {
@@ -197,6 +222,7 @@ func (s *Store) groupCommit() {
 			return
 		case r := <-s.merges:
 			batch = append(batch, r)
+		case <-s.dropWake:
 		}
 	drain:
 		for len(batch) < 4096 {
@@ -207,24 +233,7 @@ func (s *Store) groupCommit() {
 				break drain
 			}
 		}
-		results := make([]mergeResult, len(batch))
-		err := s.db.Update(func(btx *bolt.Tx) error {
-			t := newTx(btx)
-			horizon := t.PurgeHorizon()
-			for i, r := range batch {
-				results[i].stored = nil
-				for _, w := range r.ws {
-					ok, err := mergeOne(t, horizon, w)
-					if err != nil {
-						return err
-					}
-					if ok {
-						results[i].stored = append(results[i].stored, w)
-					}
-				}
-			}
-			return nil
-		})
+		results, err := s.commitTentative(batch)
 		for i, r := range batch {
 			if err != nil {
 				results[i] = mergeResult{err: fmt.Errorf("store: tentative write: %w", err)}
@@ -232,6 +241,72 @@ func (s *Store) groupCommit() {
 			r.done <- results[i]
 		}
 	}
+}
+
+// commitTentative is one group commit: the merges of batch, checked against a view of the
+// committed layer taken before the queued drops are collected, then the drops. A write the view
+// shows as current but that a later commit superseded is thus stored and then dropped, here or
+// in the next round; never left behind.
+func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
+	results := make([]mergeResult, len(batch))
+	view, err := s.db.Begin(false)
+	if err != nil {
+		return results, err
+	}
+	defer view.Rollback()
+	s.dropMu.Lock()
+	drops, prune, seen := s.drops, s.prune, s.dropsSeen.Load()
+	s.drops, s.prune = nil, false
+	s.dropMu.Unlock()
+	err = s.tdb.Update(func(ttx *bolt.Tx) error {
+		t := newTx(view, ttx)
+		horizon := t.PurgeHorizon()
+		for i, r := range batch {
+			for _, w := range r.ws {
+				ok, err := mergeOne(t, horizon, w)
+				if err != nil {
+					return err
+				}
+				if ok {
+					results[i].stored = append(results[i].stored, w)
+				}
+			}
+		}
+		for _, d := range drops {
+			if err := dropIfAtMost(t.tentative, d.Key, d.Value.Version); err != nil {
+				return err
+			}
+		}
+		if prune {
+			return pruneTentative(t)
+		}
+		return nil
+	})
+	if err != nil {
+		// Put the drops back for the next round; the merges fail.
+		s.queueDrops(drops, prune)
+		return results, err
+	}
+	s.dropsDone.Store(seen)
+	return results, nil
+}
+
+func dropIfAtMost(b *bolt.Bucket, key string, upTo consistency.Version) error {
+	doomed, err := tentativeAtMost(b, key, upTo)
+	if err != nil || !doomed {
+		return err
+	}
+	return b.Delete([]byte(key))
+}
+
+// tentativeAtMost reports whether b holds a tentative entry for key at or below upTo.
+func tentativeAtMost(b *bolt.Bucket, key string, upTo consistency.Version) (bool, error) {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	tv, err := decodeRecord(raw)
+	return err == nil && tv.Version.Compare(upTo) <= 0, err
 }
 
 func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, error) {
@@ -255,7 +330,7 @@ func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, er
 
 // Tentative returns key's tentative entry, if any.
 func (s *Store) Tentative(key string) (v consistency.Value, ok bool, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.tdb.View(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketTentative).Get([]byte(key))
 		if raw == nil {
 			return nil
@@ -270,7 +345,7 @@ func (s *Store) Tentative(key string) (v consistency.Value, ok bool, err error) 
 // TentativeDigest returns key → version of every tentative entry.
 func (s *Store) TentativeDigest() (map[string]consistency.Version, error) {
 	digest := map[string]consistency.Version{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.tdb.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
 			if len(raw) < 1 {
 				return fmt.Errorf("empty tentative record %q", k)
@@ -289,7 +364,7 @@ func (s *Store) TentativeDigest() (map[string]consistency.Version, error) {
 // GetTentative returns the tentative entries of keys; keys without one are skipped.
 func (s *Store) GetTentative(keys []string) ([]replication.Write, error) {
 	var ws []replication.Write
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.tdb.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketTentative)
 		for _, k := range keys {
 			raw := b.Get([]byte(k))
@@ -319,7 +394,7 @@ type TentativeSummary struct {
 func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([]replication.Write, TentativeSummary, error) {
 	var ws []replication.Write
 	var sum TentativeSummary
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.tdb.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
 			v, err := decodeRecord(raw)
 			if err != nil {

@@ -61,6 +61,7 @@ func TestCommittedPutPrunesTentative(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
 	mustMerge(t, s, write("a", "t", 10, "n1"), write("b", "t", 30, "n1"))
 	mustPut(t, s, 1, map[string]consistency.Value{"a": val("c", 10), "b": val("c", 20)})
+	settle(t, s)
 	if _, ok, _ := s.Tentative("a"); ok {
 		t.Error("tentative a survived a committed version at least as new")
 	}
