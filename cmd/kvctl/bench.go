@@ -41,15 +41,15 @@ const (
 // command line parser knows only the flags every command shares (see newFlagSet).
 func benchCommand() command {
 	return command{
-		name: "bench", args: "put|get|mixed [--clients N] [--duration D | --ops N] [...]",
+		name: "bench", args: "put|get|mixed|spread [--clients N] [--duration D | --ops N] [...]",
 		minArgs: 1, maxArgs: 64, flags: []string{"endpoints", "timeout", "json", "max-staleness"}, run: runBench,
-		summary: `closed-loop load generator: ops/s and latency percentiles per operation and level (kvctl bench -h lists its flags)`,
+		summary: `closed-loop load generator: ops/s and latency percentiles per operation and level; spread: time for an eventual write to reach every node (kvctl bench -h lists its flags)`,
 	}
 }
 
 // benchOptions is one parsed kvctl bench command line.
 type benchOptions struct {
-	workload         string // put, get or mixed
+	workload         string // put, get, mixed or spread
 	endpoints        []string
 	timeout          time.Duration
 	json             bool
@@ -64,6 +64,7 @@ type benchOptions struct {
 	readConsistency  string
 	maxStaleness     time.Duration
 	populate         bool
+	spread           spreadOptions
 }
 
 // Workloads and their operations.
@@ -114,6 +115,7 @@ func newBenchFlagSet(b *benchOptions, shared *options, help *bool) *flag.FlagSet
 	fs.StringVar(&b.writeConsistency, "write-consistency", client.ConsistencyStrong, "`LEVEL` of puts: strong or eventual")
 	fs.StringVar(&b.readConsistency, "read-consistency", client.ConsistencyStrong, "`LEVEL` of gets: strong, bounded, session or eventual")
 	fs.BoolVar(&b.populate, "populate", true, "get and mixed: write every key once (strong) before the run, so reads find values")
+	addSpreadFlags(fs, &b.spread)
 	fs.BoolVar(help, "h", false, "show this help")
 	fs.BoolVar(help, "help", false, "show this help")
 	return fs
@@ -121,10 +123,11 @@ func newBenchFlagSet(b *benchOptions, shared *options, help *bool) *flag.FlagSet
 
 // benchFlagOrder is the order the help lists the flags in.
 var benchFlagOrder = []string{"clients", "duration", "ops", "warmup", "keys", "value-size", "read-ratio",
-	"write-consistency", "read-consistency", "max-staleness", "populate", "endpoints", "timeout", "json"}
+	"write-consistency", "read-consistency", "max-staleness", "populate", "rounds", "poll-interval", "round-timeout",
+	"max-pause", "endpoints", "timeout", "json"}
 
 func writeBenchUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprint(w, `Usage: kvctl bench put|get|mixed -- [FLAGS]
+	fmt.Fprint(w, `Usage: kvctl bench put|get|mixed|spread -- [FLAGS]
 
 Runs a closed-loop load against the cluster through one shared client (keep-alive connections)
 and reports ops/s and p50/p99/p99.9/max latency per operation and consistency level, and the
@@ -134,12 +137,21 @@ get and mixed first write every key once. Exit status 1 if any measured operatio
   put     every operation writes a random key at --write-consistency
   get     every operation reads a random key at --read-consistency
   mixed   gets (share --read-ratio) and puts
+  spread  rounds of one eventual write each, to every node of --endpoints in turn (list them
+          all), while one goroutine per node polls it with eventual GETs, --poll-interval apart,
+          until it serves the write; reports the time from sending the write until every node
+          served it, and each node's time. A time is when the answer holding the write came
+          back: late by at most the poll interval plus one GET round trip, reported measured as
+          "poll window". Polling is load (up to ~1/(interval + round trip) GET/s per node that
+          lacks the write); the report counts the polls. --clients, --keys and the level flags
+          do not apply; --duration, --warmup, --value-size and --timeout do.
 
 Flags (after "--"; the shared ones may also stand before it):
 `)
 	writeFlagHelp(w, fs, benchFlagOrder)
 	fmt.Fprint(w, `
 Example: kvctl bench put --clients 64 --duration 10s --write-consistency eventual --json
+         kvctl bench spread --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --rounds 100
 `)
 }
 
@@ -160,7 +172,7 @@ func parseBench(shared *options, args []string, stdout io.Writer) (*benchOptions
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if len(positional) != 1 {
-		return nil, false, usageErrorf("usage: kvctl bench put|get|mixed -- [FLAGS] (kvctl bench -- -h lists the flags)")
+		return nil, false, usageErrorf("usage: kvctl bench put|get|mixed|spread -- [FLAGS] (kvctl bench -- -h lists the flags)")
 	}
 	b.workload = positional[0]
 	endpoints := fs.Lookup("endpoints").Value.String()
@@ -179,9 +191,9 @@ func parseBench(shared *options, args []string, stdout io.Writer) (*benchOptions
 // explicitly: a flag that does not apply to the workload is a mistake, not silently ignored.
 func (b *benchOptions) validate(set map[string]bool) error {
 	switch b.workload {
-	case workloadPut, workloadGet, workloadMixed:
+	case workloadPut, workloadGet, workloadMixed, workloadSpread:
 	default:
-		return usageErrorf("unknown workload %q: want put, get or mixed", b.workload)
+		return usageErrorf("unknown workload %q: want put, get, mixed or spread", b.workload)
 	}
 	if len(b.endpoints) == 0 {
 		return usageErrorf("--endpoints is empty")
@@ -209,6 +221,14 @@ func (b *benchOptions) validate(set map[string]bool) error {
 	}
 	if b.timeout <= 0 {
 		return usageErrorf("--timeout must be positive")
+	}
+	if b.workload == workloadSpread {
+		return b.validateSpread(set)
+	}
+	for _, name := range spreadFlags {
+		if set[name] {
+			return usageErrorf("--%s applies only to the spread workload", name)
+		}
 	}
 	if set["read-ratio"] && b.workload != workloadMixed {
 		return usageErrorf("--read-ratio applies only to the mixed workload")
@@ -248,6 +268,9 @@ func runBench(ctx context.Context, inv *invocation) error {
 	b, helped, err := parseBench(inv.opts, inv.args, inv.stdout)
 	if err != nil || helped {
 		return err
+	}
+	if b.workload == workloadSpread {
+		return runSpread(ctx, b, inv)
 	}
 	cl, err := newBenchClient(b)
 	if err != nil {
