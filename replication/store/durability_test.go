@@ -161,3 +161,34 @@ func TestOldSingleFileTentativeLayerIsMoved(t *testing.T) {
 		return nil
 	})
 }
+
+func TestOpenPrunesTentativeEntriesTheCommittedLayerCaughtUpWith(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openBooted(t, path, "boot-1")
+	mustPut(t, s, 1, map[string]consistency.Value{"a": val("c", 10)})
+	crash(t, s)
+	// As if the process died after the commit and before the group committer dropped a's entry.
+	tdb, err := bolt.Open(TentativePath(path), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tdb.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTentative)
+		if err := b.Put([]byte("a"), encodeRecord(write("a", "t", 10, "n1").Value)); err != nil {
+			return err
+		}
+		return b.Put([]byte("b"), encodeRecord(write("b", "t", 30, "n1").Value))
+	})
+	tdb.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openBooted(t, path, "boot-1")
+	settle(t, s)
+	if _, ok, _ := s.Tentative("a"); ok {
+		t.Error("tentative a, committed before the crash, survived the reopen")
+	}
+	if _, ok, _ := s.Tentative("b"); !ok {
+		t.Error("tentative b was dropped")
+	}
+}

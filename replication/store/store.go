@@ -172,7 +172,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	s.db.NoSync = true
 	// Drop what the committed layer caught up with while the store was closed.
-	s.prune = true
+	s.queueDrops(nil, true)
 	s.merging.Add(1)
 	go s.groupCommit()
 	return s, nil
