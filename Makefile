@@ -4,7 +4,7 @@ TAGS     := -tags hashicorpmetrics
 BIN      := bin
 NODES    ?= 3
 
-.PHONY: all build test test-deps test-short cluster cluster-down jepsen bench image vet fmt clean
+.PHONY: all build test test-deps test-short cluster cluster-down jepsen bench bench-scale image vet fmt clean
 
 all: build
 
@@ -36,6 +36,12 @@ cluster-down: build
 # 7201-7203 must be free), one table out, about two minutes. See docs/performance.md.
 bench: build
 	scripts/bench.sh
+
+# How cost grows with cluster size: strong and eventual put latency at 3, 5 and 7 nodes, and the
+# time an eventual write takes to reach every node at 3, 5, 7 and 9 (ports 7001-7009, 7101-7109
+# and 7201-7209 must be free); one table out, docs/scaling.svg redrawn, about four minutes.
+bench-scale: build
+	scripts/scale.sh
 
 # The partition test (issue 7): register, set and session workloads under partitions, kills and
 # pauses on 5 nodes, each in its own network namespace (root on Linux; about 75 s). Exit 0 only
