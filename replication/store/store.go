@@ -87,6 +87,11 @@ type Store struct {
 	// drops are tentative entries committed versions have caught up with, for the group
 	// committer to delete; prune asks it to check the whole tentative layer (after a restore or
 	// a purge). dropWake wakes it; dropsDone moves after each commit that took drops.
+	// layerMu orders a commit against the tentative writes it did not see: Apply holds it from
+	// taking its view of the tentative layer until its commit, and commitTentative re-checks the
+	// writes it just stored under it (see commitTentative).
+	layerMu sync.Mutex
+
 	dropMu    sync.Mutex
 	drops     []replication.Write
 	prune     bool
@@ -389,6 +394,8 @@ func (s *Store) MembersGeneration() uint64 { return s.membersGen.Load() }
 // The transaction is not fsynced: the committed layer is rebuilt from Raft after a machine crash
 // (see durability.go), so this costs no disk flush on the write's path.
 func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
+	s.layerMu.Lock()
+	defer s.layerMu.Unlock()
 	view, err := s.tdb.Begin(false)
 	if err != nil {
 		return fmt.Errorf("store: tentative view: %w", err)

@@ -244,9 +244,13 @@ func (s *Store) groupCommit() {
 }
 
 // commitTentative is one group commit: the merges of batch, checked against a view of the
-// committed layer taken before the queued drops are collected, then the drops. A write the view
-// shows as current but that a later commit superseded is thus stored and then dropped, here or
-// in the next round; never left behind.
+// committed layer taken before the queued drops are collected, then the drops.
+//
+// The view can be older than a commit of the same write by the time the merge is durable, and
+// that commit may not have seen the entry either (its view of the tentative layer predates this
+// commit): nobody would drop it. So once durable, the stored writes are checked again under
+// layerMu against the committed layer as it is then. A commit that took its tentative view
+// before this commit holds layerMu until it has committed, so the check sees it.
 func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 	results := make([]mergeResult, len(batch))
 	view, err := s.db.Begin(false)
@@ -288,7 +292,38 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 		return results, err
 	}
 	s.dropsDone.Store(seen)
+	view.Rollback()
+	s.recheckStored(results)
 	return results, nil
+}
+
+// recheckStored queues a drop for every just-stored write the committed layer has caught up
+// with in the meantime (see commitTentative). The writes are durable whatever happens here: if
+// the committed layer cannot be read, a full prune is queued instead.
+func (s *Store) recheckStored(results []mergeResult) {
+	var superseded []replication.Write
+	s.layerMu.Lock()
+	err := s.db.View(func(btx *bolt.Tx) error {
+		kv := btx.Bucket(bucketCommitted).Bucket(bucketKV)
+		for _, r := range results {
+			for _, w := range r.stored {
+				raw := kv.Get([]byte(w.Key))
+				if raw == nil {
+					continue
+				}
+				cur, err := decodeRecord(raw)
+				if err != nil {
+					return err
+				}
+				if cur.Version.Compare(w.Value.Version) >= 0 {
+					superseded = append(superseded, replication.Write{Key: w.Key, Value: consistency.Value{Version: cur.Version}})
+				}
+			}
+		}
+		return nil
+	})
+	s.layerMu.Unlock()
+	s.queueDrops(superseded, err != nil)
 }
 
 func dropIfAtMost(b *bolt.Bucket, key string, upTo consistency.Version) error {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
@@ -147,5 +148,40 @@ func TestPurgeWaitsForEveryMember(t *testing.T) {
 	}
 	if stored := mustMerge(t, s, write("gone", "reborn", 300, "n2")); len(stored) != 1 {
 		t.Errorf("a new write above the horizon was refused")
+	}
+}
+
+// Gossip can deliver a write to a node at the moment the node commits it: whichever order the
+// merge and the commit take, no tentative entry may outlive a committed version as new as its
+// own (a node keeps only its own writes moving toward commit; anyone else's would linger).
+func TestMergeRacingCommitLeavesNoSupersededEntry(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	const keys = 500
+	for i := 0; i < keys; i++ {
+		w := write(fmt.Sprintf("k%d", i), "v", int64(i+1), "n2")
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); mustMerge(t, s, w) }()
+		go func() {
+			defer wg.Done()
+			mustPut(t, s, uint64(i+1), map[string]consistency.Value{w.Key: w.Value})
+		}()
+		wg.Wait()
+	}
+	settle(t, s)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, sum, err := s.PendingTentative(nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Count == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tentative entries outlived committed versions as new as theirs", sum.Count)
+		}
+		settle(t, s)
+		time.Sleep(time.Millisecond)
 	}
 }
