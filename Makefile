@@ -39,7 +39,7 @@ bench: build
 
 # How cost grows with cluster size: strong and eventual put latency at 3, 5 and 7 nodes, and the
 # time an eventual write takes to reach every node at 3, 5, 7 and 9 (ports 7001-7009, 7101-7109
-# and 7201-7209 must be free); one table out, docs/scaling.svg redrawn, about four minutes.
+# and 7201-7209 must be free); one table out, docs/scaling.svg redrawn, about two and a half minutes.
 bench-scale: build
 	scripts/scale.sh
 

@@ -12,7 +12,7 @@
 # strong and eventual puts against the leader, sequential and with 16 clients (`kvctl bench
 # put`), and takes the cluster down and deletes its data, also on failure or Ctrl-C. At the end
 # it prints one table and draws docs/scaling.svg from it (scripts/scalereport). It exits
-# non-zero when a measurement failed or had errors. About four minutes with the defaults.
+# non-zero when a measurement failed or had errors. About two and a half minutes with the defaults.
 #
 # Knobs (environment):
 #   SCALE_PUT_NODES="3 5 7" SCALE_SPREAD_NODES="3 5 7 9"   sizes of each kind of measurement

@@ -395,8 +395,9 @@ type spreadReport struct {
 	PollWindow spreadStat `json:"poll_window"`
 	// Nodes has one entry per endpoint: its time to serve writes other nodes took.
 	Nodes []spreadNode `json:"nodes"`
-	// CommittedPct is the share of arrivals at replicas first seen in the committed layer (the
-	// write came by Raft, through the committer, before gossip brought it).
+	// CommittedPct is the share of arrivals at replicas first seen in the committed layer: the
+	// write came by Raft (through the committer) before gossip brought it, or within the same
+	// poll window.
 	CommittedPct float64 `json:"committed_pct"`
 	Polls        int64   `json:"polls"`
 	PollsPerSec  float64 `json:"polls_per_s"`
