@@ -50,6 +50,9 @@ type Node struct {
 	listener   net.Listener
 	server     *http.Server
 
+	// readIndexes coalesces this node's read-index calls to the leader (follower strong reads).
+	readIndexes readIndexRounds
+
 	membersMu sync.Mutex
 	members   map[string]replication.Member // cache of the committed members table
 	membersAt uint64                        // store.MembersGeneration the cache was read at

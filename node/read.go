@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -136,7 +137,8 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 }
 
 // readIndex returns a linearizable read index: from the local engine when this node leads,
-// else from the leader over HTTP (the read itself stays local).
+// else from the leader over HTTP (the read itself stays local). A follower's concurrent requests
+// share calls to the leader (readIndexRounds); each still gets an index taken after it asked.
 func (n *Node) readIndex(ctx context.Context, r *http.Request) (uint64, error) {
 	for {
 		if n.raft.IsLeader() {
@@ -145,16 +147,18 @@ func (n *Node) readIndex(ctx context.Context, r *http.Request) (uint64, error) {
 				return index, err
 			}
 		} else {
-			id, addr, err := n.waitLeader(ctx)
+			id, _, err := n.waitLeader(ctx)
 			if err != nil {
 				return 0, err
 			}
 			if id != n.cfg.ID {
-				index, err := n.remoteReadIndex(ctx, r, addr)
+				index, err := n.readIndexes.join(ctx, requestID(r), n.cfg.LeaderWait, n.leaderReadIndex, n.logSharedRound)
 				if err == nil {
 					return index, nil
 				}
-				n.reqLogger(r).Debug("read index from leader failed; retrying", "leader", id, "err", err)
+				if ctx.Err() == nil {
+					n.reqLogger(r).Debug("read index from leader failed; retrying", "leader", id, "err", err)
+				}
 			}
 		}
 		if err := pause(ctx, 20*time.Millisecond); err != nil {
@@ -163,13 +167,38 @@ func (n *Node) readIndex(ctx context.Context, r *http.Request) (uint64, error) {
 	}
 }
 
-func (n *Node) remoteReadIndex(ctx context.Context, r *http.Request, addr string) (uint64, error) {
+// errLeadsNow fails a read-index round that finds this node elected meanwhile: its requests
+// ask the local engine instead.
+var errLeadsNow = errors.New("this node leads now")
+
+// leaderReadIndex is one read-index round's call: it asks the current leader, carrying the
+// request id reqID.
+func (n *Node) leaderReadIndex(ctx context.Context, reqID string) (uint64, error) {
+	id, addr, err := n.waitLeader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if id == n.cfg.ID {
+		return 0, errLeadsNow
+	}
+	return n.remoteReadIndex(ctx, reqID, addr)
+}
+
+// logSharedRound logs, at debug level, which requests shared one read-index call.
+func (n *Node) logSharedRound(r *readIndexRound, took time.Duration) {
+	if !n.logger.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	n.logger.Debug("read index round", "request_id", r.ids[0], "shared_with", r.ids[1:], "index", r.index, "err", r.err, "took", took.Round(time.Microsecond))
+}
+
+func (n *Node) remoteReadIndex(ctx context.Context, reqID, addr string) (uint64, error) {
 	n.metrics.forwarded.WithLabelValues("read_index").Inc()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/internal/readindex", nil)
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set(client.HeaderRequestID, requestID(r))
+	req.Header.Set(client.HeaderRequestID, reqID)
 	resp, err := n.peerClient.Do(req)
 	if err != nil {
 		return 0, err
