@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,22 +60,74 @@ func (n *Node) routes() http.Handler {
 
 type ctxKey int
 
-const requestIDKey ctxKey = 0
+const requestInfoKey ctxKey = 0
+
+// requestInfo is what the outermost middleware learns of a request once, for the handlers and
+// the other middleware: its id and its parsed query (url.URL.Query parses anew on every call).
+type requestInfo struct {
+	id    string
+	query url.Values // nil when the URL has no query
+}
 
 // withRequestID gives every request an id (the caller's X-Request-Id, or a new one) that is
 // echoed in the response, passed on when forwarding, and logged.
 func (n *Node) withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(client.HeaderRequestID)
-		if id == "" || len(id) > 128 {
-			var b [8]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+		info := &requestInfo{id: r.Header.Get(client.HeaderRequestID)}
+		if info.id == "" || len(info.id) > 128 {
+			info.id = requestIDs.next()
 		}
-		w.Header().Set(client.HeaderRequestID, id)
+		if r.URL.RawQuery != "" {
+			info.query = r.URL.Query()
+		}
+		w.Header().Set(client.HeaderRequestID, info.id)
 		w.Header().Set(client.HeaderNode, n.cfg.ID)
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info)))
 	})
+}
+
+func infoOf(r *http.Request) *requestInfo {
+	info, _ := r.Context().Value(requestInfoKey).(*requestInfo)
+	return info
+}
+
+// queryOf is r's query, parsed once per request.
+func queryOf(r *http.Request) url.Values {
+	if info := infoOf(r); info != nil {
+		return info.query
+	}
+	return r.URL.Query()
+}
+
+func requestID(r *http.Request) string {
+	if info := infoOf(r); info != nil {
+		return info.id
+	}
+	return ""
+}
+
+// requestIDs names the requests that come without an id. An id only has to tell requests apart
+// in logs across nodes and restarts, so a random prefix drawn once per process (48 bits) and a
+// counter do, without asking the kernel for randomness per request.
+var requestIDs = newIDSource()
+
+type idSource struct {
+	prefix string // 12 random hex digits
+	count  atomic.Uint64
+}
+
+func newIDSource() *idSource {
+	var b [6]byte
+	rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return &idSource{prefix: hex.EncodeToString(b[:])}
+}
+
+// next returns "<prefix>-<counter in base 36>", e.g. "3f9a0c12e4b7-1k2".
+func (s *idSource) next() string {
+	var b [32]byte
+	id := append(b[:0], s.prefix...)
+	id = append(id, '-')
+	return string(strconv.AppendUint(id, s.count.Add(1), 36))
 }
 
 // statusRecorder remembers the status an answer was sent with.
@@ -109,7 +163,7 @@ func (n *Node) instrument(h http.Handler) http.Handler {
 		}
 		took := time.Since(start)
 		code := w.Header().Get(client.HeaderError)
-		if op, level, ok := requestLabels(r); ok {
+		if op, level, ok := requestLabels(r, queryOf(r)); ok {
 			out := outcome(rec.status, code)
 			n.metrics.requests.WithLabelValues(op, level, out).Inc()
 			n.metrics.latency.WithLabelValues(op, level, out).Observe(took.Seconds())
@@ -144,12 +198,26 @@ func (n *Node) handleStats(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) reqLogger(r *http.Request) *slog.Logger {
-	id, _ := r.Context().Value(requestIDKey).(string)
-	return n.logger.With("request_id", id)
+	return n.logger.With("request_id", requestID(r))
 }
 
 func wantsJSON(r *http.Request) bool {
 	return r.Header.Get("Accept") == "application/json"
+}
+
+// writeAnswer sends a key operation's JSON answer (200). It is compact: programs read it (the Go
+// client, kvctl, which prints its own layout), and indenting cost CPU on every read. ?pretty
+// indents it for a human with curl.
+func writeAnswer(w http.ResponseWriter, r *http.Request, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	if q := queryOf(r); q.Has("pretty") {
+		if pretty, err := strconv.ParseBool(q.Get("pretty")); err != nil || pretty {
+			enc.SetIndent("", "  ")
+		}
+	}
+	enc.Encode(v)
 }
 
 // answer is what a successful key operation reports.
@@ -252,7 +320,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, client.ValueResponse{KV: toKV(key, v, a.state), Meta: m})
+		writeAnswer(w, r, client.ValueResponse{KV: toKV(key, v, a.state), Meta: m})
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -260,7 +328,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	p, err := n.parseRead(r)
 	if err != nil {
 		writeError(w, err)
@@ -287,7 +355,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		resp.Items = append(resp.Items, toKV(it.Key, it.Value, client.StateCommitted))
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeAnswer(w, r, resp)
 }
 
 // readParams are what every read names: its level, its staleness bound and the session token.
@@ -298,7 +366,7 @@ type readParams struct {
 }
 
 func (n *Node) parseRead(r *http.Request) (readParams, error) {
-	q := r.URL.Query()
+	q := queryOf(r)
 	var p readParams
 	var err error
 	if p.level, err = consistency.ParseRead(q.Get("consistency")); err != nil {
@@ -334,7 +402,7 @@ func (n *Node) parseWrite(r *http.Request, typ replication.CommandType) (writeRe
 	if err != nil {
 		return writeRequest{}, err
 	}
-	q := r.URL.Query()
+	q := queryOf(r)
 	level, err := consistency.ParseWrite(q.Get("consistency"))
 	if err != nil {
 		return writeRequest{}, err
@@ -419,7 +487,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		return
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, client.ValueResponse{KV: client.KV{Key: wr.cmd.Key, Version: res.Version.String(), State: client.StateCommitted}, Meta: m})
+		writeAnswer(w, r, client.ValueResponse{KV: client.KV{Key: wr.cmd.Key, Version: res.Version.String(), State: client.StateCommitted}, Meta: m})
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -164,12 +165,12 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// requestLabels names a key request for metrics: its operation and level.
-func requestLabels(r *http.Request) (op, level string, ok bool) {
+// requestLabels names a key request for metrics: its operation and level. q is its parsed
+// query, the one the handlers read (queryOf), so no request has its query parsed twice.
+func requestLabels(r *http.Request, q url.Values) (op, level string, ok bool) {
 	if !strings.HasPrefix(r.URL.Path, "/v1/kv") {
 		return "", "", false
 	}
-	q := r.URL.Query()
 	switch r.Method {
 	case http.MethodGet:
 		op = "get"

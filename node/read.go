@@ -216,11 +216,6 @@ func (n *Node) remoteReadIndex(ctx context.Context, reqID, addr string) (uint64,
 	return ri.Index, nil
 }
 
-func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(requestIDKey).(string)
-	return id
-}
-
 // pause waits d, or returns ctx's error if it ends first.
 func pause(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
