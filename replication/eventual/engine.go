@@ -31,6 +31,8 @@ const (
 	mergeBatch = 256
 	// fetchQueueSize bounds notices waiting for a direct fetch.
 	fetchQueueSize = 1024
+	// maxUnsent bounds writes handed to Broadcast and not yet taken by the pusher.
+	maxUnsent = 16384
 	// maxJoinsInFlight bounds concurrent memberlist joins in one rejoin round.
 	maxJoinsInFlight = 8
 )
@@ -49,6 +51,11 @@ type Engine struct {
 	members *memberTable
 	meta    atomic.Pointer[[]byte] // encoded nodeMeta
 	maxMsg  int
+
+	// Writes handed to Broadcast wait in unsent for the pusher (see pushLoop).
+	unsentMu   sync.Mutex
+	unsent     []replication.Write
+	unsentWake chan struct{}
 
 	inbox    chan []byte
 	fetches  chan notice
@@ -79,14 +86,15 @@ func Open(cfg Config, st Store) (*Engine, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
-		cfg:      cfg,
-		store:    st,
-		logger:   logger,
-		client:   cfg.HTTPClient,
-		members:  newMemberTable(cfg.NodeID),
-		inbox:    make(chan []byte, inboxSize),
-		fetches:  make(chan notice, fetchQueueSize),
-		fetching: map[string]consistency.Version{},
+		cfg:        cfg,
+		store:      st,
+		logger:     logger,
+		client:     cfg.HTTPClient,
+		members:    newMemberTable(cfg.NodeID),
+		inbox:      make(chan []byte, inboxSize),
+		unsentWake: make(chan struct{}, 1),
+		fetches:    make(chan notice, fetchQueueSize),
+		fetching:   map[string]consistency.Version{},
 	}
 	if e.client == nil {
 		e.client, e.ownClient = defaultHTTPClient(), true
@@ -120,8 +128,9 @@ func Open(cfg Config, st Store) (*Engine, error) {
 	e.ml.Store(ml)
 	logger.Info("gossip started", "addr", e.LocalAddr(), "label", cfg.Label, "profile", cfg.Profile, "peers", cfg.Peers)
 
-	e.wg.Add(3 + cfg.FetchConcurrency)
+	e.wg.Add(4 + cfg.FetchConcurrency)
 	go e.receiveLoop()
+	go e.pushLoop()
 	go e.antiEntropyLoop()
 	go e.joinLoop()
 	for range cfg.FetchConcurrency {
@@ -150,52 +159,96 @@ func (e *Engine) LocalAddr() string {
 	return m.GossipAddr
 }
 
-// Broadcast queues writes for gossip. The node calls it after a local eventual write is durable;
-// it never blocks. Small writes travel whole; larger ones as notices that receivers fetch from
-// this node. Delivery is best effort: anti-entropy repairs whatever gossip loses.
+// Broadcast hands writes to the pusher for gossip (see pushLoop). The node calls it after a local
+// eventual write is durable; it never blocks. Small writes travel whole; larger ones as notices
+// that receivers fetch from this node. Delivery is best effort: anti-entropy repairs whatever
+// gossip loses.
 func (e *Engine) Broadcast(ws []replication.Write) {
 	if e.closed.Load() || len(ws) == 0 {
 		return
 	}
-	var eager [][]byte
-	for _, w := range ws {
-		if msg := e.enqueue(w); msg != nil && w.Origin() == e.cfg.NodeID {
-			eager = append(eager, msg)
-		}
+	e.unsentMu.Lock()
+	if len(e.unsent)+len(ws) <= maxUnsent {
+		e.unsent = append(e.unsent, ws...)
+	} else {
+		// The pusher is far behind (a stalled send): what it would have gossiped is lost to
+		// gossip, as from a full transmit queue; anti-entropy carries it.
+		e.stats.queueDropped.Add(uint64(len(ws)))
 	}
-	e.pushEager(eager)
-	if n := e.queue.NumQueued(); n > e.cfg.MaxQueuedBroadcasts {
-		e.queue.Prune(e.cfg.MaxQueuedBroadcasts)
-		if dropped := n - e.queue.NumQueued(); dropped > 0 { // concurrent callers may refill it
-			e.stats.queueDropped.Add(uint64(dropped))
-		}
+	e.unsentMu.Unlock()
+	select {
+	case e.unsentWake <- struct{}{}:
+	default: // the pusher is awake already and will take these too
 	}
 }
 
-// enqueue queues w (or a notice of it) for gossip and returns the message, nil if none fits.
-func (e *Engine) enqueue(w replication.Write) []byte {
-	msg := encodeWriteMsg(e.cfg.NodeID, w)
+// pushLoop is the engine's pusher. Each round it takes every write handed to Broadcast since
+// the previous round, queues each for gossip (memberlist piggybacks them on its own traffic,
+// a few times each), and sends the writes stamped here straight to up to EagerFanout random
+// alive peers (best effort, UDP), so they reach them without waiting for a gossip tick.
+//
+// The direct send packs the round's writes into as few packets as the packet budget allows (one
+// per peer for a typical group commit) instead of one packet per write per peer: with many
+// writers that is far fewer packets to send and to receive, and a lone write still leaves at
+// once, with no timer to wait out. Writers never contend for memberlist's queue lock either.
+func (e *Engine) pushLoop() {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-e.unsentWake:
+		}
+		e.unsentMu.Lock()
+		ws := e.unsent
+		e.unsent = nil
+		e.unsentMu.Unlock()
+
+		var local []replication.Write
+		var notices [][]byte
+		for _, w := range ws {
+			msg, whole := e.enqueue(w)
+			switch {
+			case msg == nil || w.Origin() != e.cfg.NodeID || e.cfg.EagerFanout < 0:
+			case whole:
+				local = append(local, w)
+			default:
+				notices = append(notices, msg)
+			}
+		}
+		if n := e.queue.NumQueued(); n > e.cfg.MaxQueuedBroadcasts {
+			e.queue.Prune(e.cfg.MaxQueuedBroadcasts)
+			e.stats.queueDropped.Add(uint64(n - e.queue.NumQueued()))
+		}
+		msgs := append(encodeWritesMsgs(e.cfg.NodeID, local, e.maxMsg), notices...)
+		e.pushEager(msgs, len(local)+len(notices))
+	}
+}
+
+// enqueue queues w (or a notice of it) for gossip and returns the message (nil if none fits)
+// and whether it carries the write whole.
+func (e *Engine) enqueue(w replication.Write) (msg []byte, whole bool) {
+	msg = encodeWriteMsg(e.cfg.NodeID, w)
+	whole = true
 	if len(w.Value.Data) > e.cfg.MaxBroadcastValue || len(msg) > e.maxMsg {
-		msg = encodeNoticeMsg(e.cfg.NodeID, notice{Key: w.Key, Version: w.Value.Version, Origin: e.cfg.HTTPAddr})
+		msg, whole = encodeNoticeMsg(e.cfg.NodeID, notice{Key: w.Key, Version: w.Value.Version, Origin: e.cfg.HTTPAddr}), false
 		if len(msg) > e.maxMsg {
 			// Even the notice would never leave: memberlist skips oversized messages silently.
 			e.stats.oversize.Add(1)
 			e.logger.Debug("write too big to announce by gossip; anti-entropy will carry it", "key", w.Key, "bytes", len(msg))
-			return nil
+			return nil, false
 		}
 		e.stats.noticesQueued.Add(1)
 	}
 	// One named broadcast per key: a newer write of the key replaces the queued older one.
 	e.queue.QueueBroadcast(&broadcast{key: w.Key, msg: msg})
 	e.stats.queued.Add(1)
-	return msg
+	return msg, whole
 }
 
-// pushEager sends msgs straight to up to EagerFanout random alive peers (best effort, UDP), so
-// a write taken here reaches them without waiting for a gossip tick; the queued broadcast still
-// spreads it epidemically and anti-entropy still repairs losses.
-func (e *Engine) pushEager(msgs [][]byte) {
-	if len(msgs) == 0 || e.cfg.EagerFanout < 0 {
+// pushEager sends msgs, carrying writes writes in all, to up to EagerFanout random alive peers.
+func (e *Engine) pushEager(msgs [][]byte, writes int) {
+	if len(msgs) == 0 {
 		return
 	}
 	ml := e.ml.Load()
@@ -217,12 +270,17 @@ func (e *Engine) pushEager(msgs [][]byte) {
 		peers = peers[:e.cfg.EagerFanout]
 	}
 	for _, p := range peers {
+		sent := 0
 		for _, msg := range msgs {
 			if err := ml.SendBestEffort(p, msg); err != nil {
 				e.logger.Debug("eager push failed; gossip will carry it", "to", p.Name, "err", err)
 				break
 			}
-			e.stats.eagerSent.Add(1)
+			sent++
+		}
+		e.stats.eagerPackets.Add(uint64(sent))
+		if sent == len(msgs) {
+			e.stats.eagerSent.Add(uint64(writes))
 		}
 	}
 }
@@ -316,8 +374,8 @@ func (e *Engine) receive(batch [][]byte) {
 		}
 		e.stats.received.Add(1)
 		switch m.typ {
-		case msgWrite:
-			writes = append(writes, m.write)
+		case msgWrite, msgWrites:
+			writes = append(writes, m.writes...)
 		case msgNotice:
 			if m.notice.Origin != e.cfg.HTTPAddr {
 				notices = append(notices, m.notice)

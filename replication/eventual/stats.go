@@ -11,11 +11,14 @@ type Stats struct {
 	NoticesQueued    uint64
 	Oversize         uint64
 	// BroadcastsSent counts transmissions handed to memberlist (each retransmission counts);
-	// EagerSent the direct sends of local writes to peers (see Config.EagerFanout).
+	// EagerSent the local writes sent directly to peers (once per peer; see Config.EagerFanout;
+	// a push to a peer that failed part-way counts none), EagerPackets the packets sent.
 	BroadcastsSent uint64
 	EagerSent      uint64
+	EagerPackets   uint64
 	// BroadcastsReceived counts gossip messages accepted; BroadcastsIgnored those undecodable or
-	// refused by DropGossipFrom; BroadcastsDropped those lost to a full inbox or transmit queue.
+	// refused by DropGossipFrom; BroadcastsDropped those lost to a full inbox or transmit queue
+	// (or writes to a pusher far behind).
 	BroadcastsReceived uint64
 	BroadcastsIgnored  uint64
 	BroadcastsDropped  uint64
@@ -46,7 +49,7 @@ type Stats struct {
 
 type counters struct {
 	queued, noticesQueued, oversize, sent         atomic.Uint64
-	eagerSent                                     atomic.Uint64
+	eagerSent, eagerPackets                       atomic.Uint64
 	received, ignored, inboxDropped, queueDropped atomic.Uint64
 	gossipMerged                                  atomic.Uint64
 	fetches, fetchFailures, fetchesDropped        atomic.Uint64
@@ -61,6 +64,7 @@ func (e *Engine) Stats() Stats {
 	return Stats{
 		BroadcastsQueued:    c.queued.Load(),
 		EagerSent:           c.eagerSent.Load(),
+		EagerPackets:        c.eagerPackets.Load(),
 		NoticesQueued:       c.noticesQueued.Load(),
 		Oversize:            c.oversize.Load(),
 		BroadcastsSent:      c.sent.Load(),

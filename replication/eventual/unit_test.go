@@ -2,6 +2,7 @@ package eventual
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -113,7 +114,7 @@ func TestWireRoundTrips(t *testing.T) {
 
 	for _, want := range []replication.Write{w, tomb} {
 		m, err := decodeMsg(encodeWriteMsg("n1", want))
-		if err != nil || m.typ != msgWrite || m.sender != "n1" || !reflect.DeepEqual(m.write, want) {
+		if err != nil || m.typ != msgWrite || m.sender != "n1" || !reflect.DeepEqual(m.writes, []replication.Write{want}) {
 			t.Errorf("write message round trip: %+v, %v; want %+v", m, err, want)
 		}
 	}
@@ -139,6 +140,64 @@ func TestWireRoundTrips(t *testing.T) {
 	}
 }
 
+// TestWritesMessagesPackWithinTheBudget: an eager push packs writes into as few messages as
+// the packet budget allows, never over it, and the receiver gets every write back, in order.
+func TestWritesMessagesPackWithinTheBudget(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var ws []replication.Write
+	for i := range 300 {
+		w := replication.Write{Key: fmt.Sprintf("key/%d", i), Value: consistency.Value{Version: randomVersion(r), Data: bytes.Repeat([]byte{'v'}, 1+r.IntN(200))}}
+		if i%17 == 0 {
+			w.Value.Tombstone, w.Value.Data = true, nil
+		}
+		ws = append(ws, w)
+	}
+	for _, limit := range []int{300, 1000, 1331, 64 << 10} {
+		msgs := encodeWritesMsgs("n1", ws, limit)
+		var got []replication.Write
+		for i, msg := range msgs {
+			if len(msg) > limit {
+				t.Fatalf("limit %d: a message of %d bytes", limit, len(msg))
+			}
+			m, err := decodeMsg(msg)
+			if err != nil || m.typ != msgWrites || m.sender != "n1" {
+				t.Fatalf("limit %d: decode = %+v, %v", limit, m, err)
+			}
+			// Packed greedily: the next message's first write would not have fitted in this one
+			// (give or take the count's growing by a byte).
+			if i > 0 {
+				if next := len(replication.AppendWrite(nil, m.writes[0])); len(msgs[i-1])+next < limit-1 {
+					t.Errorf("limit %d: message %d (%d bytes) had room for the next write (%d bytes)", limit, i-1, len(msgs[i-1]), next)
+				}
+			}
+			got = append(got, m.writes...)
+		}
+		if !reflect.DeepEqual(got, ws) {
+			t.Fatalf("limit %d: %d writes came back, want the %d sent, in order", limit, len(got), len(ws))
+		}
+		if limit == 64<<10 && len(msgs) != 1 {
+			t.Errorf("limit %d: %d messages, want all in one", limit, len(msgs))
+		}
+	}
+	// A write too big for any message is left out; the others still go.
+	huge := replication.Write{Key: "huge", Value: consistency.Value{Version: randomVersion(r), Data: make([]byte, 2000)}}
+	msgs := encodeWritesMsgs("n1", []replication.Write{ws[0], huge, ws[1]}, 1000)
+	var got []replication.Write
+	for _, msg := range msgs {
+		m, err := decodeMsg(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.writes...)
+	}
+	if !reflect.DeepEqual(got, ws[:2]) {
+		t.Errorf("with an oversize write in the middle: got %d writes, want the 2 that fit", len(got))
+	}
+	if msgs := encodeWritesMsgs("n1", nil, 1000); len(msgs) != 0 {
+		t.Errorf("no writes: %d messages, want none", len(msgs))
+	}
+}
+
 // TestWireRejectsCorruptInput feeds every truncation and random byte flips of each encoding to
 // its decoder: errors are fine, panics and unknown formats accepted are not.
 func TestWireRejectsCorruptInput(t *testing.T) {
@@ -149,13 +208,14 @@ func TestWireRejectsCorruptInput(t *testing.T) {
 		decode func([]byte) error
 	}{
 		"write":  {encodeWriteMsg("n1", w), func(b []byte) error { _, err := decodeMsg(b); return err }},
+		"writes": {encodeWritesMsgs("n1", []replication.Write{w, w}, 1000)[0], func(b []byte) error { _, err := decodeMsg(b); return err }},
 		"notice": {encodeNoticeMsg("n1", notice{Key: "k", Version: w.Value.Version, Origin: "o:1"}), func(b []byte) error { _, err := decodeMsg(b); return err }},
 		"meta":   {encodeMeta(nodeMeta{HTTPAddr: "h:1", RaftAddr: "r:1"}), func(b []byte) error { _, err := decodeMeta(b); return err }},
 		"page": {encodeDigestPage(&digestPage{Sender: "n1", Entries: map[string]consistency.Version{"a": w.Value.Version}}),
 			func(b []byte) error { _, err := decodeDigestPage(b); return err }},
 		"reply": {encodeDigestReply(&digestReply{Writes: []replication.Write{w}, Newer: []string{"a"}}),
 			func(b []byte) error { _, err := decodeDigestReply(b); return err }},
-		"writes": {encodeWritesBody("n1", []replication.Write{w}), func(b []byte) error { _, _, err := decodeWritesBody(b); return err }},
+		"body": {encodeWritesBody("n1", []replication.Write{w}), func(b []byte) error { _, _, err := decodeWritesBody(b); return err }},
 	}
 	for name, enc := range encodings {
 		for i := range len(enc.b) {

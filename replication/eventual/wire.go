@@ -18,6 +18,10 @@ import (
 //	gossip message   format, type, string sender, then by type:
 //	  msgWrite       replication.EncodeWrites of one write
 //	  msgNotice      string key, version, string origin (the HTTP address that serves the value)
+//	  msgWrites      replication.EncodeWrites of any number of writes (an eager push: one packet
+//	                 per peer for a group of local writes; a node that predates it drops the
+//	                 message as unknown, and the queued broadcasts and anti-entropy still carry
+//	                 the writes)
 //	node metadata    format, string http address, string raft address, byte flags (1 = leaving)
 //	digest page      format, string sender, string from, byte hasTo, string to,
 //	                 uvarint n, n × (string key, version)
@@ -32,6 +36,7 @@ type msgType byte
 const (
 	msgWrite  msgType = 1 // one small write, whole
 	msgNotice msgType = 2 // a write too big for a packet: fetch it from origin
+	msgWrites msgType = 3 // several small writes, whole, in one packet
 )
 
 const replyTruncated byte = 1
@@ -54,8 +59,8 @@ type notice struct {
 type gossipMsg struct {
 	typ    msgType
 	sender string
-	write  replication.Write // msgWrite
-	notice notice            // msgNotice
+	writes []replication.Write // msgWrite (exactly one), msgWrites
+	notice notice              // msgNotice
 }
 
 func encodeWriteMsg(sender string, w replication.Write) []byte {
@@ -63,6 +68,54 @@ func encodeWriteMsg(sender string, w replication.Write) []byte {
 	b = append(b, wireFormat, byte(msgWrite))
 	b = appendString(b, sender)
 	return append(b, replication.EncodeWrites([]replication.Write{w})...)
+}
+
+// encodeWritesMsgs packs ws into as few msgWrites messages as it can, none longer than limit
+// bytes. A write whose message alone would be longer is left out (Broadcast never passes one:
+// it announces such writes by notice).
+func encodeWritesMsgs(sender string, ws []replication.Write, limit int) [][]byte {
+	header := append([]byte{wireFormat, byte(msgWrites)}, appendString(nil, sender)...)
+	// The count comes first but is known last: reserve its largest encoding (a packet never
+	// holds 2^21 writes) and slide the writes back when it is shorter.
+	const countRoom = 3
+	if len(header)+countRoom >= limit {
+		return nil
+	}
+	var msgs [][]byte
+	var cur []byte
+	count := 0
+	flush := func() {
+		if count == 0 {
+			return
+		}
+		c := binary.AppendUvarint(nil, uint64(count))
+		start := len(header) + countRoom - len(c)
+		copy(cur[start:], c)
+		copy(cur[start-len(header):], header)
+		msgs = append(msgs, cur[start-len(header):])
+		cur, count = nil, 0
+	}
+	for _, w := range ws {
+		if cur == nil {
+			cur = make([]byte, len(header)+countRoom, limit)
+		}
+		before := len(cur)
+		cur = replication.AppendWrite(cur, w)
+		if len(cur) <= limit {
+			count++
+			continue
+		}
+		cur = cur[:before]
+		flush()
+		cur = make([]byte, len(header)+countRoom, limit)
+		if cur = replication.AppendWrite(cur, w); len(cur) > limit {
+			cur = nil // too big even alone
+			continue
+		}
+		count = 1
+	}
+	flush()
+	return msgs
 }
 
 func encodeNoticeMsg(sender string, n notice) []byte {
@@ -86,7 +139,7 @@ func decodeMsg(b []byte) (gossipMsg, error) {
 	r := reader{buf: b[2:]}
 	m.sender = r.string()
 	switch m.typ {
-	case msgWrite:
+	case msgWrite, msgWrites:
 		if r.err != nil {
 			return gossipMsg{}, r.err
 		}
@@ -94,10 +147,10 @@ func decodeMsg(b []byte) (gossipMsg, error) {
 		if err != nil {
 			return gossipMsg{}, err
 		}
-		if len(ws) != 1 {
+		if m.typ == msgWrite && len(ws) != 1 {
 			return gossipMsg{}, fmt.Errorf("write message carries %d writes, want 1", len(ws))
 		}
-		m.write = ws[0]
+		m.writes = ws
 		return m, nil
 	case msgNotice:
 		m.notice.Key = r.string()
