@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -121,7 +122,7 @@ func (t *Tx) Purge() (PurgeReport, error) {
 
 // pruneTentative drops every tentative entry (in the writable t.tentative) the committed layer
 // has caught up with or that is below the purge horizon (after a snapshot restore, say).
-func pruneTentative(t *Tx) error {
+func pruneTentative(t *Tx) (int, error) {
 	horizon := t.PurgeHorizon()
 	var doomed [][]byte
 	err := t.tentative.ForEach(func(k, raw []byte) error {
@@ -145,14 +146,14 @@ func pruneTentative(t *Tx) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, k := range doomed {
 		if err := t.tentative.Delete(k); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(doomed), nil
 }
 
 type mergeRequest struct {
@@ -265,6 +266,7 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 	err = s.tdb.Update(func(ttx *bolt.Tx) error {
 		t := newTx(view, ttx)
 		horizon := t.PurgeHorizon()
+		changed := false
 		for i, r := range batch {
 			for _, w := range r.ws {
 				ok, err := mergeOne(t, horizon, w)
@@ -273,19 +275,34 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 				}
 				if ok {
 					results[i].stored = append(results[i].stored, w)
+					changed = true
 				}
 			}
 		}
 		for _, d := range drops {
-			if err := dropIfAtMost(t.tentative, d.Key, d.Value.Version); err != nil {
+			dropped, err := dropIfAtMost(t.tentative, d.Key, d.Value.Version)
+			if err != nil {
 				return err
 			}
+			changed = changed || dropped
 		}
 		if prune {
-			return pruneTentative(t)
+			pruned, err := pruneTentative(t)
+			if err != nil {
+				return err
+			}
+			changed = changed || pruned > 0
+		}
+		if !changed {
+			// Gossip delivers most writes more than once: a commit that stores nothing would
+			// still cost two fsyncs (bbolt writes a new meta page).
+			return errNothingToCommit
 		}
 		return nil
 	})
+	if errors.Is(err, errNothingToCommit) {
+		err = nil
+	}
 	if err != nil {
 		// Put the drops back for the next round; the merges fail.
 		s.queueDrops(drops, prune)
@@ -326,12 +343,15 @@ func (s *Store) recheckStored(results []mergeResult) {
 	s.queueDrops(superseded, err != nil)
 }
 
-func dropIfAtMost(b *bolt.Bucket, key string, upTo consistency.Version) error {
+// errNothingToCommit rolls back a group commit that changed nothing.
+var errNothingToCommit = errors.New("store: nothing to commit")
+
+func dropIfAtMost(b *bolt.Bucket, key string, upTo consistency.Version) (bool, error) {
 	doomed, err := tentativeAtMost(b, key, upTo)
 	if err != nil || !doomed {
-		return err
+		return false, err
 	}
-	return b.Delete([]byte(key))
+	return true, b.Delete([]byte(key))
 }
 
 // tentativeAtMost reports whether b holds a tentative entry for key at or below upTo.

@@ -185,3 +185,23 @@ func TestMergeRacingCommitLeavesNoSupersededEntry(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A group commit that stores nothing (gossip delivering a write again) must not cost a commit.
+func TestMergeOfNothingNewCommitsNothing(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	mustMerge(t, s, write("a", "v", 10, "n1"))
+	st0 := s.tdb.Stats()
+	before := st0.TxStats.GetWrite()
+	for i := 0; i < 5; i++ {
+		if stored := mustMerge(t, s, write("a", "v", 10, "n1")); len(stored) != 0 {
+			t.Fatalf("duplicate stored: %+v", stored)
+		}
+	}
+	st1 := s.tdb.Stats()
+	if after := st1.TxStats.GetWrite(); after != before {
+		t.Errorf("5 duplicate merges wrote %d pages; want no commit at all", after-before)
+	}
+	if stored := mustMerge(t, s, write("a", "v2", 11, "n1")); len(stored) != 1 {
+		t.Fatal("a newer write after the duplicates was not stored")
+	}
+}
