@@ -32,10 +32,10 @@ type Node struct {
 	gossip *eventual.Engine
 	faults *fault.Injector
 
-	// stamps and pending (pending.go) feed the committer: eventual writes between stamping and
-	// durability, and this node's own writes not yet known to be committed.
-	stamps     stampTracker
-	pending    pendingIndex
+	// stampMu orders eventual writes against watermark reports: a write holds it (shared) from
+	// stamping its version until the write is durable; the committer takes it exclusively to read
+	// the clock, so every write stamped before its watermark is already in the tentative layer.
+	stampMu    sync.RWMutex
 	commitWake chan struct{}
 
 	metrics       *metrics
@@ -120,7 +120,7 @@ func New(cfg Config) (*Node, error) {
 			gossipCfg.Peers = append(gossipCfg.Peers, m.GossipAddr)
 		}
 	}
-	n.gossip, err = eventual.Open(gossipCfg, tentativeStore{n})
+	n.gossip, err = eventual.Open(gossipCfg, tentativeStore{st: st, clock: n.clock})
 	if err != nil {
 		n.raft.Shutdown()
 		st.Close()
