@@ -84,14 +84,14 @@ type Store struct {
 	membersGen atomic.Uint64
 
 	merges chan mergeRequest // group commit of tentative writes
-	// drops are tentative entries committed versions have caught up with, for the group
-	// committer to delete; prune asks it to check the whole tentative layer (after a restore or
-	// a purge). dropWake wakes it; dropsDone moves after each commit that took drops.
 	// layerMu orders a commit against the tentative writes it did not see: Apply holds it from
 	// taking its view of the tentative layer until its commit, and commitTentative re-checks the
 	// writes it just stored under it (see commitTentative).
 	layerMu sync.Mutex
 
+	// drops are tentative entries committed versions have caught up with, for the group
+	// committer to delete; prune asks it to check the whole tentative layer (after a restore or
+	// a purge). dropWake wakes it; dropsDone moves after each commit that took drops.
 	dropMu    sync.Mutex
 	drops     []replication.Write
 	prune     bool

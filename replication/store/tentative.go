@@ -134,16 +134,11 @@ func pruneTentative(t *Tx) (int, error) {
 			doomed = append(doomed, bytes.Clone(k))
 			return nil
 		}
-		if craw := t.kv.Get(k); craw != nil {
-			cv, err := decodeRecord(craw)
-			if err != nil {
-				return err
-			}
-			if cv.Version.Compare(tv.Version) >= 0 {
-				doomed = append(doomed, bytes.Clone(k))
-			}
+		cv, ok, err := versionIn(t.kv, k)
+		if ok && cv.Compare(tv.Version) >= 0 {
+			doomed = append(doomed, bytes.Clone(k))
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return 0, err
@@ -324,16 +319,12 @@ func (s *Store) recheckStored(results []mergeResult) {
 		kv := btx.Bucket(bucketCommitted).Bucket(bucketKV)
 		for _, r := range results {
 			for _, w := range r.stored {
-				raw := kv.Get([]byte(w.Key))
-				if raw == nil {
-					continue
-				}
-				cur, err := decodeRecord(raw)
+				cur, ok, err := versionIn(kv, []byte(w.Key))
 				if err != nil {
 					return err
 				}
-				if cur.Version.Compare(w.Value.Version) >= 0 {
-					superseded = append(superseded, replication.Write{Key: w.Key, Value: consistency.Value{Version: cur.Version}})
+				if ok && cur.Compare(w.Value.Version) >= 0 {
+					superseded = append(superseded, replication.Write{Key: w.Key, Value: consistency.Value{Version: cur}})
 				}
 			}
 		}
@@ -356,12 +347,21 @@ func dropIfAtMost(b *bolt.Bucket, key string, upTo consistency.Version) (bool, e
 
 // tentativeAtMost reports whether b holds a tentative entry for key at or below upTo.
 func tentativeAtMost(b *bolt.Bucket, key string, upTo consistency.Version) (bool, error) {
-	raw := b.Get([]byte(key))
+	v, ok, err := versionIn(b, []byte(key))
+	return ok && v.Compare(upTo) <= 0, err
+}
+
+// versionIn returns the version of key's record in b (ok false when b has none).
+func versionIn(b *bolt.Bucket, key []byte) (v consistency.Version, ok bool, err error) {
+	raw := b.Get(key)
 	if raw == nil {
-		return false, nil
+		return v, false, nil
 	}
-	tv, err := decodeRecord(raw)
-	return err == nil && tv.Version.Compare(upTo) <= 0, err
+	rec, err := decodeRecord(raw)
+	if err != nil {
+		return v, false, err
+	}
+	return rec.Version, true, nil
 }
 
 func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, error) {
@@ -370,14 +370,12 @@ func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, er
 	}
 	k := []byte(w.Key)
 	for _, b := range []*bolt.Bucket{t.kv, t.tentative} {
-		if raw := b.Get(k); raw != nil {
-			cur, err := decodeRecord(raw)
-			if err != nil {
-				return false, err
-			}
-			if !w.Value.Version.Newer(cur.Version) {
-				return false, nil
-			}
+		cur, ok, err := versionIn(b, k)
+		if err != nil {
+			return false, err
+		}
+		if ok && !w.Value.Version.Newer(cur) {
+			return false, nil
 		}
 	}
 	return true, t.tentative.Put(k, encodeRecord(w.Value))
