@@ -4,7 +4,7 @@ TAGS     := -tags hashicorpmetrics
 BIN      := bin
 NODES    ?= 3
 
-.PHONY: all build test test-deps test-short cluster cluster-down jepsen bench bench-scale image vet fmt clean
+.PHONY: all build test test-deps test-image test-short cluster cluster-down jepsen bench bench-scale image vet fmt clean
 
 all: build
 
@@ -15,12 +15,17 @@ build:
 # The whole suite, with the race detector. System tests build the binaries themselves. Tests
 # that need nftables, chromium or promtool skip with a printed reason where those are missing;
 # test-deps installs them first when it can (root with apt-get).
-test: build test-deps
+test: build test-deps test-image
 	$(GO) vet $(TAGS) ./...
 	$(GO) test $(TAGS) -race -count=1 -timeout 9m ./...
 
 test-deps:
 	@scripts/test-deps.sh
+
+# The container tests run the dialkv:dev image: rebuild it from this checkout first, or they
+# would test whatever code built it last.
+test-image:
+	@if docker info >/dev/null 2>&1; then scripts/image.sh; else echo "make test: no Docker engine answers: the container tests will skip"; fi
 
 test-short:
 	$(GO) test $(TAGS) -short -count=1 ./...
