@@ -95,7 +95,7 @@ func (e *Engine) reconcilePage(ctx context.Context, addr string, page *digestPag
 			return fmt.Errorf("digest reply from %s: %w", addr, err)
 		}
 		if len(rep.Writes) > 0 {
-			e.merge(rep.Writes, &e.stats.repairPulled, "anti-entropy")
+			e.merge(rep.Writes, &e.stats.repairPulled, "anti-entropy", nil)
 			// Whether stored or superseded here, these versions are no longer news: say so if
 			// the page is asked again.
 			for _, w := range rep.Writes {

@@ -103,9 +103,12 @@ type Config struct {
 	GossipToTheDeadTime time.Duration
 	DeadNodeReclaimTime time.Duration
 
-	// Test knobs: anti-entropy digest page size and transfer budget (0 = the constants).
+	// Test knobs: anti-entropy digest page size and transfer budget (0 = the constants), and
+	// eagerPushLost, which loses the direct push to the peers it names (nil: none) as the
+	// network might: the sender counts it sent.
 	digestPageEntries int
 	transferBudget    int
+	eagerPushLost     func(to string) bool
 }
 
 // DefaultConfig returns production settings. NodeID and HTTPAddr must still be set.

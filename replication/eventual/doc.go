@@ -12,12 +12,16 @@
 // pusher goroutine and returns. Each round the pusher takes everything handed over since the
 // previous one. It sends the writes stamped on this node straight to a few alive peers, packed
 // into as few UDP packets as the packet budget allows (one per peer for a typical group commit),
-// so a write reaches them without waiting for a gossip tick; a lone write leaves at once. And it
+// so a write reaches them without waiting for a gossip tick; a lone write leaves at once. Then it
 // queues every write as one memberlist NamedBroadcast named by its key (a newer write of the key
-// replaces a queued older one). memberlist transmits a message only RetransmitMult ×
-// ceil(log10(N+1)) times, so every node that receives a write it did not have queues it again:
-// the epidemic stops by itself once everyone has it, because MergeTentative returns only what was
-// new. A receiver merges what arrived together (a packed packet, and whatever else waited) in one
+// replaces a queued older one): that copy delivers what the direct packet lost. memberlist
+// transmits a message only RetransmitMult × ceil(log10(N+1)) times, so every node that receives
+// a write it did not have queues it again: the epidemic stops by itself once everyone has it,
+// because MergeTentative returns only what was new. Except when gossiping on is provably
+// useless: a direct push that went to every alive member (the cluster is no bigger than
+// EagerFanout + 1 and nobody is suspect) names its recipients, and a receiver that knows of no
+// other live member stores its writes without queuing them (Stats.RelaysSkipped); the origin's
+// queued copy and anti-entropy still stand behind it. A receiver merges what arrived together (a packed packet, and whatever else waited) in one
 // MergeTentative call. A write whose value exceeds MaxBroadcastValue, or whose message would not
 // fit the packet budget (memberlist silently never sends a larger one), travels as a notice
 // {key, version, origin}; receivers fetch the write from the origin's GET PathWrites (bounded

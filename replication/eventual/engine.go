@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +35,8 @@ const (
 	maxUnsent = 16384
 	// maxJoinsInFlight bounds concurrent memberlist joins in one rejoin round.
 	maxJoinsInFlight = 8
+	// maxKeptBuffer bounds, in bytes, the buffers the pusher keeps for its next round.
+	maxKeptBuffer = 64 << 10
 )
 
 // Engine is one node's gossip participant. Its methods are safe for concurrent use.
@@ -56,6 +58,10 @@ type Engine struct {
 	unsentMu   sync.Mutex
 	unsent     []replication.Write
 	unsentWake chan struct{}
+	// The pusher's own, reused each round: the array unsent had before it took it, and the
+	// buffer its direct-push messages are encoded in.
+	spare   []replication.Write
+	pushBuf []byte
 
 	inbox    chan []byte
 	fetches  chan notice
@@ -110,19 +116,25 @@ func Open(cfg Config, st Store) (*Engine, error) {
 	d := &delegate{e: e}
 	mc.Delegate, mc.Events, mc.Ping = d, d, d
 	mc.Logger = newMemberlistLogger(logger, e.observeLog)
+	// The engine's own transport, never memberlist's: see transport.
+	var tr memberlist.NodeAwareTransport
+	var err error
 	if cfg.Faults.Enabled() {
-		nt, err := newNetTransport(mc)
-		if err != nil {
-			e.cancel()
-			return nil, fmt.Errorf("gossip on %s: %w", cfg.BindAddr, err)
-		}
-		mc.Transport = newFaultTransport(nt, cfg.Faults, e.members.idByGossipAddr)
+		tr, err = newFaultTransport(mc, cfg.Faults, e.members.idByGossipAddr)
 		e.client = e.faultyClient(e.client)
 		e.handler = fault.Middleware(cfg.Faults, e.handler)
+	} else {
+		tr, err = newNetTransport(mc, nil)
 	}
+	if err != nil {
+		e.cancel()
+		return nil, fmt.Errorf("gossip on %s: %w", cfg.BindAddr, err)
+	}
+	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		e.cancel()
+		tr.Shutdown()
 		return nil, fmt.Errorf("gossip on %s: %w", cfg.BindAddr, err)
 	}
 	e.ml.Store(ml)
@@ -183,9 +195,11 @@ func (e *Engine) Broadcast(ws []replication.Write) {
 }
 
 // pushLoop is the engine's pusher. Each round it takes every write handed to Broadcast since
-// the previous round, queues each for gossip (memberlist piggybacks them on its own traffic,
-// a few times each), and sends the writes stamped here straight to up to EagerFanout random
-// alive peers (best effort, UDP), so they reach them without waiting for a gossip tick.
+// the previous round, sends the writes stamped here straight to up to EagerFanout random alive
+// peers (best effort, UDP), so they reach them without waiting for a gossip tick, and then
+// queues each write for gossip (memberlist piggybacks them on its own traffic, a few times
+// each): the gossip copy is what delivers a write whose direct packet was lost. Queuing after
+// the direct send means the gossip copy never overtakes it.
 //
 // The direct send packs the round's writes into as few packets as the packet budget allows (one
 // per peer for a typical group commit) instead of one packet per write per peer: with many
@@ -201,77 +215,99 @@ func (e *Engine) pushLoop() {
 		}
 		e.unsentMu.Lock()
 		ws := e.unsent
-		e.unsent = nil
+		e.unsent = e.spare
 		e.unsentMu.Unlock()
 
 		var local []replication.Write
 		var notices [][]byte
+		queue := make([]*broadcast, 0, len(ws))
 		for _, w := range ws {
-			msg, whole := e.enqueue(w)
+			msg, whole := e.gossipMsg(w)
+			if msg == nil {
+				continue
+			}
+			queue = append(queue, &broadcast{key: w.Key, msg: msg})
 			switch {
-			case msg == nil || w.Origin() != e.cfg.NodeID || e.cfg.EagerFanout < 0:
+			case w.Origin() != e.cfg.NodeID || e.cfg.EagerFanout < 0:
 			case whole:
 				local = append(local, w)
 			default:
 				notices = append(notices, msg)
 			}
 		}
+		e.pushEager(local, notices)
+		for _, b := range queue {
+			// One named broadcast per key: a newer write of the key replaces the queued older one.
+			e.queue.QueueBroadcast(b)
+		}
+		e.stats.queued.Add(uint64(len(queue)))
+		if cap(ws) <= maxKeptBuffer/64 {
+			clear(ws) // let the values go: the queue holds their messages
+			e.spare = ws[:0]
+		}
+		if cap(e.pushBuf) > maxKeptBuffer {
+			e.pushBuf = nil // a burst's buffer is not kept for ever
+		}
 		if n := e.queue.NumQueued(); n > e.cfg.MaxQueuedBroadcasts {
 			e.queue.Prune(e.cfg.MaxQueuedBroadcasts)
 			e.stats.queueDropped.Add(uint64(n - e.queue.NumQueued()))
 		}
-		msgs := append(encodeWritesMsgs(e.cfg.NodeID, local, e.maxMsg), notices...)
-		e.pushEager(msgs, len(local)+len(notices))
 	}
 }
 
-// enqueue queues w (or a notice of it) for gossip and returns the message (nil if none fits)
-// and whether it carries the write whole.
-func (e *Engine) enqueue(w replication.Write) (msg []byte, whole bool) {
-	msg = encodeWriteMsg(e.cfg.NodeID, w)
-	whole = true
-	if len(w.Value.Data) > e.cfg.MaxBroadcastValue || len(msg) > e.maxMsg {
-		msg, whole = encodeNoticeMsg(e.cfg.NodeID, notice{Key: w.Key, Version: w.Value.Version, Origin: e.cfg.HTTPAddr}), false
-		if len(msg) > e.maxMsg {
-			// Even the notice would never leave: memberlist skips oversized messages silently.
-			e.stats.oversize.Add(1)
-			e.logger.Debug("write too big to announce by gossip; anti-entropy will carry it", "key", w.Key, "bytes", len(msg))
-			return nil, false
+// gossipMsg returns the gossip message for w, the write itself or a notice of it (nil if none
+// fits a packet), and whether it carries the write whole.
+func (e *Engine) gossipMsg(w replication.Write) (msg []byte, whole bool) {
+	if len(w.Value.Data) <= e.cfg.MaxBroadcastValue {
+		if msg = encodeWriteMsg(e.cfg.NodeID, w); len(msg) <= e.maxMsg {
+			return msg, true
 		}
-		e.stats.noticesQueued.Add(1)
 	}
-	// One named broadcast per key: a newer write of the key replaces the queued older one.
-	e.queue.QueueBroadcast(&broadcast{key: w.Key, msg: msg})
-	e.stats.queued.Add(1)
-	return msg, whole
+	msg = encodeNoticeMsg(e.cfg.NodeID, notice{Key: w.Key, Version: w.Value.Version, Origin: e.cfg.HTTPAddr})
+	if len(msg) > e.maxMsg {
+		// Even the notice would never leave: memberlist skips oversized messages silently.
+		e.stats.oversize.Add(1)
+		e.logger.Debug("write too big to announce by gossip; anti-entropy will carry it", "key", w.Key, "bytes", len(msg))
+		return nil, false
+	}
+	e.stats.noticesQueued.Add(1)
+	return msg, false
 }
 
-// pushEager sends msgs, carrying writes writes in all, to up to EagerFanout random alive peers.
-func (e *Engine) pushEager(msgs [][]byte, writes int) {
-	if len(msgs) == 0 {
+// pushEager sends the local writes (packed) and the notices to up to EagerFanout random alive
+// peers. When that is every alive peer, and no member is suspect, the writes go as msgPush
+// naming the peers, so that receivers who know of no other live member do not gossip them on
+// (see relayNeeded).
+func (e *Engine) pushEager(local []replication.Write, notices [][]byte) {
+	if len(local) == 0 && len(notices) == 0 {
 		return
 	}
-	ml := e.ml.Load()
-	var peers []*memberlist.Node
-	for _, m := range e.members.list() {
-		if m.ID == e.cfg.NodeID || m.State != StateAlive {
-			continue
-		}
-		host, portText, err := net.SplitHostPort(m.GossipAddr)
-		port, perr := strconv.Atoi(portText)
-		ip := net.ParseIP(host)
-		if err != nil || perr != nil || ip == nil {
-			continue
-		}
-		peers = append(peers, &memberlist.Node{Name: m.ID, Addr: ip, Port: uint16(port)})
+	peers, live := e.members.alivePeers()
+	if len(peers) == 0 {
+		return
 	}
 	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	var recipients []string
 	if len(peers) > e.cfg.EagerFanout {
 		peers = peers[:e.cfg.EagerFanout]
+	} else if len(peers) == live {
+		recipients = make([]string, len(peers))
+		for i, p := range peers {
+			recipients[i] = p.Name
+		}
 	}
+	var msgs [][]byte
+	e.pushBuf, msgs = appendWritesMsgs(e.pushBuf[:0], e.cfg.NodeID, recipients, local, e.maxMsg)
+	msgs = append(msgs, notices...)
+	writes := uint64(len(local) + len(notices))
+	ml := e.ml.Load()
 	for _, p := range peers {
 		sent := 0
 		for _, msg := range msgs {
+			if e.cfg.eagerPushLost != nil && e.cfg.eagerPushLost(p.Name) {
+				sent++ // lost on the way, as UDP may lose it: the sender never knows
+				continue
+			}
 			if err := ml.SendBestEffort(p, msg); err != nil {
 				e.logger.Debug("eager push failed; gossip will carry it", "to", p.Name, "err", err)
 				break
@@ -280,7 +316,7 @@ func (e *Engine) pushEager(msgs [][]byte, writes int) {
 		}
 		e.stats.eagerPackets.Add(uint64(sent))
 		if sent == len(msgs) {
-			e.stats.eagerSent.Add(uint64(writes))
+			e.stats.eagerSent.Add(writes)
 		}
 	}
 }
@@ -359,7 +395,9 @@ func (e *Engine) receiveLoop() {
 }
 
 func (e *Engine) receive(batch [][]byte) {
-	var writes []replication.Write
+	// delivered holds the writes of pushes that reached every live member this node knows of,
+	// writes the others.
+	var writes, delivered []replication.Write
 	var notices []notice
 	for _, b := range batch {
 		m, err := decodeMsg(b)
@@ -376,33 +414,74 @@ func (e *Engine) receive(batch [][]byte) {
 		switch m.typ {
 		case msgWrite, msgWrites:
 			writes = append(writes, m.writes...)
+		case msgPush:
+			if e.relayNeeded(m) {
+				writes = append(writes, m.writes...)
+			} else {
+				delivered = append(delivered, m.writes...)
+			}
 		case msgNotice:
 			if m.notice.Origin != e.cfg.HTTPAddr {
 				notices = append(notices, m.notice)
 			}
 		}
 	}
-	if len(writes) > 0 {
-		e.merge(writes, &e.stats.gossipMerged, "gossip")
+	if len(writes)+len(delivered) > 0 {
+		e.merge(writes, &e.stats.gossipMerged, "gossip", delivered)
 	}
 	if len(notices) > 0 {
 		e.scheduleFetches(notices)
 	}
 }
 
-// merge stores ws and re-broadcasts what was new to this node (the epidemic: a message is only
-// retransmitted a few times, so every node that learns something passes it on). It returns
-// the writes stored.
-func (e *Engine) merge(ws []replication.Write, counter *atomic.Uint64, via string) []replication.Write {
-	stored, err := e.store.MergeTentative(ws)
+// relayNeeded reports whether this node must gossip on the writes of push m, which are new
+// here. Not if m reached every member this node sees alive or suspect (m names them): gossip
+// would only carry the writes to members that already had them. What the direct packet may have
+// lost on the way, the sender's own queued gossip of the writes carries (it queues every write
+// it pushes, after pushing it), and anti-entropy repairs the rest. Members this node sees dead
+// or left do not count: a relay would not reach them either, and they catch up by anti-entropy
+// when they are back.
+func (e *Engine) relayNeeded(m gossipMsg) bool {
+	return !slices.Contains(m.recipients, e.cfg.NodeID) || !e.members.liveAmong(m.recipients, m.sender)
+}
+
+// merge stores ws and delivered, in one MergeTentative, and re-broadcasts what was new to this
+// node (the epidemic: a message is only retransmitted a few times, so every node that learns
+// something passes it on), except the writes of delivered (see relayNeeded). It returns the
+// writes stored.
+func (e *Engine) merge(ws []replication.Write, counter *atomic.Uint64, via string, delivered []replication.Write) []replication.Write {
+	all := ws
+	if len(delivered) > 0 {
+		all = append(ws, delivered...)
+	}
+	stored, err := e.store.MergeTentative(all)
 	if err != nil {
-		e.logger.Warn("merging gossiped writes failed; anti-entropy will retry", "via", via, "writes", len(ws), "err", err)
+		e.logger.Warn("merging gossiped writes failed; anti-entropy will retry", "via", via, "writes", len(all), "err", err)
 		return nil
 	}
-	if len(stored) > 0 {
-		counter.Add(uint64(len(stored)))
-		e.Broadcast(stored)
+	if len(stored) == 0 {
+		return stored
 	}
+	counter.Add(uint64(len(stored)))
+	relay := stored
+	switch {
+	case len(delivered) == 0:
+	case len(ws) == 0: // the usual batch: one direct push
+		relay = nil
+	default:
+		versions := make(map[string]consistency.Version, len(delivered))
+		for _, w := range delivered {
+			versions[w.Key] = w.Value.Version
+		}
+		relay = make([]replication.Write, 0, len(stored))
+		for _, w := range stored {
+			if v, ok := versions[w.Key]; !ok || v != w.Value.Version {
+				relay = append(relay, w)
+			}
+		}
+	}
+	e.stats.relaysSkipped.Add(uint64(len(stored) - len(relay)))
+	e.Broadcast(relay)
 	return stored
 }
 
@@ -470,7 +549,7 @@ func (e *Engine) fetch(n notice) {
 		}
 		return
 	}
-	e.merge(ws, &e.stats.gossipMerged, "fetch")
+	e.merge(ws, &e.stats.gossipMerged, "fetch", nil)
 }
 
 // observeLog picks memberlist's report of a failed probe out of its log: memberlist has no

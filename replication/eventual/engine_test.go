@@ -85,7 +85,8 @@ func TestEagerPushPacksLocalWrites(t *testing.T) {
 	waitFor(t, 5*time.Second, "the push to both peers to be counted", func() bool { return e.Stats().EagerSent == 2*200 })
 	s := e.Stats()
 	bytesPerPeer := 0
-	for _, msg := range encodeWritesMsgs("n1", ws, e.maxMsg) {
+	_, msgs := appendWritesMsgs(nil, "n1", []string{"n2", "n3"}, ws, e.maxMsg)
+	for _, msg := range msgs {
 		bytesPerPeer += len(msg)
 	}
 	if want := 2 * (bytesPerPeer/e.maxMsg + 1); s.EagerPackets > uint64(want) {

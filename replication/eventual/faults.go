@@ -1,11 +1,8 @@
 package eventual
 
 import (
-	"fmt"
-	"log"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -13,73 +10,26 @@ import (
 	"github.com/dialkv/dialkv/replication/fault"
 )
 
-// faultTransport puts memberlist's network transport behind the test-only fault hook: packets
+// faultTransport puts the engine's network transport behind the test-only fault hook: packets
 // and streams to a cut peer are not sent (streams fail to dial), packets from one are discarded on
-// arrival, and outgoing traffic is delayed without blocking memberlist's loops. Incoming streams
-// cannot be told apart by sender (their source port is ephemeral); they are cut at the sender,
-// which a partition always sets too.
+// arrival (in the transport's read loop, before memberlist sees them), and outgoing traffic is
+// delayed without blocking memberlist's loops. Incoming streams cannot be told apart by sender
+// (their source port is ephemeral); they are cut at the sender, which a partition always sets too.
 type faultTransport struct {
-	*memberlist.NetTransport
-	faults  *fault.Injector
-	idOf    func(addr string) string
-	packets chan *memberlist.Packet
-	stop    chan struct{}
+	*transport
+	faults *fault.Injector
+	idOf   func(addr string) string
 }
 
-// newNetTransport binds memberlist's transport itself (as memberlist.Create would), so it can
-// be wrapped; a port-0 bind retries, since TCP and UDP must get the same port.
-func newNetTransport(mc *memberlist.Config) (*memberlist.NetTransport, error) {
-	nc := &memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger}
-	if nc.Logger == nil {
-		nc.Logger = log.New(nopWriter{}, "", 0)
+// newFaultTransport binds the engine's transport (see newNetTransport) behind faults; idOf maps
+// a gossip address to the member id the faults name.
+func newFaultTransport(mc *memberlist.Config, faults *fault.Injector, idOf func(string) string) (*faultTransport, error) {
+	nt, err := newNetTransport(mc, func(from net.Addr) bool { return faults.DropIn(idOf(from.String())) })
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	for attempt := 0; attempt < 10; attempt++ {
-		var nt *memberlist.NetTransport
-		if nt, err = memberlist.NewNetTransport(nc); err == nil {
-			if mc.BindPort == 0 {
-				mc.BindPort = nt.GetAutoBindPort()
-				mc.AdvertisePort = mc.BindPort
-			}
-			return nt, nil
-		}
-		if mc.BindPort != 0 || !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	return nil, fmt.Errorf("could not set up network transport: %w", err)
+	return &faultTransport{transport: nt, faults: faults, idOf: idOf}, nil
 }
-
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
-
-func newFaultTransport(nt *memberlist.NetTransport, faults *fault.Injector, idOf func(string) string) *faultTransport {
-	t := &faultTransport{NetTransport: nt, faults: faults, idOf: idOf, packets: make(chan *memberlist.Packet), stop: make(chan struct{})}
-	go t.filter()
-	return t
-}
-
-func (t *faultTransport) filter() {
-	in := t.NetTransport.PacketCh()
-	for {
-		select {
-		case <-t.stop:
-			return
-		case p := <-in:
-			if p != nil && p.From != nil && t.faults.DropIn(t.idOf(p.From.String())) {
-				continue
-			}
-			select {
-			case t.packets <- p:
-			case <-t.stop:
-				return
-			}
-		}
-	}
-}
-
-func (t *faultTransport) PacketCh() <-chan *memberlist.Packet { return t.packets }
 
 func (t *faultTransport) send(id string, write func() error) (time.Time, error) {
 	if t.faults.DropOut(id) {
@@ -94,7 +44,7 @@ func (t *faultTransport) send(id string, write func() error) (time.Time, error) 
 
 func (t *faultTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 	b = append([]byte(nil), b...)
-	return t.send(t.idOf(addr), func() error { _, err := t.NetTransport.WriteTo(b, addr); return err })
+	return t.send(t.idOf(addr), func() error { _, err := t.transport.WriteTo(b, addr); return err })
 }
 
 func (t *faultTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
@@ -103,7 +53,7 @@ func (t *faultTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Ti
 		id = t.idOf(a.Addr)
 	}
 	b = append([]byte(nil), b...)
-	return t.send(id, func() error { _, err := t.NetTransport.WriteToAddress(b, a); return err })
+	return t.send(id, func() error { _, err := t.transport.WriteToAddress(b, a); return err })
 }
 
 func (t *faultTransport) dial(id string) error {
@@ -118,7 +68,7 @@ func (t *faultTransport) DialTimeout(addr string, timeout time.Duration) (net.Co
 	if err := t.dial(t.idOf(addr)); err != nil {
 		return nil, err
 	}
-	return t.NetTransport.DialTimeout(addr, timeout)
+	return t.transport.DialTimeout(addr, timeout)
 }
 
 func (t *faultTransport) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
@@ -129,12 +79,7 @@ func (t *faultTransport) DialAddressTimeout(a memberlist.Address, timeout time.D
 	if err := t.dial(id); err != nil {
 		return nil, err
 	}
-	return t.NetTransport.DialAddressTimeout(a, timeout)
-}
-
-func (t *faultTransport) Shutdown() error {
-	close(t.stop)
-	return t.NetTransport.Shutdown()
+	return t.transport.DialAddressTimeout(a, timeout)
 }
 
 // faultyClient returns c with its transport behind the fault hook (requests to cut peers fail as

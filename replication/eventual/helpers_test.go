@@ -81,7 +81,7 @@ var _ Store = (*memStore)(nil)
 // testNode is one engine with its store and HTTP server. Restarting it keeps the store and the
 // HTTP address, as a node process restart would.
 type testNode struct {
-	t      *testing.T
+	t      testing.TB
 	id     string
 	store  *memStore
 	srv    *httptest.Server
@@ -91,7 +91,7 @@ type testNode struct {
 
 // testLogger writes warnings (or everything, with DIALKV_TEST_LOG=debug) to the test log, and
 // nothing once the test is over (joins still dialling may log late).
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("DIALKV_TEST_LOG") == "debug" {
@@ -103,7 +103,7 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 type testWriter struct {
-	t    *testing.T
+	t    testing.TB
 	mu   sync.Mutex
 	done bool
 }
@@ -121,7 +121,7 @@ var _ io.Writer = (*testWriter)(nil)
 
 // testConfig is a fast local-profile config for node id, labelled per test so that parallel
 // tests (and reused ports) never mix clusters.
-func testConfig(t *testing.T, id string) Config {
+func testConfig(t testing.TB, id string) Config {
 	cfg := DefaultConfig()
 	cfg.NodeID = id
 	cfg.BindAddr = "127.0.0.1:0"
@@ -134,7 +134,7 @@ func testConfig(t *testing.T, id string) Config {
 }
 
 // newTestNode starts a node; adjust may change its config (Peers, intervals, hooks).
-func newTestNode(t *testing.T, id string, adjust func(*Config)) *testNode {
+func newTestNode(t testing.TB, id string, adjust func(*Config)) *testNode {
 	t.Helper()
 	n := &testNode{t: t, id: id, store: newMemStore()}
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -190,7 +190,7 @@ func (n *testNode) restart(bindAddr string) {
 }
 
 // startCluster starts n nodes n1..nN; each joins the first one.
-func startCluster(t *testing.T, size int, adjust func(i int, c *Config)) []*testNode {
+func startCluster(t testing.TB, size int, adjust func(i int, c *Config)) []*testNode {
 	t.Helper()
 	var nodes []*testNode
 	for i := 1; i <= size; i++ {
@@ -209,7 +209,7 @@ func startCluster(t *testing.T, size int, adjust func(i int, c *Config)) []*test
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(within)
@@ -232,7 +232,7 @@ func memberState(n *testNode, id string) (Member, bool) {
 }
 
 // waitAllAlive waits until every node sees every other one alive.
-func waitAllAlive(t *testing.T, nodes []*testNode, within time.Duration) {
+func waitAllAlive(t testing.TB, nodes []*testNode, within time.Duration) {
 	t.Helper()
 	waitFor(t, within, "every node sees every node alive", func() bool {
 		for _, n := range nodes {
@@ -256,7 +256,7 @@ func put(key, value string, v consistency.Version) replication.Write {
 }
 
 // writeLocal stores w on n as a local eventual write and broadcasts it, as the node does.
-func writeLocal(t *testing.T, n *testNode, ws ...replication.Write) {
+func writeLocal(t testing.TB, n *testNode, ws ...replication.Write) {
 	t.Helper()
 	stored, err := n.store.MergeTentative(ws)
 	if err != nil {

@@ -26,12 +26,15 @@ type memberTable struct {
 
 	mu   sync.Mutex
 	byID map[string]*Member
+	// nodes holds, per member, its name and address as memberlist sends to them (the eager
+	// push). A node is never modified once stored, only replaced, so it may be used unlocked.
+	nodes map[string]*memberlist.Node
 	// live counts alive and suspect members, self included: the transmit queue's cluster size.
 	live atomic.Int64
 }
 
 func newMemberTable(self string) *memberTable {
-	return &memberTable{self: self, now: time.Now, byID: map[string]*Member{}}
+	return &memberTable{self: self, now: time.Now, byID: map[string]*Member{}, nodes: map[string]*memberlist.Node{}}
 }
 
 // observe records what a callback reported about n, in state. It copies n's fields. A member
@@ -50,6 +53,9 @@ func (t *memberTable) observe(n *memberlist.Node, state MemberState) (changed bo
 		t.byID[n.Name] = cur
 	}
 	cur.GossipAddr = gossipAddr
+	if old := t.nodes[n.Name]; old == nil || !old.Addr.Equal(n.Addr) || old.Port != n.Port {
+		t.nodes[n.Name] = &memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
+	}
 	if metaErr == nil {
 		cur.HTTPAddr, cur.RaftAddr = meta.HTTPAddr, meta.RaftAddr
 	}
@@ -116,6 +122,7 @@ func (t *memberTable) forget(id string) bool {
 		return false
 	}
 	delete(t.byID, id)
+	delete(t.nodes, id)
 	return true
 }
 
@@ -164,6 +171,37 @@ func (t *memberTable) get(id string) (Member, bool) {
 // liveCount is the number of alive and suspect members, at least 1.
 func (t *memberTable) liveCount() int {
 	return max(1, int(t.live.Load()))
+}
+
+// alivePeers returns the members other than this node that are alive, as memberlist nodes to
+// send to, and how many members other than this node are live (alive or suspect).
+func (t *memberTable) alivePeers() (peers []*memberlist.Node, live int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	peers = make([]*memberlist.Node, 0, len(t.byID))
+	for id, m := range t.byID {
+		if id == t.self || !isLive(m.State) {
+			continue
+		}
+		live++
+		if n := t.nodes[id]; n != nil && m.State == StateAlive {
+			peers = append(peers, n)
+		}
+	}
+	return peers, live
+}
+
+// liveAmong reports whether every live (alive or suspect) member other than this node and except
+// is among ids.
+func (t *memberTable) liveAmong(ids []string, except string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, m := range t.byID {
+		if id != t.self && id != except && isLive(m.State) && !slices.Contains(ids, id) {
+			return false
+		}
+	}
+	return true
 }
 
 // randomPeer picks an alive member other than self that publishes an HTTP address.

@@ -24,8 +24,11 @@ type Stats struct {
 	BroadcastsDropped  uint64
 	// QueueDepth is the number of messages in the transmit queue now.
 	QueueDepth int
-	// GossipMerged counts writes new to this node that arrived by broadcast or direct fetch.
-	GossipMerged uint64
+	// GossipMerged counts writes new to this node that arrived by broadcast or direct fetch;
+	// RelaysSkipped those of them not gossiped on, because their origin's direct push reached
+	// every member this node sees alive or suspect (the origin's own gossip is their backup).
+	GossipMerged  uint64
+	RelaysSkipped uint64
 	// Fetches counts direct fetches of announced writes; FetchFailures those that failed;
 	// FetchesDropped notices not fetched because the fetch queue was full.
 	Fetches        uint64
@@ -51,7 +54,7 @@ type counters struct {
 	queued, noticesQueued, oversize, sent         atomic.Uint64
 	eagerSent, eagerPackets                       atomic.Uint64
 	received, ignored, inboxDropped, queueDropped atomic.Uint64
-	gossipMerged                                  atomic.Uint64
+	gossipMerged, relaysSkipped                   atomic.Uint64
 	fetches, fetchFailures, fetchesDropped        atomic.Uint64
 	aeRounds, aeFailures, aeServed                atomic.Uint64
 	repairPulled, repairPushed                    atomic.Uint64
@@ -73,6 +76,7 @@ func (e *Engine) Stats() Stats {
 		BroadcastsDropped:   c.inboxDropped.Load() + c.queueDropped.Load(),
 		QueueDepth:          e.queue.NumQueued(),
 		GossipMerged:        c.gossipMerged.Load(),
+		RelaysSkipped:       c.relaysSkipped.Load(),
 		Fetches:             c.fetches.Load(),
 		FetchFailures:       c.fetchFailures.Load(),
 		FetchesDropped:      c.fetchesDropped.Load(),

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,16 +153,32 @@ func TestWritesMessagesPackWithinTheBudget(t *testing.T) {
 		}
 		ws = append(ws, w)
 	}
-	for _, limit := range []int{300, 1000, 1331, 64 << 10} {
-		msgs := encodeWritesMsgs("n1", ws, limit)
+	for _, c := range []struct {
+		limit      int
+		recipients []string
+		typ        msgType
+	}{
+		{300, nil, msgWrites}, {1000, nil, msgWrites}, {1331, nil, msgWrites}, {64 << 10, nil, msgWrites},
+		{300, []string{"n2", "n3"}, msgPush}, {1331, []string{"n2", "n3", "n4", "n5"}, msgPush},
+		{64 << 10, []string{"n2"}, msgPush},
+	} {
+		limit := c.limit
+		_, msgs := appendWritesMsgs(nil, "n1", c.recipients, ws, limit)
+		// Appending to a used buffer (the pusher reuses one) leaves its contents alone and
+		// makes the same messages.
+		used := bytes.Repeat([]byte{0xee}, 100)
+		buf, again := appendWritesMsgs(used[:50:60], "n1", c.recipients, ws, limit)
+		if !reflect.DeepEqual(again, msgs) || !bytes.Equal(buf[:50], used[:50]) {
+			t.Fatalf("limit %d, recipients %q: encoding after 50 used bytes differs", limit, c.recipients)
+		}
 		var got []replication.Write
 		for i, msg := range msgs {
 			if len(msg) > limit {
 				t.Fatalf("limit %d: a message of %d bytes", limit, len(msg))
 			}
 			m, err := decodeMsg(msg)
-			if err != nil || m.typ != msgWrites || m.sender != "n1" {
-				t.Fatalf("limit %d: decode = %+v, %v", limit, m, err)
+			if err != nil || m.typ != c.typ || m.sender != "n1" || !slices.Equal(m.recipients, c.recipients) {
+				t.Fatalf("limit %d, recipients %q: decode = %+v, %v", limit, c.recipients, m, err)
 			}
 			// Packed greedily: the next message's first write would not have fitted in this one
 			// (give or take the count's growing by a byte).
@@ -181,7 +198,7 @@ func TestWritesMessagesPackWithinTheBudget(t *testing.T) {
 	}
 	// A write too big for any message is left out; the others still go.
 	huge := replication.Write{Key: "huge", Value: consistency.Value{Version: randomVersion(r), Data: make([]byte, 2000)}}
-	msgs := encodeWritesMsgs("n1", []replication.Write{ws[0], huge, ws[1]}, 1000)
+	_, msgs := appendWritesMsgs(nil, "n1", nil, []replication.Write{ws[0], huge, ws[1]}, 1000)
 	var got []replication.Write
 	for _, msg := range msgs {
 		m, err := decodeMsg(msg)
@@ -193,13 +210,19 @@ func TestWritesMessagesPackWithinTheBudget(t *testing.T) {
 	if !reflect.DeepEqual(got, ws[:2]) {
 		t.Errorf("with an oversize write in the middle: got %d writes, want the 2 that fit", len(got))
 	}
-	if msgs := encodeWritesMsgs("n1", nil, 1000); len(msgs) != 0 {
+	if _, msgs := appendWritesMsgs(nil, "n1", nil, nil, 1000); len(msgs) != 0 {
 		t.Errorf("no writes: %d messages, want none", len(msgs))
 	}
 }
 
 // TestWireRejectsCorruptInput feeds every truncation and random byte flips of each encoding to
 // its decoder: errors are fine, panics and unknown formats accepted are not.
+// writesMsg is the one message packing ws for recipients (msgWrites if none).
+func writesMsg(recipients []string, ws ...replication.Write) []byte {
+	_, msgs := appendWritesMsgs(nil, "n1", recipients, ws, 1000)
+	return msgs[0]
+}
+
 func TestWireRejectsCorruptInput(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	w := replication.Write{Key: "key", Value: consistency.Value{Version: randomVersion(r), Data: []byte("some data")}}
@@ -208,7 +231,8 @@ func TestWireRejectsCorruptInput(t *testing.T) {
 		decode func([]byte) error
 	}{
 		"write":  {encodeWriteMsg("n1", w), func(b []byte) error { _, err := decodeMsg(b); return err }},
-		"writes": {encodeWritesMsgs("n1", []replication.Write{w, w}, 1000)[0], func(b []byte) error { _, err := decodeMsg(b); return err }},
+		"writes": {writesMsg(nil, w, w), func(b []byte) error { _, err := decodeMsg(b); return err }},
+		"push":   {writesMsg([]string{"n2", "n3"}, w, w), func(b []byte) error { _, err := decodeMsg(b); return err }},
 		"notice": {encodeNoticeMsg("n1", notice{Key: "k", Version: w.Value.Version, Origin: "o:1"}), func(b []byte) error { _, err := decodeMsg(b); return err }},
 		"meta":   {encodeMeta(nodeMeta{HTTPAddr: "h:1", RaftAddr: "r:1"}), func(b []byte) error { _, err := decodeMeta(b); return err }},
 		"page": {encodeDigestPage(&digestPage{Sender: "n1", Entries: map[string]consistency.Version{"a": w.Value.Version}}),

@@ -22,6 +22,10 @@ import (
 //	                 per peer for a group of local writes; a node that predates it drops the
 //	                 message as unknown, and the queued broadcasts and anti-entropy still carry
 //	                 the writes)
+//	  msgPush        uvarint n, n × string recipient, then as msgWrites: an eager push that went
+//	                 to every member the sender sees alive, all of them named (receivers that
+//	                 know of no other live member need not gossip its writes on; a node that
+//	                 predates it drops the message, as above)
 //	node metadata    format, string http address, string raft address, byte flags (1 = leaving)
 //	digest page      format, string sender, string from, byte hasTo, string to,
 //	                 uvarint n, n × (string key, version)
@@ -37,6 +41,7 @@ const (
 	msgWrite  msgType = 1 // one small write, whole
 	msgNotice msgType = 2 // a write too big for a packet: fetch it from origin
 	msgWrites msgType = 3 // several small writes, whole, in one packet
+	msgPush   msgType = 4 // msgWrites sent to every live member, naming them
 )
 
 const replyTruncated byte = 1
@@ -59,63 +64,78 @@ type notice struct {
 type gossipMsg struct {
 	typ    msgType
 	sender string
-	writes []replication.Write // msgWrite (exactly one), msgWrites
+	writes []replication.Write // msgWrite (exactly one), msgWrites, msgPush
 	notice notice              // msgNotice
+	// recipients are the members a msgPush went to (the receiver among them).
+	recipients []string
 }
 
 func encodeWriteMsg(sender string, w replication.Write) []byte {
 	b := make([]byte, 0, 48+len(sender)+len(w.Key)+len(w.Value.Data)+len(w.Value.Version.Node))
 	b = append(b, wireFormat, byte(msgWrite))
 	b = appendString(b, sender)
-	return append(b, replication.EncodeWrites([]replication.Write{w})...)
+	b = binary.AppendUvarint(b, 1) // replication.EncodeWrites of the one write, without its copy
+	return replication.AppendWrite(b, w)
 }
 
-// encodeWritesMsgs packs ws into as few msgWrites messages as it can, none longer than limit
-// bytes. A write whose message alone would be longer is left out (Broadcast never passes one:
-// it announces such writes by notice).
-func encodeWritesMsgs(sender string, ws []replication.Write, limit int) [][]byte {
-	header := append([]byte{wireFormat, byte(msgWrites)}, appendString(nil, sender)...)
+// appendWritesMsgs packs ws into as few messages as it can, none longer than limit bytes:
+// msgPush messages naming recipients if there are any, else msgWrites. It appends them to buf
+// and returns buf and the messages, which are slices of it (reusing buf for the next round is
+// the caller's business: the pusher's messages are copied by memberlist as they are sent). A
+// write whose message alone would be longer is left out (Broadcast never passes one: it
+// announces such writes by notice).
+func appendWritesMsgs(buf []byte, sender string, recipients []string, ws []replication.Write, limit int) ([]byte, [][]byte) {
+	header := []byte{wireFormat, byte(msgWrites)}
+	header = appendString(header, sender)
+	if len(recipients) > 0 {
+		header[1] = byte(msgPush)
+		header = binary.AppendUvarint(header, uint64(len(recipients)))
+		for _, id := range recipients {
+			header = appendString(header, id)
+		}
+	}
 	// The count comes first but is known last: reserve its largest encoding (a packet never
-	// holds 2^21 writes) and slide the writes back when it is shorter.
+	// holds 2^21 writes) and slide the header forward when it is shorter.
 	const countRoom = 3
 	if len(header)+countRoom >= limit {
-		return nil
+		return buf, nil
 	}
 	var msgs [][]byte
-	var cur []byte
-	count := 0
+	start, count := -1, 0 // the message being filled begins at buf[start]; -1: none
 	flush := func() {
-		if count == 0 {
-			return
+		if count > 0 {
+			var c [countRoom]byte
+			n := binary.PutUvarint(c[:], uint64(count))
+			first := start + countRoom - n
+			copy(buf[first:], header)
+			copy(buf[first+len(header):], c[:n])
+			msgs = append(msgs, buf[first:len(buf):len(buf)])
+		} else if start >= 0 {
+			buf = buf[:start]
 		}
-		c := binary.AppendUvarint(nil, uint64(count))
-		start := len(header) + countRoom - len(c)
-		copy(cur[start:], c)
-		copy(cur[start-len(header):], header)
-		msgs = append(msgs, cur[start-len(header):])
-		cur, count = nil, 0
+		start, count = -1, 0
 	}
 	for _, w := range ws {
-		if cur == nil {
-			cur = make([]byte, len(header)+countRoom, limit)
+		for {
+			if start < 0 {
+				start = len(buf)
+				buf = append(buf, make([]byte, len(header)+countRoom)...)
+			}
+			before := len(buf)
+			buf = replication.AppendWrite(buf, w)
+			if len(buf)-start <= limit {
+				count++
+				break
+			}
+			buf = buf[:before]
+			if count == 0 {
+				break // too big even alone: left out
+			}
+			flush()
 		}
-		before := len(cur)
-		cur = replication.AppendWrite(cur, w)
-		if len(cur) <= limit {
-			count++
-			continue
-		}
-		cur = cur[:before]
-		flush()
-		cur = make([]byte, len(header)+countRoom, limit)
-		if cur = replication.AppendWrite(cur, w); len(cur) > limit {
-			cur = nil // too big even alone
-			continue
-		}
-		count = 1
 	}
 	flush()
-	return msgs
+	return buf, msgs
 }
 
 func encodeNoticeMsg(sender string, n notice) []byte {
@@ -139,7 +159,17 @@ func decodeMsg(b []byte) (gossipMsg, error) {
 	r := reader{buf: b[2:]}
 	m.sender = r.string()
 	switch m.typ {
-	case msgWrite, msgWrites:
+	case msgWrite, msgWrites, msgPush:
+		if m.typ == msgPush {
+			n := r.count()
+			m.recipients = make([]string, 0, n)
+			for range n {
+				m.recipients = append(m.recipients, r.string())
+			}
+			if r.err == nil && n == 0 {
+				r.err = errors.New("push message names no recipient")
+			}
+		}
 		if r.err != nil {
 			return gossipMsg{}, r.err
 		}
