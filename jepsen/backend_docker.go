@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dialkv/dialkv/internal/freeport"
 )
 
 // DefaultDockerImage is the image the docker backend runs unless $KVJEPSEN_IMAGE names another
@@ -54,10 +56,9 @@ func NewDocker(cfg ClusterConfig) (*Docker, error) {
 	}
 	run := "dkvj-" + randomID()
 	var addrs []nodeAddrs
-	used := map[string]bool{}
 	for i := 1; i <= cfg.Nodes; i++ {
 		id := fmt.Sprintf("n%d", i)
-		http, err := freePort(used)
+		http, err := freeport.Loopback()
 		if err != nil {
 			return nil, err
 		}

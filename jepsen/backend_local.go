@@ -3,7 +3,8 @@ package jepsen
 import (
 	"context"
 	"fmt"
-	"net"
+
+	"github.com/dialkv/dialkv/internal/freeport"
 )
 
 // Local runs kvd processes on 127.0.0.1 with free ports. Network faults go through each kvd's
@@ -18,11 +19,12 @@ func NewLocal(cfg ClusterConfig) (*Local, error) {
 		return nil, err
 	}
 	var addrs []nodeAddrs
-	used := map[string]bool{}
 	for i := 1; i <= cfg.Nodes; i++ {
 		a := nodeAddrs{id: fmt.Sprintf("n%d", i)}
 		for _, dst := range []*string{&a.http, &a.raft, &a.gossip} {
-			port, err := freePort(used)
+			// TCP and UDP both free (gossip binds both), below the kernel's ephemeral range so
+			// that nodes the run stops and restarts get their ports back, never handed out twice.
+			port, err := freeport.Loopback()
 			if err != nil {
 				return nil, err
 			}
@@ -31,30 +33,6 @@ func NewLocal(cfg ClusterConfig) (*Local, error) {
 		addrs = append(addrs, a)
 	}
 	return &Local{newCluster("local", cfg, addrs, "kvjepsen-"+randomID())}, nil
-}
-
-// freePort returns a 127.0.0.1 address whose TCP and UDP ports are free right now (gossip
-// binds both) and not in used; it adds it to used.
-func freePort(used map[string]bool) (string, error) {
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", err
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		if used[addr] {
-			continue
-		}
-		used[addr] = true
-		return addr, nil
-	}
-	return "", fmt.Errorf("no free TCP+UDP port on 127.0.0.1")
 }
 
 // Start starts the nodes and waits for a leader.

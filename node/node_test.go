@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/freeport"
 	"github.com/dialkv/dialkv/replication/strong"
 )
 
@@ -25,14 +26,15 @@ type testCluster struct {
 	done   []chan error
 }
 
+// freeAddr is a loopback address below the kernel's ephemeral range, so that a node restarted
+// on it finds it free (see internal/freeport).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func startCluster(t *testing.T, size int, tweaks ...func(i int, c *Config)) *testCluster {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/freeport"
 )
 
 // binDir holds kvd and kvctl built for this run.
@@ -64,14 +64,15 @@ type cluster struct {
 	procs []*proc
 }
 
+// freePort is a loopback address for a node, below the kernel's ephemeral range so that no
+// outgoing connection takes it while the node is stopped (tests restart nodes on their ports).
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Loopback()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // startCluster starts n kvd processes bootstrapped as one cluster, and waits for a leader.
