@@ -22,6 +22,10 @@ const (
 	CmdEventualBatch CommandType = 4
 	// CmdPurge removes tombstones that every member has acknowledged (see store.Tx.Purge).
 	CmdPurge CommandType = 5
+	// CmdBatch carries several commands proposed at about the same time in one log entry; they
+	// apply in order, each with its own result (the leader's proposal batching, see
+	// strong.Config.ProposalBatch).
+	CmdBatch CommandType = 6
 )
 
 func (t CommandType) String() string {
@@ -36,6 +40,8 @@ func (t CommandType) String() string {
 		return "eventual-batch"
 	case CmdPurge:
 		return "purge"
+	case CmdBatch:
+		return "batch"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -76,6 +82,9 @@ type Command struct {
 	// Unsafe (test-only fault mode) applies the writes without the version check: the one that
 	// arrives last wins. It exists so the partition tests can show their checkers catch it.
 	Unsafe bool
+
+	// CmdBatch: the commands, in the order they apply. A batch never holds a batch.
+	Batch []Command
 }
 
 // Result is what applying a command returned, delivered to the proposer.
@@ -129,6 +138,28 @@ func (c *Command) Encode() []byte {
 		b = append(b, EncodeWrites(c.Writes)...)
 	case CmdPurge:
 		b = AppendVersion(b, c.Stamp)
+	case CmdBatch:
+		encoded := make([][]byte, len(c.Batch))
+		for i := range c.Batch {
+			encoded[i] = c.Batch[i].Encode()
+		}
+		return EncodeBatch(encoded)
+	}
+	return b
+}
+
+// EncodeBatch returns the CmdBatch command holding the given encoded commands (each the output
+// of Encode, never itself a batch), in the order they apply.
+func EncodeBatch(encoded [][]byte) []byte {
+	size := 2 + binary.MaxVarintLen64
+	for _, e := range encoded {
+		size += binary.MaxVarintLen64 + len(e)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, commandFormat, byte(CmdBatch))
+	b = binary.AppendUvarint(b, uint64(len(encoded)))
+	for _, e := range encoded {
+		b = appendBytes(b, e)
 	}
 	return b
 }
@@ -168,6 +199,26 @@ func DecodeCommand(data []byte) (Command, error) {
 		}
 	case CmdPurge:
 		c.Stamp = d.version()
+	case CmdBatch:
+		n := d.uvarint()
+		if n > uint64(len(d.buf)) { // every command takes at least one byte
+			return Command{}, fmt.Errorf("decode %v: %w", c.Type, errShort)
+		}
+		c.Batch = make([]Command, 0, n)
+		for range n {
+			sub := d.bytes()
+			if d.err != nil {
+				break
+			}
+			if len(sub) >= 2 && CommandType(sub[1]) == CmdBatch {
+				return Command{}, fmt.Errorf("decode %v: %w: a batch inside a batch", c.Type, ErrUnknownCommand)
+			}
+			sc, err := DecodeCommand(sub)
+			if err != nil {
+				return Command{}, fmt.Errorf("decode %v, command %d: %w", c.Type, len(c.Batch), err)
+			}
+			c.Batch = append(c.Batch, sc)
+		}
 	default:
 		return Command{}, fmt.Errorf("%w: type %d", ErrUnknownCommand, data[1])
 	}

@@ -23,6 +23,11 @@ func TestCommandRoundTrip(t *testing.T) {
 		}},
 		{Type: CmdEventualBatch, Reporter: "n3", Unsafe: true, Writes: []Write{}},
 		{Type: CmdPurge, Stamp: stamp},
+		{Type: CmdBatch, Batch: []Command{
+			{Type: CmdPut, Key: "a", Value: []byte("1"), Stamp: stamp},
+			{Type: CmdDelete, Key: "a", Stamp: stamp, Cond: CondIfVersion, IfVersion: stamp},
+			{Type: CmdPut, Key: "b", Value: []byte("2"), Stamp: stamp, Cond: CondIfAbsent},
+		}},
 	}
 	for _, want := range cases {
 		got, err := DecodeCommand(want.Encode())
@@ -31,6 +36,11 @@ func TestCommandRoundTrip(t *testing.T) {
 		}
 		if len(got.Value) == 0 {
 			got.Value = want.Value // nil and empty are the same value
+		}
+		for i := range got.Batch {
+			if len(got.Batch[i].Value) == 0 && i < len(want.Batch) {
+				got.Batch[i].Value = want.Batch[i].Value
+			}
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, want)
@@ -50,6 +60,31 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 	}
 	if _, err := DecodeCommand([]byte{42, byte(CmdPut)}); !errors.Is(err, ErrUnknownCommand) {
 		t.Errorf("unknown format: %v, want ErrUnknownCommand", err)
+	}
+}
+
+// A batch is all or nothing: a truncated one, one holding a bad command or a batch is refused.
+func TestDecodeBatchRejectsBadParts(t *testing.T) {
+	put := (&Command{Type: CmdPut, Key: "k", Value: []byte("v"), Stamp: consistency.Version{Wall: 1, Node: "n1"}}).Encode()
+	full := EncodeBatch([][]byte{put, put})
+	for n := 2; n < len(full); n++ {
+		if _, err := DecodeCommand(full[:n]); err == nil {
+			t.Errorf("decoding %d of %d bytes of a batch succeeded", n, len(full))
+		}
+	}
+	if _, err := DecodeCommand(EncodeBatch([][]byte{put, {commandFormat, 99}})); !errors.Is(err, ErrUnknownCommand) {
+		t.Errorf("batch with an unknown command: %v, want ErrUnknownCommand", err)
+	}
+	if _, err := DecodeCommand(EncodeBatch([][]byte{put, EncodeBatch([][]byte{put})})); !errors.Is(err, ErrUnknownCommand) {
+		t.Errorf("batch inside a batch: %v, want ErrUnknownCommand", err)
+	}
+	// A count larger than the bytes that follow must not allocate for the claimed count.
+	if _, err := DecodeCommand([]byte{commandFormat, byte(CmdBatch), 0xff, 0xff, 0xff, 0xff, 0x0f}); err == nil {
+		t.Error("batch claiming 4G commands in no bytes decoded")
+	}
+	c, err := DecodeCommand(full)
+	if err != nil || len(c.Batch) != 2 || c.Batch[1].Key != "k" {
+		t.Errorf("whole batch: %+v, %v", c, err)
 	}
 }
 

@@ -81,6 +81,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 	fs.DurationVar(&cfg.Raft.LeaderLeaseTimeout, "raft-lease-timeout", cfg.Raft.LeaderLeaseTimeout, "Raft leader lease timeout (a leader that cannot reach a quorum for this long steps down)")
 	fs.Uint64Var(&cfg.Raft.SnapshotThreshold, "snapshot-threshold", cfg.Raft.SnapshotThreshold, "log entries between snapshots")
 	fs.Uint64Var(&cfg.Raft.TrailingLogs, "trailing-logs", cfg.Raft.TrailingLogs, "log entries kept behind a snapshot for slow followers")
+	fs.IntVar(&cfg.Raft.ProposalBatch, "proposal-batch", cfg.Raft.ProposalBatch, "most strong writes the leader packs into one log entry; 1 writes one entry per write, which nodes older than packing need while they are still in the cluster (they cannot read packed entries)")
 	fs.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the HTTP address")
 	fs.BoolVar(&cfg.TestFaults, "test-faults", false, "TEST ONLY: enable the fault-injection hook at /v1/test/faults (docs/faults.md); never in production")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")

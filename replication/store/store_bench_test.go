@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/benchload"
 	"github.com/dialkv/dialkv/replication"
 )
 
@@ -30,11 +29,11 @@ func openBench(b *testing.B) *Store {
 	return s
 }
 
-// commits is the number of write transactions bbolt has committed in s's file: a read
+// commits is the number of write transactions bbolt has committed in s's tentative file: a read
 // transaction sees the id of the last one. Each commit costs two fdatasyncs (pages, then meta).
 func commits(b *testing.B, s *Store) int {
 	var id int
-	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+	if err := s.tdb.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
 		b.Fatal(err)
 	}
 	return id
@@ -49,35 +48,14 @@ func BenchmarkMergeTentative(b *testing.B) {
 		b.Run("writers="+strconv.Itoa(writers), func(b *testing.B) {
 			s := openBench(b)
 			value := make([]byte, 128)
-			var next atomic.Int64
-			var failed atomic.Value
 			before := commits(b, s)
 			b.ReportAllocs()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			for range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := next.Add(1)
-						if i > int64(b.N) {
-							return
-						}
-						w := replication.Write{Key: benchKey(int(i) % benchKeys),
-							Value: consistency.Value{Version: consistency.Version{Wall: i, Node: "n1"}, Data: value}}
-						if _, err := s.MergeTentative([]replication.Write{w}); err != nil {
-							failed.Store(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			if err, _ := failed.Load().(error); err != nil {
-				b.Fatal(err)
-			}
+			benchload.Clients(b, writers, func(i int) error {
+				w := replication.Write{Key: benchKey(i % benchKeys),
+					Value: consistency.Value{Version: consistency.Version{Wall: int64(i), Node: "n1"}, Data: value}}
+				_, err := s.MergeTentative([]replication.Write{w})
+				return err
+			})
 			n := commits(b, s) - before
 			b.ReportMetric(float64(n)/float64(b.N), "commits/op")
 			b.ReportMetric(float64(b.N)/float64(max(n, 1)), "writes/commit")

@@ -31,7 +31,8 @@ var _ raft.BatchingFSM = (*fsm)(nil)
 func (f *fsm) Apply(l *raft.Log) interface{} { return f.ApplyBatch([]*raft.Log{l})[0] }
 
 // ApplyBatch applies a run of committed entries in one bbolt transaction. It returns one
-// replication.Result per entry (nil for configuration entries and skipped ones).
+// replication.Result per entry, a []replication.Result for a CmdBatch entry (one per command),
+// nil for configuration entries and skipped ones.
 //
 // A command this binary cannot decode, or a failing disk, stops the node: continuing would make
 // this replica's state differ from the others' at the same applied index.
@@ -54,6 +55,19 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			cmd, err := replication.DecodeCommand(l.Data)
 			if err != nil {
 				return fmt.Errorf("log entry %d: %w", l.Index, err)
+			}
+			if cmd.Type == replication.CmdBatch {
+				// Several proposals in one entry: each applies in turn and gets its own result.
+				rs := make([]replication.Result, len(cmd.Batch))
+				for j := range cmd.Batch {
+					sub := &cmd.Batch[j]
+					if rs[j], err = applyCommand(tx, sub); err != nil {
+						return fmt.Errorf("log entry %d, command %d (%v %q): %w", l.Index, j, sub.Type, sub.Key, err)
+					}
+					observed = consistency.Max(observed, rs[j].Version)
+				}
+				results[i] = rs
+				continue
 			}
 			res, err := applyCommand(tx, &cmd)
 			if err != nil {

@@ -40,6 +40,11 @@ type Config struct {
 	TrailingLogs      uint64
 	// MaxAppendEntries caps entries per AppendEntries RPC and per FSM batch.
 	MaxAppendEntries int
+	// ProposalBatch caps the proposals the leader packs into one log entry, ProposalInflight
+	// the entries it has appended and not yet answered before it packs the next (propose.go).
+	// ProposalBatch 1 turns packing off (one entry per write, as before CmdBatch existed).
+	ProposalBatch    int
+	ProposalInflight int
 
 	// Transport, when set, replaces the TCP transport (tests use raft's in-memory one).
 	Transport raft.Transport
@@ -59,6 +64,8 @@ func DefaultConfig() Config {
 		SnapshotInterval:   120 * time.Second,
 		TrailingLogs:       10240,
 		MaxAppendEntries:   64,
+		ProposalBatch:      256,
+		ProposalInflight:   2,
 	}
 }
 

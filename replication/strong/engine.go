@@ -40,13 +40,15 @@ type Engine struct {
 	// that this node was still the leader. Bounded reads on the leader measure staleness from it.
 	quorumContact atomic.Int64
 
-	readReqs chan chan readIndexResult
-	restores atomic.Uint64
-	fresh    freshness
-	acks     *acks
-	stats    struct {
+	readReqs  chan chan readIndexResult
+	proposals chan *proposal // see propose.go
+	restores  atomic.Uint64
+	fresh     freshness
+	acks      *acks
+	stats     struct {
 		leaderChanges, readIndexRounds, readIndexFailures atomic.Uint64
 		snapshots, snapshotNanos                          atomic.Uint64
+		proposals, proposalEntries                        atomic.Uint64
 	}
 
 	stop     chan struct{}
@@ -64,6 +66,13 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("raft config: %w", err)
 	}
+	defaults := DefaultConfig()
+	if cfg.ProposalBatch <= 0 {
+		cfg.ProposalBatch = defaults.ProposalBatch
+	}
+	if cfg.ProposalInflight <= 0 {
+		cfg.ProposalInflight = defaults.ProposalInflight
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -72,7 +81,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 		return nil, err
 	}
 	hlog := newHCLogger(logger)
-	e := &Engine{cfg: cfg, store: st, logger: logger, readReqs: make(chan chan readIndexResult, 4096), stop: make(chan struct{})}
+	e := &Engine{cfg: cfg, store: st, logger: logger, readReqs: make(chan chan readIndexResult, 4096), proposals: make(chan *proposal, 4096), stop: make(chan struct{})}
 	e.fsm = &fsm{store: st, clock: clock, logger: logger, restores: func() { e.restores.Add(1) }, persisted: func(d time.Duration) {
 		e.stats.snapshots.Add(1)
 		e.stats.snapshotNanos.Add(uint64(d))
@@ -155,9 +164,10 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	} else {
 		logger.Info("no raft state and no bootstrap list: waiting to be added to a cluster")
 	}
-	e.wg.Add(2)
+	e.wg.Add(3)
 	go e.watchLeadership()
 	go e.readIndexLoop()
+	go e.proposeLoop()
 	return e, nil
 }
 
@@ -262,47 +272,6 @@ func (e *Engine) Leader() (id, addr string) {
 
 // NodeID is this node's id.
 func (e *Engine) NodeID() string { return e.cfg.NodeID }
-
-// Propose replicates cmd and returns the state machine's result. Leader only: elsewhere it
-// returns a *replication.NotLeaderError without proposing. Once the entry may have been appended
-// to the log, every failure is replication.ErrOutcomeUnknown, never "failed".
-func (e *Engine) Propose(ctx context.Context, cmd *replication.Command) (replication.Result, error) {
-	if !e.IsLeader() {
-		id, addr := e.Leader()
-		return replication.Result{}, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
-	}
-	timeout := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	f := e.raft.Apply(cmd.Encode(), timeout)
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	select {
-	case <-ctx.Done():
-		return replication.Result{}, fmt.Errorf("%w: %v while waiting for the write to commit", replication.ErrOutcomeUnknown, ctx.Err())
-	case err := <-done:
-		switch {
-		case err == nil:
-		case errors.Is(err, raft.ErrNotLeader):
-			id, addr := e.Leader()
-			return replication.Result{}, &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
-		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return replication.Result{}, fmt.Errorf("%w: raft did not accept the write in time", replication.ErrTimeout)
-		case errors.Is(err, raft.ErrAbortedByRestore):
-			return replication.Result{}, fmt.Errorf("write aborted by a snapshot restore: %w", replication.ErrNoLeader)
-		default:
-			// ErrLeadershipLost, ErrRaftShutdown and friends: it may be in the log.
-			return replication.Result{}, fmt.Errorf("%w: %v (the cluster may have lost its quorum)", replication.ErrOutcomeUnknown, err)
-		}
-	}
-	res, ok := f.Response().(replication.Result)
-	if !ok {
-		return replication.Result{}, fmt.Errorf("%w: unexpected apply response %T", replication.ErrOutcomeUnknown, f.Response())
-	}
-	res.Index = f.Index()
-	return res, res.Err
-}
 
 // ReadIndex returns an index such that a read of the committed layer once it has applied that
 // index is linearizable. Leader only. Concurrent callers share verification rounds.
@@ -477,6 +446,10 @@ type Stats struct {
 	SnapshotSeconds float64
 	// Restores counts snapshot installs into the state machine.
 	Restores uint64
+	// Proposals counts writes this node proposed as leader, ProposalEntries the log entries
+	// they went into (proposal batching packs many into one under load).
+	Proposals       uint64
+	ProposalEntries uint64
 }
 
 // Stats returns the engine's counters.
@@ -488,6 +461,8 @@ func (e *Engine) Stats() Stats {
 		Snapshots:         e.stats.snapshots.Load(),
 		SnapshotSeconds:   time.Duration(e.stats.snapshotNanos.Load()).Seconds(),
 		Restores:          e.restores.Load(),
+		Proposals:         e.stats.proposals.Load(),
+		ProposalEntries:   e.stats.proposalEntries.Load(),
 	}
 }
 

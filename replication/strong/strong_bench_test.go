@@ -6,14 +6,13 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/benchload"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/store"
 )
@@ -133,35 +132,6 @@ func startBenchEngines(b *testing.B) *benchEngines {
 	return be
 }
 
-// runClients runs op b.N times in total from clients goroutines and fails the benchmark on the
-// first error.
-func runClients(b *testing.B, clients int, op func(i int) error) {
-	b.Helper()
-	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1))
-				if i > b.N {
-					return
-				}
-				if err := op(i); err != nil {
-					failed.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // BenchmarkEngine measures Propose (a strong put: leader log append with fsync, replication to
 // a quorum, FSM apply) and ReadIndex (a leadership round) on the leader, from 1 and 64
 // concurrent callers.
@@ -173,16 +143,19 @@ func BenchmarkEngine(b *testing.B) {
 	for _, clients := range []int{1, 64} {
 		b.Run("propose/clients="+strconv.Itoa(clients), func(b *testing.B) {
 			b.ReportAllocs()
-			runClients(b, clients, func(i int) error {
+			entries := be.leader.stats.proposalEntries.Load()
+			benchload.Clients(b, clients, func(i int) error {
 				_, err := be.leader.Propose(ctx, &replication.Command{Type: replication.CmdPut, Key: benchKey(i % 10000), Value: value, Stamp: clock.Now()})
 				return err
 			})
+			// How many writes shared a log entry (proposal packing).
+			b.ReportMetric(float64(b.N)/float64(max(1, be.leader.stats.proposalEntries.Load()-entries)), "writes/entry")
 		})
 	}
 	for _, clients := range []int{1, 64} {
 		b.Run("readindex/clients="+strconv.Itoa(clients), func(b *testing.B) {
 			b.ReportAllocs()
-			runClients(b, clients, func(int) error {
+			benchload.Clients(b, clients, func(int) error {
 				index, err := be.leader.ReadIndex(ctx)
 				if err != nil {
 					return err

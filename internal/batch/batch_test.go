@@ -1,0 +1,76 @@
+package batch
+
+import (
+	"testing"
+)
+
+type item struct {
+	State
+	n int
+}
+
+func TestNextTakesWhatIsQueuedUpToMaxAndSkipsAbandoned(t *testing.T) {
+	queue := make(chan *item, 10)
+	inflight := make(chan struct{}, 1)
+	stop := make(chan struct{})
+	items := make([]*item, 6)
+	for i := range items {
+		items[i] = &item{n: i}
+		queue <- items[i]
+	}
+	items[1].Abandon()
+	got, ok := Next(stop, queue, inflight, 4)
+	if !ok || len(got) != 3 || got[0].n != 0 || got[1].n != 2 || got[2].n != 3 {
+		t.Fatalf("first batch %v %v, want items 0, 2, 3 (1 abandoned, at most 4 taken)", ns(got), ok)
+	}
+	if items[2].Abandon() {
+		t.Error("an item a batch took could still be abandoned")
+	}
+	if len(inflight) != 1 {
+		t.Fatalf("%d slots taken after one batch, want 1", len(inflight))
+	}
+	<-inflight
+	items[4].Abandon()
+	items[5].Abandon()
+	got, ok = Next(stop, queue, inflight, 4)
+	if !ok || len(got) != 0 || len(inflight) != 0 {
+		t.Fatalf("batch of abandoned items: %v %v, slots %d; want empty and the slot freed", ns(got), ok, len(inflight))
+	}
+	close(stop)
+	if _, ok := Next(stop, queue, inflight, 4); ok {
+		t.Error("Next after stop answered ok")
+	}
+}
+
+// A batch waits for a free in-flight slot, and takes what queued meanwhile.
+func TestNextWaitsForASlotAndGathersMeanwhile(t *testing.T) {
+	queue := make(chan *item, 10)
+	inflight := make(chan struct{}, 1)
+	inflight <- struct{}{} // one batch in flight
+	stop := make(chan struct{})
+	done := make(chan []*item)
+	queue <- &item{n: 0}
+	go func() {
+		got, _ := Next(stop, queue, inflight, 10)
+		done <- got
+	}()
+	queue <- &item{n: 1}
+	queue <- &item{n: 2}
+	select {
+	case got := <-done:
+		t.Fatalf("batch %v sent while the only slot was taken", ns(got))
+	default:
+	}
+	<-inflight // the batch in flight is done
+	if got := <-done; len(got) != 3 {
+		t.Fatalf("batch after the slot freed: %v, want items 0, 1, 2", ns(got))
+	}
+}
+
+func ns(items []*item) []int {
+	var out []int
+	for _, it := range items {
+		out = append(out, it.n)
+	}
+	return out
+}

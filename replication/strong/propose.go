@@ -1,0 +1,175 @@
+package strong
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dialkv/dialkv/internal/batch"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// Proposal batching. hashicorp/raft already writes many entries in one log transaction, but it
+// still pays per entry: a msgpack encode for the leader's log and for every follower's
+// AppendEntries, a decode and another encode on each follower, a bbolt key per entry on every
+// node, a future and its channels. Under load the leader therefore packs the proposals that
+// arrive while earlier batches are in flight into one CmdBatch entry: a strong write costs a
+// share of one entry instead of one. Alone, a proposal goes into the log as it is.
+//
+// At most ProposalInflight entries are in flight (appended, not yet answered); proposals that
+// arrive meanwhile wait in the queue and form the next entry. Raft still pipelines those
+// entries; the cap only decides how much waits to be packed.
+
+// proposal is one Propose call waiting in the proposer's queue.
+type proposal struct {
+	batch.State
+	data []byte
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	res replication.Result
+	err error
+}
+
+// Propose replicates cmd and returns the state machine's result. Leader only: elsewhere it
+// returns a *replication.NotLeaderError without proposing. Once the entry may have been appended
+// to the log, every failure is replication.ErrOutcomeUnknown, never "failed".
+func (e *Engine) Propose(ctx context.Context, cmd *replication.Command) (replication.Result, error) {
+	results, errs := e.ProposeAll(ctx, []*replication.Command{cmd})
+	return results[0], errs[0]
+}
+
+// ProposeAll proposes cmds together (queued at once, so they usually share a log entry) and
+// returns each one's result and error, as Propose would for it alone.
+func (e *Engine) ProposeAll(ctx context.Context, cmds []*replication.Command) ([]replication.Result, []error) {
+	results, errs := make([]replication.Result, len(cmds)), make([]error, len(cmds))
+	if !e.IsLeader() {
+		id, addr := e.Leader()
+		for i := range errs {
+			errs[i] = &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+		}
+		return results, errs
+	}
+	queued := make([]*proposal, len(cmds))
+	for i, cmd := range cmds {
+		p := &proposal{data: cmd.Encode(), done: make(chan proposalResult, 1)}
+		select {
+		case e.proposals <- p:
+			queued[i] = p
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("%w: the proposal queue stayed full: %v", replication.ErrTimeout, ctx.Err())
+		case <-e.stop:
+			errs[i] = fmt.Errorf("%w: the node is shutting down", replication.ErrNoLeader)
+		}
+	}
+	for i, p := range queued {
+		if p != nil {
+			results[i], errs[i] = e.awaitProposal(ctx, p)
+		}
+	}
+	return results, errs
+}
+
+// awaitProposal waits for p's answer, or for ctx or the engine to end.
+func (e *Engine) awaitProposal(ctx context.Context, p *proposal) (replication.Result, error) {
+	select {
+	case r := <-p.done:
+		return r.res, r.err
+	case <-ctx.Done():
+		if p.Abandon() {
+			return replication.Result{}, fmt.Errorf("%w: the write waited in the proposal queue until %v; it was not proposed", replication.ErrTimeout, ctx.Err())
+		}
+		return replication.Result{}, fmt.Errorf("%w: %v while waiting for the write to commit", replication.ErrOutcomeUnknown, ctx.Err())
+	case <-e.stop:
+		if p.Abandon() {
+			return replication.Result{}, fmt.Errorf("%w: the node is shutting down; the write was not proposed", replication.ErrNoLeader)
+		}
+		return replication.Result{}, fmt.Errorf("%w: the node shut down while the write was committing", replication.ErrOutcomeUnknown)
+	}
+}
+
+// proposeLoop is the proposer: it takes the queued proposals, up to ProposalBatch of them, as
+// soon as fewer than ProposalInflight entries are in flight, and appends them as one entry.
+func (e *Engine) proposeLoop() {
+	defer e.wg.Done()
+	inflight := make(chan struct{}, e.cfg.ProposalInflight)
+	for {
+		sent, ok := batch.Next(e.stop, e.proposals, inflight, e.cfg.ProposalBatch)
+		if !ok {
+			return
+		}
+		if len(sent) == 0 {
+			continue
+		}
+		data := sent[0].data
+		if len(sent) > 1 {
+			encoded := make([][]byte, len(sent))
+			for i, p := range sent {
+				encoded[i] = p.data
+			}
+			data = replication.EncodeBatch(encoded)
+		}
+		e.stats.proposals.Add(uint64(len(sent)))
+		e.stats.proposalEntries.Add(1)
+		f := e.raft.Apply(data, proposeEnqueueTimeout)
+		go func() {
+			err := e.await(f)
+			<-inflight
+			answerProposals(e, sent, f, err)
+		}()
+	}
+}
+
+// proposeEnqueueTimeout bounds how long raft may take to accept an entry; callers' own
+// deadlines end their wait sooner.
+const proposeEnqueueTimeout = 10 * time.Second
+
+// answerProposals hands each proposal of one entry its result.
+func answerProposals(e *Engine, sent []*proposal, f raft.ApplyFuture, err error) {
+	if err != nil {
+		err = proposeError(e, err)
+		for _, p := range sent {
+			p.done <- proposalResult{err: err}
+		}
+		return
+	}
+	var results []replication.Result
+	switch r := f.Response().(type) {
+	case replication.Result:
+		results = []replication.Result{r}
+	case []replication.Result:
+		results = r
+	}
+	if len(results) != len(sent) {
+		err := fmt.Errorf("%w: entry %d answered %d results for %d writes", replication.ErrOutcomeUnknown, f.Index(), len(results), len(sent))
+		for _, p := range sent {
+			p.done <- proposalResult{err: err}
+		}
+		return
+	}
+	for i, p := range sent {
+		res := results[i]
+		res.Index = f.Index()
+		p.done <- proposalResult{res: res, err: res.Err}
+	}
+}
+
+// proposeError says what a failed append means for its proposals.
+func proposeError(e *Engine, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		id, addr := e.Leader()
+		return &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: raft did not accept the write in time", replication.ErrTimeout)
+	case errors.Is(err, raft.ErrAbortedByRestore):
+		return fmt.Errorf("write aborted by a snapshot restore: %w", replication.ErrNoLeader)
+	default:
+		// ErrLeadershipLost, ErrRaftShutdown and friends: it may be in the log.
+		return fmt.Errorf("%w: %v (the cluster may have lost its quorum)", replication.ErrOutcomeUnknown, err)
+	}
+}

@@ -1,0 +1,147 @@
+package strong
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// A CmdBatch entry applies its commands in order, each with its own result, exactly as the
+// same commands in separate entries would.
+func TestApplyBatchEntryMatchesSeparateEntries(t *testing.T) {
+	cmds := []replication.Command{
+		{Type: replication.CmdPut, Key: "a", Value: []byte("1"), Stamp: stamp(100, "n1")},
+		{Type: replication.CmdPut, Key: "a", Value: []byte("2"), Stamp: stamp(100, "n1")}, // same stamp: must still move forward
+		{Type: replication.CmdPut, Key: "a", Value: []byte("x"), Stamp: stamp(101, "n1"), Cond: replication.CondIfAbsent},
+		{Type: replication.CmdPut, Key: "b", Value: []byte("3"), Stamp: stamp(102, "n1"), Cond: replication.CondIfAbsent},
+		{Type: replication.CmdDelete, Key: "b", Stamp: stamp(103, "n1")},
+		{Type: replication.CmdDelete, Key: "b", Stamp: stamp(104, "n1")}, // nothing left to delete
+	}
+	separate, batched := newTestFSM(t), newTestFSM(t)
+	var want []replication.Result
+	for i, c := range cmds {
+		want = append(want, resultOf(t, separate.ApplyBatch([]*raft.Log{entry(uint64(i+1), c)})[0]))
+	}
+	res := batched.ApplyBatch([]*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: (&replication.Command{Type: replication.CmdBatch, Batch: cmds}).Encode()},
+	})
+	got, ok := res[0].([]replication.Result)
+	if !ok || len(got) != len(cmds) {
+		t.Fatalf("batch entry answered %T %v, want %d results", res[0], res[0], len(cmds))
+	}
+	for i := range cmds {
+		if got[i].Version != want[i].Version || got[i].Existed != want[i].Existed || (got[i].Err == nil) != (want[i].Err == nil) {
+			t.Errorf("command %d: batched %+v, separate %+v", i, got[i], want[i])
+		}
+	}
+	if !errors.Is(got[2].Err, replication.ErrConflict) {
+		t.Errorf("create of an existing key inside a batch: %v, want a conflict", got[2].Err)
+	}
+	if !got[1].Version.Newer(got[0].Version) {
+		t.Errorf("second write of a in the batch got %v, not newer than %v", got[1].Version, got[0].Version)
+	}
+	for _, key := range []string{"a", "b"} {
+		if a, b := valueOn(&testNode{store: separate.store}, key), valueOn(&testNode{store: batched.store}, key); a != b {
+			t.Errorf("%s: %q after the batch, %q after separate entries", key, b, a)
+		}
+	}
+}
+
+// Concurrent proposals on a leader are packed into fewer log entries, and every caller gets
+// its own command's result: its version, or its conflict.
+func TestConcurrentProposalsShareEntriesAndKeepTheirResults(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	leader := tc.leader()
+	const writers, each = 32, 20
+	clock := consistency.NewClock(leader.id, nil)
+	before := leader.eng.stats.proposalEntries.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				key := fmt.Sprintf("w%d/%d", w, i)
+				res, err := leader.eng.Propose(ctx, &replication.Command{Type: replication.CmdPut, Key: key, Value: []byte(key), Stamp: clock.Now(), Cond: replication.CondIfAbsent})
+				if err == nil && (res.Version.IsZero() || res.Existed || res.Index == 0) {
+					err = fmt.Errorf("%s: result %+v", key, res)
+				}
+				if err == nil {
+					// Again: the key exists now, so this one must come back as a conflict.
+					_, err = leader.eng.Propose(ctx, &replication.Command{Type: replication.CmdPut, Key: key, Value: []byte("again"), Stamp: clock.Now(), Cond: replication.CondIfAbsent})
+					if !errors.Is(err, replication.ErrConflict) {
+						err = fmt.Errorf("%s: second create answered %v, want a conflict", key, err)
+					} else {
+						err = nil
+					}
+				}
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	proposals := uint64(2 * writers * each)
+	entries := leader.eng.stats.proposalEntries.Load() - before
+	t.Logf("%d proposals in %d log entries", proposals, entries)
+	if entries >= proposals {
+		t.Errorf("%d proposals took %d log entries: none were packed", proposals, entries)
+	}
+	// Every write was acknowledged, so the leader holds them all now; followers may still be
+	// applying the last entries.
+	for w := range writers {
+		for i := range each {
+			if key := fmt.Sprintf("w%d/%d", w, i); valueOn(leader, key) != key {
+				t.Fatalf("leader %s: %s = %q right after its acknowledgement", leader.id, key, valueOn(leader, key))
+			}
+		}
+	}
+	for _, nd := range tc.nodes {
+		waitFor(t, nd.id+" applied every write", 10*time.Second, func() bool {
+			for w := range writers {
+				for i := range each {
+					if key := fmt.Sprintf("w%d/%d", w, i); valueOn(nd, key) != key {
+						return false
+					}
+				}
+			}
+			return true
+		})
+	}
+}
+
+// ProposalBatch 1 keeps one entry per write.
+func TestProposalBatchOneKeepsOneEntryPerWrite(t *testing.T) {
+	tc := newTestCluster(t, 1, func(c *Config) { c.ProposalBatch = 1 })
+	leader := tc.leader()
+	before := leader.eng.stats.proposalEntries.Load()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := leader.eng.Propose(ctx, &replication.Command{Type: replication.CmdPut, Key: fmt.Sprintf("k%d", w), Value: []byte("v"), Stamp: consistency.NewClock(leader.id, nil).Now()}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := leader.eng.stats.proposalEntries.Load() - before; got != 8 {
+		t.Errorf("8 writes with ProposalBatch 1 took %d entries, want 8", got)
+	}
+}
