@@ -66,7 +66,21 @@ func (v Version) String() string {
 	if v.IsZero() {
 		return ""
 	}
-	return strconv.FormatInt(v.Wall, 10) + "." + strconv.FormatUint(uint64(v.Logical), 10) + "@" + v.Node
+	var buf [64]byte
+	return string(v.Append(buf[:0]))
+}
+
+// Append appends v's String form to b (an answer renders a version or two per request; this
+// keeps it to the one allocation of the final string).
+func (v Version) Append(b []byte) []byte {
+	if v.IsZero() {
+		return b
+	}
+	b = strconv.AppendInt(b, v.Wall, 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(v.Logical), 10)
+	b = append(b, '@')
+	return append(b, v.Node...)
 }
 
 // ParseVersion parses the String form. "" parses to the zero Version.

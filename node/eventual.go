@@ -14,29 +14,35 @@ import (
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
-	"github.com/dialkv/dialkv/replication/store"
 )
 
 // tentativeStore is the store as the gossip engine sees it: merging also moves this node's
-// clock past every version received, so its next writes are newer than what it has seen.
-type tentativeStore struct {
-	st    *store.Store
-	clock *consistency.Clock
-}
+// clock past every version received, so its next writes are newer than what it has seen, and
+// indexes any write of this node's own that comes back (anti-entropy after it lost its disk):
+// nobody else commits it while this node is alive.
+type tentativeStore struct{ n *Node }
 
 func (t tentativeStore) MergeTentative(ws []replication.Write) ([]replication.Write, error) {
 	for _, w := range ws {
-		t.clock.Observe(w.Value.Version)
+		t.n.clock.Observe(w.Value.Version)
 	}
-	return t.st.MergeTentative(ws)
+	stored, err := t.n.store.MergeTentative(ws)
+	var own []replication.Write
+	for _, w := range stored {
+		if w.Origin() == t.n.cfg.ID {
+			own = append(own, w)
+		}
+	}
+	t.n.pending.add(own)
+	return stored, err
 }
 
 func (t tentativeStore) TentativeDigest() (map[string]consistency.Version, error) {
-	return t.st.TentativeDigest()
+	return t.n.store.TentativeDigest()
 }
 
 func (t tentativeStore) GetTentative(keys []string) ([]replication.Write, error) {
-	return t.st.GetTentative(keys)
+	return t.n.store.GetTentative(keys)
 }
 
 var _ eventual.Store = tentativeStore{}
@@ -55,10 +61,10 @@ func (n *Node) gossipAddr() string {
 // wakes the committer. It is acknowledged once durable on this node, whatever the network does.
 func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeRequest, token sessionToken) {
 	val := consistency.Value{Tombstone: wr.cmd.Type == replication.CmdDelete, Data: wr.cmd.Value}
-	n.stampMu.RLock()
-	val.Version = n.clock.Now()
+	val.Version = n.stamps.stamp(n.clock)
 	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})
-	n.stampMu.RUnlock()
+	n.pending.add(stored)
+	n.stamps.done(val.Version)
 	if err != nil {
 		n.diskErrors.Add(1)
 		n.lastDiskError.Store(time.Now().UnixNano())
@@ -66,13 +72,13 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		writeError(w, fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
 		return
 	}
-	// The committer is not woken per write: it runs every CommitInterval and takes stampMu
-	// exclusively each time, so waking it on every write made writers queue behind it.
+	// The committer is not woken per write: it runs every CommitInterval and takes what the
+	// pending index gathered meanwhile.
 	n.gossip.Broadcast(stored)
 	a := answer{level: consistency.Eventual, version: val.Version, state: client.StateTentative, staleness: -1, session: token.saw(wr.cmd.Key, val.Version)}
 	m := n.setMeta(w, a)
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, client.ValueResponse{KV: client.KV{Key: wr.cmd.Key, Version: val.Version.String(), State: client.StateTentative}, Meta: m})
+		writeAnswer(w, r, client.ValueResponse{KV: client.KV{Key: wr.cmd.Key, Version: val.Version.String(), State: client.StateTentative}, Meta: m})
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -98,16 +104,16 @@ func (n *Node) newest(key string) (v consistency.Value, state string, ok bool, e
 }
 
 // runCommitter hands this node's pending eventual writes (and those of peers gossip has had
-// dead for DeadCommitDelay) to the leader in batches, with a watermark report. Until a batch is
-// applied the writes stay tentative, so a failed or unknown submission is simply retried;
-// re-submitting is harmless.
+// dead for DeadCommitDelay) to the leader in batches, with a watermark report at least every
+// reportInterval. Until a batch is applied the writes stay tentative, so a failed or unknown
+// submission is simply retried; re-submitting is harmless.
 func (n *Node) runCommitter() {
 	defer n.wg.Done()
 	ticker := time.NewTicker(n.cfg.CommitInterval)
 	defer ticker.Stop()
 	var lastReport time.Time
 	// submitted remembers writes this node got committed, until its own state machine has applied
-	// them (the leader answers first): without it the next round would submit them again.
+	// them (the leader answers first): without it the next scan would submit them again.
 	submitted := map[writeID]time.Time{}
 	for {
 		select {
@@ -119,32 +125,42 @@ func (n *Node) runCommitter() {
 		if n.cfg.disableCommitter {
 			continue
 		}
-		cmd, err := n.nextBatch(submitted)
+		report := time.Since(lastReport) >= reportInterval
+		ws, indexed, watermark, err := n.nextBatch(submitted, report)
 		if err != nil {
 			n.logger.Error("committer: reading pending writes", "err", err)
 			continue
 		}
-		if len(cmd.Writes) == 0 && time.Since(lastReport) < time.Second {
+		if len(ws) == 0 && !report {
 			continue
 		}
+		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Watermark: watermark, Writes: ws, Unsafe: n.faults.UnsafeEventualCommit()}
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
 		err = n.submitBatch(ctx, cmd)
 		cancel()
 		if err != nil {
-			n.logger.Debug("committer: batch not committed yet; will retry", "writes", len(cmd.Writes), "err", err)
+			n.logger.Debug("committer: batch not committed yet; will retry", "writes", len(ws), "err", err)
 			continue
 		}
-		lastReport = time.Now()
+		committedAt := time.Now()
+		if !watermark.IsZero() {
+			lastReport = committedAt
+		}
 		now := n.faults.Now()
-		for _, w := range cmd.Writes {
-			submitted[writeKey(w)] = lastReport
+		done := make([]writeID, len(ws))
+		for i, w := range ws {
+			done[i] = writeKey(w)
+			if i >= indexed { // found by a scan, which may find it again until applied here
+				submitted[done[i]] = committedAt
+			}
 			if w.Origin() == n.cfg.ID {
 				lag := max(0, now.Sub(time.Unix(0, w.Value.Version.Wall)))
 				n.metrics.commitLag.Observe(lag.Seconds())
 				n.recent.observeCommitLag(lag)
 			}
 		}
-		if len(cmd.Writes) == maxCommitBatch {
+		n.pending.forget(done)
+		if len(ws) == maxCommitBatch {
 			select { // more are waiting: go again at once
 			case n.commitWake <- struct{}{}:
 			default:
@@ -154,6 +170,10 @@ func (n *Node) runCommitter() {
 }
 
 const maxCommitBatch = 512
+
+// reportInterval is how often the committer reports a watermark (purging waits for reports;
+// between them batches carry none). Reporting takes a scan of the whole tentative layer.
+const reportInterval = time.Second
 
 // resubmitAfter is how long a committed write may still look tentative here (this node applies
 // the entry after the leader answered) before the committer submits it again.
@@ -167,36 +187,94 @@ type writeID struct {
 
 func writeKey(w replication.Write) writeID { return writeID{key: w.Key, version: w.Value.Version} }
 
-// nextBatch collects what to commit and the watermark to report: no tentative write this node
-// holds (of any origin) is older than it, and neither is any write it will stamp from now on.
-// Writes in submitted, recently committed, are left out (and forgotten once old).
-func (n *Node) nextBatch(submitted map[writeID]time.Time) (replication.Command, error) {
+// nextBatch collects up to maxCommitBatch writes to commit: this node's own, from the pending
+// index and read back from the tentative layer (the first indexed of ws), or, while the index
+// is not complete, from a scan of the layer, which then seeds it; and those of peers gossip has
+// had dead (a scan). Writes in submitted, recently committed, are left out of scans (and
+// forgotten once old); the committer forgets indexed ones from the index instead.
+//
+// Whenever it scans, and always with report, it also returns a watermark: no tentative write this
+// node holds (of any origin) is older than it, and neither is any write it will still
+// acknowledge. Otherwise the watermark is zero: no report.
+func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []replication.Write, indexed int, watermark consistency.Version, err error) {
 	for w, at := range submitted {
 		if time.Since(at) > resubmitAfter {
 			delete(submitted, w)
 		}
 	}
-	n.stampMu.Lock()
-	watermark := n.clock.Now()
-	n.stampMu.Unlock()
-	dead := n.deadPeers()
-	ws, sum, err := n.store.PendingTentative(func(origin string) bool {
-		return origin == n.cfg.ID || dead[origin]
-	}, maxCommitBatch+len(submitted))
-	if err != nil {
-		return replication.Command{}, err
-	}
-	fresh := ws[:0]
-	for _, w := range ws {
-		if _, done := submitted[writeKey(w)]; !done && len(fresh) < maxCommitBatch {
-			fresh = append(fresh, w)
+	sample, complete, gen := n.pending.sample(maxCommitBatch)
+	if complete && len(sample) > 0 {
+		if ws, err = n.ownPending(sample); err != nil {
+			return nil, 0, consistency.Version{}, err
 		}
 	}
-	ws = fresh
+	indexed = len(ws)
+	dead := n.deadPeers()
+	if complete && len(dead) == 0 && !report {
+		return ws, indexed, consistency.Version{}, nil
+	}
+	// The floor first, then the scan: a write stamped before the floor was read is either still
+	// in flight (and the floor is not newer than it) or already durable, so the scan sees it.
+	floor := n.stamps.floor(n.clock)
+	room := maxCommitBatch - len(ws)
+	include := func(origin string) bool {
+		return room > 0 && (dead[origin] || !complete && origin == n.cfg.ID)
+	}
+	limit := room + len(submitted)
+	scanned, sum, err := n.store.PendingTentative(include, limit)
+	if err != nil {
+		return nil, 0, consistency.Version{}, err
+	}
+	var own []replication.Write
+	for _, w := range scanned {
+		if _, done := submitted[writeKey(w)]; done {
+			continue
+		}
+		if w.Origin() == n.cfg.ID {
+			own = append(own, w)
+		}
+		if len(ws) < maxCommitBatch {
+			ws = append(ws, w)
+		}
+	}
+	if !complete && room > 0 && len(scanned) < limit {
+		// The scan returned every pending write of this node (and of the dead): seed the index.
+		n.pending.seed(own, gen)
+	}
+	watermark = floor
 	if !sum.Oldest.IsZero() && watermark.Newer(sum.Oldest) {
 		watermark = sum.Oldest
 	}
-	return replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Watermark: watermark, Writes: ws, Unsafe: n.faults.UnsafeEventualCommit()}, nil
+	return ws, indexed, watermark, nil
+}
+
+// ownPending reads the indexed writes back from the tentative layer, the truth: it returns those
+// the layer still holds as this node's (a newer version of the key than indexed included), and
+// forgets the others, committed or superseded by a newer write of another node.
+func (n *Node) ownPending(ids []writeID) ([]replication.Write, error) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = id.key
+	}
+	held, err := n.store.GetTentative(keys)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]replication.Write, len(held))
+	for _, w := range held {
+		byKey[w.Key] = w
+	}
+	var ws []replication.Write
+	var gone []writeID
+	for _, id := range ids {
+		if w, ok := byKey[id.key]; ok && w.Origin() == n.cfg.ID && !id.version.Newer(w.Value.Version) {
+			ws = append(ws, w)
+		} else {
+			gone = append(gone, id)
+		}
+	}
+	n.pending.forget(gone)
+	return ws, nil
 }
 
 // deadPeers are the members gossip has had dead (or gone) for at least DeadCommitDelay.

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"testing"
 	"time"
 
@@ -180,4 +182,95 @@ func TestTombstonesArePurgedOnceEveryMemberReported(t *testing.T) {
 	if stored, err := n.store.MergeTentative([]replication.Write{stale}); err != nil || len(stored) != 0 {
 		t.Fatalf("a write below the purge horizon was stored: %v %v", stored, err)
 	}
+}
+
+// The committer reads indexed writes back from the tentative layer, the truth: what the layer
+// holds as this node's is submitted (its newest version), and a key whose write was committed
+// or superseded by another node's newer write is forgotten.
+func TestCommitterChecksItsIndexAgainstTheTentativeLayer(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) { c.disableCommitter = true })
+	n := tc.nodes[0]
+	v := func(wall int64, node string) consistency.Version { return consistency.Version{Wall: wall, Node: node} }
+	w := func(key string, ver consistency.Version) replication.Write {
+		return replication.Write{Key: key, Value: consistency.Value{Version: ver, Data: []byte(key)}}
+	}
+	base := time.Now().UnixNano()
+	if _, err := n.store.MergeTentative([]replication.Write{
+		w("held", v(base, "n1")),
+		w("newer-here", v(base+2, "n1")),
+		w("taken-over", v(base+2, "n2")),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []writeID{
+		{key: "held", version: v(base, "n1")},
+		{key: "newer-here", version: v(base+1, "n1")},
+		{key: "taken-over", version: v(base+1, "n1")},
+		{key: "gone", version: v(base+1, "n1")},
+	}
+	n.pending.add([]replication.Write{w("held", ids[0].version), w("newer-here", ids[1].version), w("taken-over", ids[2].version), w("gone", ids[3].version)})
+	ws, err := n.ownPending(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]consistency.Version{}
+	for _, w := range ws {
+		got[w.Key] = w.Value.Version
+	}
+	want := map[string]consistency.Version{"held": v(base, "n1"), "newer-here": v(base+2, "n1")}
+	if len(got) != len(want) || got["held"] != want["held"] || got["newer-here"] != want["newer-here"] {
+		t.Errorf("submitted %v, want %v", got, want)
+	}
+	left, _, _ := n.pending.sample(10)
+	if len(left) != 2 {
+		t.Errorf("index after the check: %v, want held and newer-here only", left)
+	}
+}
+
+// A node restarted with eventual writes it acknowledged but never committed finds them in its
+// tentative layer (its in-memory index is gone) and commits them.
+func TestRestartedNodeCommitsItsPendingWrites(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) { c.disableCommitter = true })
+	n := tc.nodes[0]
+	keys := []string{"p1", "p2", "p3", "p4", "p5"}
+	for _, key := range keys {
+		if r := do(t, "PUT", n, "/v1/kv/"+key+"?consistency=eventual", key); r.status != 200 {
+			t.Fatalf("eventual put: %d %s", r.status, r.body)
+		}
+	}
+	if r := do(t, "GET", n, "/v1/kv/p1?consistency=strong", ""); r.status != 404 {
+		t.Fatalf("the write was committed without a committer (the test needs it pending): %d", r.status)
+	}
+	cfg := n.cfg
+	tc.cancel[0]()
+	if err := <-tc.done[0]; err != nil {
+		t.Fatal(err)
+	}
+	cfg.disableCommitter = false
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restarted, err := New(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- restarted.Serve(ctx, ln) }()
+	tc.nodes[0], tc.cancel[0], tc.done[0] = restarted, cancel, done
+	tc.waitReady()
+	waitUntil(t, "the restarted node to commit its pending writes", 15*time.Second, func() bool {
+		for _, key := range keys {
+			if r := do(t, "GET", restarted, "/v1/kv/"+key+"?consistency=strong", ""); r.status != 200 || r.body != key {
+				return false
+			}
+		}
+		return true
+	})
+	waitUntil(t, "the pending index to be seeded and drained", 5*time.Second, func() bool {
+		_, complete, _ := restarted.pending.sample(1)
+		return complete && restarted.pending.size() == 0
+	})
 }

@@ -15,10 +15,19 @@ import (
 	"github.com/dialkv/dialkv/replication"
 )
 
-// strongWrite proposes the write when this node leads, and otherwise relays the request to the
-// leader, retrying while no leader is known and nothing can have been applied. forwarded reports
-// that the leader's answer has already been written to w.
-func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeRequest) (res replication.Result, forwarded bool, err error) {
+// forwardedVia names the leader that proposed a write this node forwarded, and the leader's
+// applied index after it (zero when this node proposed it itself). relayed: the leader predates
+// batched forwarding, the request was relayed to it whole, and its answer is already written.
+type forwardedVia struct {
+	leader  string
+	applied uint64
+	relayed bool
+}
+
+// strongWrite proposes the write when this node leads, and otherwise has the forwarder take it
+// to the leader (forward_batch.go), retrying while no leader is known and nothing can have been
+// applied.
+func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeRequest) (replication.Result, forwardedVia, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
 	defer cancel()
 	for {
@@ -27,15 +36,31 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 			cmd.Stamp = n.clock.Now()
 			res, err := n.propose(ctx, &cmd)
 			if !errors.Is(err, replication.ErrNotLeader) {
-				return res, false, err
+				return res, forwardedVia{}, err
 			}
 		}
-		done, err := n.forwardToLeader(ctx, w, r, wr.body)
-		if done || err != nil {
-			return replication.Result{}, done, err
+		if r.Header.Get(client.HeaderForwarded) != "" {
+			return replication.Result{}, forwardedVia{}, n.notLeaderFor(r)
+		}
+		if !n.raft.IsLeader() {
+			fr := n.forwardWrite(ctx, &wr.cmd)
+			if fr.relay {
+				done, err := n.forwardToLeader(ctx, w, r, wr.body)
+				if done || err != nil {
+					return replication.Result{}, forwardedVia{relayed: done}, err
+				}
+				fr.retry = true
+			}
+			if !fr.retry {
+				var ce *replication.ConflictError
+				if errors.As(fr.err, &ce) {
+					ce.Key = wr.cmd.Key
+				}
+				return fr.res, forwardedVia{leader: fr.leader, applied: fr.applied}, fr.err
+			}
 		}
 		if pause(ctx, 20*time.Millisecond) != nil {
-			return replication.Result{}, false, n.noLeaderError()
+			return replication.Result{}, forwardedVia{}, n.noLeaderError()
 		}
 	}
 }
@@ -44,10 +69,8 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 // to w. err: give up with it. Neither: nothing was applied and the caller may try again (no
 // leader yet, the leader moved, or it could not be reached).
 func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *http.Request, body []byte) (done bool, err error) {
-	if by := r.Header.Get(client.HeaderForwarded); by != "" {
-		// The sender thought we lead; we do not. Say so, and let it find the leader again.
-		id, _ := n.raft.Leader()
-		return false, fmt.Errorf("forwarded by %s: %w", by, &replication.NotLeaderError{LeaderID: id})
+	if r.Header.Get(client.HeaderForwarded) != "" {
+		return false, n.notLeaderFor(r)
 	}
 	id, addr, err := n.waitLeader(ctx)
 	if err != nil {
@@ -102,6 +125,14 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 	w.WriteHeader(resp.StatusCode)
 	w.Write(payload)
 	return true, nil
+}
+
+// notLeaderFor answers a request another node forwarded here, taking this node for the leader,
+// when it does not lead: the sender is told so and finds the leader again (a request is
+// forwarded at most once).
+func (n *Node) notLeaderFor(r *http.Request) error {
+	id, _ := n.raft.Leader()
+	return fmt.Errorf("forwarded by %s: %w", r.Header.Get(client.HeaderForwarded), &replication.NotLeaderError{LeaderID: id})
 }
 
 // propose proposes cmd on the local engine (leader only), timing it.

@@ -35,6 +35,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
 	mux.HandleFunc("POST /v1/cluster/join", n.handleJoin)
 	mux.HandleFunc("GET /v1/internal/readindex", n.handleReadIndex)
+	mux.HandleFunc("POST /v1/internal/propose", n.handlePropose)
 	mux.HandleFunc("POST /v1/internal/commit", n.handleCommit)
 	mux.Handle("/v1/internal/gossip/", n.gossip.Handler())
 	mux.HandleFunc("GET /v1/health/live", func(w http.ResponseWriter, r *http.Request) {
@@ -80,8 +81,9 @@ func (n *Node) withRequestID(h http.Handler) http.Handler {
 		if r.URL.RawQuery != "" {
 			info.query = r.URL.Query()
 		}
-		w.Header().Set(client.HeaderRequestID, info.id)
-		w.Header().Set(client.HeaderNode, n.cfg.ID)
+		hs := newHeaderSetter(w.Header(), 2)
+		hs.set(client.HeaderRequestID, info.id)
+		hs.set(client.HeaderNode, n.cfg.ID)
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info)))
 	})
 }
@@ -227,6 +229,7 @@ type answer struct {
 	state     string
 	staleness time.Duration // < 0: unknown
 	session   sessionToken
+	via       forwardedVia // a write this node forwarded: the leader's view
 }
 
 func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
@@ -240,29 +243,58 @@ func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
 		State:        a.state,
 		Session:      a.session.String(),
 	}
+	if a.via.leader != "" {
+		// The leader proposed it: answer as it would have, naming this node as the relay.
+		m.Node, m.Leader, m.Via = a.via.leader, a.via.leader, n.cfg.ID
+		m.AppliedIndex = max(m.AppliedIndex, a.via.applied)
+	}
 	if a.staleness >= 0 {
 		m.Staleness = a.staleness.String()
 		if a.level != consistency.Strong {
 			n.metrics.staleness.WithLabelValues(a.level.String()).Observe(a.staleness.Seconds())
 		}
 	}
-	h := w.Header()
-	h.Set(client.HeaderConsistency, m.Consistency)
-	h.Set(client.HeaderLeader, m.Leader)
-	h.Set(client.HeaderAppliedIndex, strconv.FormatUint(m.AppliedIndex, 10))
-	if m.Version != "" {
-		h.Set(client.HeaderVersion, m.Version)
+	hs := newHeaderSetter(w.Header(), 9)
+	if m.Via != "" {
+		hs.set(client.HeaderNode, m.Node)
+		hs.set(client.HeaderVia, m.Via)
 	}
-	if m.State != "" {
-		h.Set(client.HeaderState, m.State)
-	}
-	if m.Staleness != "" {
-		h.Set(client.HeaderStaleness, m.Staleness)
-	}
-	if m.Session != "" {
-		h.Set(client.HeaderSession, m.Session)
-	}
+	hs.set(client.HeaderConsistency, m.Consistency)
+	hs.set(client.HeaderLeader, m.Leader)
+	hs.set(client.HeaderAppliedIndex, strconv.FormatUint(m.AppliedIndex, 10))
+	hs.setNonEmpty(client.HeaderVersion, m.Version)
+	hs.setNonEmpty(client.HeaderState, m.State)
+	hs.setNonEmpty(client.HeaderStaleness, m.Staleness)
+	hs.setNonEmpty(client.HeaderSession, m.Session)
 	return m
+}
+
+// headerSetter sets several response headers from one allocation: http.Header.Set allocates a
+// one-element slice per header, and an answer sends up to ten. Keys must be in canonical form
+// (client's Header constants are).
+type headerSetter struct {
+	h    http.Header
+	vals []string
+}
+
+func newHeaderSetter(h http.Header, n int) headerSetter {
+	return headerSetter{h: h, vals: make([]string, 0, n)}
+}
+
+func (s *headerSetter) set(key, value string) {
+	if len(s.vals) == cap(s.vals) {
+		s.h[key] = []string{value}
+		return
+	}
+	s.vals = append(s.vals, value)
+	// Capacity 1: a later Header.Add copies instead of writing into the next header's value.
+	s.h[key] = s.vals[len(s.vals)-1 : len(s.vals) : len(s.vals)]
+}
+
+func (s *headerSetter) setNonEmpty(key, value string) {
+	if value != "" {
+		s.set(key, value)
+	}
 }
 
 func toKV(key string, v consistency.Value, state string) client.KV {
@@ -466,13 +498,13 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		n.eventualWrite(w, r, wr, token)
 		return
 	}
-	res, forwarded, err := n.strongWrite(w, r, wr)
-	if forwarded {
-		return // the leader's answer has been relayed
+	res, via, err := n.strongWrite(w, r, wr)
+	if via.relayed {
+		return // an older leader's own answer has been relayed
 	}
 	if err != nil {
 		n.reqLogger(r).Debug("strong write failed", "key", wr.cmd.Key, "err", err)
-		a := answer{level: consistency.Strong, staleness: -1, session: token}
+		a := answer{level: consistency.Strong, staleness: -1, session: token, via: via}
 		if errors.Is(err, replication.ErrConflict) {
 			a.version, a.state = res.Version, client.StateCommitted
 		}
@@ -480,7 +512,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		writeError(w, err)
 		return
 	}
-	a := answer{level: consistency.Strong, version: res.Version, state: client.StateCommitted, session: token.advance(res.Index).saw(wr.cmd.Key, res.Version)}
+	a := answer{level: consistency.Strong, version: res.Version, state: client.StateCommitted, session: token.advance(res.Index).saw(wr.cmd.Key, res.Version), via: via}
 	m := n.setMeta(w, a)
 	if typ == replication.CmdDelete && !res.Existed {
 		writeError(w, fmt.Errorf("%w: %q (nothing to delete)", replication.ErrNotFound, wr.cmd.Key))

@@ -84,12 +84,17 @@ var (
 	descSnapshots       = prometheus.NewDesc("dialkv_raft_snapshots_total", "Snapshots persisted.", nil, nil)
 	descSnapshotSeconds = prometheus.NewDesc("dialkv_raft_snapshot_duration_seconds_total", "Time spent persisting snapshots.", nil, nil)
 	descRestores        = prometheus.NewDesc("dialkv_raft_snapshot_restores_total", "Snapshots installed into the state machine.", nil, nil)
+	descProposals       = prometheus.NewDesc("dialkv_proposals_total", "Strong writes and other commands this node proposed to Raft as leader.", nil, nil)
+	descProposalEntries = prometheus.NewDesc("dialkv_proposal_entries_total", "Raft log entries those proposals went into (concurrent proposals share entries).", nil, nil)
 	descReadRounds      = prometheus.NewDesc("dialkv_read_index_rounds_total", "Leadership-verification rounds for linearizable reads (each serves many reads).", nil, nil)
 	descReadFailures    = prometheus.NewDesc("dialkv_read_index_failures_total", "Read-index rounds that could not confirm leadership.", nil, nil)
 	descMembers         = prometheus.NewDesc("dialkv_gossip_members", "Gossip members by failure-detector state, as this node sees them.", []string{"state"}, nil)
 	descQueue           = prometheus.NewDesc("dialkv_gossip_broadcast_queue_depth", "Gossip messages waiting in the transmit queue.", nil, nil)
 	descAERounds        = prometheus.NewDesc("dialkv_gossip_anti_entropy_rounds_total", "Anti-entropy exchanges started with a peer.", nil, nil)
 	descRepaired        = prometheus.NewDesc("dialkv_gossip_entries_repaired_total", "Writes anti-entropy brought to this node (pulled) or sent to peers (pushed).", []string{"direction"}, nil)
+	descEagerSent       = prometheus.NewDesc("dialkv_gossip_eager_writes_sent_total", "Local eventual writes pushed directly to peers (once per peer).", nil, nil)
+	descEagerPackets    = prometheus.NewDesc("dialkv_gossip_eager_packets_total", "Packets those direct pushes took (many writes per packet).", nil, nil)
+	descRelaysSkipped   = prometheus.NewDesc("dialkv_gossip_relays_skipped_total", "Received writes not gossiped on because their origin's direct push reached every member.", nil, nil)
 	descBroadcasts      = prometheus.NewDesc("dialkv_gossip_broadcasts_received_total", "Gossip messages accepted.", nil, nil)
 	descTentative       = prometheus.NewDesc("dialkv_tentative_entries", "Eventual writes held and not yet committed (the backlog).", nil, nil)
 	descTentativeAge    = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
@@ -101,8 +106,8 @@ var (
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descCommitIndex, descAppliedIndex, descLeaderChanges,
-		descSnapshots, descSnapshotSeconds, descRestores, descReadRounds, descReadFailures, descMembers, descQueue, descAERounds,
-		descRepaired, descBroadcasts, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
+		descSnapshots, descSnapshotSeconds, descRestores, descReadRounds, descReadFailures, descProposals, descProposalEntries, descMembers, descQueue, descAERounds,
+		descRepaired, descEagerSent, descEagerPackets, descRelaysSkipped, descBroadcasts, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
 		ch <- d
 	}
 }
@@ -129,6 +134,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRestores, float64(rs.Restores))
 	counter(descReadRounds, float64(rs.ReadIndexRounds))
 	counter(descReadFailures, float64(rs.ReadIndexFailures))
+	counter(descProposals, float64(rs.Proposals))
+	counter(descProposalEntries, float64(rs.ProposalEntries))
 
 	states := map[eventual.MemberState]int{eventual.StateAlive: 0, eventual.StateSuspect: 0, eventual.StateDead: 0, eventual.StateLeft: 0}
 	for _, m := range n.gossip.Members() {
@@ -143,6 +150,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRepaired, float64(gs.RepairPulled), "pulled")
 	counter(descRepaired, float64(gs.RepairPushed), "pushed")
 	counter(descBroadcasts, float64(gs.BroadcastsReceived))
+	counter(descEagerSent, float64(gs.EagerSent))
+	counter(descEagerPackets, float64(gs.EagerPackets))
+	counter(descRelaysSkipped, float64(gs.RelaysSkipped))
 
 	backlog := n.backlog()
 	gauge(descTentative, float64(backlog.count))

@@ -30,7 +30,7 @@ func metricValue(t *testing.T, text, pattern string) float64 {
 
 func TestMetricsMoveWithLoad(t *testing.T) {
 	tc := startCluster(t, 3)
-	_, f := tc.leaderAndFollower()
+	leader, f := tc.leaderAndFollower()
 	for i := 0; i < 10; i++ {
 		do(t, "PUT", f, "/v1/kv/m?consistency=strong", "v")
 		do(t, "GET", f, "/v1/kv/m?consistency=strong", "")
@@ -63,6 +63,9 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		{`dialkv_gossip_members\{state="alive"\}`, 3},
 		{`dialkv_eventual_commit_lag_seconds_count`, 1},
 		{`dialkv_tentative_entries`, 0},
+		{`dialkv_gossip_eager_writes_sent_total`, 10},
+		{`dialkv_gossip_eager_packets_total`, 1},
+		{`dialkv_gossip_relays_skipped_total`, 0},
 		{`go_goroutines`, 1},
 		{`process_resident_memory_bytes`, 1},
 	}
@@ -70,6 +73,12 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		if v := metricValue(t, text, c.pattern); v < c.min {
 			t.Errorf("%s = %v, want >= %v", c.pattern, v, c.min)
 		}
+	}
+	// The leader proposed the forwarded strong writes (and the committer's batches).
+	lt := do(t, "GET", leader, "/metrics", "").body
+	proposals, entries := metricValue(t, lt, `dialkv_proposals_total`), metricValue(t, lt, `dialkv_proposal_entries_total`)
+	if proposals < 10 || entries < 1 || entries > proposals {
+		t.Errorf("leader: dialkv_proposals_total %v, dialkv_proposal_entries_total %v; want >= 10 proposals in 1..proposals entries", proposals, entries)
 	}
 	if promtool, err := exec.LookPath("promtool"); err == nil {
 		cmd := exec.Command(promtool, "check", "metrics")

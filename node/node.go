@@ -32,10 +32,10 @@ type Node struct {
 	gossip *eventual.Engine
 	faults *fault.Injector
 
-	// stampMu orders eventual writes against watermark reports: a write holds it (shared) from
-	// stamping its version until the write is durable; the committer takes it exclusively to read
-	// the clock, so every write stamped before its watermark is already in the tentative layer.
-	stampMu    sync.RWMutex
+	// stamps and pending (pending.go) feed the committer: eventual writes between stamping and
+	// durability, and this node's own writes not yet known to be committed.
+	stamps     stampTracker
+	pending    pendingIndex
 	commitWake chan struct{}
 
 	metrics       *metrics
@@ -52,6 +52,8 @@ type Node struct {
 
 	// readIndexes coalesces this node's read-index calls to the leader (follower strong reads).
 	readIndexes readIndexRounds
+	// forwards batches the strong writes this node forwards to the leader (forward_batch.go).
+	forwards forwardQueue
 
 	membersMu sync.Mutex
 	members   map[string]replication.Member // cache of the committed members table
@@ -82,6 +84,7 @@ func New(cfg Config) (*Node, error) {
 		clock:      consistency.NewClock(cfg.ID, faults.Now),
 		closed:     make(chan struct{}),
 		commitWake: make(chan struct{}, 1),
+		forwards:   forwardQueue{queue: make(chan *forwardedWrite, 4096)},
 		peerClient: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -120,7 +123,7 @@ func New(cfg Config) (*Node, error) {
 			gossipCfg.Peers = append(gossipCfg.Peers, m.GossipAddr)
 		}
 	}
-	n.gossip, err = eventual.Open(gossipCfg, tentativeStore{st: st, clock: n.clock})
+	n.gossip, err = eventual.Open(gossipCfg, tentativeStore{n})
 	if err != nil {
 		n.raft.Shutdown()
 		st.Close()
@@ -194,7 +197,8 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { serveErr <- n.server.Serve(ln) }()
 	n.logger.Info("serving", "http", ln.Addr().String(), "raft", n.cfg.Raft.RaftAddr)
 
-	n.wg.Add(4)
+	n.wg.Add(5)
+	go n.forwardLoop()
 	go n.keepRegistered()
 	go n.runCommitter()
 	go n.runPurger()

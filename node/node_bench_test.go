@@ -11,13 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	gometrics "github.com/hashicorp/go-metrics"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/benchload"
 	"github.com/dialkv/dialkv/replication/strong"
 )
 
@@ -175,36 +175,6 @@ func recordRaftMetrics(b *testing.B) func() {
 	}
 }
 
-// runBenchClients runs op b.N times in total from clients goroutines.
-func runBenchClients(b *testing.B, clients int, op func(i int) error) {
-	b.Helper()
-	var next atomic.Int64
-	var failed atomic.Value
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1))
-				if i > b.N {
-					return
-				}
-				if err := op(i); err != nil {
-					failed.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
-	}
-}
-
 // BenchmarkHTTP measures PUT and GET at each level on a 1-node and a 3-node cluster, sent to
 // the leader (and strong puts also through a follower, which forwards them).
 func BenchmarkHTTP(b *testing.B) {
@@ -287,7 +257,7 @@ func BenchmarkHTTP(b *testing.B) {
 				b.Run(fmt.Sprintf("%s/clients=%d", c.name, c.clients), func(b *testing.B) {
 					b.ReportAllocs()
 					report := recordRaftMetrics(b)
-					runBenchClients(b, c.clients, c.op)
+					benchload.Clients(b, c.clients, c.op)
 					report()
 				})
 			}

@@ -23,9 +23,15 @@ const sessionWait = time.Second
 // For a session read of key, the node must also hold a version of key at least as new as the
 // session has seen (it may be an eventual write gossip is still spreading).
 func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.Duration, token sessionToken, key string) (answer, error) {
+	a := answer{level: level, state: client.StateCommitted, staleness: -1}
+	if level == consistency.Eventual {
+		// Nothing to wait for: skip the deadline's context and timer (most reads at this level).
+		a.staleness = n.stalenessBound()
+		a.session = token.advance(n.store.AppliedIndex())
+		return a, nil
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
 	defer cancel()
-	a := answer{level: level, state: client.StateCommitted, staleness: -1}
 	switch level {
 	case consistency.Strong:
 		if n.faults.UnsafeStrongReads() {
@@ -60,8 +66,6 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 				return a, err
 			}
 		}
-		a.staleness = n.stalenessBound()
-	case consistency.Eventual:
 		a.staleness = n.stalenessBound()
 	}
 	a.session = token.advance(n.store.AppliedIndex())

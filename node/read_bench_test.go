@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/benchload"
 )
 
 // BenchmarkReadPath measures what a read costs the machine, not only how long it takes: besides
@@ -57,7 +58,7 @@ func BenchmarkReadPath(b *testing.B) {
 			b.ReportAllocs()
 			calls := c.node.readIndexes.calls.Load()
 			cpu := processCPU(b)
-			runBenchClients(b, 64, func(i int) error {
+			benchload.Clients(b, 64, func(i int) error {
 				_, _, err := cl.Get(ctx, benchHTTPKey(i), client.GetOptions{Consistency: c.level})
 				return err
 			})

@@ -16,24 +16,27 @@ func TestKVAnswersCompactUnlessPretty(t *testing.T) {
 		t.Fatalf("put: %d %s", r.status, r.body)
 	}
 	cases := []struct {
-		path   string
-		pretty bool
+		method, path string
+		pretty       bool
 	}{
-		{"/v1/kv/p", false},
-		{"/v1/kv/p?consistency=eventual", false},
-		{"/v1/kv?prefix=p", false},
-		{"/v1/kv/p?pretty", true},
-		{"/v1/kv/p?pretty=true&consistency=strong", true},
-		{"/v1/kv/p?pretty=false", false},
-		{"/v1/kv?prefix=p&pretty", true},
+		{"GET", "/v1/kv/p", false},
+		{"GET", "/v1/kv/p?consistency=eventual", false},
+		{"GET", "/v1/kv?prefix=p", false},
+		{"GET", "/v1/kv/p?pretty", true},
+		{"GET", "/v1/kv/p?pretty=true&consistency=strong", true},
+		{"GET", "/v1/kv/p?pretty=false", false},
+		{"GET", "/v1/kv?prefix=p&pretty", true},
+		{"PUT", "/v1/kv/q?consistency=strong", false},
+		{"PUT", "/v1/kv/q?consistency=eventual", false},
+		{"PUT", "/v1/kv/q?consistency=eventual&pretty", true},
 	}
 	for _, c := range cases {
-		r := do(t, "GET", n, c.path, "", "Accept", "application/json")
+		r := do(t, c.method, n, c.path, "v", "Accept", "application/json")
 		if r.status != 200 || !json.Valid([]byte(r.body)) {
-			t.Fatalf("GET %s: %d %q, want 200 and JSON", c.path, r.status, r.body)
+			t.Fatalf("%s %s: %d %q, want 200 and JSON", c.method, c.path, r.status, r.body)
 		}
 		if indented := strings.Contains(r.body, "\n  "); indented != c.pretty {
-			t.Errorf("GET %s: indented=%v, want %v:\n%s", c.path, indented, c.pretty, r.body)
+			t.Errorf("%s %s: indented=%v, want %v:\n%s", c.method, c.path, indented, c.pretty, r.body)
 		}
 	}
 }

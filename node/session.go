@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -37,26 +36,35 @@ const (
 	maxSessionKeys = 16
 )
 
+// keyHash is the 64-bit FNV-1a hash of key, computed in place (hash/fnv would allocate a hasher
+// and a copy of the key on every read).
 func keyHash(key string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(key))
-	return h.Sum64()
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= prime64
+	}
+	return h
 }
 
 func (t sessionToken) String() string {
 	if t.index == 0 && len(t.seen) == 0 {
 		return ""
 	}
-	s := sessionFormat + "." + strconv.FormatUint(t.index, 10)
+	var raw, text [512]byte
+	s := append(text[:0], sessionFormat+"."...)
+	s = strconv.AppendUint(s, t.index, 10)
 	if len(t.seen) > 0 {
-		var b []byte
+		b := raw[:0]
 		for _, e := range t.seen {
 			b = binary.BigEndian.AppendUint64(b, e.keyHash)
 			b = replication.AppendVersion(b, e.version)
 		}
-		s += "." + base64.RawURLEncoding.EncodeToString(b)
+		s = append(s, '.')
+		s = base64.RawURLEncoding.AppendEncode(s, b)
 	}
-	return s
+	return string(s)
 }
 
 // advance returns the token moved up to a committed index.

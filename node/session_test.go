@@ -3,6 +3,8 @@ package node
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strings"
 	"testing"
 
 	"github.com/dialkv/dialkv/consistency"
@@ -36,6 +38,18 @@ func TestSessionTokenRoundTripAndBounds(t *testing.T) {
 	for _, bad := range []string{"1.5", "2", "2.x", "2.5.!!", "2.5.AAAA"} {
 		if _, err := parseSession(bad); !errors.Is(err, replication.ErrInvalid) {
 			t.Errorf("parseSession(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// keyHash is computed in place; it must stay the FNV-1a hash tokens already in clients' hands
+// were made with.
+func TestKeyHashIsFNV1a(t *testing.T) {
+	for _, key := range []string{"", "k", "user/42", "ключ", strings.Repeat("x", 300)} {
+		h := fnv.New64a()
+		h.Write([]byte(key))
+		if got, want := keyHash(key), h.Sum64(); got != want {
+			t.Errorf("keyHash(%q) = %x, want %x", key, got, want)
 		}
 	}
 }

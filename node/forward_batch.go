@@ -1,0 +1,273 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/batch"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// Strong writes a follower receives reach the leader in batches: the follower's forwarder sends
+// the writes queued while at most forwardInflight calls are out as one POST /v1/internal/propose,
+// and the leader proposes them together (they usually share one log entry, see strong's
+// proposal batching). Relaying each write as its own HTTP request cost the leader a request per
+// write; now it costs a share of one. The follower answers its client itself, with the leader's
+// view: Dialkv-Node is the leader that proposed the write, Dialkv-Via this node.
+
+const (
+	forwardInflight = 2
+	forwardBatch    = 256
+)
+
+// forwardQueue is a follower's queue of strong writes waiting to go to the leader.
+type forwardQueue struct {
+	queue chan *forwardedWrite
+	calls atomic.Uint64 // calls made to a leader
+}
+
+// forwardedWrite is one write in a forwarder batch.
+type forwardedWrite struct {
+	batch.State
+	cmd  []byte // encoded command, unstamped: the leader stamps it
+	done chan forwardResult
+}
+
+// forwardResult is the leader's answer for one write. retry: the write was certainly not
+// proposed (no leader, the leader moved, or it was never reached); the caller may try again.
+// relay: the leader has no /v1/internal/propose (an older node); nothing was proposed, and the
+// caller relays the request the old way.
+type forwardResult struct {
+	res     replication.Result
+	leader  string
+	applied uint64
+	err     error
+	retry   bool
+	relay   bool
+}
+
+// proposeAnswer is the body of the leader's answer to POST /v1/internal/propose.
+type proposeAnswer struct {
+	Leader  string          `json:"leader"`
+	Applied uint64          `json:"applied_index"`
+	Results []proposeResult `json:"results"`
+}
+
+type proposeResult struct {
+	Version string `json:"version,omitempty"`
+	Existed bool   `json:"existed,omitempty"`
+	Index   uint64 `json:"index,omitempty"`
+	Code    string `json:"code,omitempty"`  // "" on success, else the error's client code
+	Error   string `json:"error,omitempty"` // the error's text
+	Current string `json:"current,omitempty"`
+}
+
+// forwardWrite sends cmd to the leader through the forwarder and waits for its answer.
+func (n *Node) forwardWrite(ctx context.Context, cmd *replication.Command) forwardResult {
+	fw := &forwardedWrite{cmd: cmd.Encode(), done: make(chan forwardResult, 1)}
+	select {
+	case n.forwards.queue <- fw:
+	case <-ctx.Done():
+		return forwardResult{err: fmt.Errorf("%w: the forwarding queue stayed full", replication.ErrTimeout)}
+	}
+	select {
+	case r := <-fw.done:
+		return r
+	case <-ctx.Done():
+		if fw.Abandon() {
+			return forwardResult{err: fmt.Errorf("%w: the write waited to be forwarded until %v; it was not sent", replication.ErrTimeout, ctx.Err())}
+		}
+		return forwardResult{err: fmt.Errorf("%w: %v while the leader was committing the write", replication.ErrOutcomeUnknown, ctx.Err())}
+	}
+}
+
+// forwardLoop is the follower's forwarder (see the top of this file).
+func (n *Node) forwardLoop() {
+	defer n.wg.Done()
+	inflight := make(chan struct{}, forwardInflight)
+	for {
+		sent, ok := batch.Next(n.closed, n.forwards.queue, inflight, forwardBatch)
+		if !ok {
+			return
+		}
+		if len(sent) == 0 {
+			continue
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			results := n.sendForwarded(sent)
+			<-inflight
+			for i, fw := range sent {
+				fw.done <- results[i]
+			}
+		}()
+	}
+}
+
+// sendForwarded makes one POST /v1/internal/propose call for writes and returns each write's
+// result.
+func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
+	all := func(r forwardResult) []forwardResult {
+		out := make([]forwardResult, len(writes))
+		for i := range out {
+			out[i] = r
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
+	defer cancel()
+	id, addr, err := n.waitLeader(ctx)
+	if err != nil {
+		return all(forwardResult{err: err})
+	}
+	if id == n.cfg.ID {
+		return all(forwardResult{retry: true}) // elected meanwhile: the callers propose locally
+	}
+	encoded := make([][]byte, len(writes))
+	for i, fw := range writes {
+		encoded[i] = fw.cmd
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/internal/propose", bytes.NewReader(replication.EncodeBatch(encoded)))
+	if err != nil {
+		return all(forwardResult{err: err})
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	n.metrics.forwarded.WithLabelValues("write").Add(float64(len(writes)))
+	n.forwards.calls.Add(1)
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		if isDialError(err) {
+			return all(forwardResult{retry: true}) // never reached the leader
+		}
+		return all(forwardResult{err: fmt.Errorf("%w: the write was sent to leader %s but no answer came back: %v", replication.ErrOutcomeUnknown, id, err)})
+	}
+	defer resp.Body.Close()
+	payload, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return all(forwardResult{err: fmt.Errorf("%w: reading leader %s's answer: %v", replication.ErrOutcomeUnknown, id, err)})
+	}
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		return all(forwardResult{relay: true}) // a leader older than batched forwarding
+	}
+	if resp.StatusCode != http.StatusOK {
+		// The leader answers the batch as a whole only when it proposed none of it (a bad batch,
+		// no longer leading, or a fault hook cutting the link), so the code says what happened.
+		var eb client.ErrorBody
+		json.Unmarshal(payload, &eb)
+		if eb.Code == client.CodeNoLeader {
+			return all(forwardResult{retry: true}) // it stopped leading before proposing
+		}
+		if eb.Code == "" {
+			eb.Code, eb.Error = client.CodeOutcomeUnknown, fmt.Sprintf("answered %d without an error body", resp.StatusCode)
+		}
+		return all(forwardResult{err: errorFromCode(eb.Code, fmt.Sprintf("leader %s: %s", id, eb.Error))})
+	}
+	var ans proposeAnswer
+	if err := json.Unmarshal(payload, &ans); err != nil || len(ans.Results) != len(writes) {
+		return all(forwardResult{err: fmt.Errorf("%w: leader %s's answer does not list %d results (%v)", replication.ErrOutcomeUnknown, id, len(writes), err)})
+	}
+	out := make([]forwardResult, len(writes))
+	for i, pr := range ans.Results {
+		out[i] = pr.result(ans.Leader, ans.Applied)
+	}
+	return out
+}
+
+// result turns one write's answer from the leader back into what a local proposal returns.
+func (pr proposeResult) result(leader string, applied uint64) forwardResult {
+	v, _ := consistency.ParseVersion(pr.Version)
+	r := forwardResult{res: replication.Result{Version: v, Existed: pr.Existed, Index: pr.Index}, leader: leader, applied: applied}
+	switch pr.Code {
+	case "":
+	case client.CodeNoLeader:
+		r.retry = true // refused before it was proposed
+	case client.CodeConflict:
+		cur, _ := consistency.ParseVersion(pr.Current)
+		r.err = &replication.ConflictError{Current: cur, Reason: pr.Error}
+		r.res.Err = r.err
+	default:
+		r.err = errorFromCode(pr.Code, fmt.Sprintf("leader %s: %s", leader, pr.Error))
+	}
+	return r
+}
+
+// errorFromCode turns an error code a leader answered back into the error it stands for, so the
+// follower's client sees the code the leader would have sent. A code that does not say the write
+// was left alone is outcome_unknown.
+func errorFromCode(code, msg string) error {
+	var kind error
+	switch code {
+	case client.CodeBadRequest:
+		kind = replication.ErrInvalid
+	case client.CodeTooLarge:
+		kind = replication.ErrTooLarge
+	case client.CodeNoLeader:
+		kind = replication.ErrNoLeader
+	case client.CodeUnavailable:
+		kind = replication.ErrStale
+	case client.CodeTimeout:
+		kind = replication.ErrTimeout
+	default:
+		kind = replication.ErrOutcomeUnknown
+	}
+	return fmt.Errorf("%w: %s", kind, msg)
+}
+
+// handlePropose is the leader's side of forwarding: it proposes a follower's batch of strong
+// writes together and answers each one's result.
+func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(forwardBatch)*(n.cfg.MaxValueSize+64<<10)))
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: reading the batch: %v", replication.ErrInvalid, err))
+		return
+	}
+	batch, err := replication.DecodeCommand(body)
+	if err == nil && batch.Type != replication.CmdBatch {
+		err = fmt.Errorf("a %v command, not a batch", batch.Type)
+	}
+	cmds := make([]*replication.Command, len(batch.Batch))
+	for i := range batch.Batch {
+		c := &batch.Batch[i]
+		if c.Type != replication.CmdPut && c.Type != replication.CmdDelete {
+			err = fmt.Errorf("command %d is a %v: only puts and deletes are forwarded", i, c.Type)
+		}
+		c.Stamp = n.clock.Now()
+		cmds[i] = c
+	}
+	if err != nil {
+		writeError(w, fmt.Errorf("%w: %v", replication.ErrInvalid, err))
+		return
+	}
+	if !n.raft.IsLeader() {
+		writeError(w, n.notLeaderFor(r))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	defer cancel()
+	results, errs := n.raft.ProposeAll(ctx, cmds)
+	ans := proposeAnswer{Leader: n.cfg.ID, Applied: n.store.AppliedIndex(), Results: make([]proposeResult, len(cmds))}
+	for i, res := range results {
+		pr := proposeResult{Version: res.Version.String(), Existed: res.Existed, Index: res.Index}
+		if err := errs[i]; err != nil {
+			_, pr.Code = httpError(err)
+			pr.Error = err.Error()
+			var ce *replication.ConflictError
+			if errors.As(err, &ce) {
+				pr.Current, pr.Error = ce.Current.String(), ce.Reason
+			}
+		}
+		ans.Results[i] = pr
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(ans)
+}

@@ -1,0 +1,82 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// Concurrent strong writes through a follower reach the leader in shared calls, and each client
+// still gets its own answer: success with the leader's metadata, or its own conflict.
+func TestFollowerForwardsConcurrentWritesInBatches(t *testing.T) {
+	tc := startCluster(t, 3)
+	leader, follower := tc.leaderAndFollower()
+	calls := follower.forwards.calls.Load()
+
+	const writers, each = 24, 5
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				key := fmt.Sprintf("f%d-%d", w, i)
+				put := do(t, "PUT", follower, "/v1/kv/"+key+"?if_absent=true", key)
+				if put.status != 200 || put.header.Get(client.HeaderVia) != follower.cfg.ID || put.header.Get(client.HeaderNode) != leader.cfg.ID || put.header.Get(client.HeaderVersion) == "" {
+					t.Errorf("%s: %d %q via=%q node=%q version=%q", key, put.status, put.body, put.header.Get(client.HeaderVia), put.header.Get(client.HeaderNode), put.header.Get(client.HeaderVersion))
+					return
+				}
+				again := do(t, "PUT", follower, "/v1/kv/"+key+"?if_absent=true", "again")
+				if again.status != http.StatusConflict || again.header.Get(client.HeaderVersion) != put.header.Get(client.HeaderVersion) || !strings.Contains(again.body, key) {
+					t.Errorf("%s created twice: %d %q version=%q, want 409 naming the key at %s", key, again.status, again.body, again.header.Get(client.HeaderVersion), put.header.Get(client.HeaderVersion))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	writes := 2 * writers * each
+	got := int(follower.forwards.calls.Load() - calls)
+	t.Logf("%d forwarded writes in %d calls to the leader", writes, got)
+	if got == 0 || got >= writes {
+		t.Errorf("%d forwarded writes took %d calls to the leader, want fewer (and some)", writes, got)
+	}
+	for w := range writers {
+		for i := range each {
+			key := fmt.Sprintf("f%d-%d", w, i)
+			if r := do(t, "GET", leader, "/v1/kv/"+key, ""); r.status != 200 || r.body != key {
+				t.Fatalf("%s on the leader: %d %q", key, r.status, r.body)
+			}
+		}
+	}
+}
+
+// A follower's client sees the code the leader answered for its write.
+func TestForwardedErrorsKeepTheLeadersCode(t *testing.T) {
+	for _, code := range []string{client.CodeBadRequest, client.CodeTooLarge, client.CodeNoLeader, client.CodeUnavailable, client.CodeTimeout, client.CodeOutcomeUnknown, client.CodeInternal} {
+		pr := proposeResult{Code: code, Error: "boom"}
+		r := pr.result("n1", 7)
+		if code == client.CodeNoLeader {
+			if !r.retry || r.err != nil {
+				t.Errorf("%s: retry=%v err=%v, want a retry (never proposed)", code, r.retry, r.err)
+			}
+			continue
+		}
+		want := code
+		if code == client.CodeInternal {
+			want = client.CodeOutcomeUnknown // it may have been applied
+		}
+		if _, got := httpError(r.err); got != want || !strings.Contains(r.err.Error(), "boom") {
+			t.Errorf("%s: became %s (%v), want %s", code, got, r.err, want)
+		}
+	}
+	c := proposeResult{Code: client.CodeConflict, Error: "key exists", Current: "5.0@n1"}.result("n1", 7)
+	var ce *replication.ConflictError
+	if !errors.As(c.err, &ce) || ce.Current.String() != "5.0@n1" || c.res.Err == nil {
+		t.Errorf("conflict became %v (result err %v)", c.err, c.res.Err)
+	}
+}

@@ -1,0 +1,149 @@
+package node
+
+import (
+	"sync"
+
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
+)
+
+// stampTracker stamps eventual writes and remembers those not yet durable, so the committer can
+// report a watermark without making writers wait for it.
+//
+// The watermark a node reports must not be newer than any write it will still acknowledge
+// (DESIGN.md: tombstones older than every member's watermark are purged, and writes below the
+// purge horizon are refused). floor gives that bound for the writes between stamping and
+// durability: the oldest of them, or, when there are none, a fresh stamp (every later write is
+// newer). Writes already durable are in the tentative layer, which the committer scans after
+// taking the floor.
+type stampTracker struct {
+	mu       sync.Mutex
+	inflight map[consistency.Version]struct{}
+}
+
+// stamp returns a fresh version from clock and counts it in flight until done.
+func (s *stampTracker) stamp(clock *consistency.Clock) consistency.Version {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := clock.Now() // under mu: floor must not miss a version stamped before its own
+	if s.inflight == nil {
+		s.inflight = map[consistency.Version]struct{}{}
+	}
+	s.inflight[v] = struct{}{}
+	return v
+}
+
+// done ends v's flight: the write is durable, or refused.
+func (s *stampTracker) done(v consistency.Version) {
+	s.mu.Lock()
+	delete(s.inflight, v)
+	s.mu.Unlock()
+}
+
+// floor returns a version no write stamped and not yet done, nor any write stamped later, is
+// older than.
+func (s *stampTracker) floor(clock *consistency.Clock) consistency.Version {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := clock.Now()
+	for v := range s.inflight {
+		if f.Newer(v) {
+			f = v
+		}
+	}
+	return f
+}
+
+// maxPendingIndex bounds the pending index. Beyond it (a long leader outage under write load)
+// the index empties itself and the committer goes back to scanning the tentative layer until the
+// backlog fits again.
+const maxPendingIndex = 1 << 17
+
+// pendingIndex is the committer's index of this node's own eventual writes not yet known to be
+// committed: key → newest version accepted here. It spares the committer a scan of the whole
+// tentative layer per batch.
+//
+// The tentative layer stays the truth: the committer reads the writes it submits from the layer
+// (GetTentative), and forgets a key whose write the layer no longer holds (committed, or
+// superseded by a newer write of another node). The index is complete only once a scan of the
+// layer has seeded it (after a start, and after an overflow emptied it); until then the committer
+// scans.
+type pendingIndex struct {
+	mu       sync.Mutex
+	versions map[string]consistency.Version
+	complete bool
+	// gen counts overflows: a seed from a scan that began before the latest one is incomplete.
+	gen uint64
+}
+
+// add records writes of this node that the tentative layer just stored.
+func (p *pendingIndex) add(ws []replication.Write) {
+	if len(ws) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.addLocked(ws)
+	p.mu.Unlock()
+}
+
+func (p *pendingIndex) addLocked(ws []replication.Write) {
+	if p.versions == nil {
+		p.versions = map[string]consistency.Version{}
+	}
+	if len(p.versions)+len(ws) > maxPendingIndex {
+		clear(p.versions)
+		p.complete = false
+		p.gen++
+	}
+	for _, w := range ws {
+		if cur, ok := p.versions[w.Key]; !ok || w.Value.Version.Newer(cur) {
+			p.versions[w.Key] = w.Value.Version
+		}
+	}
+}
+
+// sample returns up to limit indexed writes (in no particular order), whether the index is
+// complete, and the generation to pass to seed.
+func (p *pendingIndex) sample(limit int) (ids []writeID, complete bool, gen uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, v := range p.versions {
+		if len(ids) == limit {
+			break
+		}
+		ids = append(ids, writeID{key: k, version: v})
+	}
+	return ids, p.complete, p.gen
+}
+
+// seed adds ws, every pending write of this node a scan found (the scan began after sample
+// returned gen), and marks the index complete, unless it overflowed meanwhile. Writes accepted
+// during the scan were added by add, so nothing is missed.
+func (p *pendingIndex) seed(ws []replication.Write, gen uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if gen != p.gen {
+		return
+	}
+	p.addLocked(ws)
+	p.complete = gen == p.gen
+}
+
+// forget drops each key whose indexed version is not newer than the one given: that write is
+// committed, or there is nothing left for this node to commit.
+func (p *pendingIndex) forget(ids []writeID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		if cur, ok := p.versions[id.key]; ok && !cur.Newer(id.version) {
+			delete(p.versions, id.key)
+		}
+	}
+}
+
+// size is the number of indexed writes.
+func (p *pendingIndex) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.versions)
+}
