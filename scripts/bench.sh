@@ -84,18 +84,10 @@ anchors) anchors "${2:-strong}" ;;
 *) die "usage: scripts/bench.sh [anchors [strong|eventual]]" ;;
 esac
 
-# port_busy PORT: something listens on PORT (TCP, or UDP for gossip).
-port_busy() {
-	if command -v ss >/dev/null; then
-		[[ -n $(ss -Hlntu "sport = :$1" 2>/dev/null) ]]
-	else
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-	fi
-}
-busy=()
-for p in "${PORTS[@]}"; do port_busy "$p" && busy+=("$p"); done
-if ((${#busy[@]})); then
-	die "port(s) ${busy[*]} are in use; a local cluster needs 7001-7003, 7101-7103 and 7201-7203.
+source "$ROOT/scripts/ports.sh"
+busy=$(busy_ports "${PORTS[@]}")
+if [[ -n $busy ]]; then
+	die "port(s) $busy are in use; a local cluster needs 7001-7003, 7101-7103 and 7201-7203.
   Stop what holds them first (a running local cluster: bin/kvctl cluster down [--data-dir DIR])."
 fi
 

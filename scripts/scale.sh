@@ -51,20 +51,12 @@ for n in $SIZES; do
 done
 MAX=$(tr ' ' '\n' <<<"$SIZES" | sort -n | tail -1)
 
-# port_busy PORT: something listens on PORT (TCP, or UDP for gossip).
-port_busy() {
-	if command -v ss >/dev/null; then
-		[[ -n $(ss -Hlntu "sport = :$1" 2>/dev/null) ]]
-	else
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-	fi
-}
-busy=()
-for ((i = 1; i <= MAX; i++)); do
-	for p in $((7000 + i)) $((7100 + i)) $((7200 + i)); do port_busy "$p" && busy+=("$p"); done
-done
-if ((${#busy[@]})); then
-	die "port(s) ${busy[*]} are in use; clusters of up to $MAX nodes need 7001-700$MAX, 7101-710$MAX and 7201-720$MAX.
+source "$ROOT/scripts/ports.sh"
+ports=()
+for ((i = 1; i <= MAX; i++)); do ports+=($((7000 + i)) $((7100 + i)) $((7200 + i))); done
+busy=$(busy_ports "${ports[@]}")
+if [[ -n $busy ]]; then
+	die "port(s) $busy are in use; clusters of up to $MAX nodes need 7001-700$MAX, 7101-710$MAX and 7201-720$MAX.
   Stop what holds them first (a running local cluster: bin/kvctl cluster down [--data-dir DIR])."
 fi
 
