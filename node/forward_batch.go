@@ -39,7 +39,17 @@ type forwardedWrite struct {
 	batch.State
 	cmd  []byte // encoded command, unstamped: the leader stamps it
 	done chan forwardResult
+	// wire moves once from notOnWire: to onWire as the call carrying the write goes out, or to
+	// withdrawn when its caller gives up first (the call then leaves the write out). A write
+	// that never went out was certainly not proposed, whatever its batch was waiting for.
+	wire atomic.Int32
 }
+
+const (
+	notOnWire int32 = iota
+	onWire
+	withdrawn
+)
 
 // forwardResult is the leader's answer for one write. retry: the write was certainly not
 // proposed (no leader, the leader moved, or it was never reached); the caller may try again.
@@ -82,11 +92,21 @@ func (n *Node) forwardWrite(ctx context.Context, cmd *replication.Command) forwa
 	case r := <-fw.done:
 		return r
 	case <-ctx.Done():
-		if fw.Abandon() {
-			return forwardResult{err: fmt.Errorf("%w: the write waited to be forwarded until %v; it was not sent", replication.ErrTimeout, ctx.Err())}
+		if fw.Abandon() || fw.wire.CompareAndSwap(notOnWire, withdrawn) {
+			return forwardResult{err: n.unsentError(ctx)}
 		}
 		return forwardResult{err: fmt.Errorf("%w: %v while the leader was committing the write", replication.ErrOutcomeUnknown, ctx.Err())}
 	}
+}
+
+// unsentError is a forwarded write's definite failure when its caller's ctx ended before the
+// write went out: for want of a leader (which names the likely cause, a lost quorum), or
+// waiting its turn.
+func (n *Node) unsentError(ctx context.Context) error {
+	if id, addr := n.leaderHTTP(); id == "" || addr == "" {
+		return n.noLeaderError()
+	}
+	return fmt.Errorf("%w: the write waited to be forwarded until %v; it was not sent", replication.ErrTimeout, ctx.Err())
 }
 
 // forwardLoop is the follower's forwarder (see the top of this file).
@@ -116,8 +136,8 @@ func (n *Node) forwardLoop() {
 // sendForwarded makes one POST /v1/internal/propose call for writes and returns each write's
 // result.
 func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
+	out := make([]forwardResult, len(writes))
 	all := func(r forwardResult) []forwardResult {
-		out := make([]forwardResult, len(writes))
 		for i := range out {
 			out[i] = r
 		}
@@ -132,9 +152,33 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	if id == n.cfg.ID {
 		return all(forwardResult{retry: true}) // elected meanwhile: the callers propose locally
 	}
-	encoded := make([][]byte, len(writes))
+	// From here on the writes are on the wire, except those whose callers gave up already: they
+	// are left out (their callers have answered), and the answers are mapped back by position.
+	var encoded [][]byte
+	var sent []int
 	for i, fw := range writes {
-		encoded[i] = fw.cmd
+		if fw.wire.CompareAndSwap(notOnWire, onWire) {
+			encoded = append(encoded, fw.cmd)
+			sent = append(sent, i)
+		}
+	}
+	if len(sent) == 0 {
+		return out // every caller gave up: nobody reads the results
+	}
+	for j, r := range n.callLeader(ctx, id, addr, encoded) {
+		out[sent[j]] = r
+	}
+	return out
+}
+
+// callLeader proposes the encoded writes through leader id at addr and returns each one's result.
+func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte) []forwardResult {
+	all := func(r forwardResult) []forwardResult {
+		out := make([]forwardResult, len(encoded))
+		for i := range out {
+			out[i] = r
+		}
+		return out
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/internal/propose", bytes.NewReader(replication.EncodeBatch(encoded)))
 	if err != nil {
@@ -142,7 +186,7 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
-	n.metrics.forwarded.WithLabelValues("write").Add(float64(len(writes)))
+	n.metrics.forwarded.WithLabelValues("write").Add(float64(len(encoded)))
 	n.forwards.calls.Add(1)
 	resp, err := n.peerClient.Do(req)
 	if err != nil {
@@ -173,10 +217,10 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 		return all(forwardResult{err: errorFromCode(eb.Code, fmt.Sprintf("leader %s: %s", id, eb.Error))})
 	}
 	var ans proposeAnswer
-	if err := json.Unmarshal(payload, &ans); err != nil || len(ans.Results) != len(writes) {
-		return all(forwardResult{err: fmt.Errorf("%w: leader %s's answer does not list %d results (%v)", replication.ErrOutcomeUnknown, id, len(writes), err)})
+	if err := json.Unmarshal(payload, &ans); err != nil || len(ans.Results) != len(encoded) {
+		return all(forwardResult{err: fmt.Errorf("%w: leader %s's answer does not list %d results (%v)", replication.ErrOutcomeUnknown, id, len(encoded), err)})
 	}
-	out := make([]forwardResult, len(writes))
+	out := make([]forwardResult, len(encoded))
 	for i, pr := range ans.Results {
 		out[i] = pr.result(ans.Leader, ans.Applied)
 	}

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/replication"
@@ -78,5 +80,39 @@ func TestForwardedErrorsKeepTheLeadersCode(t *testing.T) {
 	var ce *replication.ConflictError
 	if !errors.As(c.err, &ce) || ce.Current.String() != "5.0@n1" || c.res.Err == nil {
 		t.Errorf("conflict became %v (result err %v)", c.err, c.res.Err)
+	}
+}
+
+// A write whose batch is still waiting for a leader when its caller's deadline ends was never
+// sent: the caller gets a definite no_leader naming the lost quorum, not outcome_unknown.
+func TestUnsentForwardedWriteFailsDefinitely(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.LeaderWait = time.Second })
+	leader, survivor := tc.leaderAndFollower()
+	for i, n := range tc.nodes {
+		if n != survivor {
+			tc.cancel[i]()
+			<-tc.done[i]
+			tc.cancel[i], tc.done[i] = func() {}, closedDone()
+		}
+	}
+	waitUntil(t, "the survivor to lose its leader "+leader.cfg.ID, 10*time.Second, func() bool {
+		id, _ := survivor.raft.Leader()
+		return id == ""
+	})
+	calls := survivor.forwards.calls.Load()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			r := do(t, "PUT", survivor, fmt.Sprintf("/v1/kv/lost%d?consistency=strong", w), "v", "Accept", "application/json")
+			var eb client.ErrorBody
+			json.Unmarshal([]byte(r.body), &eb)
+			if r.status != http.StatusServiceUnavailable || eb.Code != client.CodeNoLeader || !strings.Contains(eb.Error, "quorum") {
+				t.Errorf("write %d without a quorum: %d %q, want 503 no_leader naming the quorum", w, r.status, r.body)
+			}
+		})
+	}
+	wg.Wait()
+	if got := survivor.forwards.calls.Load() - calls; got != 0 {
+		t.Errorf("%d calls went out with no leader known", got)
 	}
 }
