@@ -96,6 +96,8 @@ var (
 	descEagerPackets    = prometheus.NewDesc("dialkv_gossip_eager_packets_total", "Packets those direct pushes took (many writes per packet).", nil, nil)
 	descRelaysSkipped   = prometheus.NewDesc("dialkv_gossip_relays_skipped_total", "Received writes not gossiped on because their origin's direct push reached every member.", nil, nil)
 	descBroadcasts      = prometheus.NewDesc("dialkv_gossip_broadcasts_received_total", "Gossip messages accepted.", nil, nil)
+	descCacheReads      = prometheus.NewDesc("dialkv_read_cache_reads_total", "Committed-layer reads by whether the read cache answered them (hit) or bbolt did (miss).", []string{"result"}, nil)
+	descCacheBytes      = prometheus.NewDesc("dialkv_read_cache_bytes", "Approximate memory the committed-record read cache holds (bounded by the store's ReadCacheBytes).", nil, nil)
 	descTentative       = prometheus.NewDesc("dialkv_tentative_entries", "Eventual writes held and not yet committed (the backlog).", nil, nil)
 	descTentativeAge    = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
 	descTombstones      = prometheus.NewDesc("dialkv_tombstones_pending", "Committed tombstones waiting to be purged.", nil, nil)
@@ -107,7 +109,7 @@ var (
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descCommitIndex, descAppliedIndex, descLeaderChanges,
 		descSnapshots, descSnapshotSeconds, descRestores, descReadRounds, descReadFailures, descProposals, descProposalEntries, descMembers, descQueue, descAERounds,
-		descRepaired, descEagerSent, descEagerPackets, descRelaysSkipped, descBroadcasts, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
+		descRepaired, descEagerSent, descEagerPackets, descRelaysSkipped, descBroadcasts, descCacheReads, descCacheBytes, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
 		ch <- d
 	}
 }
@@ -153,6 +155,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEagerSent, float64(gs.EagerSent))
 	counter(descEagerPackets, float64(gs.EagerPackets))
 	counter(descRelaysSkipped, float64(gs.RelaysSkipped))
+
+	cs := n.store.CacheStats()
+	counter(descCacheReads, float64(cs.Hits), "hit")
+	counter(descCacheReads, float64(cs.Misses), "miss")
+	gauge(descCacheBytes, float64(cs.Bytes))
 
 	backlog := n.backlog()
 	gauge(descTentative, float64(backlog.count))

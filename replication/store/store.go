@@ -56,6 +56,9 @@ type Options struct {
 	InitialMmapSize int
 	// BootID names the running boot of the machine (nil: SystemBootID). Tests fake a reboot.
 	BootID func() string
+	// ReadCacheBytes bounds the cache of committed records that Get reads through (cache.go):
+	// 0 is DefaultReadCacheBytes, negative turns the cache off.
+	ReadCacheBytes int
 }
 
 // DefaultOptions are the options kvd uses.
@@ -82,6 +85,12 @@ type Store struct {
 
 	// membersGen moves whenever the committed members table changes, so readers can cache it.
 	membersGen atomic.Uint64
+	// cache holds committed records Get has read (cache.go).
+	cache *readCache
+	// tentativeEmpty is set after each commit to the tentative layer that leaves it empty, and
+	// cleared after each that does not, so that reads skip its transaction while nothing is
+	// pending (the usual state). A write is visible to Tentative before MergeTentative returns.
+	tentativeEmpty atomic.Bool
 
 	merges chan mergeRequest // group commit of tentative writes
 	// layerMu orders a commit against the tentative writes it did not see: Apply holds it from
@@ -115,6 +124,11 @@ func Open(path string, opts Options) (*Store, error) {
 		boot = opts.BootID
 	}
 	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{})}
+	cacheBytes := opts.ReadCacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultReadCacheBytes
+	}
+	s.cache = newReadCache(cacheBytes)
 	torn, err := mayBeTorn(path, s.boot)
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", markPath(path), err)
@@ -176,6 +190,15 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: init %s: %w", path, err)
 	}
 	s.db.NoSync = true
+	if err := s.tdb.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketTentative).Cursor().First()
+		s.tentativeEmpty.Store(k == nil)
+		return nil
+	}); err != nil {
+		s.db.Close()
+		s.tdb.Close()
+		return nil, fmt.Errorf("store: read %s: %w", TentativePath(path), err)
+	}
 	// Drop what the committed layer caught up with while the store was closed.
 	s.queueDrops(nil, true)
 	s.merging.Add(1)
@@ -259,6 +282,10 @@ func (s *Store) setApplied(index uint64) {
 // Get returns the committed record of key, tombstones included; ok is false when the key has
 // never been written (or its tombstone was purged).
 func (s *Store) Get(key string) (v consistency.Value, ok bool, err error) {
+	r, found, gen := s.cache.lookup(key)
+	if found {
+		return r.v, r.ok, nil
+	}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketCommitted).Bucket(bucketKV).Get([]byte(key))
 		if raw == nil {
@@ -268,6 +295,9 @@ func (s *Store) Get(key string) (v consistency.Value, ok bool, err error) {
 		v, err = decodeRecord(raw)
 		return err
 	})
+	if err == nil {
+		s.cache.store(key, cachedRecord{v: v, ok: ok}, gen)
+	}
 	return v, ok, err
 }
 
@@ -328,6 +358,8 @@ type Tx struct {
 	drops          []replication.Write
 	prune          bool
 	membersChanged bool
+	// touched lists the keys whose committed record the transaction changed, for the read cache.
+	touched []string
 }
 
 // Get returns key's committed record as the transaction sees it.
@@ -344,6 +376,7 @@ func (t *Tx) Get(key string) (consistency.Value, bool, error) {
 // tentative entry if the committed layer now holds a version at least as new.
 func (t *Tx) Put(key string, v consistency.Value) error {
 	k := []byte(key)
+	t.touched = append(t.touched, key)
 	if err := t.kv.Put(k, encodeRecord(v)); err != nil {
 		return err
 	}
@@ -410,6 +443,10 @@ func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
 		}
 		return root.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, lastIndex))
 	})
+	// Before the applied index moves, and on failure too (harmless, and safe whatever bbolt left).
+	if tx != nil {
+		s.cache.invalidate(tx.touched)
+	}
 	if err != nil {
 		return err
 	}
@@ -570,6 +607,7 @@ func (s *Store) Restore(r io.Reader) error {
 		applied = readApplied(root)
 		return nil
 	})
+	s.cache.reset()
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}

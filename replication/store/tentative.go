@@ -107,6 +107,7 @@ func (t *Tx) Purge() (PurgeReport, error) {
 		return rep, err
 	}
 	for _, k := range doomed {
+		t.touched = append(t.touched, string(k))
 		if err := t.kv.Delete(k); err != nil {
 			return rep, err
 		}
@@ -258,6 +259,7 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 	drops, prune, seen := s.drops, s.prune, s.dropsSeen.Load()
 	s.drops, s.prune = nil, false
 	s.dropMu.Unlock()
+	var empty bool
 	err = s.tdb.Update(func(ttx *bolt.Tx) error {
 		t := newTx(view, ttx)
 		horizon := t.PurgeHorizon()
@@ -293,10 +295,14 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 			// still cost two fsyncs (bbolt writes a new meta page).
 			return errNothingToCommit
 		}
+		first, _ := t.tentative.Cursor().First()
+		empty = first == nil
 		return nil
 	})
 	if errors.Is(err, errNothingToCommit) {
 		err = nil
+	} else if err == nil {
+		s.tentativeEmpty.Store(empty)
 	}
 	if err != nil {
 		// Put the drops back for the next round; the merges fail.
@@ -383,6 +389,9 @@ func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, er
 
 // Tentative returns key's tentative entry, if any.
 func (s *Store) Tentative(key string) (v consistency.Value, ok bool, err error) {
+	if s.tentativeEmpty.Load() {
+		return v, false, nil
+	}
 	err = s.tdb.View(func(tx *bolt.Tx) error {
 		raw := tx.Bucket(bucketTentative).Get([]byte(key))
 		if raw == nil {

@@ -128,6 +128,10 @@ func TestPurgeWaitsForEveryMember(t *testing.T) {
 	if pending, blocked, _ := s.PurgeStatus(); pending != 1 || len(blocked) != 1 {
 		t.Errorf("purge status = %d pending, blocked by %v", pending, blocked)
 	}
+	// Read it, so that the read cache holds the tombstone the purge must take away.
+	if v, ok := mustGet(t, s, "gone"); !ok || !v.Tombstone {
+		t.Fatalf("gone = %+v ok=%v before the purge, want its tombstone", v, ok)
+	}
 	apply(3, func(tx *Tx) error {
 		if err := tx.SetWatermark("n2", consistency.Version{Wall: 200}); err != nil {
 			return err
@@ -203,5 +207,26 @@ func TestMergeOfNothingNewCommitsNothing(t *testing.T) {
 	}
 	if stored := mustMerge(t, s, write("a", "v2", 11, "n1")); len(stored) != 1 {
 		t.Fatal("a newer write after the duplicates was not stored")
+	}
+}
+
+// Reads skip the tentative layer's transaction while it is empty, and see a write as soon as
+// MergeTentative has returned, again after the layer emptied.
+func TestTentativeReadsAcrossAnEmptyLayer(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	if !s.tentativeEmpty.Load() {
+		t.Fatal("a new store's tentative layer is not known empty")
+	}
+	for round := range 3 {
+		wall := int64(10 * (round + 1))
+		mustMerge(t, s, write("k", "t", wall, "n1"))
+		if v, ok, err := s.Tentative("k"); err != nil || !ok || v.Version.Wall != wall {
+			t.Fatalf("round %d: tentative k = %+v ok=%v err=%v right after the merge", round, v, ok, err)
+		}
+		mustPut(t, s, uint64(round+1), map[string]consistency.Value{"k": val("c", wall)})
+		settle(t, s)
+		if _, ok, _ := s.Tentative("k"); ok || !s.tentativeEmpty.Load() {
+			t.Fatalf("round %d: after the commit caught up, found=%v empty=%v", round, ok, s.tentativeEmpty.Load())
+		}
 	}
 }
