@@ -116,3 +116,28 @@ func TestUnsentForwardedWriteFailsDefinitely(t *testing.T) {
 		t.Errorf("%d calls went out with no leader known", got)
 	}
 }
+
+// A leader older than batched forwarding has no POST /v1/internal/propose: the follower relays
+// each write to it whole, as before, and its client sees the leader's own answer.
+func TestForwardingFallsBackToRelayForAnOlderLeader(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.noProposeRoute = true })
+	leader, follower := tc.leaderAndFollower()
+	calls := follower.forwards.calls.Load()
+	for i := range 3 {
+		key := fmt.Sprintf("old%d", i)
+		put := do(t, "PUT", follower, "/v1/kv/"+key+"?if_absent=true", key)
+		if put.status != 200 || put.header.Get(client.HeaderNode) != leader.cfg.ID || put.header.Get(client.HeaderVersion) == "" {
+			t.Fatalf("%s through the follower: %d %q node=%q", key, put.status, put.body, put.header.Get(client.HeaderNode))
+		}
+		if again := do(t, "PUT", follower, "/v1/kv/"+key+"?if_absent=true", "again"); again.status != http.StatusConflict {
+			t.Errorf("%s created twice through the relay: %d %q", key, again.status, again.body)
+		}
+		if r := do(t, "GET", leader, "/v1/kv/"+key, ""); r.status != 200 || r.body != key {
+			t.Errorf("%s on the leader: %d %q", key, r.status, r.body)
+		}
+	}
+	// Each write first tried the batched route and fell back.
+	if got := follower.forwards.calls.Load() - calls; got != 6 {
+		t.Errorf("%d calls to the propose route for 6 writes, want one each (then the relay)", got)
+	}
+}

@@ -35,7 +35,9 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
 	mux.HandleFunc("POST /v1/cluster/join", n.handleJoin)
 	mux.HandleFunc("GET /v1/internal/readindex", n.handleReadIndex)
-	mux.HandleFunc("POST /v1/internal/propose", n.handlePropose)
+	if !n.cfg.noProposeRoute {
+		mux.HandleFunc("POST /v1/internal/propose", n.handlePropose)
+	}
 	mux.HandleFunc("POST /v1/internal/commit", n.handleCommit)
 	mux.Handle("/v1/internal/gossip/", n.gossip.Handler())
 	mux.HandleFunc("GET /v1/health/live", func(w http.ResponseWriter, r *http.Request) {
