@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/replication/eventual"
+	"github.com/dialkv/dialkv/replication/store"
 	"github.com/dialkv/dialkv/replication/strong"
 )
 
@@ -27,6 +28,9 @@ type Config struct {
 	Join string
 	// MaxValueSize is the largest value accepted, in bytes.
 	MaxValueSize int64
+	// ReadCacheBytes bounds the memory that keeps committed records read before, so that reading
+	// them again needs no bbolt transaction; 0 turns the cache off.
+	ReadCacheBytes int
 	// LeaderWait bounds how long a request waits for a leader (or a quorum) before 503.
 	LeaderWait time.Duration
 	// DefaultMaxStaleness is the bound of a bounded read that names none.
@@ -62,6 +66,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTPAddr:            "127.0.0.1:7001",
 		MaxValueSize:        1 << 20,
+		ReadCacheBytes:      store.DefaultReadCacheBytes,
 		LeaderWait:          5 * time.Second,
 		DefaultMaxStaleness: time.Second,
 		Raft:                strong.DefaultConfig(),
@@ -88,6 +93,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxValueSize <= 0 {
 		errs = append(errs, fmt.Errorf("max value size %d must be positive", c.MaxValueSize))
+	}
+	if c.ReadCacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("read cache size %d must not be negative (0 turns it off)", c.ReadCacheBytes))
 	}
 	if c.LeaderWait <= 0 {
 		errs = append(errs, fmt.Errorf("leader wait %v must be positive", c.LeaderWait))

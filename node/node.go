@@ -97,7 +97,12 @@ func New(cfg Config) (*Node, error) {
 		n.logger.Warn("fault injection is enabled (--test-faults): this node can be told to drop, delay and misbehave; never use it in production")
 		n.peerClient.Transport = &fault.RoundTripper{Base: n.peerClient.Transport, Self: cfg.ID, Faults: faults, IDOf: n.memberByHTTP}
 	}
-	st, err := store.Open(cfg.statePath(), store.DefaultOptions())
+	opts := store.DefaultOptions()
+	opts.ReadCacheBytes = cfg.ReadCacheBytes
+	if cfg.ReadCacheBytes == 0 {
+		opts.ReadCacheBytes = -1 // off
+	}
+	st, err := store.Open(cfg.statePath(), opts)
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 	fs.StringVar(&cfg.Gossip.Label, "cluster-label", "dialkv", "gossip label: clusters with different labels on one network never mix")
 	fs.DurationVar(&cfg.DeadCommitDelay, "dead-commit-delay", cfg.DeadCommitDelay, "how long a peer must be dead in gossip before others commit its pending eventual writes")
 	fs.Int64Var(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest value accepted, in bytes")
+	readCacheMB := fs.Int("read-cache-mb", cfg.ReadCacheBytes>>20, "memory for committed records read before, so that reads of hot keys skip the disk layer (MiB; 0 turns the cache off)")
 	fs.DurationVar(&cfg.LeaderWait, "leader-wait", cfg.LeaderWait, "how long a request waits for a leader or a quorum before failing with 503")
 	fs.DurationVar(&cfg.DefaultMaxStaleness, "max-staleness", cfg.DefaultMaxStaleness, "default bound of bounded reads")
 	fs.DurationVar(&cfg.Raft.HeartbeatTimeout, "raft-heartbeat-timeout", cfg.Raft.HeartbeatTimeout, "Raft heartbeat timeout")
@@ -126,6 +127,10 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, *slog.Logger, er
 			return cfg, nil, fmt.Errorf("--gossip-advertise: %w", err)
 		}
 	}
+	if *readCacheMB < 0 || *readCacheMB > 1<<20 {
+		return cfg, nil, fmt.Errorf("--read-cache-mb %d must be between 0 (off) and %d", *readCacheMB, 1<<20)
+	}
+	cfg.ReadCacheBytes = *readCacheMB << 20
 	cfg.Logger = logger
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, err

@@ -35,3 +35,22 @@ func TestContainerFlags(t *testing.T) {
 		t.Error("--bootstrap with --join and without --join-unless-bootstrap must still be refused")
 	}
 }
+
+func TestReadCacheFlag(t *testing.T) {
+	base := []string{"--id", "n1", "--data-dir", t.TempDir()}
+	for _, c := range []struct {
+		args  []string
+		bytes int
+		ok    bool
+	}{
+		{nil, 32 << 20, true},
+		{[]string{"--read-cache-mb", "64"}, 64 << 20, true},
+		{[]string{"--read-cache-mb", "0"}, 0, true},
+		{[]string{"--read-cache-mb", "-1"}, 0, false},
+	} {
+		cfg, _, err := parseConfig(append(append([]string(nil), base...), c.args...), io.Discard)
+		if (err == nil) != c.ok || c.ok && cfg.ReadCacheBytes != c.bytes {
+			t.Errorf("%v: %d bytes, err %v; want %d bytes, ok=%v", c.args, cfg.ReadCacheBytes, err, c.bytes, c.ok)
+		}
+	}
+}
