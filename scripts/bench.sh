@@ -29,7 +29,9 @@
 # same load generator. Its "put" workload writes at the level given (default strong); get-lin
 # reads strong, get-ser reads eventual. For eventual puts, PHASES="etcd memkv store" keeps the
 # run short while still measuring etcd and the bare server in the same run. Results land in
-# RUN_DIR (default: a run-dialkv-LEVEL folder next to run-anchors.sh).
+# RUN_DIR (default: a run-dialkv-LEVEL folder next to run-anchors.sh). ANCHOR_RUNS=N repeats the
+# whole harness N times (the machine is noisy: one run moves by tens of per cent) and then prints
+# each row's median and range over the N runs (docs/performance.md section 10 used 3).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,8 +75,25 @@ anchors() {
 	STORE_LOADGEN_ARGS+=" -http-role 'GET http://{ep}/v1/status?local=true'"
 	export STORE_LOADGEN_ARGS
 	export RUN_DIR=${RUN_DIR:-$(dirname "$harness")/run-dialkv-$level}
-	bash "$harness"
-	rc=$?
+	local runs=${ANCHOR_RUNS:-1} run before after
+	[[ $runs =~ ^[1-9][0-9]*$ ]] || die "ANCHOR_RUNS must be a positive count, not '$runs'"
+	before=$(ls "$RUN_DIR"/history/*.jsonl 2>/dev/null | sort)
+	rc=0
+	for ((run = 1; run <= runs; run++)); do
+		((runs > 1)) && echo "bench.sh: anchors run $run of $runs" >&2
+		rm -rf "$dir"/n[0-9]* # every run starts the store empty, as it starts etcd
+		bash "$harness" || {
+			rc=$?
+			break
+		}
+	done
+	if ((rc == 0 && runs > 1)); then
+		after=$(ls "$RUN_DIR"/history/*.jsonl 2>/dev/null | sort)
+		echo
+		echo "Medians over the $runs runs (ratios: take them within each run, from the tables above):"
+		# shellcheck disable=SC2046 # one argument per new history file
+		"$(dirname "$harness")/bin/phys" summarize $(comm -13 <(echo "$before") <(echo "$after")) || rc=$?
+	fi
 	rm -rf "$dir"
 	exit $rc
 }
