@@ -110,3 +110,21 @@ func TestMetricsMoveWithLoad(t *testing.T) {
 		t.Errorf("/v1/stats strong ops = %d over %d points, want >= 20", total, len(stats.Levels["strong"].P99Ms))
 	}
 }
+
+// The sampler rescans the tentative layer every second while a scan is cheap, and spends at most
+// 1/backlogScanShare of its time scanning when it is not.
+func TestBacklogScanShare(t *testing.T) {
+	for _, c := range []struct {
+		since, took time.Duration
+		due         bool
+	}{
+		{time.Second, time.Millisecond, true},
+		{time.Second, 20 * time.Millisecond, true},
+		{time.Second, 100 * time.Millisecond, false},
+		{5 * time.Second, 100 * time.Millisecond, true},
+	} {
+		if got := scanDue(c.since, c.took); got != c.due {
+			t.Errorf("%v after a scan of %v: due=%v, want %v", c.since, c.took, got, c.due)
+		}
+	}
+}

@@ -43,7 +43,7 @@ type Node struct {
 	diskErrors    atomic.Uint64
 	lastDiskError atomic.Int64 // UnixNano
 	backlogMu     sync.Mutex
-	backlogCache  backlogSummary
+	backlogCache  store.TentativeSummary // the last scan (sampleBacklog)
 
 	// peerClient carries forwarded requests and read-index calls between nodes (keep-alive).
 	peerClient *http.Client
@@ -139,46 +139,62 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
-// backlogSummary is the tentative layer at a glance, refreshed every second (a full scan of the
-// layer is too much for every status call and scrape).
+// backlogSummary is the tentative layer at a glance, from the last scan (sampleBacklog): a full
+// scan of the layer is too much for every status call and scrape.
 type backlogSummary struct {
 	count     int
-	oldestAge time.Duration
+	oldestAge time.Duration // of the oldest write held, now
 }
 
 func (n *Node) backlog() backlogSummary {
 	n.backlogMu.Lock()
-	defer n.backlogMu.Unlock()
-	return n.backlogCache
-}
-
-func (n *Node) sampleBacklog() {
-	_, sum, err := n.store.PendingTentative(func(string) bool { return false }, 0)
-	if err != nil {
-		n.logger.Warn("reading the tentative layer", "err", err)
-		return
-	}
+	sum := n.backlogCache
+	n.backlogMu.Unlock()
 	b := backlogSummary{count: sum.Count}
 	if !sum.Oldest.IsZero() {
 		b.oldestAge = max(0, n.faults.Now().Sub(time.Unix(0, sum.Oldest.Wall)))
 	}
-	n.backlogMu.Lock()
-	n.backlogCache = b
-	n.backlogMu.Unlock()
-	n.recent.sample(b.count, n.store.AppliedIndex())
+	return b
 }
+
+func (n *Node) sampleBacklog() {
+	sum, err := n.store.SummarizeTentative()
+	if err != nil {
+		n.logger.Warn("reading the tentative layer", "err", err)
+		return
+	}
+	n.backlogMu.Lock()
+	n.backlogCache = sum
+	n.backlogMu.Unlock()
+}
+
+// backlogScanShare bounds the CPU the sampler spends scanning the tentative layer: it scans
+// again only once this many times the last scan's duration has passed. A partitioned node can
+// hold a backlog of millions of writes (a scan of 10,000 takes about a millisecond), and the
+// gauges then move every few seconds instead of every second.
+const backlogScanShare = 50
+
+// scanDue reports whether the sampler scans the tentative layer again, sinceLast after its last
+// scan, which took took.
+func scanDue(sinceLast, took time.Duration) bool { return sinceLast >= backlogScanShare*took }
 
 // runSampler refreshes the backlog summary and the per-second stats.
 func (n *Node) runSampler() {
 	defer n.wg.Done()
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
+	lastScan, took := time.Now(), time.Duration(0)
 	for {
 		select {
 		case <-n.closed:
 			return
 		case <-ticker.C:
-			n.sampleBacklog()
+			if scanDue(time.Since(lastScan), took) {
+				lastScan = time.Now()
+				n.sampleBacklog()
+				took = time.Since(lastScan)
+			}
+			n.recent.sample(n.backlog().count, n.store.AppliedIndex())
 		}
 	}
 }

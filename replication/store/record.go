@@ -27,16 +27,32 @@ func encodeRecord(v consistency.Value) []byte {
 
 // decodeRecord parses encodeRecord's output; Data is copied out of raw, which may be bbolt's.
 func decodeRecord(raw []byte) (consistency.Value, error) {
-	if len(raw) < 1 || raw[0] != recordFormat {
-		return consistency.Value{}, fmt.Errorf("store: record format %v unknown", raw[:min(1, len(raw))])
-	}
-	version, rest, err := replication.DecodeVersion(raw[1:])
-	if err != nil || len(rest) < 1 {
-		return consistency.Value{}, fmt.Errorf("store: corrupt record: %v", err)
+	version, rest, err := decodeHeader(raw)
+	if err != nil {
+		return consistency.Value{}, err
 	}
 	v := consistency.Value{Version: version, Tombstone: rest[0]&flagTombstone != 0}
 	if !v.Tombstone {
 		v.Data = append([]byte{}, rest[1:]...)
 	}
 	return v, nil
+}
+
+// recordVersion is the version of an encoded record, without copying its value out (merges
+// compare versions; the backlog summary reads every entry's).
+func recordVersion(raw []byte) (consistency.Version, error) {
+	v, _, err := decodeHeader(raw)
+	return v, err
+}
+
+// decodeHeader checks raw's format and returns its version and the rest: flags, then data.
+func decodeHeader(raw []byte) (consistency.Version, []byte, error) {
+	if len(raw) < 1 || raw[0] != recordFormat {
+		return consistency.Version{}, nil, fmt.Errorf("store: record format %v unknown", raw[:min(1, len(raw))])
+	}
+	version, rest, err := replication.DecodeVersion(raw[1:])
+	if err != nil || len(rest) < 1 {
+		return consistency.Version{}, nil, fmt.Errorf("store: corrupt record: %v", err)
+	}
+	return version, rest, nil
 }

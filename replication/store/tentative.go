@@ -363,11 +363,11 @@ func versionIn(b *bolt.Bucket, key []byte) (v consistency.Version, ok bool, err 
 	if raw == nil {
 		return v, false, nil
 	}
-	rec, err := decodeRecord(raw)
+	v, err = recordVersion(raw)
 	if err != nil {
 		return v, false, err
 	}
-	return rec.Version, true, nil
+	return v, true, nil
 }
 
 func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, error) {
@@ -449,6 +449,29 @@ type TentativeSummary struct {
 	Count int
 	// Oldest is the oldest version held (zero when empty).
 	Oldest consistency.Version
+}
+
+// SummarizeTentative counts the tentative layer and finds its oldest version, copying no value
+// out (PendingTentative also returns entries).
+func (s *Store) SummarizeTentative() (TentativeSummary, error) {
+	var sum TentativeSummary
+	if s.tentativeEmpty.Load() {
+		return sum, nil
+	}
+	err := s.tdb.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTentative).ForEach(func(_, raw []byte) error {
+			v, err := recordVersion(raw)
+			if err != nil {
+				return err
+			}
+			sum.Count++
+			if sum.Oldest.IsZero() || sum.Oldest.Newer(v) {
+				sum.Oldest = v
+			}
+			return nil
+		})
+	})
+	return sum, err
 }
 
 // PendingTentative returns up to limit tentative entries whose origin include accepts (a nil
