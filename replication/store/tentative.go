@@ -451,6 +451,14 @@ type TentativeSummary struct {
 	Oldest consistency.Version
 }
 
+// add counts an entry of version v.
+func (sum *TentativeSummary) add(v consistency.Version) {
+	sum.Count++
+	if sum.Oldest.IsZero() || sum.Oldest.Newer(v) {
+		sum.Oldest = v
+	}
+}
+
 // SummarizeTentative counts the tentative layer and finds its oldest version, copying no value
 // out (PendingTentative also returns entries).
 func (s *Store) SummarizeTentative() (TentativeSummary, error) {
@@ -464,10 +472,7 @@ func (s *Store) SummarizeTentative() (TentativeSummary, error) {
 			if err != nil {
 				return err
 			}
-			sum.Count++
-			if sum.Oldest.IsZero() || sum.Oldest.Newer(v) {
-				sum.Oldest = v
-			}
+			sum.add(v)
 			return nil
 		})
 	})
@@ -485,10 +490,7 @@ func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([
 			if err != nil {
 				return err
 			}
-			sum.Count++
-			if sum.Oldest.IsZero() || sum.Oldest.Newer(v.Version) {
-				sum.Oldest = v.Version
-			}
+			sum.add(v.Version)
 			if (include == nil || include(v.Version.Node)) && (limit <= 0 || len(ws) < limit) {
 				ws = append(ws, replication.Write{Key: string(k), Value: v})
 			}
