@@ -459,39 +459,35 @@ func (sum *TentativeSummary) add(v consistency.Version) {
 	}
 }
 
-// SummarizeTentative counts the tentative layer and finds its oldest version, copying no value
-// out (PendingTentative also returns entries).
+// SummarizeTentative counts the tentative layer and finds its oldest version (the backlog
+// gauges): PendingTentative returning no entries.
 func (s *Store) SummarizeTentative() (TentativeSummary, error) {
-	var sum TentativeSummary
-	if s.tentativeEmpty.Load() {
-		return sum, nil
-	}
-	err := s.tdb.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTentative).ForEach(func(_, raw []byte) error {
-			v, err := recordVersion(raw)
-			if err != nil {
-				return err
-			}
-			sum.add(v)
-			return nil
-		})
-	})
+	_, sum, err := s.PendingTentative(func(string) bool { return false }, 0)
 	return sum, err
 }
 
 // PendingTentative returns up to limit tentative entries whose origin include accepts (a nil
 // include takes all), oldest versions first not guaranteed, and a summary of the whole layer.
+// Only the entries it returns are decoded whole; for the rest it reads the version alone (the
+// committer's watermark scans and the backlog gauges read every entry, every second).
 func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([]replication.Write, TentativeSummary, error) {
 	var ws []replication.Write
 	var sum TentativeSummary
+	if s.tentativeEmpty.Load() {
+		return nil, sum, nil
+	}
 	err := s.tdb.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
-			v, err := decodeRecord(raw)
+			version, err := recordVersion(raw)
 			if err != nil {
 				return err
 			}
-			sum.add(v.Version)
-			if (include == nil || include(v.Version.Node)) && (limit <= 0 || len(ws) < limit) {
+			sum.add(version)
+			if (include == nil || include(version.Node)) && (limit <= 0 || len(ws) < limit) {
+				v, err := decodeRecord(raw)
+				if err != nil {
+					return err
+				}
 				ws = append(ws, replication.Write{Key: string(k), Value: v})
 			}
 			return nil
