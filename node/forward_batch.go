@@ -39,17 +39,7 @@ type forwardedWrite struct {
 	batch.State
 	cmd  []byte // encoded command, unstamped: the leader stamps it
 	done chan forwardResult
-	// wire moves once from notOnWire: to onWire as the call carrying the write goes out, or to
-	// withdrawn when its caller gives up first (the call then leaves the write out). A write
-	// that never went out was certainly not proposed, whatever its batch was waiting for.
-	wire atomic.Int32
 }
-
-const (
-	notOnWire int32 = iota
-	onWire
-	withdrawn
-)
 
 // forwardResult is the leader's answer for one write. retry: the write was certainly not
 // proposed (no leader, the leader moved, or it was never reached); the caller may try again.
@@ -92,7 +82,7 @@ func (n *Node) forwardWrite(ctx context.Context, cmd *replication.Command) forwa
 	case r := <-fw.done:
 		return r
 	case <-ctx.Done():
-		if fw.Abandon() || fw.wire.CompareAndSwap(notOnWire, withdrawn) {
+		if fw.Abandon() { // queued, or in a batch still waiting for a leader: never sent
 			return forwardResult{err: n.unsentError(ctx)}
 		}
 		return forwardResult{err: fmt.Errorf("%w: %v while the leader was committing the write", replication.ErrOutcomeUnknown, ctx.Err())}
@@ -152,12 +142,13 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	if id == n.cfg.ID {
 		return all(forwardResult{retry: true}) // elected meanwhile: the callers propose locally
 	}
-	// From here on the writes are on the wire, except those whose callers gave up already: they
-	// are left out (their callers have answered), and the answers are mapped back by position.
+	// The writes go on the wire now (batch.State.Commit), except those whose callers gave up
+	// already: they are left out (their callers have answered), and the answers are mapped back
+	// by position.
 	var encoded [][]byte
 	var sent []int
 	for i, fw := range writes {
-		if fw.wire.CompareAndSwap(notOnWire, onWire) {
+		if fw.Commit() {
 			encoded = append(encoded, fw.cmd)
 			sent = append(sent, i)
 		}

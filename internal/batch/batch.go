@@ -6,30 +6,48 @@ package batch
 
 import "sync/atomic"
 
-// State is a queued item's fate. It starts queued and moves once: to sent when a batch takes it,
-// or to abandoned when its caller gives up first (it is then never sent, and the caller can say
-// so for certain).
+// State is a queued item's fate. It starts queued; a batch takes it (Next), and its sender
+// commits it (Commit) as it really leaves: appended to the log, or put on the wire. Until then
+// its caller may abandon it, and can then say for certain that it was never sent, even if its
+// batch was already waiting to go (for a leader, say).
 type State struct{ v atomic.Int32 }
 
 const (
 	queued int32 = iota
+	taken
 	sent
 	abandoned
 )
 
-// Send moves the item from queued to sent; false if its caller abandoned it.
-func (s *State) Send() bool { return s.v.CompareAndSwap(queued, sent) }
+// Take moves the item from queued to taken (into a batch); false if its caller abandoned it.
+func (s *State) Take() bool { return s.v.CompareAndSwap(queued, taken) }
 
-// Abandon moves the item from queued to abandoned; false if a batch already took it.
-func (s *State) Abandon() bool { return s.v.CompareAndSwap(queued, abandoned) }
+// Commit moves the item from taken to sent; false if its caller abandoned it meanwhile.
+func (s *State) Commit() bool { return s.v.CompareAndSwap(taken, sent) }
+
+// Abandon moves the item from queued or taken to abandoned; false once it was sent.
+func (s *State) Abandon() bool {
+	return s.v.CompareAndSwap(queued, abandoned) || s.v.CompareAndSwap(taken, abandoned)
+}
 
 // Item is anything with a State.
-type Item interface{ Send() bool }
+type Item interface{ Take() bool }
+
+// Committed is a batch's items that Commit could send (their callers still wait), in order.
+func Committed[T interface{ Commit() bool }](items []T) []T {
+	var out []T
+	for _, it := range items {
+		if it.Commit() {
+			out = append(out, it)
+		}
+	}
+	return out
+}
 
 // Next waits for the first item of the next batch and for a free slot in inflight (one per batch
 // in flight: the caller receives from inflight when the batch is done), then adds whatever else
-// is queued, up to max items. It returns the items it could mark sent, in queue order; when none
-// could (all abandoned), it frees the slot itself and returns an empty batch. ok is false once
+// is queued, up to max items. It returns the items it could take, in queue order; when none
+// could be (all abandoned), it frees the slot itself and returns an empty batch. ok is false once
 // stop is closed.
 func Next[T Item](stop <-chan struct{}, queue <-chan T, inflight chan struct{}, max int) (items []T, ok bool) {
 	var first T
@@ -55,7 +73,7 @@ drain:
 	}
 	items = taken[:0]
 	for _, it := range taken {
-		if it.Send() {
+		if it.Take() {
 			items = append(items, it)
 		}
 	}

@@ -23,8 +23,11 @@ func TestNextTakesWhatIsQueuedUpToMaxAndSkipsAbandoned(t *testing.T) {
 	if !ok || len(got) != 3 || got[0].n != 0 || got[1].n != 2 || got[2].n != 3 {
 		t.Fatalf("first batch %v %v, want items 0, 2, 3 (1 abandoned, at most 4 taken)", ns(got), ok)
 	}
+	if sent := Committed(got); len(sent) != 3 {
+		t.Fatalf("committed %v of the batch, want all 3", ns(sent))
+	}
 	if items[2].Abandon() {
-		t.Error("an item a batch took could still be abandoned")
+		t.Error("an item a batch sent could still be abandoned")
 	}
 	if len(inflight) != 1 {
 		t.Fatalf("%d slots taken after one batch, want 1", len(inflight))
@@ -39,6 +42,30 @@ func TestNextTakesWhatIsQueuedUpToMaxAndSkipsAbandoned(t *testing.T) {
 	close(stop)
 	if _, ok := Next(stop, queue, inflight, 4); ok {
 		t.Error("Next after stop answered ok")
+	}
+}
+
+// Until its sender commits it, an item in a batch can still be abandoned (its batch may be
+// waiting to go); the sender then leaves it out, and its caller knows it was never sent.
+func TestTakenItemsCanBeAbandonedUntilCommitted(t *testing.T) {
+	queue := make(chan *item, 3)
+	inflight := make(chan struct{}, 1)
+	for i := range 3 {
+		queue <- &item{n: i}
+	}
+	got, _ := Next(make(chan struct{}), queue, inflight, 3)
+	if len(got) != 3 {
+		t.Fatalf("batch %v, want 3 items", ns(got))
+	}
+	if !got[1].Abandon() {
+		t.Fatal("an item taken but not sent could not be abandoned")
+	}
+	sent := Committed(got)
+	if len(sent) != 2 || sent[0].n != 0 || sent[1].n != 2 {
+		t.Errorf("committed %v, want items 0 and 2", ns(sent))
+	}
+	if got[0].Abandon() || got[1].Commit() {
+		t.Error("an item's fate moved twice")
 	}
 }
 

@@ -98,11 +98,16 @@ func (e *Engine) proposeLoop() {
 	defer e.wg.Done()
 	inflight := make(chan struct{}, e.cfg.ProposalInflight)
 	for {
-		sent, ok := batch.Next(e.stop, e.proposals, inflight, e.cfg.ProposalBatch)
+		taken, ok := batch.Next(e.stop, e.proposals, inflight, e.cfg.ProposalBatch)
 		if !ok {
 			return
 		}
+		if len(taken) == 0 {
+			continue
+		}
+		sent := batch.Committed(taken) // from here on each may be in the log
 		if len(sent) == 0 {
+			<-inflight
 			continue
 		}
 		data := sent[0].data
