@@ -88,6 +88,13 @@ type observingTransport struct {
 	faults   *fault.Injector
 	stop     chan struct{}
 	stopOnce sync.Once
+	// heartbeats is held (shared) by every heartbeat handler call, and taken by Close: raft
+	// runs heartbeats on the transport's own goroutines, and one that passed raft's shutdown
+	// check can still be saving a new term when the engine closes the log store under it
+	// (raft panics: "failed to save current term: database not open"). Once closed, the
+	// handler refuses heartbeats.
+	heartbeats sync.RWMutex
+	closed     bool
 }
 
 func newObservingTransport(inner raft.Transport, fresh *freshness, acks *acks, faults *fault.Injector) *observingTransport {
@@ -122,6 +129,12 @@ func (t *observingTransport) SetHeartbeatHandler(cb func(raft.RPC)) {
 		return
 	}
 	t.Transport.SetHeartbeatHandler(func(rpc raft.RPC) {
+		t.heartbeats.RLock()
+		defer t.heartbeats.RUnlock()
+		if t.closed {
+			rpc.Respond(nil, raft.ErrRaftShutdown)
+			return
+		}
 		if !t.droppedIn(rpc) {
 			cb(rpc)
 		}
@@ -260,6 +273,9 @@ func (t *observingTransport) RequestPreVote(id raft.ServerID, target raft.Server
 
 func (t *observingTransport) Close() error {
 	t.stopOnce.Do(func() { close(t.stop) })
+	t.heartbeats.Lock() // waits for heartbeat handlers still running
+	t.closed = true
+	t.heartbeats.Unlock()
 	if c, ok := t.Transport.(raft.WithClose); ok {
 		return c.Close()
 	}
