@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"io"
 	"testing"
 )
@@ -52,5 +53,42 @@ func TestReadCacheFlag(t *testing.T) {
 		if (err == nil) != c.ok || c.ok && cfg.ReadCacheBytes != c.bytes {
 			t.Errorf("%v: %d bytes, err %v; want %d bytes, ok=%v", c.args, cfg.ReadCacheBytes, err, c.bytes, c.ok)
 		}
+	}
+}
+
+func TestGCPercent(t *testing.T) {
+	base := []string{"--id", "n1", "--data-dir", t.TempDir()}
+	noEnv := func(string) (string, bool) { return "", false }
+	gogc := func(name string) (string, bool) { return "50", name == "GOGC" }
+	for _, c := range []struct {
+		name string
+		args []string
+		env  func(string) (string, bool)
+		want int
+		ok   bool
+	}{
+		{"default", nil, noEnv, defaultGCPercent, true},
+		{"flag", []string{"--gc-percent", "200"}, noEnv, 200, true},
+		{"GOGC set: the runtime's stays", nil, gogc, 0, true},
+		{"flag wins over GOGC", []string{"--gc-percent", "150"}, gogc, 150, true},
+		{"too small", []string{"--gc-percent", "5"}, noEnv, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			v := fs.Int("gc-percent", defaultGCPercent, "")
+			if err := fs.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			got, err := chooseGCPercent(fs, *v, c.env)
+			if (err == nil) != c.ok || got != c.want {
+				t.Errorf("got %d, err %v; want %d, ok=%v", got, err, c.want, c.ok)
+			}
+		})
+	}
+	// The flag reaches the process settings through parseConfig, KV_GC_PERCENT included.
+	t.Setenv("KV_GC_PERCENT", "250")
+	if _, proc, err := parseConfig(base, io.Discard); err != nil || proc.gcPercent != 250 {
+		t.Errorf("KV_GC_PERCENT=250: gc percent %d, err %v", proc.gcPercent, err)
 	}
 }
