@@ -31,7 +31,10 @@
 # run short while still measuring etcd and the bare server in the same run. Results land in
 # RUN_DIR (default: a run-dialkv-LEVEL folder next to run-anchors.sh). ANCHOR_RUNS=N repeats the
 # whole harness N times (the machine is noisy: one run moves by tens of per cent) and then prints
-# each row's median and range over the N runs (docs/performance.md section 10 used 3).
+# each row's median and range over the N runs (docs/performance.md section 10 used 3). Last, it
+# prints issue 5's targets that the half can speak to, per run and on the median
+# (scripts/anchorverdict; `go run ./scripts/anchorverdict RUN.jsonl...` over both halves' history
+# files gives the whole verdict).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -87,12 +90,19 @@ anchors() {
 			break
 		}
 	done
+	after=$(ls "$RUN_DIR"/history/*.jsonl 2>/dev/null | sort)
 	if ((rc == 0 && runs > 1)); then
-		after=$(ls "$RUN_DIR"/history/*.jsonl 2>/dev/null | sort)
 		echo
 		echo "Medians over the $runs runs (ratios: take them within each run, from the tables above):"
 		# shellcheck disable=SC2046 # one argument per new history file
 		"$(dirname "$harness")/bin/phys" summarize $(comm -13 <(echo "$before") <(echo "$after")) || rc=$?
+	fi
+	if ((rc == 0)); then
+		# The targets this half can speak to, per run and on the median (scripts/anchorverdict; give
+		# it both halves' history files for the whole verdict).
+		echo
+		# shellcheck disable=SC2046 # one argument per new history file
+		(cd "$ROOT" && go run -tags hashicorpmetrics ./scripts/anchorverdict $(comm -13 <(echo "$before") <(echo "$after"))) || rc=$?
 	fi
 	rm -rf "$dir"
 	exit $rc

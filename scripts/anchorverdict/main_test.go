@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Two runs as the harness writes them, cut down to the fields anchorverdict reads: a strong half
+// (dialkv's put strong, raw raft and physical rows that must be ignored) and an eventual half.
+const strongRun = `=== a log line the harness also writes
+RESULT {"group":"phys","name":"fsync","ops_per_s":5000,"p50_ms":0.2,"p99_ms":0.5,"errors":0}
+RESULT {"group":"hashicorp-raft-3node(1 process)","name":"apply","ops_per_s":9000,"p50_ms":6,"p99_ms":16,"errors":0}
+RESULT {"group":"etcd-3.4.23-3node","name":"put-seq@leader","ops_per_s":1000,"p50_ms":0.8,"p99_ms":1.7,"errors":0}
+RESULT {"group":"etcd-3.4.23-3node","name":"put","ops_per_s":5000,"p50_ms":10,"p99_ms":25,"errors":0}
+RESULT {"group":"etcd-3.4.23-3node","name":"get-lin","ops_per_s":6000,"p50_ms":8,"p99_ms":25,"errors":0}
+RESULT {"group":"go-http-memkv(1 node, no repl, no disk)","name":"get-ser","ops_per_s":30000,"p50_ms":1.6,"p99_ms":8,"errors":0}
+RESULT {"group":"dialkv(strong put)","name":"put-seq@leader","ops_per_s":800,"p50_ms":1.2,"p99_ms":2.6,"errors":0}
+RESULT {"group":"dialkv(strong put)","name":"put","ops_per_s":5500,"p50_ms":11,"p99_ms":24,"errors":0}
+RESULT {"group":"dialkv(strong put)","name":"get-lin","ops_per_s":15000,"p50_ms":3,"p99_ms":15,"errors":0}
+RESULT {"group":"dialkv(strong put)","name":"get-ser","ops_per_s":18000,"p50_ms":3,"p99_ms":13,"errors":0}
+`
+
+const eventualRun = `RESULT {"group":"etcd-3.4.23-3node","name":"put","ops_per_s":4000,"p50_ms":14,"p99_ms":35,"errors":0}
+RESULT {"group":"etcd-3.4.23-3node","name":"get-lin","ops_per_s":5000,"p50_ms":12,"p99_ms":37,"errors":0}
+RESULT {"group":"go-http-memkv(1 node, no repl, no disk)","name":"get-ser","ops_per_s":24000,"p50_ms":2,"p99_ms":9,"errors":0}
+RESULT {"group":"dialkv(eventual put)","name":"put","ops_per_s":5000,"p50_ms":11,"p99_ms":37,"errors":0}
+RESULT {"group":"dialkv(eventual put)","name":"get-lin","ops_per_s":9000,"p50_ms":5,"p99_ms":30,"errors":0}
+RESULT {"group":"dialkv(eventual put)","name":"get-ser","ops_per_s":20000,"p50_ms":3,"p99_ms":15,"errors":0}
+`
+
+func mustParse(t *testing.T, name, text string) run {
+	t.Helper()
+	r, err := parseRun(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.name = name
+	return r
+}
+
+// row returns the verdict table's line for the target whose name starts with prefix.
+func row(t *testing.T, table, prefix string) string {
+	t.Helper()
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			return strings.Join(strings.Fields(line), " ")
+		}
+	}
+	t.Fatalf("no row %q in\n%s", prefix, table)
+	return ""
+}
+
+func TestVerdicts(t *testing.T) {
+	var out bytes.Buffer
+	writeVerdicts(&out, []run{mustParse(t, "g1", strongRun), mustParse(t, "g2", eventualRun)})
+	table := out.String()
+	for _, want := range []struct{ prefix, row string }{
+		// 5500/5000, p99 24 <= 25; the eventual run cannot speak to strong puts.
+		{"strong put", "strong put 64c vs etcd put (p99 no worse) >= 2x 1.10 - 1.10 MISSED"},
+		// 15000/6000 and 9000/5000: median of 2.50 and 1.80.
+		{"strong get", "strong get 64c vs etcd linearizable get >= 2x 2.50 1.80 2.15 met"},
+		{"sequential", "sequential strong put p50, dialkv / etcd <= 1x 1.50 - 1.50 MISSED"},
+		// p50 11 ms misses the 2 ms side condition.
+		{"eventual put", "eventual put 64c vs etcd put (p50 < 2 ms) >= 5x - 1.25* 1.25 MISSED"},
+		{"eventual get", "eventual get 64c vs the bare HTTP server >= 0.7x 0.60 0.83 0.72 met"},
+	} {
+		if got := row(t, table, want.prefix); got != want.row {
+			t.Errorf("got  %q\nwant %q", got, want.row)
+		}
+	}
+}
+
+func TestSideConditionAndMissingRows(t *testing.T) {
+	// dialkv's p99 above etcd's: 4x etcd's throughput, and still no met verdict.
+	slow := strings.Replace(strongRun, `"name":"put","ops_per_s":5500,"p50_ms":11,"p99_ms":24`, `"name":"put","ops_per_s":20000,"p50_ms":11,"p99_ms":26`, 1)
+	// A run without etcd: nothing against etcd can be said, the bare-server target still can.
+	noEtcd := "RESULT {\"group\":\"go-http-memkv\",\"name\":\"get-ser\",\"ops_per_s\":10000,\"errors\":0}\n" +
+		"RESULT {\"group\":\"dialkv(strong put)\",\"name\":\"get-ser\",\"ops_per_s\":8000,\"errors\":0}\n" +
+		"RESULT {\"group\":\"dialkv(strong put)\",\"name\":\"get-lin\",\"ops_per_s\":8000,\"errors\":3}\n"
+	var out bytes.Buffer
+	writeVerdicts(&out, []run{mustParse(t, "a", slow), mustParse(t, "b", noEtcd)})
+	table := out.String()
+	if got, want := row(t, table, "strong put"), "strong put 64c vs etcd put (p99 no worse) >= 2x 4.00* - 4.00 MISSED (side condition)"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if got, want := row(t, table, "eventual get"), "eventual get 64c vs the bare HTTP server >= 0.7x 0.60 0.80 0.70 met"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// A row with errors is not a measurement: the strong get of run b is left out.
+	if got, want := row(t, table, "strong get"), "strong get 64c vs etcd linearizable get >= 2x 2.50 - 2.50 met"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for name, text := range map[string]string{
+		"no dialkv":      "RESULT {\"group\":\"etcd-3.4\",\"name\":\"put\",\"ops_per_s\":1}\n",
+		"broken json":    "RESULT {\"group\":\n",
+		"both put kinds": strongRun + eventualRun,
+	} {
+		if _, err := parseRun(strings.NewReader(text)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "20261202T211854Z.jsonl")
+	if err := os.WriteFile(path, []byte(strongRun), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := readRun(path)
+	if err != nil || r.name != "20261202T211854Z" || r.putLevel != "strong" {
+		t.Errorf("readRun: %+v, %v", r.name, err)
+	}
+	if _, err := readRun(filepath.Join(dir, "missing.jsonl")); err == nil {
+		t.Error("a missing file must be an error")
+	}
+}
