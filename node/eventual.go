@@ -105,8 +105,8 @@ func (n *Node) newest(key string) (v consistency.Value, state string, ok bool, e
 
 // runCommitter hands this node's pending eventual writes (and those of peers gossip has had
 // dead for DeadCommitDelay) to the leader in batches, with a watermark report at least every
-// reportInterval. Until a batch is applied the writes stay tentative, so a failed or unknown
-// submission is simply retried; re-submitting is harmless.
+// reportInterval while tombstones wait for purging. Until a batch is applied the writes stay
+// tentative, so a failed or unknown submission is simply retried; re-submitting is harmless.
 func (n *Node) runCommitter() {
 	defer n.wg.Done()
 	ticker := time.NewTicker(n.cfg.CommitInterval)
@@ -125,7 +125,7 @@ func (n *Node) runCommitter() {
 		if n.cfg.disableCommitter {
 			continue
 		}
-		report := time.Since(lastReport) >= reportInterval
+		report := time.Since(lastReport) >= reportInterval && n.tombstonesPending()
 		ws, indexed, watermark, err := n.nextBatch(submitted, report)
 		if err != nil {
 			n.logger.Error("committer: reading pending writes", "err", err)
@@ -171,9 +171,20 @@ func (n *Node) runCommitter() {
 
 const maxCommitBatch = 512
 
-// reportInterval is how often the committer reports a watermark (purging waits for reports;
-// between them batches carry none). Reporting takes a scan of the whole tentative layer.
+// reportInterval is how often the committer reports a watermark while tombstones wait for
+// purging (purging waits for reports; between them batches carry none). Reporting takes a scan
+// of the whole tentative layer.
 const reportInterval = time.Second
+
+// tombstonesPending says whether watermark reports matter now: only while a committed tombstone
+// waits for purging. Reporting regardless cost an idle cluster one Raft entry per member per
+// second, fsynced on every node, for nothing. Skipping is safe (a report only ever lets purging
+// go ahead) and delays purging by at most one interval: once a tombstone is committed, every
+// member reports at its next tick. On a read error it says yes: a report never hurts.
+func (n *Node) tombstonesPending() bool {
+	pending, err := n.store.TombstonesPending()
+	return err != nil || pending
+}
 
 // resubmitAfter is how long a committed write may still look tentative here (this node applies
 // the entry after the leader answered) before the committer submits it again.

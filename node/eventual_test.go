@@ -274,3 +274,44 @@ func TestRestartedNodeCommitsItsPendingWrites(t *testing.T) {
 		return complete && restarted.pending.size() == 0
 	})
 }
+
+// An idle cluster appends nothing to its Raft log: watermark reports matter only while a
+// tombstone waits for purging (that purging still happens is
+// TestTombstonesArePurgedOnceEveryMemberReported). Before, every member reported once a second,
+// each report a log entry fsynced on every node.
+func TestIdleClusterAppendsNothing(t *testing.T) {
+	tc := startCluster(t, 3)
+	n := tc.nodes[0]
+	if r := do(t, "PUT", n, "/v1/kv/k?consistency=eventual", "v"); r.status != 200 {
+		t.Fatalf("eventual put: %d %s", r.status, r.body)
+	}
+	waitUntil(t, "every member registered and the eventual write committed everywhere", 20*time.Second, func() bool {
+		for _, m := range tc.nodes {
+			if len(m.memberTable()) != len(tc.nodes) {
+				return false
+			}
+			if _, state, ok, err := m.newest("k"); err != nil || !ok || state != client.StateCommitted {
+				return false
+			}
+		}
+		return true
+	})
+	applied := func() (highest uint64) {
+		for _, m := range tc.nodes {
+			highest = max(highest, m.store.AppliedIndex())
+		}
+		return highest
+	}
+	// Let what was in flight (the commit of the write, a last report) land: the index must then
+	// stay put for three report intervals.
+	before, quietSince := applied(), time.Now()
+	for deadline := time.Now().Add(10 * reportInterval); time.Since(quietSince) < 3*reportInterval; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle cluster kept appending: applied index %d, never quiet for %v", applied(), 3*reportInterval)
+		}
+		time.Sleep(50 * time.Millisecond) // sampling an index over time, not waiting for an event
+		if now := applied(); now != before {
+			before, quietSince = now, time.Now()
+		}
+	}
+}

@@ -505,6 +505,17 @@ func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
 	return h, err
 }
 
+// TombstonesPending says whether any committed tombstone waits for purging. Unlike
+// PurgeStatus it reads one key, not the whole index.
+func (s *Store) TombstonesPending() (pending bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bucketCommitted).Bucket(bucketTombstones).Cursor().First()
+		pending = k != nil
+		return nil
+	})
+	return pending, err
+}
+
 // PurgeStatus says how many tombstones wait for purging and which members have not reported.
 func (s *Store) PurgeStatus() (pending int, blockedBy []string, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {

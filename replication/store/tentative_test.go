@@ -105,6 +105,13 @@ func TestPurgeWaitsForEveryMember(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	tombstonesPending := func(want bool) {
+		t.Helper()
+		if got, err := s.TombstonesPending(); err != nil || got != want {
+			t.Errorf("TombstonesPending = %v, %v; want %v", got, err, want)
+		}
+	}
+	tombstonesPending(false)
 	apply(1, func(tx *Tx) error {
 		for _, id := range []string{"n1", "n2"} {
 			if err := tx.PutMember(replication.Member{ID: id}); err != nil {
@@ -128,6 +135,7 @@ func TestPurgeWaitsForEveryMember(t *testing.T) {
 	if pending, blocked, _ := s.PurgeStatus(); pending != 1 || len(blocked) != 1 {
 		t.Errorf("purge status = %d pending, blocked by %v", pending, blocked)
 	}
+	tombstonesPending(true)
 	// Read it, so that the read cache holds the tombstone the purge must take away.
 	if v, ok := mustGet(t, s, "gone"); !ok || !v.Tombstone {
 		t.Fatalf("gone = %+v ok=%v before the purge, want its tombstone", v, ok)
@@ -146,6 +154,7 @@ func TestPurgeWaitsForEveryMember(t *testing.T) {
 	if _, ok := mustGet(t, s, "gone"); ok {
 		t.Error("purged tombstone still there")
 	}
+	tombstonesPending(false)
 	// A write older than the horizon can no longer be told from a deleted one: refused.
 	if stored := mustMerge(t, s, write("gone", "zombie", 150, "n2")); len(stored) != 0 {
 		t.Errorf("a write below the purge horizon was accepted: %+v", stored)
