@@ -166,7 +166,8 @@ wait_backlog() {
 	echo "bench.sh: eventual backlog not drained after 30s; going on" >&2
 }
 
-ROWS=() # formatted table lines
+ROWS=()   # formatted table lines
+STOLEN=() # rows during which the hypervisor took 5 % or more of the machine's CPU
 failed=0
 # row NAME CLIENTS WORKLOAD FLAGS... (against the leader, or a follower when $AT is set so)
 AT=$AT_LEADER
@@ -188,9 +189,16 @@ row() {
 		failed=1
 		return
 	fi
-	ROWS+=("$(printf '%-24s %7s %10.0f %9.2f %9.2f %8s %8.0f %8.0f' "$name" "$clients" "$(field "$out" ops_per_s)" \
+	local steal
+	steal=$(top "$out" steal_pct)
+	ROWS+=("$(printf '%-24s %7s %10.0f %9.2f %9.2f %8s %8.0f %8.0f %8.0f' "$name" "$clients" "$(field "$out" ops_per_s)" \
 		"$(field "$out" p50_ms)" "$(field "$out" p99_ms)" "$(field "$out" errors)" \
-		"$(top "$out" loadgen_cpu_pct)" "$(top "$out" machine_busy_pct)")")
+		"$(top "$out" loadgen_cpu_pct)" "$(top "$out" machine_busy_pct)" "${steal:--1}")")
+	# The hypervisor running other machines on our CPUs (steal) makes a row say more about the
+	# host than about dialkv.
+	if [[ -n $steal ]] && awk -v s="$steal" 'BEGIN { exit !(s >= 5) }'; then
+		STOLEN+=("$name")
+	fi
 	((rc == 0)) || failed=1
 }
 
@@ -212,9 +220,14 @@ row "strong get on follower" "$CLIENTS" get --read-consistency strong --populate
 	echo "# 3 local nodes; one shared client at the leader ($LEADER_HTTP), the last two rows at a follower"
 	echo "# $DURATION per row after $WARMUP warm-up; $KEYS keys, $VALUE_SIZE-byte values"
 	echo "# load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
-	echo "# kvctl%: CPU the load generator used (100 = one core); busy%: the whole machine (100 = all cores)"
-	printf '%-24s %7s %10s %9s %9s %8s %8s %8s\n' "row" "clients" "ops/s" "p50 ms" "p99 ms" "errors" "kvctl%" "busy%"
+	echo "# kvctl%: CPU the load generator used (100 = one core); busy%: the whole machine (100 = all cores);"
+	echo "#   steal%: CPU the hypervisor gave to other machines (100 = all cores; -1 unknown)"
+	printf '%-24s %7s %10s %9s %9s %8s %8s %8s %8s\n' "row" "clients" "ops/s" "p50 ms" "p99 ms" "errors" "kvctl%" "busy%" "steal%"
 	printf '%s\n' "${ROWS[@]}"
+	if ((${#STOLEN[@]})); then
+		echo "# WARNING: the hypervisor took 5 % or more of the CPU during: $(IFS=,; echo "${STOLEN[*]}" | sed 's/,/, /g')."
+		echo "#   Those rows measured the host's other tenants as much as dialkv: compare them with no other run."
+	fi
 } | tee ${OUT:+"$OUT"}
 if ((failed)); then
 	echo "bench.sh: some rows failed or had errors (see above)" >&2

@@ -143,7 +143,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 	echo "# spread: $ROUNDS rounds or $SPREAD_DURATION, one eventual write per round to each node in turn, every node polled every $POLL_INTERVAL;"
 	echo "#   count = complete rounds, times from sending the write until the last node served it; errors = failed writes + incomplete rounds"
 	echo "# load average before: $LOAD_BEFORE; after: $LOAD_AFTER"
-	echo "# kvctl%: CPU the load generator used (100 = one core); busy%: the whole machine (100 = all cores)"
+	echo "# kvctl%: CPU the load generator used (100 = one core); busy%: the whole machine (100 = all cores); steal%: CPU the hypervisor gave other machines"
 	"$DATA/bin/scalereport" -in "$RESULTS" ${SVG:+-svg "$SVG"} -caption "$STARTED, $(nproc) cores, commit $COMMIT; load average ${LOAD_BEFORE%% *} before, ${LOAD_AFTER%% *} after" ||
 		echo "scale.sh: scalereport failed; the raw results were: $(cat "$RESULTS")"
 } | tee ${OUT:+"$OUT"}

@@ -27,11 +27,9 @@ type benchReport struct {
 	WarmupErrors int64   `json:"warmup_errors"`
 	// PopulatedKeys is how many keys were written before the run (get and mixed).
 	PopulatedKeys int `json:"populated_keys"`
-	// LoadgenCPUPct is the CPU kvctl bench itself used in the measured window (100 = one core),
-	// MachineBusyPct how busy the whole machine was (100 = every core); -1 when unknown. A
-	// machine near 100 % busy with a cluster using little of it means something else competed.
-	LoadgenCPUPct  float64 `json:"loadgen_cpu_pct"`
-	MachineBusyPct float64 `json:"machine_busy_pct"`
+	// cpuUse is what the measured window cost the machine (its fields stand in the JSON's top
+	// level).
+	cpuUse
 	// Total is every measured operation together; Results has one entry per (operation, level).
 	Total   benchResult   `json:"total"`
 	Results []benchResult `json:"results"`
@@ -62,7 +60,7 @@ func (r *benchRun) report(elapsed time.Duration) *benchReport {
 	b := r.opts
 	rep := &benchReport{
 		Workload: b.workload, Endpoints: b.endpoints, Clients: b.clients, Keys: b.keys, ValueSize: b.valueSize,
-		WarmupSecs: b.warmup.Seconds(), Secs: elapsed.Seconds(), LoadgenCPUPct: -1, MachineBusyPct: -1,
+		WarmupSecs: b.warmup.Seconds(), Secs: elapsed.Seconds(), cpuUse: unknownCPU(),
 	}
 	if b.writes() {
 		rep.WriteConsistency = b.writeConsistency
@@ -215,9 +213,7 @@ func writeBenchReport(w io.Writer, rep *benchReport) error {
 	if rep.WarmupErrors > 0 {
 		fmt.Fprintf(w, "warm-up: %d operations, %d failed (not counted above)\n", rep.WarmupOps, rep.WarmupErrors)
 	}
-	if rep.LoadgenCPUPct >= 0 && rep.MachineBusyPct >= 0 {
-		fmt.Fprintf(w, "cpu: kvctl bench %.0f%% of a core; machine %.0f%% busy\n", rep.LoadgenCPUPct, rep.MachineBusyPct)
-	}
+	rep.writeLine(w)
 	return nil
 }
 

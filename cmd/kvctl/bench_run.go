@@ -128,7 +128,7 @@ func (r *benchRun) run(ctx context.Context) (*benchReport, error) {
 	rep := r.report(elapsed)
 	rep.PopulatedKeys = populated
 	rep.Interrupted = ctx.Err() != nil
-	rep.LoadgenCPUPct, rep.MachineBusyPct = cpuFrom.usage(cpuTo)
+	rep.cpuUse = cpuFrom.usage(cpuTo)
 	return rep, nil
 }
 
@@ -140,7 +140,12 @@ type cpuSample struct {
 	self        time.Duration
 	selfOK      bool
 	busy, total uint64 // machine: ticks not idle, all ticks; total 0 when unknown
+	steal       uint64 // machine: ticks the hypervisor ran other virtual machines instead
 }
+
+// procStatSteal is the position of the steal counter among /proc/stat's cpu fields (user nice
+// system idle iowait irq softirq steal ...).
+const procStatSteal = 7
 
 func sampleCPU() cpuSample {
 	s := cpuSample{at: time.Now()}
@@ -151,11 +156,14 @@ func sampleCPU() cpuSample {
 			for i, f := range fields[1:] {
 				v, err := strconv.ParseUint(f, 10, 64)
 				if err != nil {
-					return s
+					return cpuSample{at: s.at, self: s.self, selfOK: s.selfOK}
 				}
 				s.total += v
 				if i != 3 && i != 4 { // idle, iowait
 					s.busy += v
+				}
+				if i == procStatSteal {
+					s.steal = v
 				}
 			}
 		}
@@ -163,17 +171,51 @@ func sampleCPU() cpuSample {
 	return s
 }
 
-// usage returns the load generator's CPU use between s and later (100 = one core) and how busy
-// the whole machine was (100 = every core); -1 where unknown.
-func (s cpuSample) usage(later cpuSample) (loadgen, machine float64) {
-	loadgen, machine = -1, -1
+// cpuUse is what a benchmark's measured window cost the machine; each field is -1 when unknown.
+type cpuUse struct {
+	// LoadgenCPUPct is the CPU kvctl bench itself used (100 = one core). MachineBusyPct is how
+	// busy the whole machine was (100 = every core), steal included: a machine near 100 % with a
+	// cluster using little of it means something else competed.
+	LoadgenCPUPct  float64 `json:"loadgen_cpu_pct"`
+	MachineBusyPct float64 `json:"machine_busy_pct"`
+	// StealPct is the share of the machine's CPU time its hypervisor gave to other virtual
+	// machines (100 = every core). Above a few per cent the numbers say more about the host than
+	// about dialkv, and compare with no other run.
+	StealPct float64 `json:"steal_pct"`
+}
+
+func unknownCPU() cpuUse { return cpuUse{LoadgenCPUPct: -1, MachineBusyPct: -1, StealPct: -1} }
+
+// stealWarnPct is the steal share from which the reports warn that the run is not comparable.
+const stealWarnPct = 5
+
+// writeLine prints the report's cpu line, if the machine's use is known.
+func (c cpuUse) writeLine(w io.Writer) {
+	if c.LoadgenCPUPct < 0 || c.MachineBusyPct < 0 {
+		return
+	}
+	fmt.Fprintf(w, "cpu: kvctl bench %.0f%% of a core; machine %.0f%% busy", c.LoadgenCPUPct, c.MachineBusyPct)
+	if c.StealPct >= 1 {
+		fmt.Fprintf(w, ", %.0f%% of its CPU taken by the hypervisor for other machines", c.StealPct)
+		if c.StealPct >= stealWarnPct {
+			fmt.Fprint(w, ": compare this run with no other")
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// usage returns what the machine's CPU did between s and later.
+func (s cpuSample) usage(later cpuSample) cpuUse {
+	u := unknownCPU()
 	if wall := later.at.Sub(s.at); s.selfOK && later.selfOK && wall > 0 && !s.at.IsZero() {
-		loadgen = 100 * float64(later.self-s.self) / float64(wall)
+		u.LoadgenCPUPct = 100 * float64(later.self-s.self) / float64(wall)
 	}
 	if s.total > 0 && later.total > s.total {
-		machine = 100 * float64(later.busy-s.busy) / float64(later.total-s.total)
+		ticks := float64(later.total - s.total)
+		u.MachineBusyPct = 100 * float64(later.busy-s.busy) / ticks
+		u.StealPct = 100 * float64(later.steal-s.steal) / ticks
 	}
-	return loadgen, machine
+	return u
 }
 
 func (r *benchRun) levels() string {

@@ -227,7 +227,7 @@ func (s *spreadRun) run(ctx context.Context) *spreadReport {
 	}
 	rep := s.report(elapsed)
 	rep.Interrupted = ctx.Err() != nil
-	rep.LoadgenCPUPct, rep.MachineBusyPct = cpuFrom.usage(cpuTo)
+	rep.cpuUse = cpuFrom.usage(cpuTo)
 	return rep
 }
 
@@ -407,8 +407,7 @@ type spreadReport struct {
 	PollErrors       map[string]int64  `json:"poll_errors,omitempty"`
 	FirstWriteErrors map[string]string `json:"first_write_errors,omitempty"`
 	FirstPollErrors  map[string]string `json:"first_poll_errors,omitempty"`
-	LoadgenCPUPct    float64           `json:"loadgen_cpu_pct"`
-	MachineBusyPct   float64           `json:"machine_busy_pct"`
+	cpuUse
 }
 
 // spreadStat summarises durations, in milliseconds.
@@ -443,7 +442,7 @@ func (s *spreadRun) report(elapsed time.Duration) *spreadReport {
 		WarmupRounds: s.warmRounds, Rounds: s.rounds, Complete: s.complete, FailedWrites: s.failedWrites,
 		Incomplete: s.rounds - s.complete - s.failedWrites,
 		Write:      statOf(&s.write), AllNodes: statOf(&s.all), PollWindow: statOf(&s.window),
-		Polls: s.polls.Load(), LoadgenCPUPct: -1, MachineBusyPct: -1,
+		Polls: s.polls.Load(), cpuUse: unknownCPU(),
 	}
 	if s.arrivals > 0 {
 		rep.CommittedPct = 100 * float64(s.committedArrivals) / float64(s.arrivals)
@@ -528,8 +527,6 @@ func writeSpreadReport(w io.Writer, rep *spreadReport) error {
 			fmt.Fprintf(w, "errors: %s %s: %d (first: %s)\n", e.what, kind, e.counts[kind], e.first[kind])
 		}
 	}
-	if rep.LoadgenCPUPct >= 0 && rep.MachineBusyPct >= 0 {
-		fmt.Fprintf(w, "cpu: kvctl bench %.0f%% of a core; machine %.0f%% busy\n", rep.LoadgenCPUPct, rep.MachineBusyPct)
-	}
+	rep.writeLine(w)
 	return nil
 }

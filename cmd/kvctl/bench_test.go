@@ -278,7 +278,7 @@ cpu: kvctl bench 37% of a core; machine 85% busy
 		got.Results[0].ServedBy["n1>n2"] != 100 || got.WarmupOps != 40 || *got.ReadRatio != 0.75 || got.Secs != 2 {
 		t.Errorf("JSON report %s", js.String())
 	}
-	for _, key := range []string{`"p50_ms":`, `"p99_ms":`, `"p999_ms":`, `"ops_per_s":`, `"errors_by_kind":{"no_leader":2}`, `"read_consistency":"bounded"`, `"loadgen_cpu_pct":37.4`} {
+	for _, key := range []string{`"p50_ms":`, `"p99_ms":`, `"p999_ms":`, `"ops_per_s":`, `"errors_by_kind":{"no_leader":2}`, `"read_consistency":"bounded"`, `"loadgen_cpu_pct":37.4`, `"steal_pct":-1`} {
 		if !strings.Contains(js.String(), key) {
 			t.Errorf("JSON report lacks %s: %s", key, js.String())
 		}
@@ -381,5 +381,41 @@ func TestBenchProgressAndInterrupt(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "(interrupted)") || !strings.Contains(stdout.String(), "put  strong") {
 		t.Errorf("no report after the interrupt: %q", stdout.String())
+	}
+}
+
+// The machine's CPU between two /proc/stat samples: busy counts steal (the hypervisor running
+// other machines), and a run with more than a little steal says so, since its numbers compare
+// with no other run.
+func TestCPUUseReportsSteal(t *testing.T) {
+	at := time.Now()
+	from := cpuSample{at: at, self: time.Second, selfOK: true, busy: 1000, total: 4000, steal: 100}
+	cases := []struct {
+		name string
+		to   cpuSample
+		want cpuUse
+		line string
+	}{
+		{"no steal", cpuSample{at: at.Add(time.Second), self: 1500 * time.Millisecond, selfOK: true, busy: 1100, total: 4200, steal: 100},
+			cpuUse{50, 50, 0}, "cpu: kvctl bench 50% of a core; machine 50% busy\n"},
+		{"a little steal", cpuSample{at: at.Add(time.Second), self: 1500 * time.Millisecond, selfOK: true, busy: 1150, total: 4200, steal: 104},
+			cpuUse{50, 75, 2}, "cpu: kvctl bench 50% of a core; machine 75% busy, 2% of its CPU taken by the hypervisor for other machines\n"},
+		{"much steal", cpuSample{at: at.Add(time.Second), self: 1500 * time.Millisecond, selfOK: true, busy: 1180, total: 4200, steal: 190},
+			cpuUse{50, 90, 45}, "cpu: kvctl bench 50% of a core; machine 90% busy, 45% of its CPU taken by the hypervisor for other machines: compare this run with no other\n"},
+		{"no /proc/stat", cpuSample{at: at.Add(time.Second), self: 1500 * time.Millisecond, selfOK: true},
+			cpuUse{50, -1, -1}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := from.usage(c.to)
+			if got != c.want {
+				t.Errorf("usage = %+v, want %+v", got, c.want)
+			}
+			var line bytes.Buffer
+			got.writeLine(&line)
+			if line.String() != c.line {
+				t.Errorf("line %q, want %q", line.String(), c.line)
+			}
+		})
 	}
 }

@@ -73,6 +73,9 @@ type measurement struct {
 type report struct {
 	LoadgenCPUPct  float64 `json:"loadgen_cpu_pct"`
 	MachineBusyPct float64 `json:"machine_busy_pct"`
+	// StealPct is the CPU the hypervisor gave other machines; nil in results from before kvctl
+	// measured it.
+	StealPct *float64 `json:"steal_pct"`
 	// kvctl bench put
 	Total *struct {
 		Ops       int64   `json:"ops"`
@@ -154,9 +157,17 @@ func (m measurement) name() string {
 	return fmt.Sprintf("%s, %d clients", m.Row, m.Clients)
 }
 
+// steal is the report's steal column: "-" where it was not measured.
+func (r *report) steal() string {
+	if r.StealPct == nil || *r.StealPct < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", *r.StealPct)
+}
+
 func writeTable(w io.Writer, ms []measurement) error {
-	fmt.Fprintf(w, "%-5s  %-34s %8s %9s %9s %9s %9s %7s %7s %6s  %s\n",
-		"nodes", "measurement", "count", "ops/s", "p50 ms", "p99 ms", "max ms", "errors", "kvctl%", "busy%", "note")
+	fmt.Fprintf(w, "%-5s  %-34s %8s %9s %9s %9s %9s %7s %7s %6s %6s  %s\n",
+		"nodes", "measurement", "count", "ops/s", "p50 ms", "p99 ms", "max ms", "errors", "kvctl%", "busy%", "steal%", "note")
 	for _, m := range ms {
 		r := m.Report
 		_, _, ok := m.point()
@@ -167,13 +178,13 @@ func writeTable(w io.Writer, ms []measurement) error {
 		if m.Row == rowSpread {
 			a := r.AllNodes
 			note := fmt.Sprintf("poll window p50 %.2f ms; %.0f%% came by Raft first; %.0f polls/s", r.PollWindow.P50ms, r.CommittedPct, r.PollsPerSec)
-			fmt.Fprintf(w, "%-5d  %-34s %8d %9s %9.2f %9.2f %9.2f %7d %7.0f %6.0f  %s\n", m.Nodes, m.name(), a.Count, "-",
-				a.P50ms, a.P99ms, a.Maxms, r.FailedWrites+r.Incomplete, r.LoadgenCPUPct, r.MachineBusyPct, note)
+			fmt.Fprintf(w, "%-5d  %-34s %8d %9s %9.2f %9.2f %9.2f %7d %7.0f %6.0f %6s  %s\n", m.Nodes, m.name(), a.Count, "-",
+				a.P50ms, a.P99ms, a.Maxms, r.FailedWrites+r.Incomplete, r.LoadgenCPUPct, r.MachineBusyPct, r.steal(), note)
 			continue
 		}
 		t := r.Total
-		fmt.Fprintf(w, "%-5d  %-34s %8d %9.0f %9.2f %9.2f %9.2f %7d %7.0f %6.0f\n", m.Nodes, m.name(), t.Ops, t.OpsPerSec,
-			t.P50ms, t.P99ms, t.Maxms, t.Errors, r.LoadgenCPUPct, r.MachineBusyPct)
+		fmt.Fprintf(w, "%-5d  %-34s %8d %9.0f %9.2f %9.2f %9.2f %7d %7.0f %6.0f %6s\n", m.Nodes, m.name(), t.Ops, t.OpsPerSec,
+			t.P50ms, t.P99ms, t.Maxms, t.Errors, r.LoadgenCPUPct, r.MachineBusyPct, r.steal())
 	}
 	return nil
 }

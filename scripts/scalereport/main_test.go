@@ -12,8 +12,8 @@ import (
 
 // Lines as scale.sh writes them: reports cut down to the fields scalereport reads, plus one
 // measurement whose kvctl printed nothing.
-const sampleResults = `{"nodes":3,"row":"spread","clients":0,"exit":0,"report":{"workload":"spread","rounds":100,"complete":100,"failed_writes":0,"incomplete":0,"all_nodes":{"count":100,"p50_ms":4.2,"p99_ms":9.5,"max_ms":12},"poll_window":{"count":300,"p50_ms":1.3},"committed_pct":2,"polls_per_s":900,"loadgen_cpu_pct":20,"machine_busy_pct":70}}
-{"nodes":3,"row":"strong put","clients":1,"exit":0,"report":{"total":{"ops":900,"ops_per_s":180,"p50_ms":5.1,"p99_ms":20.4,"max_ms":40,"errors":0},"loadgen_cpu_pct":5,"machine_busy_pct":60}}
+const sampleResults = `{"nodes":3,"row":"spread","clients":0,"exit":0,"report":{"workload":"spread","rounds":100,"complete":100,"failed_writes":0,"incomplete":0,"all_nodes":{"count":100,"p50_ms":4.2,"p99_ms":9.5,"max_ms":12},"poll_window":{"count":300,"p50_ms":1.3},"committed_pct":2,"polls_per_s":900,"loadgen_cpu_pct":20,"machine_busy_pct":70,"steal_pct":3}}
+{"nodes":3,"row":"strong put","clients":1,"exit":0,"report":{"total":{"ops":900,"ops_per_s":180,"p50_ms":5.1,"p99_ms":20.4,"max_ms":40,"errors":0},"loadgen_cpu_pct":5,"machine_busy_pct":60,"steal_pct":12.4}}
 {"nodes":7,"row":"spread","clients":0,"exit":1,"report":{"workload":"spread","rounds":100,"complete":98,"failed_writes":0,"incomplete":2,"all_nodes":{"count":98,"p50_ms":60,"p99_ms":180,"max_ms":900},"poll_window":{"count":690,"p50_ms":1.5},"committed_pct":30,"polls_per_s":2500,"loadgen_cpu_pct":40,"machine_busy_pct":90}}
 {"nodes":7,"row":"strong put","clients":1,"exit":1,"report":null}
 
@@ -35,11 +35,12 @@ func TestTableAndPlot(t *testing.T) {
 		t.Fatalf("table:\n%s", out.String())
 	}
 	for i, want := range []string{
-		"3      eventual write reaches all nodes        100         -      4.20      9.50     12.00       0      20     70  poll window p50 1.30 ms; 2% came by Raft first; 900 polls/s",
-		"3      strong put, sequential                  900       180      5.10     20.40     40.00       0       5     60",
-		"7      eventual write reaches all nodes         98         -     60.00    180.00    900.00       2      40     90",
+		"3      eventual write reaches all nodes        100         -      4.20      9.50     12.00       0      20     70      3  poll window p50 1.30 ms; 2% came by Raft first; 900 polls/s",
+		"3      strong put, sequential                  900       180      5.10     20.40     40.00       0       5     60     12",
+		// Results from before kvctl measured steal: "-".
+		"7      eventual write reaches all nodes         98         -     60.00    180.00    900.00       2      40     90      -",
 		"7      strong put, sequential             FAILED (exit 1, no measurement)",
-		"5      strong put, sequential                  800       160      6.00     25.00     50.00       0       5     60",
+		"5      strong put, sequential                  800       160      6.00     25.00     50.00       0       5     60      -",
 	} {
 		if !strings.HasPrefix(lines[i+1], want) {
 			t.Errorf("table line %d:\n%q\nwant it to start with\n%q", i+1, lines[i+1], want)
