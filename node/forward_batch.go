@@ -266,13 +266,13 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: reading the batch: %v", replication.ErrInvalid, err))
 		return
 	}
-	batch, err := replication.DecodeCommand(body)
-	if err == nil && batch.Type != replication.CmdBatch {
-		err = fmt.Errorf("a %v command, not a batch", batch.Type)
+	packed, err := replication.DecodeCommand(body)
+	if err == nil && packed.Type != replication.CmdBatch {
+		err = fmt.Errorf("a %v command, not a batch", packed.Type)
 	}
-	cmds := make([]*replication.Command, len(batch.Batch))
-	for i := range batch.Batch {
-		c := &batch.Batch[i]
+	cmds := make([]*replication.Command, len(packed.Batch))
+	for i := range packed.Batch {
+		c := &packed.Batch[i]
 		if c.Type != replication.CmdPut && c.Type != replication.CmdDelete {
 			err = fmt.Errorf("command %d is a %v: only puts and deletes are forwarded", i, c.Type)
 		}
