@@ -9,8 +9,9 @@
 // dialkv(eventual put), hashicorp-raft-3node...) and a workload name. Ratios are taken within
 // each run, never across runs: absolute numbers on the shared 2-core machine move by tens of per
 // cent between runs. A target's side condition (strong put: p99 no worse than etcd's; eventual
-// put: p50 under 2 ms) must hold in most runs for a met verdict. A target a run cannot speak to (a strong-put target in a run whose dialkv
-// put was eventual, a missing row) is left out for that run. Exit 1 only on input it cannot read.
+// put: p50 under 2 ms) must hold in most runs for a met verdict. A target a run cannot speak to
+// (a strong-put target in a run whose dialkv put was eventual, a missing row) is left out for
+// that run. Exit 1 only on input it cannot read.
 package main
 
 import (
@@ -141,85 +142,50 @@ func (r run) get(sys, name string) (result, bool) {
 	return res, ok && res.Errors == 0 && res.OpsPerSec > 0
 }
 
-// pair returns dialkv's and the baseline system's clean results for one workload.
-func (r run) pair(baseline, workload string) (dialkv, base result, ok bool) {
-	d, ok1 := r.get(sysDialkv, workload)
-	b, ok2 := r.get(baseline, workload)
-	return d, b, ok1 && ok2
+// target is one of issue 5's targets: dialkv's result on workload against the baseline system's
+// in the same run, as a ratio of throughputs, or of p50 latencies when latency is set. A target
+// with a putLevel speaks only to runs whose dialkv put was at that level. condition, if not nil,
+// is the target's side condition (p99 no worse than etcd's, p50 under 2 ms); met says whether a
+// ratio meets the goal.
+type target struct {
+	name, goal         string
+	baseline, workload string
+	putLevel           string
+	latency            bool
+	condition          func(dialkv, base result) bool
+	met                func(float64) bool
 }
 
-// target is one of issue 5's targets: measure returns the run's value (a ratio), whether the run
-// met the target's side condition if it has one (p99 no worse than etcd's, p50 under 2 ms), and
-// whether the run can speak to the target at all; met says whether a value meets the goal.
-type target struct {
-	name    string
-	goal    string
-	measure func(run) (value float64, condition, ok bool)
-	met     func(float64) bool
+// measure returns the run's ratio, whether the side condition held, and whether the run can
+// speak to the target at all.
+func (t target) measure(r run) (value float64, condition, ok bool) {
+	d, ok1 := r.get(sysDialkv, t.workload)
+	b, ok2 := r.get(t.baseline, t.workload)
+	if !ok1 || !ok2 || t.putLevel != "" && r.putLevel != t.putLevel {
+		return 0, false, false
+	}
+	value = d.OpsPerSec / b.OpsPerSec
+	if t.latency {
+		if b.P50ms <= 0 {
+			return 0, false, false
+		}
+		value = d.P50ms / b.P50ms
+	}
+	return value, t.condition == nil || t.condition(d, b), true
 }
+
+func atLeast(goal float64) func(float64) bool { return func(v float64) bool { return v >= goal } }
 
 // targets are issue 5's, in its order.
 var targets = []target{
-	{
-		name: "strong put 64c vs etcd put (p99 no worse)",
-		goal: ">= 2x",
-		measure: func(r run) (float64, bool, bool) {
-			d, e, ok := r.pair(sysEtcd, "put")
-			if !ok || r.putLevel != "strong" {
-				return 0, false, false
-			}
-			return d.OpsPerSec / e.OpsPerSec, d.P99ms <= e.P99ms, true
-		},
-		met: func(v float64) bool { return v >= 2 },
-	},
-	{
-		name: "strong get 64c vs etcd linearizable get",
-		goal: ">= 2x",
-		measure: func(r run) (float64, bool, bool) {
-			d, e, ok := r.pair(sysEtcd, "get-lin")
-			if !ok {
-				return 0, false, false
-			}
-			return d.OpsPerSec / e.OpsPerSec, true, true
-		},
-		met: func(v float64) bool { return v >= 2 },
-	},
-	{
-		name: "sequential strong put p50, dialkv / etcd",
-		goal: "<= 1x",
-		measure: func(r run) (float64, bool, bool) {
-			d, e, ok := r.pair(sysEtcd, "put-seq@leader")
-			if !ok || r.putLevel != "strong" || e.P50ms <= 0 {
-				return 0, false, false
-			}
-			return d.P50ms / e.P50ms, true, true
-		},
-		met: func(v float64) bool { return v <= 1 },
-	},
-	{
-		name: "eventual put 64c vs etcd put (p50 < 2 ms)",
-		goal: ">= 5x",
-		measure: func(r run) (float64, bool, bool) {
-			d, e, ok := r.pair(sysEtcd, "put")
-			if !ok || r.putLevel != "eventual" {
-				return 0, false, false
-			}
-			return d.OpsPerSec / e.OpsPerSec, d.P50ms < 2, true
-		},
-		met: func(v float64) bool { return v >= 5 },
-	},
-	{
-		name: "eventual get 64c vs the bare HTTP server",
-		goal: ">= 0.7x",
-		measure: func(r run) (float64, bool, bool) {
-			d, m, ok := r.pair(sysMemkv, "get-ser")
-			if !ok {
-				return 0, false, false
-			}
-			return d.OpsPerSec / m.OpsPerSec, true, true
-		},
-		met: func(v float64) bool { return v >= 0.7 },
-	},
+	{name: "strong put 64c vs etcd put (p99 no worse)", goal: ">= 2x", baseline: sysEtcd, workload: "put", putLevel: "strong",
+		condition: func(d, e result) bool { return d.P99ms <= e.P99ms }, met: atLeast(2)},
+	{name: "strong get 64c vs etcd linearizable get", goal: ">= 2x", baseline: sysEtcd, workload: "get-lin", met: atLeast(2)},
+	{name: "sequential strong put p50, dialkv / etcd", goal: "<= 1x", baseline: sysEtcd, workload: "put-seq@leader", putLevel: "strong",
+		latency: true, met: func(v float64) bool { return v <= 1 }},
+	{name: "eventual put 64c vs etcd put (p50 < 2 ms)", goal: ">= 5x", baseline: sysEtcd, workload: "put", putLevel: "eventual",
+		condition: func(d, _ result) bool { return d.P50ms < 2 }, met: atLeast(5)},
+	{name: "eventual get 64c vs the bare HTTP server", goal: ">= 0.7x", baseline: sysMemkv, workload: "get-ser", met: atLeast(0.7)},
 }
 
 // writeVerdicts prints one row per target: each run's value (in input order; "*" marks a run
