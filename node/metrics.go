@@ -2,7 +2,6 @@ package node
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,9 +181,8 @@ func boolFloat(b bool) float64 {
 	return 0
 }
 
-// requestLabels names a key request for metrics: its operation and level. q is its parsed
-// query, the one the handlers read (queryOf), so no request has its query parsed twice.
-func requestLabels(r *http.Request, q url.Values) (op, level string, ok bool) {
+// requestLabels names a key request for metrics: its operation and level. q is its query.
+func requestLabels(r *http.Request, q query) (op, level string, ok bool) {
 	if !strings.HasPrefix(r.URL.Path, "/v1/kv") {
 		return "", "", false
 	}

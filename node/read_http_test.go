@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -56,5 +57,45 @@ func TestRequestIDs(t *testing.T) {
 	}
 	if id := do(t, "GET", n, "/v1/kv/x", "", client.HeaderRequestID, "mine").header.Get(client.HeaderRequestID); id != "mine" {
 		t.Errorf("request id %q, want the caller's %q", id, "mine")
+	}
+}
+
+// Key requests skip ServeMux (keyRoutes) yet name the same keys it would: escapes decoded,
+// slashes kept, dot segments and HEAD still served by the mux, the bare prefix still a list.
+func TestKeyRoutesNameTheKeysServeMuxWould(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	for _, c := range []struct{ path, key string }{
+		{"/v1/kv/plain", "plain"},
+		{"/v1/kv/dir/sub%2Fkey%20x", "dir/sub/key x"},
+		{"/v1/kv/a/.b", "a/.b"}, // through the mux
+		{"/v1/kv/%C3%A9t%C3%A9", "été"},
+	} {
+		if r := do(t, "PUT", n, c.path+"?consistency=strong", c.key); r.status != 200 {
+			t.Fatalf("PUT %s: %d %s", c.path, r.status, r.body)
+		}
+		if r := do(t, "GET", n, c.path, ""); r.status != 200 || r.body != c.key {
+			t.Errorf("GET %s: %d %q, want 200 %q", c.path, r.status, r.body, c.key)
+		}
+		r := do(t, "GET", n, "/v1/kv?prefix="+url.QueryEscape(c.key), "", "Accept", "application/json")
+		var list client.ListResponse
+		if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Items) != 1 || list.Items[0].Key != c.key {
+			t.Errorf("list of prefix %q after PUT %s: %d %s, want the one key %q", c.key, c.path, r.status, r.body, c.key)
+		}
+		if r := do(t, "HEAD", n, c.path, ""); r.status != 200 {
+			t.Errorf("HEAD %s: %d, want 200", c.path, r.status)
+		}
+	}
+	if r := do(t, "GET", n, "/v1/kv/", "", "Accept", "application/json"); r.status != 200 || !strings.Contains(r.body, `"items":[`) {
+		t.Errorf("GET /v1/kv/: %d %s, want the list", r.status, r.body)
+	}
+	if r := do(t, "DELETE", n, "/v1/kv/plain", ""); r.status != 200 {
+		t.Errorf("DELETE /v1/kv/plain: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", n, "/v1/kv/plain", ""); r.status != 404 {
+		t.Errorf("GET after DELETE: %d %s, want 404", r.status, r.body)
+	}
+	if r := do(t, "POST", n, "/v1/kv/plain", "x"); r.status != 405 {
+		t.Errorf("POST /v1/kv/plain: %d, want 405 from the mux", r.status)
 	}
 }

@@ -1,0 +1,54 @@
+package node
+
+import (
+	"net/url"
+	"testing"
+)
+
+// The query reader must answer as url.ParseQuery would have, for every name a handler asks.
+func checkQueryLikeParseQuery(t *testing.T, raw string) {
+	t.Helper()
+	want, _ := url.ParseQuery(raw) // on error it still holds every pair that parsed
+	q := query(raw)
+	names := []string{"consistency", "max_staleness", "if_version", "if_absent", "pretty", "limit", "prefix", "", "a b", "a+b", "x"}
+	for name := range want {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		if got, w := q.Get(name), want.Get(name); got != w {
+			t.Errorf("query(%q).Get(%q) = %q, url.ParseQuery says %q", raw, name, got, w)
+		}
+		if got, w := q.Has(name), want.Has(name); got != w {
+			t.Errorf("query(%q).Has(%q) = %v, url.ParseQuery says %v", raw, name, got, w)
+		}
+	}
+}
+
+func TestQueryReadsAsParseQuery(t *testing.T) {
+	for _, raw := range []string{
+		"",
+		"consistency=eventual",
+		"consistency=strong&if_version=",
+		"if_version",
+		"pretty&consistency=bounded&max_staleness=2s",
+		"consistency=eventual&consistency=strong", // the first value wins
+		"consistency=%zz&consistency=strong",      // a bad escape skips its pair only
+		"consistency=a;b&consistency=strong",      // as does a semicolon
+		"prefix=a%2Fb+c&limit=10",
+		"a+b=1&a%20b=2",
+		"&&consistency=&",
+		"=x&x=",
+		"%=1&x=%",
+	} {
+		checkQueryLikeParseQuery(t, raw)
+	}
+}
+
+func FuzzQueryReadsAsParseQuery(f *testing.F) {
+	for _, s := range []string{"consistency=eventual&pretty", "a=%41&a=b", "x;y=1&x=2", "k+1=v%2B"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		checkQueryLikeParseQuery(t, raw)
+	})
+}
