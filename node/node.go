@@ -244,6 +244,7 @@ func (n *Node) Close() error {
 			n.server.Shutdown(sctx)
 			cancel()
 		}
+		n.readIndexes.close()
 		n.wg.Wait()
 		if gerr := n.gossip.Shutdown(); gerr != nil {
 			n.logger.Warn("gossip shutdown", "err", gerr)

@@ -160,6 +160,9 @@ func (n *Node) readIndex(ctx context.Context, r *http.Request) (uint64, error) {
 				if err == nil {
 					return index, nil
 				}
+				if errors.Is(err, errRoundsClosed) {
+					return 0, fmt.Errorf("%w: %v", replication.ErrNoLeader, err)
+				}
 				if ctx.Err() == nil {
 					n.reqLogger(r).Debug("read index from leader failed; retrying", "leader", id, "err", err)
 				}

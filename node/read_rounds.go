@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +19,36 @@ import (
 // call's own deadline, as each request's own call did before; a request whose context ends
 // leaves at once, and those left retry with a new round.
 //
+// Shutdown: close ends the call in flight (its context is cancelled) and waits for the round
+// goroutine; joins after that fail with errRoundsClosed.
+//
 // The zero value is ready to use.
 type readIndexRounds struct {
 	mu      sync.Mutex
 	running bool            // a round's call is in flight
+	closed  bool            // close was called: no more rounds
 	next    *readIndexRound // the round requests join now; it starts when the running one ends
 	calls   atomic.Uint64   // rounds run (calls made), for tests and benchmarks
+	// life is the parent of every call's context, cancelled by close; wg counts round goroutines.
+	life   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// errRoundsClosed fails a join after close: the node is shutting down.
+var errRoundsClosed = errors.New("the node is shutting down")
+
+// close cancels the call in flight, waits for the round goroutine to end and refuses new joins.
+// Requests still waiting get the cancelled call's error.
+func (rs *readIndexRounds) close() {
+	rs.mu.Lock()
+	rs.closed = true
+	cancel := rs.cancel
+	rs.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	rs.wg.Wait()
 }
 
 // readIndexRound is one call to the leader and the requests that share its answer.
@@ -43,6 +68,10 @@ type readIndexCall func(ctx context.Context, id string) (uint64, error)
 // if not nil, is told of each round as it ends.
 func (rs *readIndexRounds) join(ctx context.Context, id string, timeout time.Duration, call readIndexCall, report func(r *readIndexRound, took time.Duration)) (uint64, error) {
 	rs.mu.Lock()
+	if rs.closed {
+		rs.mu.Unlock()
+		return 0, errRoundsClosed
+	}
 	r := rs.next
 	if r == nil {
 		r = &readIndexRound{done: make(chan struct{})}
@@ -50,7 +79,11 @@ func (rs *readIndexRounds) join(ctx context.Context, id string, timeout time.Dur
 	}
 	r.ids = append(r.ids, id)
 	if !rs.running {
+		if rs.life == nil {
+			rs.life, rs.cancel = context.WithCancel(context.Background())
+		}
 		rs.running, rs.next = true, nil
+		rs.wg.Add(1) // under mu, before close can Wait: closed is false here
 		go rs.run(r, timeout, call, report)
 	}
 	rs.mu.Unlock()
@@ -66,9 +99,10 @@ func (rs *readIndexRounds) join(ctx context.Context, id string, timeout time.Dur
 // A round's call starts only after everyone in it joined, so each gets an index taken after it
 // asked.
 func (rs *readIndexRounds) run(r *readIndexRound, timeout time.Duration, call readIndexCall, report func(r *readIndexRound, took time.Duration)) {
+	defer rs.wg.Done()
 	for r != nil {
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		ctx, cancel := context.WithTimeout(rs.life, timeout)
 		r.index, r.err = call(ctx, r.ids[0])
 		cancel()
 		rs.calls.Add(1)

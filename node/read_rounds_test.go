@@ -235,3 +235,38 @@ func strongGet(n *Node, key string) (status int, body string, err error) {
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
 }
+
+// close ends the call in flight and waits for the round goroutine, so a node's Close leaves
+// none behind; requests waiting get an error and later joins are refused at once.
+func TestReadIndexRoundsClose(t *testing.T) {
+	var rs readIndexRounds
+	started := make(chan struct{}, 1)
+	blocking := func(ctx context.Context, id string) (uint64, error) {
+		started <- struct{}{}
+		<-ctx.Done() // a leader that never answers
+		return 0, ctx.Err()
+	}
+	waiter := make(chan joined, 1)
+	go func() {
+		index, err := rs.join(context.Background(), "a", time.Hour, blocking, nil)
+		waiter <- joined{index, err}
+	}()
+	receive(t, started, "the call")
+	closed := make(chan struct{})
+	go func() {
+		rs.close()
+		close(closed)
+	}()
+	receive(t, closed, "close returning while the call was in flight")
+	if got := receive(t, waiter, "the waiter's answer"); !errors.Is(got.err, context.Canceled) {
+		t.Errorf("waiter = %+v, want the cancelled call's error", got)
+	}
+	if _, err := rs.join(context.Background(), "b", time.Hour, blocking, nil); !errors.Is(err, errRoundsClosed) {
+		t.Errorf("join after close = %v, want errRoundsClosed", err)
+	}
+	select {
+	case <-started:
+		t.Error("a join after close started a call")
+	default:
+	}
+}
