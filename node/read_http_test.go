@@ -9,7 +9,8 @@ import (
 	"github.com/dialkv/dialkv/client"
 )
 
-// Key answers in JSON are compact (programs read them); ?pretty indents them for people.
+// Key answers in JSON are compact (programs read them); ?pretty indents them for people. Error
+// bodies are compact always.
 func TestKVAnswersCompactUnlessPretty(t *testing.T) {
 	tc := startCluster(t, 1)
 	n := tc.nodes[0]
@@ -39,6 +40,11 @@ func TestKVAnswersCompactUnlessPretty(t *testing.T) {
 		if indented := strings.Contains(r.body, "\n  "); indented != c.pretty {
 			t.Errorf("%s %s: indented=%v, want %v:\n%s", c.method, c.path, indented, c.pretty, r.body)
 		}
+	}
+	// Errors too are one line.
+	r := do(t, "GET", n, "/v1/kv/absent", "")
+	if r.status != 404 || errCode(t, r) != client.CodeNotFound || strings.Count(r.body, "\n") != 1 || !strings.HasSuffix(r.body, "}\n") {
+		t.Errorf("GET of an absent key: %d %q, want 404 and one line of JSON", r.status, r.body)
 	}
 }
 
