@@ -350,7 +350,10 @@ func (s *Store) Members() (map[string]replication.Member, error) {
 
 // Tx is one committed-layer write transaction, open only inside Apply's callback.
 type Tx struct {
-	kv, members, meta, watermarks, tombstones *bolt.Bucket
+	root, kv *bolt.Bucket
+	// The other sub-buckets, opened on first use (Tx.sub): most transactions touch only kv
+	// and meta, and opening a bucket costs a seek and an allocation.
+	membersB, metaB, watermarksB, tombstonesB *bolt.Bucket
 	// tentative is a read-only view of the tentative layer (nil: nothing to drop); entries the
 	// transaction supersedes are collected in drops and deleted by the group committer after
 	// the transaction commits.
@@ -382,9 +385,9 @@ func (t *Tx) Put(key string, v consistency.Value) error {
 	}
 	var err error
 	if v.Tombstone {
-		err = t.tombstones.Put(k, replication.AppendVersion(nil, v.Version))
+		err = t.tombstones().Put(k, replication.AppendVersion(nil, v.Version))
 	} else {
-		err = t.tombstones.Delete(k)
+		err = t.tombstones().Delete(k)
 	}
 	if err != nil {
 		return err
@@ -413,7 +416,7 @@ func (t *Tx) PutMember(m replication.Member) error {
 		return err
 	}
 	t.membersChanged = true
-	return t.members.Put([]byte(m.ID), raw)
+	return t.members().Put([]byte(m.ID), raw)
 }
 
 // MembersGeneration changes whenever the committed members table does (after the transaction
@@ -436,12 +439,11 @@ func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
 	defer view.Rollback()
 	var tx *Tx
 	err = s.db.Update(func(btx *bolt.Tx) error {
-		root := btx.Bucket(bucketCommitted)
 		tx = newTx(btx, view)
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return root.Bucket(bucketMeta).Put(keyApplied, binary.BigEndian.AppendUint64(nil, lastIndex))
+		return tx.meta().Put(keyApplied, binary.BigEndian.AppendUint64(nil, lastIndex))
 	})
 	// Before the applied index moves, and on failure too (harmless, and safe whatever bbolt left).
 	if tx != nil {

@@ -15,34 +15,41 @@ import (
 // the tentative layer's file.
 func newTx(btx, tentative *bolt.Tx) *Tx {
 	root := btx.Bucket(bucketCommitted)
-	t := &Tx{
-		kv:         root.Bucket(bucketKV),
-		members:    root.Bucket(bucketMembers),
-		meta:       root.Bucket(bucketMeta),
-		watermarks: root.Bucket(bucketWatermarks),
-		tombstones: root.Bucket(bucketTombstones),
-	}
+	t := &Tx{root: root, kv: root.Bucket(bucketKV)}
 	if tentative != nil {
 		t.tentative = tentative.Bucket(bucketTentative)
 	}
 	return t
 }
 
+// sub is the committed layer's sub-bucket name, opened into *b on first use.
+func (t *Tx) sub(b **bolt.Bucket, name []byte) *bolt.Bucket {
+	if *b == nil {
+		*b = t.root.Bucket(name)
+	}
+	return *b
+}
+
+func (t *Tx) members() *bolt.Bucket    { return t.sub(&t.membersB, bucketMembers) }
+func (t *Tx) meta() *bolt.Bucket       { return t.sub(&t.metaB, bucketMeta) }
+func (t *Tx) watermarks() *bolt.Bucket { return t.sub(&t.watermarksB, bucketWatermarks) }
+func (t *Tx) tombstones() *bolt.Bucket { return t.sub(&t.tombstonesB, bucketTombstones) }
+
 // SetWatermark records member's report: it holds no uncommitted eventual write older than v.
 // Reports only move forward.
 func (t *Tx) SetWatermark(member string, v consistency.Version) error {
-	if raw := t.watermarks.Get([]byte(member)); raw != nil {
+	if raw := t.watermarks().Get([]byte(member)); raw != nil {
 		if old, _, err := replication.DecodeVersion(raw); err == nil && !v.Newer(old) {
 			return nil
 		}
 	}
-	return t.watermarks.Put([]byte(member), replication.AppendVersion(nil, v))
+	return t.watermarks().Put([]byte(member), replication.AppendVersion(nil, v))
 }
 
 // PurgeHorizon is the version below which tombstones have been purged, and below which an
 // eventual write can no longer be told apart from one a purged delete superseded: such writes
 // are refused.
-func (t *Tx) PurgeHorizon() consistency.Version { return readHorizon(t.meta) }
+func (t *Tx) PurgeHorizon() consistency.Version { return readHorizon(t.meta()) }
 
 func readHorizon(meta *bolt.Bucket) consistency.Version {
 	raw := meta.Get(keyPurgeHorizon)
@@ -70,8 +77,8 @@ func (t *Tx) Purge() (PurgeReport, error) {
 	var rep PurgeReport
 	var horizon consistency.Version
 	first := true
-	err := t.members.ForEach(func(id, _ []byte) error {
-		raw := t.watermarks.Get(id)
+	err := t.members().ForEach(func(id, _ []byte) error {
+		raw := t.watermarks().Get(id)
 		if raw == nil {
 			rep.BlockedBy = append(rep.BlockedBy, string(id))
 			return nil
@@ -88,12 +95,12 @@ func (t *Tx) Purge() (PurgeReport, error) {
 	if err != nil || len(rep.BlockedBy) > 0 || first {
 		return rep, err
 	}
-	if !horizon.Newer(readHorizon(t.meta)) {
-		rep.Horizon = readHorizon(t.meta)
+	if !horizon.Newer(readHorizon(t.meta())) {
+		rep.Horizon = readHorizon(t.meta())
 		return rep, nil
 	}
 	var doomed [][]byte
-	err = t.tombstones.ForEach(func(k, raw []byte) error {
+	err = t.tombstones().ForEach(func(k, raw []byte) error {
 		v, _, err := replication.DecodeVersion(raw)
 		if err != nil {
 			return err
@@ -111,14 +118,14 @@ func (t *Tx) Purge() (PurgeReport, error) {
 		if err := t.kv.Delete(k); err != nil {
 			return rep, err
 		}
-		if err := t.tombstones.Delete(k); err != nil {
+		if err := t.tombstones().Delete(k); err != nil {
 			return rep, err
 		}
 	}
 	rep.Purged, rep.Horizon = len(doomed), horizon
 	// Tentative entries below the new horizon can no longer be committed: drop them too.
 	t.prune = true
-	return rep, t.meta.Put(keyPurgeHorizon, replication.AppendVersion(nil, horizon))
+	return rep, t.meta().Put(keyPurgeHorizon, replication.AppendVersion(nil, horizon))
 }
 
 // pruneTentative drops every tentative entry (in the writable t.tentative) the committed layer
