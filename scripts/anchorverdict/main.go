@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 )
@@ -41,6 +42,10 @@ func main() {
 		runs = append(runs, r)
 	}
 	writeVerdicts(os.Stdout, runs)
+	fmt.Println()
+	writeCPUBounds(os.Stdout, runs, runtime.NumCPU())
+	fmt.Println()
+	writeLatencyFloor(os.Stdout, runs)
 }
 
 // result is the part of one RESULT line that the targets use.
@@ -51,6 +56,18 @@ type result struct {
 	P50ms     float64 `json:"p50_ms"`
 	P99ms     float64 `json:"p99_ms"`
 	Errors    int64   `json:"errors"`
+	// CPU the servers and the load generator used while the workload ran (100 = one core).
+	ServersCPU float64 `json:"servers_cpu_pct"`
+	LoadgenCPU float64 `json:"loadgen_cpu_pct"`
+}
+
+// cpuPerOp is the CPU, in microseconds, that one operation cost the servers and the load
+// generator together; ok is false when the harness did not measure it.
+func (r result) cpuPerOp() (us float64, ok bool) {
+	if r.ServersCPU <= 0 || r.LoadgenCPU <= 0 || r.OpsPerSec <= 0 {
+		return 0, false
+	}
+	return (r.ServersCPU + r.LoadgenCPU) / 100 * 1e6 / r.OpsPerSec, true
 }
 
 // run is one harness run: its name (the file's) and its results by system and workload.
@@ -67,14 +84,19 @@ const (
 	sysEtcd   = "etcd"
 	sysMemkv  = "memkv"
 	sysDialkv = "dialkv"
+	sysRaft   = "raft" // three bare hashicorp/raft nodes with raft-boltdb, in one process
 )
 
-// system names the system a harness group measured, or "" for one the targets do not use (raw
-// raft, Redis, physical limits).
+// system names the system a harness group measured, or "" for one the targets do not use
+// (Redis, physical limits, raft without fsync).
 func system(group string) (sys, putLevel string) {
 	switch {
 	case strings.HasPrefix(group, "etcd-"):
 		return sysEtcd, ""
+	case strings.HasPrefix(group, "hashicorp-raft") && !strings.Contains(group, "NoSync"):
+		// The harness also runs raft without fsync, to show the disk's share; a floor
+		// under dialkv (which syncs) must sync too.
+		return sysRaft, ""
 	case strings.HasPrefix(group, "go-http-memkv"):
 		return sysMemkv, ""
 	case strings.HasPrefix(group, "dialkv(strong"):
@@ -148,12 +170,26 @@ func (r run) get(sys, name string) (result, bool) {
 // is the target's side condition (p99 no worse than etcd's, p50 under 2 ms); met says whether a
 // ratio meets the goal.
 type target struct {
-	name, goal         string
+	name               string
+	want               float64 // the goal: ratio >= want, or <= want for a latency target
 	baseline, workload string
 	putLevel           string
 	latency            bool
 	condition          func(dialkv, base result) bool
-	met                func(float64) bool
+}
+
+func (t target) goal() string {
+	if t.latency {
+		return fmt.Sprintf("<= %gx", t.want)
+	}
+	return fmt.Sprintf(">= %gx", t.want)
+}
+
+func (t target) met(v float64) bool {
+	if t.latency {
+		return v <= t.want
+	}
+	return v >= t.want
 }
 
 // measure returns the run's ratio, whether the side condition held, and whether the run can
@@ -174,18 +210,16 @@ func (t target) measure(r run) (value float64, condition, ok bool) {
 	return value, t.condition == nil || t.condition(d, b), true
 }
 
-func atLeast(goal float64) func(float64) bool { return func(v float64) bool { return v >= goal } }
-
 // targets are issue 5's, in its order.
 var targets = []target{
-	{name: "strong put 64c vs etcd put (p99 no worse)", goal: ">= 2x", baseline: sysEtcd, workload: "put", putLevel: "strong",
-		condition: func(d, e result) bool { return d.P99ms <= e.P99ms }, met: atLeast(2)},
-	{name: "strong get 64c vs etcd linearizable get", goal: ">= 2x", baseline: sysEtcd, workload: "get-lin", met: atLeast(2)},
-	{name: "sequential strong put p50, dialkv / etcd", goal: "<= 1x", baseline: sysEtcd, workload: "put-seq@leader", putLevel: "strong",
-		latency: true, met: func(v float64) bool { return v <= 1 }},
-	{name: "eventual put 64c vs etcd put (p50 < 2 ms)", goal: ">= 5x", baseline: sysEtcd, workload: "put", putLevel: "eventual",
-		condition: func(d, _ result) bool { return d.P50ms < 2 }, met: atLeast(5)},
-	{name: "eventual get 64c vs the bare HTTP server", goal: ">= 0.7x", baseline: sysMemkv, workload: "get-ser", met: atLeast(0.7)},
+	{name: "strong put 64c vs etcd put (p99 no worse)", want: 2, baseline: sysEtcd, workload: "put", putLevel: "strong",
+		condition: func(d, e result) bool { return d.P99ms <= e.P99ms }},
+	{name: "strong get 64c vs etcd linearizable get", want: 2, baseline: sysEtcd, workload: "get-lin"},
+	{name: "sequential strong put p50, dialkv / etcd", want: 1, baseline: sysEtcd, workload: "put-seq@leader", putLevel: "strong",
+		latency: true},
+	{name: "eventual put 64c vs etcd put (p50 < 2 ms)", want: 5, baseline: sysEtcd, workload: "put", putLevel: "eventual",
+		condition: func(d, _ result) bool { return d.P50ms < 2 }},
+	{name: "eventual get 64c vs the bare HTTP server", want: 0.7, baseline: sysMemkv, workload: "get-ser"},
 }
 
 // writeVerdicts prints one row per target: each run's value (in input order; "*" marks a run
@@ -231,7 +265,7 @@ func writeVerdicts(w io.Writer, runs []run) {
 				verdict = "met"
 			}
 		}
-		fmt.Fprintf(w, "%-44s %-8s %-32s %8s  %s\n", t.name, t.goal, strings.Join(cells, " "), median, verdict)
+		fmt.Fprintf(w, "%-44s %-8s %-32s %8s  %s\n", t.name, t.goal(), strings.Join(cells, " "), median, verdict)
 	}
 }
 
@@ -243,4 +277,58 @@ func medianOf(vs []float64) float64 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// writeCPUBounds prints, for each throughput target and run, what bounds it in CPU: on this
+// shared machine the load generator and every server take turns on the same cores, so a rate
+// is reachable only if the CPU one operation costs, times the rate, fits in the cores. The rows
+// give the CPU per operation measured (servers plus load generator) for dialkv and the baseline,
+// the goal's rate (the goal times the baseline's rate in that run), and the cores that rate would
+// need at dialkv's measured cost, against the cores the machine has.
+func writeCPUBounds(w io.Writer, runs []run, cores int) {
+	fmt.Fprintf(w, "CPU per operation (servers + load generator, as the harness measured them) and the cores the goal's rate would need at dialkv's cost; this machine has %d.\n", cores)
+	fmt.Fprintf(w, "%-44s %-18s %12s %14s %11s %13s  %s\n", "target", "run", "dialkv us/op", "baseline us/op", "goal ops/s", "cores needed", "to reach it")
+	for _, t := range targets {
+		if t.latency {
+			continue
+		}
+		for _, r := range runs {
+			if _, _, ok := t.measure(r); !ok {
+				continue
+			}
+			d, _ := r.get(sysDialkv, t.workload)
+			b, _ := r.get(t.baseline, t.workload)
+			dus, ok1 := d.cpuPerOp()
+			bus, ok2 := b.cpuPerOp()
+			if !ok1 || !ok2 {
+				continue
+			}
+			rate := t.want * b.OpsPerSec
+			need := dus * rate / 1e6
+			verdict := "fits"
+			if need > float64(cores) {
+				verdict = fmt.Sprintf("needs %.0f %% less CPU per op", 100*(1-float64(cores)/need))
+			}
+			fmt.Fprintf(w, "%-44s %-18s %12.0f %14.0f %11.0f %13.2f  %s\n", t.name, r.name, dus, bus, rate, need, verdict)
+		}
+	}
+}
+
+// writeLatencyFloor prints, for the sequential strong put, the floor under dialkv's ratio that
+// the fixed libraries set: three bare hashicorp/raft nodes with raft-boltdb (one process, an
+// in-memory state machine, no HTTP) applying one entry at a time, against etcd's sequential put
+// in the same run. dialkv's strong write is such an apply plus its own work, so its ratio
+// cannot go below this one.
+func writeLatencyFloor(w io.Writer, runs []run) {
+	fmt.Fprintln(w, "Sequential strong put: bare hashicorp/raft + raft-boltdb apply-seq p50 against etcd's put-seq@leader p50 in the same run (the floor under dialkv's ratio):")
+	fmt.Fprintf(w, "%-18s %12s %12s %12s %14s %14s\n", "run", "raft ms", "etcd ms", "dialkv ms", "raft / etcd", "dialkv / etcd")
+	for _, r := range runs {
+		raw, ok1 := r.get(sysRaft, "apply-seq")
+		e, ok2 := r.get(sysEtcd, "put-seq@leader")
+		d, ok3 := r.get(sysDialkv, "put-seq@leader")
+		if !ok1 || !ok2 || !ok3 || e.P50ms <= 0 || r.putLevel != "strong" {
+			continue
+		}
+		fmt.Fprintf(w, "%-18s %12.3f %12.3f %12.3f %14.2f %14.2f\n", r.name, raw.P50ms, e.P50ms, d.P50ms, raw.P50ms/e.P50ms, d.P50ms/e.P50ms)
+	}
 }

@@ -118,3 +118,51 @@ func TestBadInput(t *testing.T) {
 		t.Error("a missing file must be an error")
 	}
 }
+
+// The CPU table: dialkv's and the baseline's CPU per operation, and the cores the goal's rate
+// would need at dialkv's cost. Rows the harness measured no CPU for are left out.
+func TestCPUBounds(t *testing.T) {
+	withCPU := strings.NewReplacer(
+		`"name":"put","ops_per_s":5500,"p50_ms":11,"p99_ms":24,"errors":0`, `"name":"put","ops_per_s":5500,"p50_ms":11,"p99_ms":24,"errors":0,"servers_cpu_pct":130,"loadgen_cpu_pct":30`,
+		`"name":"put","ops_per_s":5000,"p50_ms":10,"p99_ms":25,"errors":0`, `"name":"put","ops_per_s":5000,"p50_ms":10,"p99_ms":25,"errors":0,"servers_cpu_pct":120,"loadgen_cpu_pct":45`,
+		`"name":"get-ser","ops_per_s":18000,"p50_ms":3,"p99_ms":13,"errors":0`, `"name":"get-ser","ops_per_s":18000,"p50_ms":3,"p99_ms":13,"errors":0,"servers_cpu_pct":100,"loadgen_cpu_pct":80`,
+		`"name":"get-ser","ops_per_s":30000,"p50_ms":1.6,"p99_ms":8,"errors":0`, `"name":"get-ser","ops_per_s":30000,"p50_ms":1.6,"p99_ms":8,"errors":0,"servers_cpu_pct":75,"loadgen_cpu_pct":45`,
+	).Replace(strongRun)
+	var out bytes.Buffer
+	writeCPUBounds(&out, []run{mustParse(t, "h1", withCPU), mustParse(t, "h2", eventualRun)}, 2)
+	table := out.String()
+	// 160 % of a core over 5,500 puts/s = 291 us; etcd 165 % over 5,000 = 330 us; 2 x 5,000/s
+	// at 291 us needs 2.91 cores, 31 % more than 2.
+	if got, want := row(t, table, "strong put"), "strong put 64c vs etcd put (p99 no worse) h1 291 330 10000 2.91 needs 31 % less CPU per op"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// 180 % over 18,000 reads/s = 100 us; memkv 120 % over 30,000 = 40 us; 0.7 x 30,000/s at
+	// 100 us needs 2.10 cores.
+	if got, want := row(t, table, "eventual get"), "eventual get 64c vs the bare HTTP server h1 100 40 21000 2.10 needs 5 % less CPU per op"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	// No CPU measured for etcd's get-lin, nor anything in run h2; no latency target.
+	for _, absent := range []string{"strong get", "sequential", "eventual put", "h2"} {
+		if strings.Contains(table, absent) {
+			t.Errorf("the table has a row for %q:\n%s", absent, table)
+		}
+	}
+}
+
+// The latency floor: raw raft's apply-seq p50 against etcd's put-seq@leader p50, next to
+// dialkv's, for strong runs that measured all three.
+func TestLatencyFloor(t *testing.T) {
+	withSeq := strongRun + `RESULT {"group":"hashicorp-raft-3node(1 process)","name":"apply-seq","ops_per_s":900,"p50_ms":1.0,"p99_ms":2,"errors":0}` + "\n" +
+		// The harness's run without fsync comes after and must not count.
+		`RESULT {"group":"hashicorp-raft-3node(1 process) NoSync","name":"apply-seq","ops_per_s":9000,"p50_ms":0.1,"p99_ms":0.2,"errors":0}` + "\n"
+	var out bytes.Buffer
+	writeLatencyFloor(&out, []run{mustParse(t, "h1", withSeq), mustParse(t, "h2", strongRun), mustParse(t, "h3", eventualRun)})
+	table := out.String()
+	// 1.0 / 0.8 and 1.2 / 0.8; h2 has no raft row, h3 no sequential rows.
+	if got, want := row(t, table, "h1"), "h1 1.000 0.800 1.200 1.25 1.50"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if strings.Contains(table, "h2") || strings.Contains(table, "h3") {
+		t.Errorf("rows for runs without all three measurements:\n%s", table)
+	}
+}
