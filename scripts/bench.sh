@@ -34,7 +34,8 @@
 # each row's median and range over the N runs (docs/performance.md section 10 used 3). Last, it
 # prints issue 5's targets that the half can speak to, per run and on the median
 # (scripts/anchorverdict; `go run ./scripts/anchorverdict RUN.jsonl...` over both halves' history
-# files gives the whole verdict).
+# files gives the whole verdict). Each row runs 10 s or 100,000 operations, whichever is first
+# (ANCHOR_DURATION, ANCHOR_OPS: passed to the harness as its DURATION and OPS).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -78,6 +79,12 @@ anchors() {
 	STORE_LOADGEN_ARGS+=" -http-role 'GET http://{ep}/v1/status?local=true'"
 	export STORE_LOADGEN_ARGS
 	export RUN_DIR=${RUN_DIR:-$(dirname "$harness")/run-dialkv-$level}
+	# Every row runs 10 s or 100,000 operations, whichever comes first (ANCHOR_DURATION,
+	# ANCHOR_OPS; this script's own DURATION is the matrix's). With the harness's own caps
+	# (20,000 operations or 30 s) a read row at 20-35k ops/s lasted under a second: two such
+	# rows on the same code differed by 60 %, two 10-second rows by 8 % (docs/performance.md
+	# section 12). Now the shortest rows run about 3 s.
+	export OPS=${ANCHOR_OPS:-100000} DURATION=${ANCHOR_DURATION:-10s}
 	local runs=${ANCHOR_RUNS:-1} run before after
 	[[ $runs =~ ^[1-9][0-9]*$ ]] || die "ANCHOR_RUNS must be a positive count, not '$runs'"
 	before=$(ls "$RUN_DIR"/history/*.jsonl 2>/dev/null | sort)
