@@ -104,4 +104,20 @@ func TestKeyRoutesNameTheKeysServeMuxWould(t *testing.T) {
 	if r := do(t, "POST", n, "/v1/kv/plain", "x"); r.status != 405 {
 		t.Errorf("POST /v1/kv/plain: %d, want 405 from the mux", r.status)
 	}
+	// A doubled slash, even right after the prefix, is the mux's: it redirects to the clean
+	// path (the client follows), so the key is "slashed", not "/slashed".
+	if r := do(t, "PUT", n, "/v1/kv//slashed?consistency=strong", "s"); r.status != 200 {
+		t.Fatalf("PUT /v1/kv//slashed: %d %s", r.status, r.body)
+	}
+	r := do(t, "GET", n, "/v1/kv?prefix=%2Fslashed", "", "Accept", "application/json")
+	if strings.Contains(r.body, `"key":"/slashed"`) {
+		t.Errorf("PUT /v1/kv//slashed stored the key /slashed: %s", r.body)
+	}
+	if r := do(t, "GET", n, "/v1/kv/slashed", ""); r.status != 200 || r.body != "s" {
+		t.Errorf("GET /v1/kv/slashed after PUT /v1/kv//slashed: %d %q", r.status, r.body)
+	}
+	// The prefix must be there before unescaping, as the mux matches it.
+	if r := do(t, "GET", n, "/v1%2Fkv/slashed", ""); r.status != 404 || strings.HasPrefix(r.body, "{") {
+		t.Errorf("GET /v1%%2Fkv/slashed: %d %s, want the mux's 404 for an unknown path", r.status, r.body)
+	}
 }
