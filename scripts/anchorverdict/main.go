@@ -18,8 +18,10 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,12 +30,20 @@ import (
 )
 
 func main() {
-	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
-		fmt.Fprintln(os.Stderr, "usage: anchorverdict RUN.jsonl... (the anchor harness's history files)")
+	fs := flag.NewFlagSet("anchorverdict", flag.ContinueOnError)
+	cores := fs.Int("cores", runtime.NumCPU(), "cores of the machine the runs were measured on (the CPU table's budget; the default is this machine's)")
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: anchorverdict [--cores N] RUN.jsonl... (the anchor harness's history files)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil || fs.NArg() == 0 || *cores < 1 {
+		if err == nil {
+			fs.Usage()
+		}
 		os.Exit(2)
 	}
 	var runs []run
-	for _, path := range os.Args[1:] {
+	for _, path := range fs.Args() {
 		r, err := readRun(path)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "anchorverdict:", err)
@@ -43,7 +53,7 @@ func main() {
 	}
 	writeVerdicts(os.Stdout, runs)
 	fmt.Println()
-	writeCPUBounds(os.Stdout, runs, runtime.NumCPU())
+	writeCPUBounds(os.Stdout, runs, *cores)
 	fmt.Println()
 	writeLatencyFloor(os.Stdout, runs)
 }
@@ -284,9 +294,10 @@ func medianOf(vs []float64) float64 {
 // is reachable only if the CPU one operation costs, times the rate, fits in the cores. The rows
 // give the CPU per operation measured (servers plus load generator) for dialkv and the baseline,
 // the goal's rate (the goal times the baseline's rate in that run), and the cores that rate would
-// need at dialkv's measured cost, against the cores the machine has.
+// need at dialkv's measured cost, against the cores the runs' machine has (--cores; the history
+// files do not record it).
 func writeCPUBounds(w io.Writer, runs []run, cores int) {
-	fmt.Fprintf(w, "CPU per operation (servers + load generator, as the harness measured them) and the cores the goal's rate would need at dialkv's cost; this machine has %d.\n", cores)
+	fmt.Fprintf(w, "CPU per operation (servers + load generator, as the harness measured them) and the cores the goal's rate would need at dialkv's cost; the runs' machine has %d (--cores).\n", cores)
 	fmt.Fprintf(w, "%-44s %-18s %12s %14s %11s %13s  %s\n", "target", "run", "dialkv us/op", "baseline us/op", "goal ops/s", "cores needed", "to reach it")
 	for _, t := range targets {
 		if t.latency {
@@ -307,7 +318,8 @@ func writeCPUBounds(w io.Writer, runs []run, cores int) {
 			need := dus * rate / 1e6
 			verdict := "fits"
 			if need > float64(cores) {
-				verdict = fmt.Sprintf("needs %.0f %% less CPU per op", 100*(1-float64(cores)/need))
+				// Rounded up: a need just above the cores must not read "0 % less".
+				verdict = fmt.Sprintf("needs %.0f %% less CPU per op", math.Ceil(100*(1-float64(cores)/need)))
 			}
 			fmt.Fprintf(w, "%-44s %-18s %12.0f %14.0f %11.0f %13.2f  %s\n", t.name, r.name, dus, bus, rate, need, verdict)
 		}
