@@ -49,16 +49,21 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 	// One compact line: programs read it, a human reads it as well, and a not-found read is a
 	// hot path for some loads.
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(body)
+	sendJSON(w, status, body, false)
 }
 
 // writeJSON sends v indented: status, health and stats answers are read by people with curl.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	sendJSON(w, status, v, true)
+}
+
+// sendJSON sends v as a JSON answer with status, indented or on one line.
+func sendJSON(w http.ResponseWriter, status int, v any, indent bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if indent {
+		enc.SetIndent("", "  ")
+	}
 	enc.Encode(v)
 }

@@ -239,15 +239,12 @@ func wantsJSON(r *http.Request) bool {
 // client, kvctl, which prints its own layout), and indenting cost CPU on every read. ?pretty
 // indents it for a human with curl.
 func writeAnswer(w http.ResponseWriter, r *http.Request, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
+	indent := false
 	if q := queryOf(r); q.Has("pretty") {
-		if pretty, err := strconv.ParseBool(q.Get("pretty")); err != nil || pretty {
-			enc.SetIndent("", "  ")
-		}
+		pretty, err := strconv.ParseBool(q.Get("pretty"))
+		indent = err != nil || pretty
 	}
-	enc.Encode(v)
+	sendJSON(w, http.StatusOK, v, indent)
 }
 
 // answer is what a successful key operation reports.
