@@ -202,12 +202,22 @@ func (t target) met(v float64) bool {
 	return v >= t.want
 }
 
-// measure returns the run's ratio, whether the side condition held, and whether the run can
-// speak to the target at all.
-func (t target) measure(r run) (value float64, condition, ok bool) {
+// results returns dialkv's and the baseline's results for the target in run r; ok is false when
+// the run cannot speak to the target (a missing or failed row, the other put level).
+func (t target) results(r run) (dialkv, base result, ok bool) {
 	d, ok1 := r.get(sysDialkv, t.workload)
 	b, ok2 := r.get(t.baseline, t.workload)
 	if !ok1 || !ok2 || t.putLevel != "" && r.putLevel != t.putLevel {
+		return result{}, result{}, false
+	}
+	return d, b, true
+}
+
+// measure returns the run's ratio, whether the side condition held, and whether the run can
+// speak to the target at all.
+func (t target) measure(r run) (value float64, condition, ok bool) {
+	d, b, ok := t.results(r)
+	if !ok {
 		return 0, false, false
 	}
 	value = d.OpsPerSec / b.OpsPerSec
@@ -304,11 +314,10 @@ func writeCPUBounds(w io.Writer, runs []run, cores int) {
 			continue
 		}
 		for _, r := range runs {
-			if _, _, ok := t.measure(r); !ok {
+			d, b, ok := t.results(r)
+			if !ok {
 				continue
 			}
-			d, _ := r.get(sysDialkv, t.workload)
-			b, _ := r.get(t.baseline, t.workload)
 			dus, ok1 := d.cpuPerOp()
 			bus, ok2 := b.cpuPerOp()
 			if !ok1 || !ok2 {
