@@ -247,6 +247,19 @@ func (cl *Client) Status(ctx context.Context) (*StatusResponse, error) {
 	return decodeStatus(rep)
 }
 
+// RemoveMember takes the member id out of the cluster (any node forwards it to the leader):
+// out of the Raft configuration, and out of the members table, so that purging deleted keys no
+// longer waits for it. A node removed while running stops itself; to bring the id back, wipe
+// that node's data directory and start it with --join. Removing an unknown id is an error that
+// satisfies IsNotFound.
+func (cl *Client) RemoveMember(ctx context.Context, id string) error {
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return fmt.Errorf("%w: member id %q", ErrBadOptions, id)
+	}
+	_, err := cl.do(ctx, call{method: http.MethodDelete, path: "/v1/cluster/members/" + url.PathEscape(id)})
+	return err
+}
+
 // StatusOf asks one node, endpoint ("host:port" or a URL), for its view of the cluster, with no
 // failover: for tools that need every node's own answer (kvctl cluster). The endpoint need not
 // be one of the configured ones.

@@ -133,6 +133,21 @@ type StatusResponse struct {
 	CommitIndex  uint64       `json:"commit_index"`
 	AppliedIndex uint64       `json:"applied_index"`
 	Nodes        []NodeStatus `json:"nodes"`
+	// Purge says what holds purging of deleted keys back; absent when no tombstone waits.
+	Purge *PurgeStatus `json:"purge,omitempty"`
+}
+
+// PurgeStatus is what holds purging of deleted keys back. A committed tombstone is purged only
+// once every member has reported holding no older uncommitted eventual write.
+type PurgeStatus struct {
+	PendingTombstones int `json:"pending_tombstones"`
+	// BlockedBy are members that never reported (or are not registered yet): nothing is purged
+	// until they do.
+	BlockedBy []string `json:"blocked_by,omitempty"`
+	// HeldBackBy maps members whose last report is old (away, cut off, or holding old
+	// uncommitted writes) to that report's age; tombstones newer than it wait. A member gone for
+	// good is removed with kvctl member remove.
+	HeldBackBy map[string]string `json:"held_back_by,omitempty"`
 }
 
 // JoinRequest is the body of POST /v1/cluster/join.

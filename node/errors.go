@@ -18,7 +18,7 @@ func httpError(err error) (status int, code string) {
 	switch {
 	case errors.Is(err, replication.ErrInvalid), errors.Is(err, consistency.ErrUnknownLevel), errors.Is(err, consistency.ErrBadVersion):
 		return http.StatusBadRequest, client.CodeBadRequest
-	case errors.Is(err, replication.ErrNotFound):
+	case errors.Is(err, replication.ErrNotFound), errors.Is(err, errNoMember):
 		return http.StatusNotFound, client.CodeNotFound
 	case errors.Is(err, replication.ErrConflict):
 		return http.StatusConflict, client.CodeConflict

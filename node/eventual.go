@@ -288,11 +288,15 @@ func (n *Node) ownPending(ids []writeID) ([]replication.Write, error) {
 	return ws, nil
 }
 
-// deadPeers are the members gossip has had dead (or gone) for at least DeadCommitDelay.
+// deadPeers are the members gossip has had dead (or gone) for at least DeadCommitDelay, and
+// those removed from the cluster that gossip still knows: a removed node restarted from old data
+// may gossip writes that only the others can bring to the leader.
 func (n *Node) deadPeers() map[string]bool {
 	dead := map[string]bool{}
+	removed := n.removedMembers()
 	for _, m := range n.gossip.Members() {
-		if (m.State == eventual.StateDead || m.State == eventual.StateLeft) && time.Since(m.Since) >= n.cfg.DeadCommitDelay {
+		gone := (m.State == eventual.StateDead || m.State == eventual.StateLeft) && time.Since(m.Since) >= n.cfg.DeadCommitDelay
+		if gone || removed[m.ID] && m.ID != n.cfg.ID {
 			dead[m.ID] = true
 		}
 	}
@@ -378,8 +382,8 @@ func (n *Node) runPurger() {
 		if !n.raft.IsLeader() {
 			continue
 		}
-		pending, blockedBy, err := n.store.PurgeStatus()
-		if err != nil || pending == 0 || len(blockedBy) > 0 {
+		ps, err := n.purgeState()
+		if err != nil || ps.pending == 0 || len(ps.blockedBy) > 0 {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)

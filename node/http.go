@@ -34,6 +34,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/kv/{key...}", n.handleDelete)
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
 	mux.HandleFunc("POST /v1/cluster/join", n.handleJoin)
+	mux.HandleFunc("DELETE /v1/cluster/members/{id}", n.handleRemoveMember)
 	mux.HandleFunc("GET /v1/internal/readindex", n.handleReadIndex)
 	if !n.cfg.noProposeRoute {
 		mux.HandleFunc("POST /v1/internal/propose", n.handlePropose)
@@ -564,31 +565,14 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: join body: %v", replication.ErrInvalid, err))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
-	defer cancel()
-	for {
-		if n.raft.IsLeader() {
-			_, err := n.addMember(ctx, j)
-			if err == nil {
-				n.reqLogger(r).Info("member joined or re-registered", "id", j.ID, "raft", j.RaftAddr, "http", j.HTTPAddr)
-				writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "leader": n.cfg.ID})
-				return
-			}
-			if !errors.Is(err, replication.ErrNotLeader) {
-				writeError(w, err)
-				return
-			}
+	body, _ := json.Marshal(j)
+	n.onLeader(w, r, body, func(ctx context.Context) error {
+		if _, err := n.addMember(ctx, j); err != nil {
+			return err
 		}
-		body, _ := json.Marshal(j)
-		done, err := n.forwardToLeader(ctx, w, r, body)
-		if done {
-			return
-		}
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-	}
+		n.reqLogger(r).Info("member joined or re-registered", "id", j.ID, "raft", j.RaftAddr, "http", j.HTTPAddr)
+		return nil
+	})
 }
 
 // handleReadIndex gives a follower a linearizable read index. Leader only.

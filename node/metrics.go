@@ -100,8 +100,8 @@ var (
 	descTentative       = prometheus.NewDesc("dialkv_tentative_entries", "Eventual writes held and not yet committed (the backlog).", nil, nil)
 	descTentativeAge    = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
 	descTombstones      = prometheus.NewDesc("dialkv_tombstones_pending", "Committed tombstones waiting to be purged.", nil, nil)
-	descPurgeBlocked    = prometheus.NewDesc("dialkv_purge_blocked", "1 while purging waits for members that have not reported a watermark.", nil, nil)
-	descPurgeBlockedBy  = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for.", []string{"member"}, nil)
+	descPurgeBlocked    = prometheus.NewDesc("dialkv_purge_blocked", "1 while tombstones wait for members that never reported a watermark or whose last report is over 30s old.", nil, nil)
+	descPurgeBlockedBy  = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for (no report, or a report over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
 	descDiskErrors      = prometheus.NewDesc("dialkv_disk_errors_total", "Writes to the tentative layer that failed (never acknowledged).", nil, nil)
 )
 
@@ -163,11 +163,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	backlog := n.backlog()
 	gauge(descTentative, float64(backlog.count))
 	gauge(descTentativeAge, backlog.oldestAge.Seconds())
-	pending, blockedBy, err := n.store.PurgeStatus()
-	if err == nil {
-		gauge(descTombstones, float64(pending))
-		gauge(descPurgeBlocked, boolFloat(pending > 0 && len(blockedBy) > 0))
-		for _, id := range blockedBy {
+	if ps, err := n.purgeState(); err == nil {
+		gauge(descTombstones, float64(ps.pending))
+		gauge(descPurgeBlocked, boolFloat(ps.pending > 0 && len(ps.blockedBy)+len(ps.heldBy) > 0))
+		for _, id := range ps.blockedBy {
+			gauge(descPurgeBlockedBy, 1, id)
+		}
+		for id := range ps.heldBy {
 			gauge(descPurgeBlockedBy, 1, id)
 		}
 	}

@@ -55,9 +55,11 @@ type Node struct {
 	// forwards batches the strong writes this node forwards to the leader (forward_batch.go).
 	forwards forwardQueue
 
-	membersMu sync.Mutex
-	members   map[string]replication.Member // cache of the committed members table
-	membersAt uint64                        // store.MembersGeneration the cache was read at
+	membersMu   sync.Mutex
+	memberCache memberCache // members.go
+
+	removedOnce sync.Once
+	removed     chan struct{} // closed once this node learns it was removed (members.go)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -83,6 +85,7 @@ func New(cfg Config) (*Node, error) {
 		faults:     faults,
 		clock:      consistency.NewClock(cfg.ID, faults.Now),
 		closed:     make(chan struct{}),
+		removed:    make(chan struct{}),
 		commitWake: make(chan struct{}, 1),
 		forwards:   forwardQueue{queue: make(chan *forwardedWrite, 4096)},
 		peerClient: &http.Client{Transport: &http.Transport{
@@ -107,6 +110,13 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.store = st
+	if removed, err := st.Removed(); err != nil || removed[cfg.ID] {
+		st.Close()
+		if err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w: wipe its data directory (%s) and start it with --join to add it again", cfg.ID, ErrRemoved, cfg.DataDir)
+	}
 	if st.Torn {
 		logger.Warn("the machine went down while the committed layer was open (it is written without fsync): set it aside and rebuilding it from the raft snapshot and log", "set_aside", st.TornPath)
 	}
@@ -227,6 +237,11 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 
 	select {
 	case <-ctx.Done():
+	case <-n.removed:
+		if err := n.Close(); err != nil {
+			n.logger.Warn("closing after removal", "err", err)
+		}
+		return fmt.Errorf("%s: %w", n.cfg.ID, ErrRemoved)
 	case err := <-serveErr:
 		n.Close()
 		return fmt.Errorf("http server: %w", err)
@@ -274,24 +289,6 @@ func joinRequest(m replication.Member) client.JoinRequest {
 	return client.JoinRequest{ID: m.ID, RaftAddr: m.RaftAddr, HTTPAddr: m.HTTPAddr, GossipAddr: m.GossipAddr}
 }
 
-// memberTable returns the committed members table, re-read only when it changed (it is read on
-// every forwarded request; the applied index moves with every write).
-func (n *Node) memberTable() map[string]replication.Member {
-	gen := n.store.MembersGeneration()
-	n.membersMu.Lock()
-	defer n.membersMu.Unlock()
-	if n.members != nil && n.membersAt == gen {
-		return n.members
-	}
-	m, err := n.store.Members()
-	if err != nil {
-		n.logger.Error("read members", "err", err)
-		return n.members
-	}
-	n.members, n.membersAt = m, gen
-	return m
-}
-
 // memberByHTTP returns the id of the member whose HTTP address is addr ("" if none).
 func (n *Node) memberByHTTP(addr string) string {
 	for id, m := range n.memberTable() {
@@ -318,6 +315,9 @@ func (n *Node) keepRegistered() {
 	defer n.wg.Done()
 	wait := 50 * time.Millisecond
 	for {
+		if n.noticeRemoval() {
+			return // never register again: Serve stops the node
+		}
 		if n.memberTable()[n.cfg.ID] == n.self() {
 			wait = 2 * time.Second // recorded: just watch for changes (e.g. a restored snapshot)
 		} else if err := n.register(); err != nil {

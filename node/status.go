@@ -103,7 +103,9 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	for _, srv := range servers {
 		if srv.ID == n.cfg.ID {
 			self.Suffrage = srv.Suffrage
+			mu.Lock() // peers' answers, from earlier in the list, may be arriving
 			resp.Nodes = append(resp.Nodes, self)
+			mu.Unlock()
 			continue
 		}
 		ns := client.NodeStatus{ID: srv.ID, Raft: srv.Addr, HTTP: members[srv.ID].HTTPAddr, Suffrage: srv.Suffrage, Role: "unknown"}
@@ -129,6 +131,9 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 	sort.Slice(resp.Nodes, func(i, j int) bool { return resp.Nodes[i].ID < resp.Nodes[j].ID })
+	if ps, err := n.purgeState(); err == nil {
+		resp.Purge = ps.status()
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 

@@ -26,6 +26,10 @@ const (
 	// apply in order, each with its own result (the leader's proposal batching, see
 	// strong.Config.ProposalBatch).
 	CmdBatch CommandType = 6
+	// CmdRemove takes a member out of the committed members table: its addresses and its
+	// watermark go, so purging stops waiting for it, and it is marked removed until it registers
+	// again (a fresh node joining under the same id).
+	CmdRemove CommandType = 7
 )
 
 func (t CommandType) String() string {
@@ -42,6 +46,8 @@ func (t CommandType) String() string {
 		return "purge"
 	case CmdBatch:
 		return "batch"
+	case CmdRemove:
+		return "remove"
 	}
 	return fmt.Sprintf("command(%d)", byte(t))
 }
@@ -72,7 +78,7 @@ type Command struct {
 	Stamp     consistency.Version // the proposer's HLC stamp
 	Cond      Condition
 	IfVersion consistency.Version
-	Member    Member // CmdRegister
+	Member    Member // CmdRegister; CmdRemove uses Member.ID only
 
 	// CmdEventualBatch: Reporter is the node that submitted the batch, Watermark the version below
 	// which it holds no uncommitted eventual write (zero: no report), Writes the writes.
@@ -127,6 +133,8 @@ func (c *Command) Encode() []byte {
 		b = appendString(b, c.Member.RaftAddr)
 		b = appendString(b, c.Member.HTTPAddr)
 		b = appendString(b, c.Member.GossipAddr)
+	case CmdRemove:
+		b = appendString(b, c.Member.ID)
 	case CmdEventualBatch:
 		b = appendString(b, c.Reporter)
 		b = AppendVersion(b, c.Watermark)
@@ -190,6 +198,8 @@ func DecodeCommand(data []byte) (Command, error) {
 		c.Member.RaftAddr = d.string()
 		c.Member.HTTPAddr = d.string()
 		c.Member.GossipAddr = d.string()
+	case CmdRemove:
+		c.Member.ID = d.string()
 	case CmdEventualBatch:
 		c.Reporter = d.string()
 		c.Watermark = d.version()

@@ -17,6 +17,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		{Type: CmdDelete, Key: "gone", Stamp: stamp},
 		{Type: CmdDelete, Key: "gone", Stamp: stamp, Cond: CondIfVersion},
 		{Type: CmdRegister, Member: Member{ID: "n1", RaftAddr: "127.0.0.1:7101", HTTPAddr: "127.0.0.1:7001", GossipAddr: "127.0.0.1:7201"}},
+		{Type: CmdRemove, Member: Member{ID: "n3"}},
 		{Type: CmdEventualBatch, Reporter: "n2", Watermark: stamp, Writes: []Write{
 			{Key: "e", Value: consistency.Value{Version: stamp, Data: []byte("v")}},
 			{Key: "d", Value: consistency.Value{Version: stamp, Tombstone: true}},

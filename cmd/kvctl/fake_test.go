@@ -37,6 +37,7 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 	mux.HandleFunc("/v1/kv/{key...}", f.serveKey)
 	mux.HandleFunc("GET /v1/kv", f.serveList)
 	mux.HandleFunc("GET /v1/status", f.serveStatus)
+	mux.HandleFunc("DELETE /v1/cluster/members/{id}", f.serveRemoveMember)
 	f.Server = httptest.NewServer(mux)
 	t.Cleanup(f.Close)
 	return f
@@ -155,7 +156,20 @@ func (f *fakeCluster) serveStatus(w http.ResponseWriter, r *http.Request) {
 			{ID: "n1", HTTP: f.addr(), Raft: "127.0.0.1:7101", Role: "leader", Health: "ok", AppliedIndex: 9, Term: 2},
 			{ID: "n2", HTTP: "127.0.0.1:7002", Raft: "127.0.0.1:7102", Role: "follower", Health: "down", Reason: "no contact for 12s", LastContact: "12s", Gossip: "suspect", Backlog: 42},
 		},
+		Purge: &client.PurgeStatus{PendingTombstones: 3, HeldBackBy: map[string]string{"n2": "2m0s"}},
 	})
+}
+
+// serveRemoveMember knows n1 and n2 as members.
+func (f *fakeCluster) serveRemoveMember(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if id := r.PathValue("id"); id != "n1" && id != "n2" {
+		w.Header().Set(client.HeaderError, client.CodeNotFound)
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(client.ErrorBody{Error: "no such member: " + id + " is not in the cluster (already removed?)", Code: client.CodeNotFound})
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]string{"status": "ok", "leader": "n1"})
 }
 
 // encodeKV puts value in Value when it is UTF-8 text, else in ValueBase64, as the server does.

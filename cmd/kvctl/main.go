@@ -67,6 +67,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if positional[0] == "cluster" {
 			return usageErrorf("kvctl cluster needs one of: up, down, kill, stop, restart, status (see kvctl help)")
 		}
+		if positional[0] == "member" {
+			return usageErrorf("kvctl member needs: remove ID (see kvctl help member remove)")
+		}
 		writeUsage(stderr, fs)
 		return usageErrorf("unknown command %q", positional[0])
 	}

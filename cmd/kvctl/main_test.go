@@ -202,6 +202,7 @@ func TestStatusCommand(t *testing.T) {
 	for _, s := range []string{
 		"leader: n1 (as seen by n1; term 2, commit index 9, applied index 9)",
 		"ID  HTTP", "n1  " + f.addr(), "leader", "no contact for 12s", "GOSSIP", "suspect", "BACKLOG", "42",
+		"purge: 3 deleted keys wait for n2 (last report 2m0s ago); remove a member gone for good with kvctl member remove ID",
 	} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("status output lacks %q:\n%s", s, r.stdout)
@@ -214,6 +215,23 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if st.Leader != "n1" || len(st.Nodes) != 2 || st.Nodes[1].Health != "down" {
 		t.Errorf("status --json = %+v", st)
+	}
+}
+
+func TestMemberRemove(t *testing.T) {
+	f := newFakeCluster(t)
+	r := mustKvctl(t, f.addr(), "member", "remove", "n2")
+	if !strings.HasPrefix(r.stdout, "removed n2 from the cluster") {
+		t.Errorf("member remove n2 printed %q", r.stdout)
+	}
+	r = kvctl(t, nil, "", "member", "remove", "n7", "--endpoints", f.addr())
+	if r.code != 1 || !strings.Contains(r.stderr, "n7 is not in the cluster") {
+		t.Errorf("member remove n7: exit %d, stderr %q; want 1 and the server's reason", r.code, r.stderr)
+	}
+	for _, args := range [][]string{{"member"}, {"member", "remove"}, {"member", "remove", "a", "b"}} {
+		if r := kvctl(t, nil, "", append(args, "--endpoints", f.addr())...); r.code != 2 {
+			t.Errorf("kvctl %q: exit %d, want 2 (usage)", args, r.code)
+		}
 	}
 }
 

@@ -5,7 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -28,6 +31,20 @@ func runStatus(ctx context.Context, inv *invocation) error {
 		return writeJSON(inv.stdout, st)
 	}
 	return writeStatus(inv.stdout, st)
+}
+
+// runMemberRemove is kvctl member remove ID.
+func runMemberRemove(ctx context.Context, inv *invocation) error {
+	cl, err := newClient(inv.opts)
+	if err != nil {
+		return err
+	}
+	id := inv.args[0]
+	if err := cl.RemoveMember(ctx, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(inv.stdout, "removed %s from the cluster; if it still runs it stops itself (to add it again: wipe its data directory, start it with --join)\n", id)
+	return nil
 }
 
 // watchStatus redraws the status table every --watch interval until interrupted. A failed
@@ -70,7 +87,25 @@ func writeStatus(w io.Writer, st *client.StatusResponse) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, dash(n.HTTP), dash(n.Role), dash(n.Health),
 			dash(n.Gossip), count(n.AppliedIndex), count(n.Term), dash(n.LastContact), n.Backlog, dash(n.Reason))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if p := st.Purge; p != nil && (len(p.BlockedBy) > 0 || len(p.HeldBackBy) > 0) {
+		var why []string
+		for _, id := range p.BlockedBy {
+			why = append(why, id+" (never reported)")
+		}
+		for _, id := range slices.Sorted(maps.Keys(p.HeldBackBy)) {
+			why = append(why, fmt.Sprintf("%s (last report %s ago)", id, p.HeldBackBy[id]))
+		}
+		keys := "deleted keys wait"
+		if p.PendingTombstones == 1 {
+			keys = "deleted key waits"
+		}
+		fmt.Fprintf(w, "purge: %d %s for %s; remove a member gone for good with kvctl member remove ID\n",
+			p.PendingTombstones, keys, strings.Join(why, ", "))
+	}
+	return nil
 }
 
 // dash stands in for an unknown field, so table columns stay aligned and readable.

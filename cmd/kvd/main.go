@@ -56,7 +56,14 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger.Info("kvd starting", "id", cfg.ID, "http", cfg.HTTPAddr, "raft", cfg.Raft.RaftAddr, "data_dir", cfg.DataDir, "gc_percent", gc)
-	return n.Run(ctx)
+	err = n.Run(ctx)
+	if errors.Is(err, node.ErrRemoved) {
+		// An operator's decision, not a failure: exit 0 so a supervisor does not restart it
+		// (a restart would be refused anyway, with the same advice).
+		logger.Warn("kvd stopped: this node was removed from the cluster; wipe its data directory and start it with --join to add it again", "id", cfg.ID)
+		return nil
+	}
+	return err
 }
 
 // defaultGCPercent is kvd's garbage-collector target when neither --gc-percent nor GOGC says

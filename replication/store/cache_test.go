@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -37,18 +36,7 @@ func TestReadCacheFollowsCommittedChanges(t *testing.T) {
 
 	other := mustOpen(t, filepath.Join(t.TempDir(), "other.db"))
 	mustPut(t, other, 7, map[string]consistency.Value{"k": val("restored", 3)})
-	snap, err := other.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if _, err := snap.WriteTo(&buf); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
-	if err := s.Restore(&buf); err != nil {
-		t.Fatal(err)
-	}
+	mustRestoreFrom(t, other, s)
 	if v, ok := mustGet(t, s, "k"); !ok || string(v.Data) != "restored" {
 		t.Errorf("k = %q ok=%v after a restore, want restored", v.Data, ok)
 	}

@@ -34,7 +34,10 @@ var (
 	bucketTombstones = []byte("tombstones")
 	keyApplied       = []byte("applied_index")
 	keyPurgeHorizon  = []byte("purge_horizon")
-	committedSubs    = [][]byte{bucketKV, bucketMembers, bucketMeta, bucketWatermarks, bucketTombstones}
+	// prefixRemoved + id marks a member removed from the cluster (CmdRemove), in the meta bucket
+	// so that snapshots carry it. Registering again clears it.
+	prefixRemoved = []byte("removed/")
+	committedSubs = [][]byte{bucketKV, bucketMembers, bucketMeta, bucketWatermarks, bucketTombstones}
 
 	// bucketTentative is the tentative layer: this node's view of eventual writes not yet
 	// committed. It is outside the committed root, so Restore never touches it.
@@ -416,7 +419,42 @@ func (t *Tx) PutMember(m replication.Member) error {
 		return err
 	}
 	t.membersChanged = true
+	if err := t.meta().Delete(removedKey(m.ID)); err != nil {
+		return err
+	}
 	return t.members().Put([]byte(m.ID), raw)
+}
+
+// RemoveMember takes id out of the members table, forgets its watermark (so purging no longer
+// waits for it) and marks it removed. Removing an absent id only marks it.
+func (t *Tx) RemoveMember(id string) error {
+	t.membersChanged = true
+	if err := t.members().Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := t.watermarks().Delete([]byte(id)); err != nil {
+		return err
+	}
+	return t.meta().Put(removedKey(id), []byte{1})
+}
+
+// IsRemoved reports whether id was removed and has not registered since.
+func (t *Tx) IsRemoved(id string) bool { return t.meta().Get(removedKey(id)) != nil }
+
+func removedKey(id string) []byte { return append(append([]byte(nil), prefixRemoved...), id...) }
+
+// Removed returns the ids of the members removed from the cluster that have not registered
+// since. It moves with MembersGeneration.
+func (s *Store) Removed() (map[string]bool, error) {
+	removed := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketCommitted).Bucket(bucketMeta).Cursor()
+		for k, _ := c.Seek(prefixRemoved); k != nil && bytes.HasPrefix(k, prefixRemoved); k, _ = c.Next() {
+			removed[string(k[len(prefixRemoved):])] = true
+		}
+		return nil
+	})
+	return removed, err
 }
 
 // MembersGeneration changes whenever the committed members table does (after the transaction

@@ -38,6 +38,24 @@ func mustPut(t *testing.T, s *Store, index uint64, kvs map[string]consistency.Va
 	}
 }
 
+// mustRestoreFrom snapshots src's committed layer and restores dst from it.
+func mustRestoreFrom(t *testing.T, src, dst *Store) {
+	t.Helper()
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err = snap.WriteTo(&buf)
+	snap.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mustGet(t *testing.T, s *Store, key string) (consistency.Value, bool) {
 	t.Helper()
 	v, ok, err := s.Get(key)
@@ -178,16 +196,7 @@ func TestMembersGenerationMovesOnlyWithMembers(t *testing.T) {
 		t.Fatal("registering a member did not move the members generation")
 	}
 	g1 := s.MembersGeneration()
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	snap.WriteTo(&buf)
-	snap.Release()
-	if err := s.Restore(&buf); err != nil {
-		t.Fatal(err)
-	}
+	mustRestoreFrom(t, s, s)
 	if s.MembersGeneration() == g1 {
 		t.Fatal("a restore did not move the members generation")
 	}

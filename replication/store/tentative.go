@@ -523,18 +523,25 @@ func (s *Store) TombstonesPending() (pending bool, err error) {
 	return pending, err
 }
 
-// PurgeStatus says how many tombstones wait for purging and which members have not reported.
-func (s *Store) PurgeStatus() (pending int, blockedBy []string, err error) {
+// PurgeStatus says how many tombstones wait for purging and, per member, the last watermark it
+// reported (zero: none yet, and purging waits for it).
+func (s *Store) PurgeStatus() (pending int, reports map[string]consistency.Version, err error) {
+	reports = map[string]consistency.Version{}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketCommitted)
 		pending = root.Bucket(bucketTombstones).Stats().KeyN
 		wm := root.Bucket(bucketWatermarks)
 		return root.Bucket(bucketMembers).ForEach(func(id, _ []byte) error {
-			if wm.Get(id) == nil {
-				blockedBy = append(blockedBy, string(id))
+			var v consistency.Version
+			if raw := wm.Get(id); raw != nil {
+				var err error
+				if v, _, err = replication.DecodeVersion(raw); err != nil {
+					return fmt.Errorf("watermark of %s: %w", id, err)
+				}
 			}
+			reports[string(id)] = v
 			return nil
 		})
 	})
-	return pending, blockedBy, err
+	return pending, reports, err
 }

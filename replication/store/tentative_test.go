@@ -132,8 +132,8 @@ func TestPurgeWaitsForEveryMember(t *testing.T) {
 	if rep.Purged != 0 || len(rep.BlockedBy) != 1 || rep.BlockedBy[0] != "n2" {
 		t.Fatalf("purge with n2 silent = %+v, want blocked by n2", rep)
 	}
-	if pending, blocked, _ := s.PurgeStatus(); pending != 1 || len(blocked) != 1 {
-		t.Errorf("purge status = %d pending, blocked by %v", pending, blocked)
+	if pending, reports, _ := s.PurgeStatus(); pending != 1 || len(reports) != 2 || !reports["n2"].IsZero() || reports["n1"].Wall != 500 {
+		t.Errorf("purge status = %d pending, reports %v; want 1, n1 at 500 and none from n2", pending, reports)
 	}
 	tombstonesPending(true)
 	// Read it, so that the read cache holds the tombstone the purge must take away.
@@ -259,5 +259,82 @@ func TestSummarizeTentative(t *testing.T) {
 	settle(t, s)
 	if sum, err := s.SummarizeTentative(); err != nil || sum.Count != 0 {
 		t.Errorf("after the commits caught up: %+v %v", sum, err)
+	}
+}
+
+// A member that stays away blocks purging until it is removed; removing it drops its report and
+// marks it, registering again clears the mark, and snapshots carry the mark.
+func TestRemovedMemberNoLongerBlocksPurging(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	var rep PurgeReport
+	apply := func(index uint64, fn func(*Tx) error) {
+		t.Helper()
+		if err := s.Apply(index, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	purge := func(tx *Tx) (err error) {
+		rep, err = tx.Purge()
+		return err
+	}
+	apply(1, func(tx *Tx) error {
+		for _, id := range []string{"n1", "n2", "n3"} {
+			if err := tx.PutMember(replication.Member{ID: id}); err != nil {
+				return err
+			}
+		}
+		if err := tx.SetWatermark("n1", consistency.Version{Wall: 500}); err != nil {
+			return err
+		}
+		if err := tx.SetWatermark("n3", consistency.Version{Wall: 50}); err != nil {
+			return err
+		}
+		return tx.Put("gone", consistency.Value{Version: consistency.Version{Wall: 100, Node: "n1"}, Tombstone: true})
+	})
+	apply(2, purge)
+	if rep.Purged != 0 || len(rep.BlockedBy) != 1 || rep.BlockedBy[0] != "n2" {
+		t.Fatalf("purge with n2 silent = %+v, want blocked by n2", rep)
+	}
+	gen := s.MembersGeneration()
+	// n3's old report (50) held the horizon below the tombstone; removing n3 forgets it too.
+	apply(3, func(tx *Tx) error {
+		if err := tx.RemoveMember("n2"); err != nil {
+			return err
+		}
+		return tx.RemoveMember("n3")
+	})
+	if s.MembersGeneration() == gen {
+		t.Error("removing members did not move the members generation")
+	}
+	members, err := s.Members()
+	if err != nil || len(members) != 1 || members["n1"].ID != "n1" {
+		t.Fatalf("members after removing n2 and n3 = %v, %v", members, err)
+	}
+	removed, err := s.Removed()
+	if err != nil || len(removed) != 2 || !removed["n2"] || !removed["n3"] {
+		t.Fatalf("removed = %v, %v; want n2 and n3", removed, err)
+	}
+	apply(4, purge)
+	if rep.Purged != 1 || rep.Horizon.Wall != 500 || len(rep.BlockedBy) != 0 {
+		t.Fatalf("purge after removing the silent member = %+v, want 1 purged at horizon 500", rep)
+	}
+
+	// The mark survives a snapshot and restore; registering again clears it.
+	dst := mustOpen(t, filepath.Join(t.TempDir(), "copy.db"))
+	mustRestoreFrom(t, s, dst)
+	if removed, err := dst.Removed(); err != nil || len(removed) != 2 {
+		t.Errorf("restored removed = %v, %v; want n2 and n3", removed, err)
+	}
+	apply(5, func(tx *Tx) error { return tx.PutMember(replication.Member{ID: "n3"}) })
+	if removed, err := s.Removed(); err != nil || len(removed) != 1 || !removed["n2"] {
+		t.Errorf("removed after n3 registered again = %v, %v; want n2 only", removed, err)
+	}
+	if err := s.Apply(6, func(tx *Tx) error {
+		if tx.IsRemoved("n3") || !tx.IsRemoved("n2") {
+			t.Errorf("IsRemoved: n3 %v (want false), n2 %v (want true)", tx.IsRemoved("n3"), tx.IsRemoved("n2"))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

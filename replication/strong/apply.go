@@ -93,6 +93,8 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 	switch cmd.Type {
 	case replication.CmdRegister:
 		return replication.Result{}, tx.PutMember(cmd.Member)
+	case replication.CmdRemove:
+		return replication.Result{}, tx.RemoveMember(cmd.Member.ID)
 	case replication.CmdEventualBatch:
 		return applyEventualBatch(tx, cmd)
 	case replication.CmdPurge:
@@ -171,7 +173,9 @@ func applyEventualBatch(tx *store.Tx, cmd *replication.Command) (replication.Res
 			return replication.Result{}, err
 		}
 	}
-	if cmd.Reporter != "" && !cmd.Watermark.IsZero() {
+	// A removed member's report is not kept: purging no longer waits for it, and a stale copy of
+	// it (restarted from old data) must not leave a watermark behind.
+	if cmd.Reporter != "" && !cmd.Watermark.IsZero() && !tx.IsRemoved(cmd.Reporter) {
 		if err := tx.SetWatermark(cmd.Reporter, cmd.Watermark); err != nil {
 			return replication.Result{}, err
 		}

@@ -577,3 +577,16 @@ func (e *Engine) RemoveServer(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// TransferLeadership hands leadership to another voter and returns once it has (or failed).
+// Leader only.
+func (e *Engine) TransferLeadership() error {
+	if !e.IsLeader() {
+		lid, laddr := e.Leader()
+		return &replication.NotLeaderError{LeaderID: lid, LeaderAddr: laddr}
+	}
+	if err := e.await(e.raft.LeadershipTransfer()); err != nil {
+		return fmt.Errorf("leadership transfer: %w", err)
+	}
+	return nil
+}

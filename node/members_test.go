@@ -1,0 +1,193 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// voters is the Raft configuration's ids as n sees it, sorted.
+func voters(t *testing.T, n *Node) []string {
+	t.Helper()
+	servers, err := n.raft.Servers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range servers {
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// A member that stays away holds the purge horizon back (its last watermark is old); removing
+// it, through any node, lets deleted keys be purged, and takes it out of Raft, the members table
+// and the status answer. Removing it again is a 404.
+func TestRemovingAnAbsentMemberUnblocksPurging(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.PurgeInterval = 100 * time.Millisecond
+		c.purgeHeldAfter = time.Second
+	})
+	leader, _ := tc.leaderAndFollower()
+	victim := 0
+	for tc.nodes[victim] == leader {
+		victim++
+	}
+	gone := tc.nodes[victim].cfg.ID
+	var live []*Node
+	for i, n := range tc.nodes {
+		if i != victim {
+			live = append(live, n)
+		}
+	}
+	// A first delete, purged once all three reported: the victim then has a watermark, so what
+	// blocks the next purge is an old report, not a missing one.
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, live[0], "/v1/kv/first", "v"); r.status != 200 {
+			t.Fatalf("%s first: %d %s", method, r.status, r.body)
+		}
+	}
+	waitUntil(t, "the first tombstone to be purged", 20*time.Second, func() bool {
+		ps, err := leader.purgeState()
+		return err == nil && ps.pending == 0 && len(ps.blockedBy) == 0
+	})
+	if len(leader.memberTable()) != 3 {
+		t.Fatalf("purged before every voter registered: members %v", leader.memberTable())
+	}
+	tc.cancel[victim]()
+	<-tc.done[victim]
+	tc.cancel[victim], tc.done[victim] = func() {}, closedDone()
+
+	if r := do(t, "PUT", live[0], "/v1/kv/doomed", "v"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if r := do(t, "DELETE", live[0], "/v1/kv/doomed?consistency=strong", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	// The survivors keep reporting; the tombstone still waits for the absent member.
+	waitUntil(t, "status to show the absent member holding purging back", 20*time.Second, func() bool {
+		var sr client.StatusResponse
+		r := do(t, "GET", leader, "/v1/status", "")
+		if json.Unmarshal([]byte(r.body), &sr) != nil || sr.Purge == nil {
+			return false
+		}
+		_, held := sr.Purge.HeldBackBy[gone]
+		return sr.Purge.PendingTombstones == 1 && held && len(sr.Purge.HeldBackBy) == 1
+	})
+	// Let the leader propose several purges (one per PurgeInterval while a tombstone waits and
+	// every member has reported): none may take the tombstone.
+	from := leader.store.AppliedIndex()
+	waitUntil(t, "several purge rounds", 20*time.Second, func() bool { return leader.store.AppliedIndex() >= from+5 })
+	if pending, _, _ := leader.store.PurgeStatus(); pending != 1 {
+		t.Fatalf("the tombstone was purged while member %s, which never saw it, was away", gone)
+	}
+
+	// Through a follower: the request is forwarded to the leader.
+	via := live[0]
+	if via == leader {
+		via = live[1]
+	}
+	if r := do(t, "DELETE", via, "/v1/cluster/members/"+gone, ""); r.status != 200 {
+		t.Fatalf("remove %s via %s: %d %s", gone, via.cfg.ID, r.status, r.body)
+	}
+	for _, n := range live {
+		if got := voters(t, n); slices.Contains(got, gone) || len(got) != 2 {
+			t.Errorf("%s: voters after removing %s = %v", n.cfg.ID, gone, got)
+		}
+	}
+	waitUntil(t, "the tombstone to be purged on both survivors", 20*time.Second, func() bool {
+		for _, n := range live {
+			if ps, err := n.purgeState(); err != nil || ps.pending != 0 || len(ps.blockedBy) != 0 {
+				return false
+			}
+			if _, ok := n.memberTable()[gone]; ok || !n.removedMembers()[gone] {
+				return false
+			}
+		}
+		return true
+	})
+	st := do(t, "GET", via, "/v1/status", "")
+	var sr client.StatusResponse
+	if err := json.Unmarshal([]byte(st.body), &sr); err != nil || len(sr.Nodes) != 2 || sr.Purge != nil {
+		t.Fatalf("status after the removal: %v %s", err, st.body)
+	}
+	for _, ns := range sr.Nodes {
+		if ns.ID == gone {
+			t.Errorf("status still lists %s: %s", gone, st.body)
+		}
+	}
+	// Strong writes still work with the two left.
+	if r := do(t, "PUT", via, "/v1/kv/after", "v"); r.status != 200 {
+		t.Fatalf("put after the removal: %d %s", r.status, r.body)
+	}
+	again := do(t, "DELETE", via, "/v1/cluster/members/"+gone, "")
+	if again.status != 404 || errCode(t, again) != client.CodeNotFound {
+		t.Errorf("removing %s again: %d %s, want 404 not_found", gone, again.status, again.body)
+	}
+	if r := do(t, "DELETE", via, "/v1/cluster/members/"+via.cfg.ID+"x", ""); r.status != 404 {
+		t.Errorf("removing an unknown id: %d %s, want 404", r.status, r.body)
+	}
+}
+
+// A member removed while it runs learns it from the log and stops (Serve returns ErrRemoved);
+// its data directory then refuses to start. The leader itself can be removed: it hands
+// leadership over first.
+func TestRemovedLiveMembersStop(t *testing.T) {
+	tc := startCluster(t, 3)
+	leader, follower := tc.leaderAndFollower()
+	index := func(n *Node) int { return slices.Index(tc.nodes, n) }
+	stopped := func(n *Node) {
+		t.Helper()
+		i := index(n)
+		select {
+		case err := <-tc.done[i]:
+			if !errors.Is(err, ErrRemoved) {
+				t.Fatalf("%s's Serve returned %v, want ErrRemoved", n.cfg.ID, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s did not stop within 20s of its removal", n.cfg.ID)
+		}
+		tc.cancel[i], tc.done[i] = func() {}, closedDone()
+		select {
+		case <-n.Removed():
+		default:
+			t.Errorf("%s stopped but Removed() is open", n.cfg.ID)
+		}
+		if _, err := New(n.cfg); !errors.Is(err, ErrRemoved) {
+			t.Errorf("starting removed %s again: %v, want ErrRemoved", n.cfg.ID, err)
+		}
+	}
+
+	if r := do(t, "DELETE", leader, "/v1/cluster/members/"+follower.cfg.ID, ""); r.status != 200 {
+		t.Fatalf("remove follower %s: %d %s", follower.cfg.ID, r.status, r.body)
+	}
+	stopped(follower)
+
+	// Now the leader, asked directly: two voters left, so one remains.
+	var other *Node
+	for _, n := range tc.nodes {
+		if n != leader && n != follower {
+			other = n
+		}
+	}
+	if r := do(t, "DELETE", leader, "/v1/cluster/members/"+leader.cfg.ID, ""); r.status != 200 {
+		t.Fatalf("remove the leader %s: %d %s", leader.cfg.ID, r.status, r.body)
+	}
+	stopped(leader)
+	if got := voters(t, other); !slices.Equal(got, []string{other.cfg.ID}) {
+		t.Errorf("voters left = %v, want only %s", got, other.cfg.ID)
+	}
+	waitUntil(t, other.cfg.ID+" to lead alone", 20*time.Second, func() bool { return other.raft.IsLeader() })
+	if r := do(t, "PUT", other, "/v1/kv/alone", "v"); r.status != 200 {
+		t.Fatalf("put on the last member: %d %s", r.status, r.body)
+	}
+	last := do(t, "DELETE", other, "/v1/cluster/members/"+other.cfg.ID, "")
+	if last.status != 400 || errCode(t, last) != client.CodeBadRequest {
+		t.Errorf("removing the last member: %d %s, want 400", last.status, last.body)
+	}
+}
