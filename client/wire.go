@@ -53,6 +53,7 @@ const (
 	CodeInternal       = "internal"        // 500
 	CodeNotImplemented = "not_implemented" // 501: a level this version does not serve yet
 	CodeForbidden      = "forbidden"       // 403: e.g. fault injection on a node not started for tests
+	CodeRemoved        = "removed"         // 410: the member was removed from the cluster
 )
 
 // ErrorBody is the JSON body of every error response.
@@ -156,6 +157,9 @@ type JoinRequest struct {
 	RaftAddr   string `json:"raft_addr"`
 	HTTPAddr   string `json:"http_addr"`
 	GossipAddr string `json:"gossip_addr,omitempty"`
+	// Fresh says the node starts from an empty data directory. Only a fresh node may join under
+	// the id of a removed member; a removed node restarted from its old data is told 410 removed.
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 // ReadIndexResponse is the body of GET /v1/internal/readindex (leader only).

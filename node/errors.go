@@ -32,6 +32,8 @@ func httpError(err error) (status int, code string) {
 		return http.StatusGatewayTimeout, client.CodeOutcomeUnknown
 	case errors.Is(err, replication.ErrTimeout):
 		return http.StatusGatewayTimeout, client.CodeTimeout
+	case errors.Is(err, errMemberRemoved):
+		return http.StatusGone, client.CodeRemoved
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented, client.CodeNotImplemented
 	}

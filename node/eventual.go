@@ -341,6 +341,9 @@ func (n *Node) postPeer(ctx context.Context, addr, path string, body []byte, for
 	if resp.StatusCode != http.StatusOK {
 		var eb client.ErrorBody
 		json.NewDecoder(resp.Body).Decode(&eb)
+		if resp.StatusCode == http.StatusGone {
+			return fmt.Errorf("%s answered: %w (%s)", addr, errMemberRemoved, eb.Error)
+		}
 		return fmt.Errorf("%s answered %d %s: %s", addr, resp.StatusCode, eb.Code, eb.Error)
 	}
 	return nil

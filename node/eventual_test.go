@@ -1,9 +1,7 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"testing"
 	"time"
 
@@ -247,18 +245,7 @@ func TestRestartedNodeCommitsItsPendingWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.disableCommitter = false
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	restarted, err := New(cfg)
-	if err != nil {
-		ln.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- restarted.Serve(ctx, ln) }()
+	restarted, cancel, done := startNode(t, cfg)
 	tc.nodes[0], tc.cancel[0], tc.done[0] = restarted, cancel, done
 	tc.waitReady()
 	waitUntil(t, "the restarted node to commit its pending writes", 15*time.Second, func() bool {

@@ -35,6 +35,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/status", n.handleStatus)
 	mux.HandleFunc("POST /v1/cluster/join", n.handleJoin)
 	mux.HandleFunc("DELETE /v1/cluster/members/{id}", n.handleRemoveMember)
+	mux.HandleFunc("GET /v1/cluster/members/{id}", n.handleMember)
 	mux.HandleFunc("GET /v1/internal/readindex", n.handleReadIndex)
 	if !n.cfg.noProposeRoute {
 		mux.HandleFunc("POST /v1/internal/propose", n.handlePropose)

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
@@ -19,6 +23,19 @@ var ErrRemoved = errors.New("removed from the cluster")
 
 // errNoMember is a removal of an id the cluster does not know (404 not_found).
 var errNoMember = errors.New("no such member")
+
+// errMemberRemoved answers a question about a removed member (410 removed).
+var errMemberRemoved = errors.New("removed from the cluster")
+
+// removedMarker is the file a node leaves in its data directory when its peers told it that it
+// was removed: its own committed state never will, since the leader sends it no more log. New
+// refuses to start while the file is there.
+const removedMarker = "REMOVED"
+
+// askPeersAfter is how long a node goes without knowing a leader before it asks its peers
+// whether it was removed while it was down (and again at this interval while it still knows
+// none).
+const askPeersAfter = 5 * time.Second
 
 // memberCache is the committed members table and the removed ids, re-read together only when
 // the store's members generation moves.
@@ -67,11 +84,79 @@ func (n *Node) noticeRemoval() bool {
 	if !n.removedMembers()[n.cfg.ID] {
 		return false
 	}
+	n.stopRemoved("the log")
+	return true
+}
+
+func (n *Node) stopRemoved(source string) {
 	n.removedOnce.Do(func() {
-		n.logger.Error("this node was removed from the cluster: stopping; wipe its data directory and start it with --join to add it again")
+		n.logger.Error("this node was removed from the cluster: stopping; wipe its data directory and start it with --join to add it again", "learned_from", source)
 		close(n.removed)
 	})
-	return true
+}
+
+// askPeersIfRemoved asks the members this node knows of whether the cluster removed it (a node
+// that was down when it was removed learns it no other way). One that says so is believed: it
+// answers from committed state. The answer is kept in the data directory (removedMarker).
+func (n *Node) askPeersIfRemoved(ctx context.Context) bool {
+	for id, m := range n.memberTable() {
+		if id == n.cfg.ID || m.HTTPAddr == "" {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+m.HTTPAddr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
+		if err != nil {
+			cancel()
+			continue
+		}
+		resp, err := n.peerClient.Do(req)
+		cancel()
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusGone {
+			n.learnRemoved("member " + id + " said so")
+			return true
+		}
+	}
+	return false
+}
+
+// learnRemoved stops a node that another member said was removed, and keeps the news in its
+// data directory (removedMarker) so that it refuses to start again.
+func (n *Node) learnRemoved(source string) {
+	path := filepath.Join(n.cfg.DataDir, removedMarker)
+	note := fmt.Sprintf("%s; learned at %s", source, time.Now().UTC().Format(time.RFC3339))
+	if err := os.WriteFile(path, []byte(note+"\n"), 0o600); err != nil {
+		n.logger.Warn("cannot record the removal", "path", path, "err", err)
+	}
+	n.stopRemoved(source)
+}
+
+// checkRemovedMarker is New's refusal to start a node its peers said was removed.
+func checkRemovedMarker(cfg Config) error {
+	if note, err := os.ReadFile(filepath.Join(cfg.DataDir, removedMarker)); err == nil {
+		return fmt.Errorf("%s: %w (%s): wipe its data directory (%s) and start it with --join to add it again",
+			cfg.ID, ErrRemoved, strings.TrimSpace(string(note)), cfg.DataDir)
+	}
+	return nil
+}
+
+// handleMember is GET /v1/cluster/members/{id}: the member as this node's committed state has
+// it: 200 with its addresses, 410 removed, 404 unknown.
+func (n *Node) handleMember(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	st := n.memberState()
+	if m, ok := st.members[id]; ok {
+		writeJSON(w, http.StatusOK, joinRequest(m))
+		return
+	}
+	if st.removed[id] {
+		writeError(w, fmt.Errorf("%s: %w", id, errMemberRemoved))
+		return
+	}
+	writeError(w, fmt.Errorf("%w: %s is not in the cluster", errNoMember, id))
 }
 
 // removeMember (leader only) takes id out of the cluster: first out of the committed members

@@ -3,7 +3,9 @@ package node
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,5 +191,76 @@ func TestRemovedLiveMembersStop(t *testing.T) {
 	last := do(t, "DELETE", other, "/v1/cluster/members/"+other.cfg.ID, "")
 	if last.status != 400 || errCode(t, last) != client.CodeBadRequest {
 		t.Errorf("removing the last member: %d %s, want 400", last.status, last.body)
+	}
+}
+
+// A node removed while it was down does not get the log that removes it. Restarted from its
+// old data it finds no leader, asks its peers, is told, and stops for good. Started again from
+// an empty data directory with --join, the same id is a member again.
+func TestMemberRemovedWhileDownLearnsItFromPeersAndCanRejoinFresh(t *testing.T) {
+	tc := startCluster(t, 3)
+	leader, victim := tc.leaderAndFollower()
+	i := slices.Index(tc.nodes, victim)
+	cfg := victim.cfg
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 3 })
+	tc.cancel[i]()
+	if err := <-tc.done[i]; err != nil {
+		t.Fatal(err)
+	}
+	tc.cancel[i], tc.done[i] = func() {}, closedDone()
+	if r := do(t, "DELETE", leader, "/v1/cluster/members/"+cfg.ID, ""); r.status != 200 {
+		t.Fatalf("remove %s while it is down: %d %s", cfg.ID, r.status, r.body)
+	}
+	if r := do(t, "GET", leader, "/v1/cluster/members/"+cfg.ID, ""); r.status != 410 || errCode(t, r) != client.CodeRemoved {
+		t.Fatalf("GET the removed member: %d %s, want 410 removed", r.status, r.body)
+	}
+
+	stale := `{"id":"` + cfg.ID + `","raft_addr":"127.0.0.1:1","http_addr":"127.0.0.1:2"}`
+	if r := do(t, "POST", leader, "/v1/cluster/join", stale); r.status != 410 || errCode(t, r) != client.CodeRemoved {
+		t.Fatalf("a join under the removed id from old data: %d %s, want 410 removed", r.status, r.body)
+	}
+
+	// Back from its old data, at a new Raft address so that no leftover replication from the
+	// leader can reach it: only its peers can tell it.
+	cfg.Raft.RaftAddr = freeAddr(t)
+	cfg.HTTPAddr = ""
+	zombie, cancel, done := startNode(t, cfg)
+	defer cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrRemoved) {
+			t.Fatalf("the removed node's Serve returned %v, want ErrRemoved", err)
+		}
+	case <-time.After(askPeersAfter + 20*time.Second):
+		t.Fatal("the node removed while down did not learn it")
+	}
+	if zombie.removedMembers()[cfg.ID] {
+		t.Error("the test needs the node to learn from its peers, but the log reached it")
+	}
+	if _, err := New(zombie.cfg); !errors.Is(err, ErrRemoved) || !strings.Contains(err.Error(), "said so") {
+		t.Fatalf("starting it again: %v, want ErrRemoved with who said so", err)
+	}
+
+	// Wiped, it joins again under the same id.
+	if err := os.RemoveAll(cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Raft.Bootstrap = nil
+	cfg.Join = leader.HTTPAddr()
+	cfg.Raft.RaftAddr = freeAddr(t)
+	cfg.HTTPAddr = ""
+	fresh, cancel2, done2 := startNode(t, cfg)
+	tc.nodes[i], tc.cancel[i], tc.done[i] = fresh, cancel2, done2
+	if r := do(t, "PUT", leader, "/v1/kv/after-rejoin", "v"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	waitUntil(t, cfg.ID+" to be a voter again and catch up", 30*time.Second, func() bool {
+		got, _, err := fresh.store.Get("after-rejoin")
+		return err == nil && string(got.Data) == "v" && slices.Contains(voters(t, leader), cfg.ID) && !leader.removedMembers()[cfg.ID]
+	})
+	select {
+	case err := <-done2:
+		t.Fatalf("the rejoined node stopped: %v", err)
+	default:
 	}
 }

@@ -78,6 +78,9 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
+	if err := checkRemovedMarker(cfg); err != nil {
+		return nil, err
+	}
 	faults := fault.New(cfg.TestFaults)
 	n := &Node{
 		cfg:        cfg,
@@ -314,13 +317,36 @@ func (n *Node) leaderHTTP() (id, addr string) {
 func (n *Node) keepRegistered() {
 	defer n.wg.Done()
 	wait := 50 * time.Millisecond
+	var leaderless, asked time.Time // since when no leader is known; when peers were last asked
+	life, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-n.closed:
+			cancel()
+		case <-life.Done():
+		}
+	}()
 	for {
 		if n.noticeRemoval() {
 			return // never register again: Serve stops the node
 		}
+		if id, _ := n.raft.Leader(); id != "" {
+			leaderless = time.Time{}
+		} else if leaderless.IsZero() {
+			leaderless = time.Now()
+		} else if time.Since(leaderless) >= askPeersAfter && time.Since(asked) >= askPeersAfter {
+			asked = time.Now()
+			if n.askPeersIfRemoved(life) {
+				return
+			}
+		}
 		if n.memberTable()[n.cfg.ID] == n.self() {
 			wait = 2 * time.Second // recorded: just watch for changes (e.g. a restored snapshot)
-		} else if err := n.register(); err != nil {
+		} else if err := n.register(); errors.Is(err, errMemberRemoved) {
+			n.learnRemoved(err.Error())
+			return
+		} else if err != nil {
 			n.logger.Debug("registration pending", "err", err)
 			wait = min(wait*2, time.Second)
 		}
@@ -349,26 +375,42 @@ func (n *Node) register() error {
 	if target == "" {
 		return replication.ErrNoLeader
 	}
-	body, _ := json.Marshal(joinRequest(me))
+	req := joinRequest(me)
+	req.Fresh = n.store.AppliedIndex() == 0
+	body, _ := json.Marshal(req)
 	if err := n.postPeer(ctx, target, "/v1/cluster/join", body, false); err != nil {
 		return fmt.Errorf("join via %s: %w", target, err)
 	}
 	return nil
 }
 
-// addMember (leader only) adds the node as a voter if needed and records its addresses.
+// addMember (leader only) adds the node as a voter if needed and records its addresses. An id
+// that was removed is registered first, which clears its removal mark: a wiped node joining
+// again under that id must not find itself marked removed in the log it is sent, and stop.
 func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication.Result, error) {
 	if j.ID == "" || j.RaftAddr == "" || j.HTTPAddr == "" {
 		return replication.Result{}, fmt.Errorf("%w: join needs id, raft_addr and http_addr", replication.ErrInvalid)
 	}
+	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}
+	record := func() (replication.Result, error) {
+		if n.memberTable()[j.ID] == m {
+			return replication.Result{}, nil
+		}
+		return n.raft.Propose(ctx, &replication.Command{Type: replication.CmdRegister, Member: m})
+	}
+	if n.removedMembers()[j.ID] {
+		if !j.Fresh {
+			return replication.Result{}, fmt.Errorf("%s: %w: only a node started from an empty data directory may join under a removed id", j.ID, errMemberRemoved)
+		}
+		if _, err := record(); err != nil {
+			return replication.Result{}, err
+		}
+		n.logger.Info("a removed id joins again", "id", j.ID)
+	}
 	if err := n.raft.AddVoter(ctx, j.ID, j.RaftAddr); err != nil {
 		return replication.Result{}, err
 	}
-	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}
-	if n.memberTable()[j.ID] == m {
-		return replication.Result{}, nil
-	}
-	return n.raft.Propose(ctx, &replication.Command{Type: replication.CmdRegister, Member: m})
+	return record()
 }
 
 // waitLeader polls until a leader with a known HTTP address exists, or ctx ends.

@@ -59,18 +59,7 @@ func startBenchCluster(b *testing.B, size int) []*Node {
 		for _, earlier := range nodes {
 			cfg.Gossip.Peers = append(cfg.Gossip.Peers, earlier.gossipAddr())
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg.HTTPAddr = ln.Addr().String()
-		n, err := New(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Serve(ctx, ln) }()
+		n, cancel, done := startNode(b, cfg)
 		b.Cleanup(func() { cancel(); <-done })
 		nodes = append(nodes, n)
 	}

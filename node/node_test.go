@@ -114,6 +114,30 @@ func tryStartCluster(t *testing.T, size int, tweaks []func(i int, c *Config)) (*
 	return tc, nil
 }
 
+// startNode starts a node from cfg, serving HTTP on cfg.HTTPAddr (a free port when empty), and
+// returns it with its cancel and what Serve returns.
+func startNode(tb testing.TB, cfg Config) (*Node, context.CancelFunc, chan error) {
+	tb.Helper()
+	addr := cfg.HTTPAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.HTTPAddr = ln.Addr().String()
+	n, err := New(cfg)
+	if err != nil {
+		ln.Close()
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx, ln) }()
+	return n, cancel, done
+}
+
 // waitReady polls until every node knows a leader whose HTTP address is registered.
 func (tc *testCluster) waitReady() {
 	tc.t.Helper()
