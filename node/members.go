@@ -21,6 +21,13 @@ import (
 // re-register itself. Wiping the data directory and joining again brings the id back.
 var ErrRemoved = errors.New("removed from the cluster")
 
+// ErrWritesStranded is part of Serve's error when a removed node could not hand all its
+// uncommitted eventual writes over before stopping: its data directory still holds them.
+var ErrWritesStranded = errors.New("uncommitted eventual writes not handed over")
+
+// handOverWait bounds how long a removed node tries to hand its uncommitted writes over.
+const handOverWait = 30 * time.Second
+
 // errNoMember is a removal of an id the cluster does not know (404 not_found).
 var errNoMember = errors.New("no such member")
 
@@ -132,6 +139,79 @@ func (n *Node) learnRemoved(source string) {
 		n.logger.Warn("cannot record the removal", "path", path, "err", err)
 	}
 	n.stopRemoved(source)
+}
+
+// closeRemoved stops a node that was removed: it stops taking requests, hands the eventual
+// writes it took and that are not known to be committed to the leader (after its removal it
+// applies no more log, so it cannot tell which of them are), then shuts down.
+func (n *Node) closeRemoved() error {
+	if n.server != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		n.server.Shutdown(sctx)
+		cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handOverWait)
+	handed, herr := n.handOver(ctx)
+	cancel()
+	if err := n.Close(); err != nil {
+		n.logger.Warn("closing after removal", "err", err)
+	}
+	if herr != nil {
+		n.logger.Error("removed, but not every uncommitted eventual write was handed over: keep this data directory", "handed_over", handed, "err", herr)
+		return fmt.Errorf("%s: %w, but %w (%d handed over): %v", n.cfg.ID, ErrRemoved, ErrWritesStranded, handed, herr)
+	}
+	n.logger.Info("removed: uncommitted eventual writes handed over", "writes", handed)
+	return fmt.Errorf("%s: %w", n.cfg.ID, ErrRemoved)
+}
+
+// handOver submits every tentative write this node stamped to the leader, in committer
+// batches, and returns how many it handed over. Re-submitting a committed write is harmless.
+func (n *Node) handOver(ctx context.Context) (int, error) {
+	own, _, err := n.store.PendingTentative(func(origin string) bool { return origin == n.cfg.ID }, 0)
+	if err != nil {
+		return 0, err
+	}
+	handed := 0
+	for len(own) > 0 {
+		batch := own[:min(len(own), maxCommitBatch)]
+		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Writes: batch}
+		if err := n.submitToAnyLeader(ctx, cmd.Encode()); err != nil {
+			return handed, err
+		}
+		handed += len(batch)
+		own = own[len(batch):]
+	}
+	return handed, nil
+}
+
+// submitToAnyLeader posts a committer batch to whichever member leads, trying the leader this
+// node knows first, then every member, until one takes it or ctx ends.
+func (n *Node) submitToAnyLeader(ctx context.Context, body []byte) error {
+	var last error
+	for {
+		var addrs []string
+		if _, addr := n.leaderHTTP(); addr != "" {
+			addrs = append(addrs, addr)
+		}
+		for id, m := range n.memberTable() {
+			if id != n.cfg.ID && m.HTTPAddr != "" {
+				addrs = append(addrs, m.HTTPAddr)
+			}
+		}
+		for _, addr := range addrs {
+			if last = n.postPeer(ctx, addr, "/v1/internal/commit", body, true); last == nil {
+				return nil
+			}
+		}
+		if last == nil {
+			last = errors.New("no member to hand the writes to")
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // checkRemovedMarker is New's refusal to start a node its peers said was removed.

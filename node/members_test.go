@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
 )
 
 // voters is the Raft configuration's ids as n sees it, sorted.
@@ -136,12 +138,24 @@ func TestRemovingAnAbsentMemberUnblocksPurging(t *testing.T) {
 	}
 }
 
-// A member removed while it runs learns it from the log and stops (Serve returns ErrRemoved);
-// its data directory then refuses to start. The leader itself can be removed: it hands
-// leadership over first.
+// A member removed while it runs learns it from the log and stops (Serve returns ErrRemoved),
+// handing the eventual writes it holds uncommitted to the leader first; its data directory then
+// refuses to start. The leader itself can be removed: it hands leadership over first.
 func TestRemovedLiveMembersStop(t *testing.T) {
-	tc := startCluster(t, 3)
+	// No committer and no anti-entropy: a write put straight into a node's tentative layer
+	// reaches the others only if that node hands it over.
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.disableCommitter = true
+		c.Gossip.AntiEntropyInterval = time.Hour
+	})
 	leader, follower := tc.leaderAndFollower()
+	held := replication.Write{Key: "held", Value: consistency.Value{Version: follower.clock.Now(), Data: []byte("v")}}
+	if _, err := follower.store.MergeTentative([]replication.Write{held}); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "GET", leader, "/v1/kv/held?consistency=eventual", ""); r.status != 404 {
+		t.Fatalf("the held write reached the leader before the removal (the test needs it not to): %d", r.status)
+	}
 	index := func(n *Node) int { return slices.Index(tc.nodes, n) }
 	stopped := func(n *Node) {
 		t.Helper()
@@ -169,6 +183,9 @@ func TestRemovedLiveMembersStop(t *testing.T) {
 		t.Fatalf("remove follower %s: %d %s", follower.cfg.ID, r.status, r.body)
 	}
 	stopped(follower)
+	if r := do(t, "GET", leader, "/v1/kv/held?consistency=strong", ""); r.status != 200 || r.body != "v" {
+		t.Errorf("the removed node's uncommitted write after it stopped: %d %q, want it committed", r.status, r.body)
+	}
 
 	// Now the leader, asked directly: two voters left, so one remains.
 	var other *Node

@@ -241,10 +241,7 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case <-ctx.Done():
 	case <-n.removed:
-		if err := n.Close(); err != nil {
-			n.logger.Warn("closing after removal", "err", err)
-		}
-		return fmt.Errorf("%s: %w", n.cfg.ID, ErrRemoved)
+		return n.closeRemoved()
 	case err := <-serveErr:
 		n.Close()
 		return fmt.Errorf("http server: %w", err)

@@ -57,7 +57,7 @@ func run(args []string, stderr io.Writer) error {
 	}
 	logger.Info("kvd starting", "id", cfg.ID, "http", cfg.HTTPAddr, "raft", cfg.Raft.RaftAddr, "data_dir", cfg.DataDir, "gc_percent", gc)
 	err = n.Run(ctx)
-	if errors.Is(err, node.ErrRemoved) {
+	if errors.Is(err, node.ErrRemoved) && !errors.Is(err, node.ErrWritesStranded) {
 		// An operator's decision, not a failure: exit 0 so a supervisor does not restart it
 		// (a restart would be refused anyway, with the same advice).
 		logger.Warn("kvd stopped: this node was removed from the cluster; wipe its data directory and start it with --join to add it again", "id", cfg.ID)
