@@ -51,6 +51,14 @@ type Backend interface {
 	// Restart starts a stopped or killed node again on its data, waits until it answers, and
 	// puts its fault-hook faults back (a restarted kvd forgets them).
 	Restart(ctx context.Context, id string) error
+	// Remove takes a node out of the cluster through the API (another node forwards it to the
+	// leader) and waits until the node has stopped itself, as a removed kvd does once it has
+	// handed its uncommitted eventual writes over. Rejoin starts a removed node again from an
+	// empty data directory with --join and waits until the cluster is whole. Removed reports
+	// whether a node is removed and not yet rejoined.
+	Remove(ctx context.Context, id string) error
+	Rejoin(ctx context.Context, id string) error
+	Removed(id string) bool
 	// Pause stops a node with SIGSTOP; Resume continues it with SIGCONT.
 	Pause(ctx context.Context, id string) error
 	Resume(ctx context.Context, id string) error
@@ -150,12 +158,14 @@ type cluster struct {
 	// (node down or paused) and are pushed when it comes back.
 	faults map[string]Faults
 	dirty  map[string]bool
-	closed bool
+	// removed are the nodes taken out of the cluster and not yet rejoined (member.go).
+	removed map[string]bool
+	closed  bool
 }
 
 func newCluster(name string, cfg ClusterConfig, addrs []nodeAddrs, label string) *cluster {
 	c := &cluster{name: name, cfg: cfg, addrs: addrs, procs: map[string]*proc{}, label: label,
-		hook: NewFaultClient(2 * time.Second), faults: map[string]Faults{}, dirty: map[string]bool{},
+		hook: NewFaultClient(2 * time.Second), faults: map[string]Faults{}, dirty: map[string]bool{}, removed: map[string]bool{},
 		prefix: func(string) []string { return nil }}
 	return c
 }
@@ -191,19 +201,19 @@ func kvdSupportsFaults(bin string) bool {
 	return bytes.Contains(out, []byte("-test-faults"))
 }
 
-// args is node a's kvd command line.
-func (c *cluster) args(a nodeAddrs) []string {
-	var boot, join []string
-	for _, b := range c.addrs {
-		boot = append(boot, b.id+"="+b.raft)
-		if b.id != a.id {
-			join = append(join, b.gossip)
-		}
+// args is node a's kvd command line: bootstrapping with the others, or, with join (a member's
+// HTTP address), joining through it from an empty data directory.
+func (c *cluster) args(a nodeAddrs, join string) []string {
+	boot, gossip := peerArgs(c.addrs, a.id)
+	start := []string{"--bootstrap", boot}
+	if join != "" {
+		start = []string{"--join", join}
 	}
 	argv := append(c.prefix(a.id), filepath.Join(c.cfg.Bin, "kvd"),
 		"--id", a.id, "--http", a.http, "--raft", a.raft, "--gossip", a.gossip,
-		"--gossip-join", strings.Join(join, ","), "--gossip-profile", "local",
-		"--bootstrap", strings.Join(boot, ","), "--data-dir", filepath.Join(c.cfg.DataDir, a.id),
+		"--gossip-join", gossip, "--gossip-profile", "local")
+	argv = append(argv, start...)
+	argv = append(argv, "--data-dir", filepath.Join(c.cfg.DataDir, a.id),
 		"--cluster-label", c.label, "--log-level", c.cfg.LogLevel)
 	if c.cfg.LeaderWait > 0 {
 		argv = append(argv, "--leader-wait", c.cfg.LeaderWait.String())
@@ -224,7 +234,7 @@ func (c *cluster) startAll(ctx context.Context) error {
 	}
 	c.hasHookFlag = kvdSupportsFaults(c.cfg.Bin)
 	for _, a := range c.addrs {
-		p := &proc{id: a.id, argv: c.args(a), logPath: filepath.Join(c.cfg.LogDir, a.id+".log")}
+		p := &proc{id: a.id, argv: c.args(a, ""), logPath: filepath.Join(c.cfg.LogDir, a.id+".log")}
 		c.procs[a.id] = p
 		if err := p.start(); err != nil {
 			return err

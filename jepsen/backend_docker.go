@@ -96,14 +96,13 @@ func dockerCmd(ctx context.Context, timeout time.Duration, args ...string) (stri
 
 func (d *Docker) container(id string) string { return d.run + "-" + id }
 
-// createArgs is `docker create` for node a.
-func (d *Docker) createArgs(a nodeAddrs) []string {
-	var boot, join []string
-	for _, b := range d.addrs {
-		boot = append(boot, b.id+"="+b.raft)
-		if b.id != a.id {
-			join = append(join, b.gossip)
-		}
+// createArgs is `docker create` for node a: bootstrapping with the others, or, with join (a
+// member's address on the network), joining through it.
+func (d *Docker) createArgs(a nodeAddrs, join string) []string {
+	boot, gossip := peerArgs(d.addrs, a.id)
+	start := []string{"--bootstrap", boot}
+	if join != "" {
+		start = []string{"--join", join}
 	}
 	args := []string{"create", "--name", d.container(a.id), "--hostname", a.id,
 		"--network", d.network, "--network-alias", a.id, "--label", "dialkv.jepsen=" + d.run,
@@ -111,9 +110,10 @@ func (d *Docker) createArgs(a nodeAddrs) []string {
 		d.image,
 		"--id", a.id, "--http", a.id + ":7001", "--raft", a.raft,
 		"--gossip", "0.0.0.0:7201", "--gossip-advertise", a.gossip,
-		"--gossip-join", strings.Join(join, ","), "--gossip-profile", "local",
-		"--bootstrap", strings.Join(boot, ","), "--data-dir", "/data",
-		"--cluster-label", d.label, "--log-level", d.cfg.LogLevel, "--log-format", "text", "--test-faults"}
+		"--gossip-join", gossip, "--gossip-profile", "local"}
+	args = append(args, start...)
+	args = append(args, "--data-dir", "/data",
+		"--cluster-label", d.label, "--log-level", d.cfg.LogLevel, "--log-format", "text", "--test-faults")
 	if d.cfg.LeaderWait > 0 {
 		args = append(args, "--leader-wait", d.cfg.LeaderWait.String())
 	}
@@ -143,7 +143,7 @@ func (d *Docker) Start(ctx context.Context) error {
 	d.mu.Unlock()
 	d.logf("docker network %s, image %s", d.network, d.image)
 	for _, a := range d.addrs {
-		if _, err := dockerCmd(ctx, 60*time.Second, d.createArgs(a)...); err != nil {
+		if _, err := dockerCmd(ctx, 60*time.Second, d.createArgs(a, "")...); err != nil {
 			return err
 		}
 		p := &proc{id: a.id, argv: []string{"docker", "start", "-a", d.container(a.id)},

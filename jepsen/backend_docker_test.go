@@ -25,7 +25,7 @@ func TestDockerBackendConfig(t *testing.T) {
 			t.Errorf("%s published on %s, want 127.0.0.1 only", n.ID, n.HTTP)
 		}
 	}
-	args := d.createArgs(d.addrs[1])
+	args := d.createArgs(d.addrs[1], "")
 	line := strings.Join(args, " ")
 	for _, want := range []string{
 		"--name " + d.run + "-n2", "--network " + d.run, "--network-alias n2",
@@ -40,6 +40,11 @@ func TestDockerBackendConfig(t *testing.T) {
 	}
 	if i := slices.Index(args, d.image); i < 0 || !slices.Contains(args[:i], "--label") {
 		t.Errorf("the image must follow docker's own flags: %s", line)
+	}
+	// Rejoining after a removal: --join through a member instead of --bootstrap.
+	rejoin := strings.Join(d.createArgs(d.addrs[1], "n1:7001"), " ")
+	if !strings.Contains(rejoin, "--join n1:7001") || strings.Contains(rejoin, "--bootstrap") {
+		t.Errorf("docker create line to rejoin: %s", rejoin)
 	}
 	// Close before Start touches no Docker object and is safe twice.
 	if err := b.Close(); err != nil {

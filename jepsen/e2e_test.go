@@ -159,25 +159,37 @@ func testConfig(t *testing.T, backend string) Config {
 	return cfg
 }
 
-// TestLocalEndToEnd runs the local backend without root: 3 nodes, register and set, one
-// partition through the fault hook (or, with a kvd that has no hook yet, one kill -9).
-func TestLocalEndToEnd(t *testing.T) {
+// smallLocalRun is a 15-second run of 3 local nodes, register and set, with nemesis.
+func smallLocalRun(t *testing.T, nemesis string) Config {
 	cfg := testConfig(t, "local")
 	cfg.Nodes, cfg.Clients, cfg.Rate = 3, 6, 90
 	cfg.Workloads = []string{WorkloadRegister, WorkloadSet}
 	cfg.Time, cfg.FaultOn, cfg.FaultOff = 15*time.Second, 5*time.Second, 5*time.Second
-	cfg.Nemesis = FaultPartition
+	cfg.Nemesis = nemesis
+	return cfg
+}
+
+// mustPass fails the test, with the result table, unless the run passed.
+func mustPass(t *testing.T, res *Result) {
+	t.Helper()
+	if res.Verdict != VerdictPass {
+		var b bytes.Buffer
+		res.WriteTable(&b)
+		t.Fatalf("verdict %s:\n%s", res.Verdict, b.String())
+	}
+}
+
+// TestLocalEndToEnd runs the local backend without root: 3 nodes, register and set, one
+// partition through the fault hook (or, with a kvd that has no hook yet, one kill -9).
+func TestLocalEndToEnd(t *testing.T) {
+	cfg := smallLocalRun(t, FaultPartition)
 	if !kvdSupportsFaults(cfg.Bin) {
 		t.Log("this kvd has no --test-faults (fault hook, docs/faults.md): injecting a kill -9 instead of a partition")
 		cfg.Nemesis = FaultKill
 	}
 	cfg.Seed = seedWhere(t, cfg, func(ws []Window) bool { return len(ws) == 1 && withMinority(ws) })
 	res := runForTest(t, cfg)
-	if res.Verdict != VerdictPass {
-		var b bytes.Buffer
-		res.WriteTable(&b)
-		t.Fatalf("verdict %s:\n%s", res.Verdict, b.String())
-	}
+	mustPass(t, res)
 	if len(res.Windows) != 1 {
 		t.Errorf("%d fault windows, want 1", len(res.Windows))
 	}
@@ -190,6 +202,19 @@ func TestLocalEndToEnd(t *testing.T) {
 	}
 	if cfg.Nemesis == FaultPartition && len(res.Summary.Partition) == 0 {
 		t.Error("no per-side numbers for the partition")
+	}
+}
+
+// TestLocalMemberEndToEnd removes a node from a running 3-node cluster under load (it hands its
+// uncommitted eventual writes over and stops) and rejoins it from an empty data directory; no
+// acknowledged write may be lost and every node must converge, the rejoined one included.
+func TestLocalMemberEndToEnd(t *testing.T) {
+	cfg := smallLocalRun(t, FaultMember)
+	cfg.Seed = seedWhere(t, cfg, func(ws []Window) bool { return len(ws) == 1 })
+	res := runForTest(t, cfg)
+	mustPass(t, res)
+	if len(res.Windows) != 1 || !strings.Contains(res.Windows[0].Description, "remove member") || len(res.Windows[0].Errors) > 0 {
+		t.Errorf("fault windows %+v, want one member removal without errors", res.Windows)
 	}
 }
 

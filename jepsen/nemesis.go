@@ -19,10 +19,13 @@ const (
 	FaultPause     = "pause"
 	FaultClock     = "clock"
 	FaultSlow      = "slow"
+	// FaultMember removes a node from the cluster (it hands its uncommitted writes over and
+	// stops), and at the end of the window starts it again from an empty data directory, joining.
+	FaultMember = "member"
 )
 
 // FaultKinds lists every kind, in the order help texts show them.
-var FaultKinds = []string{FaultPartition, FaultKill, FaultPause, FaultClock, FaultSlow}
+var FaultKinds = []string{FaultPartition, FaultKill, FaultPause, FaultClock, FaultSlow, FaultMember}
 
 // Modes of each kind; a window picks one at random.
 var faultModes = map[string][]string{
@@ -31,6 +34,7 @@ var faultModes = map[string][]string{
 	FaultPause:     {"random", "leader"},
 	FaultClock:     {"skew", "strobe"},
 	FaultSlow:      {"delay", "loss"},
+	FaultMember:    {"random", "leader"},
 }
 
 // ParseNemesis parses a nemesis list: comma-separated alternatives, each one kind or several
@@ -133,7 +137,7 @@ func planFault(rng *rand.Rand, kind string, nodes []string) Fault {
 		case "one-way":
 			f.Nodes = []string{shuffled[0]}
 		}
-	case FaultKill, FaultPause:
+	case FaultKill, FaultPause, FaultMember:
 		if f.Mode == "random" {
 			f.Nodes = []string{shuffled[0]}
 		}
@@ -400,6 +404,16 @@ func (nm *Nemesis) apply(ctx context.Context, f Fault, minority, affected map[st
 		affected[id] = true
 		err := nm.b.Kill(ctx, id)
 		return fmt.Sprintf("kill -9 %s (%s)", id, f.Mode), func(ctx context.Context) error { return nm.b.Restart(ctx, id) }, err
+	case FaultMember:
+		id := target()
+		affected[id] = true
+		err := nm.b.Remove(ctx, id)
+		return fmt.Sprintf("remove member %s (%s), rejoin it empty", id, f.Mode), func(ctx context.Context) error {
+			if !nm.b.Removed(id) {
+				return nil // the removal failed: nothing to undo (HealAll restarts it if it stopped)
+			}
+			return nm.b.Rejoin(ctx, id)
+		}, err
 	case FaultPause:
 		id := target()
 		affected[id] = true
@@ -514,7 +528,8 @@ func FindLeader(ctx context.Context, b Backend) string {
 	return best
 }
 
-// HealAll ends every fault: network, slowness, clocks, pauses, and restarts killed nodes. It
+// HealAll ends every fault: network, slowness, clocks, pauses, restarts killed nodes and
+// rejoins removed ones. It
 // keeps the unsafe modes (they are the system under test, not a fault).
 func HealAll(ctx context.Context, b Backend, hook bool) error {
 	var errs []error
@@ -528,7 +543,10 @@ func HealAll(ctx context.Context, b Backend, hook bool) error {
 		}
 	}
 	for _, n := range b.Nodes() {
-		if !b.Running(n.ID) {
+		switch {
+		case b.Removed(n.ID):
+			errs = append(errs, b.Rejoin(ctx, n.ID))
+		case !b.Running(n.ID):
 			errs = append(errs, b.Restart(ctx, n.ID))
 		}
 	}

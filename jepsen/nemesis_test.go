@@ -139,16 +139,17 @@ func TestMinoritySide(t *testing.T) {
 
 // fakeBackend records what the nemesis asks of it.
 type fakeBackend struct {
-	mu     sync.Mutex
-	calls  []string
-	cuts   []Link
-	down   map[string]bool
-	paused map[string]bool
-	fail   string // a call kind that fails
+	mu      sync.Mutex
+	calls   []string
+	cuts    []Link
+	down    map[string]bool
+	paused  map[string]bool
+	removed map[string]bool
+	fail    string // a call kind that fails
 }
 
 func newFakeBackend() *fakeBackend {
-	return &fakeBackend{down: map[string]bool{}, paused: map[string]bool{}}
+	return &fakeBackend{down: map[string]bool{}, paused: map[string]bool{}, removed: map[string]bool{}}
 }
 
 func (f *fakeBackend) note(s string) error {
@@ -184,6 +185,26 @@ func (f *fakeBackend) Restart(_ context.Context, id string) error {
 	f.down[id] = false
 	f.mu.Unlock()
 	return f.note("restart " + id)
+}
+func (f *fakeBackend) Remove(_ context.Context, id string) error {
+	if err := f.note("remove " + id); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.down[id], f.removed[id] = true, true
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeBackend) Rejoin(_ context.Context, id string) error {
+	f.mu.Lock()
+	f.down[id], f.removed[id] = false, false
+	f.mu.Unlock()
+	return f.note("rejoin " + id)
+}
+func (f *fakeBackend) Removed(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.removed[id]
 }
 func (f *fakeBackend) Pause(_ context.Context, id string) error {
 	f.mu.Lock()
@@ -233,18 +254,19 @@ func TestNemesisAppliesAndRevertsInOrder(t *testing.T) {
 			{Kind: FaultClock, Mode: "skew", Nodes: []string{"n3"}, Offsets: map[string]time.Duration{"n3": time.Second}},
 		}},
 		{Start: 80 * time.Millisecond, End: 100 * time.Millisecond, Faults: []Fault{{Kind: FaultPause, Mode: "random", Nodes: []string{"n3"}}}},
+		{Start: 110 * time.Millisecond, End: 130 * time.Millisecond, Faults: []Fault{{Kind: FaultMember, Mode: "random", Nodes: []string{"n1"}}}},
 	}
 	nm := NewNemesis(b, rec, plan, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nm.Run(ctx)
-	want := []string{"cut 4", "cut 0", "kill n2", "clock n3 1s", "clock n3 0s", "restart n2", "pause n3", "resume n3"}
+	want := []string{"cut 4", "cut 0", "kill n2", "clock n3 1s", "clock n3 0s", "restart n2", "pause n3", "resume n3", "remove n1", "rejoin n1"}
 	if got := b.Calls(); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %v, want %v", got, want)
 	}
 	applied := nm.Applied()
-	if len(applied) != 3 {
-		t.Fatalf("%d windows applied, want 3", len(applied))
+	if len(applied) != 4 {
+		t.Fatalf("%d windows applied, want 4", len(applied))
 	}
 	if !reflect.DeepEqual(applied[0].Minority, []string{"n1"}) || applied[0].End < applied[0].Start {
 		t.Errorf("partition window %+v", applied[0])
@@ -252,7 +274,10 @@ func TestNemesisAppliesAndRevertsInOrder(t *testing.T) {
 	if applied[1].Kinds != "kill+clock" || !reflect.DeepEqual(applied[1].Affected, []string{"n2", "n3"}) {
 		t.Errorf("combined window %+v", applied[1])
 	}
-	if n := len(rec.NemesisEvents()); n != 6 {
+	if applied[3].Kinds != "member" || !reflect.DeepEqual(applied[3].Affected, []string{"n1"}) {
+		t.Errorf("member window %+v", applied[3])
+	}
+	if n := len(rec.NemesisEvents()); n != 8 {
 		t.Errorf("%d nemesis events recorded, want a start and a stop per window", n)
 	}
 }
@@ -280,6 +305,26 @@ func TestNemesisRevertsWhenCancelled(t *testing.T) {
 	}
 	if b.Paused("n1") {
 		t.Error("the paused node was left paused")
+	}
+}
+
+// A failed removal is not undone by wiping the node; HealAll rejoins a node left removed.
+func TestMemberNemesisFailuresAndHeal(t *testing.T) {
+	b := newFakeBackend()
+	b.fail = "remove"
+	nm := NewNemesis(b, NewRecorder(time.Now(), nil), []Window{{Start: 0, End: time.Millisecond,
+		Faults: []Fault{{Kind: FaultMember, Mode: "random", Nodes: []string{"n2"}}}}}, nil)
+	nm.Run(context.Background())
+	if got := b.Calls(); !reflect.DeepEqual(got, []string{"remove n2"}) {
+		t.Errorf("calls after a failed removal %v, want no rejoin", got)
+	}
+	b.fail = ""
+	b.Remove(context.Background(), "n3")
+	if err := HealAll(context.Background(), b, false); err != nil {
+		t.Fatal(err)
+	}
+	if calls := b.Calls(); !slices.Contains(calls, "rejoin n3") || slices.Contains(calls, "restart n3") {
+		t.Errorf("HealAll with n3 removed: calls %v, want it rejoined, not restarted", calls)
 	}
 }
 

@@ -28,6 +28,13 @@ type proc struct {
 	paused bool
 }
 
+// setArgv replaces the command line the next start runs.
+func (p *proc) setArgv(argv []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.argv = argv
+}
+
 // start starts the process; it must not be running.
 func (p *proc) start() error {
 	p.mu.Lock()

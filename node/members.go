@@ -14,6 +14,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/strong"
 )
 
 // ErrRemoved is what Serve returns once this node has been removed from the cluster, and what
@@ -85,14 +86,36 @@ func (n *Node) removedMembers() map[string]bool { return n.memberState().removed
 // shuts the node down and returns ErrRemoved.
 func (n *Node) Removed() <-chan struct{} { return n.removed }
 
-// noticeRemoval closes Removed if the committed state says this node was removed, and reports
-// whether it did.
-func (n *Node) noticeRemoval() bool {
-	if !n.removedMembers()[n.cfg.ID] {
+// confirmRemoval is called while this node's committed state says it was removed. That alone
+// does not decide: a node joining again under the id replays the log from its start and passes
+// its own old removal before the entry that adds it back. The leader's current state does: if
+// the leader says 410, Removed is closed and confirmRemoval reports true.
+func (n *Node) confirmRemoval(ctx context.Context) bool {
+	id, addr := n.leaderHTTP()
+	if id == "" || id == n.cfg.ID || addr == "" {
+		return false // no leader to ask: askPeersIfRemoved takes over once none is known for a while
+	}
+	if n.askRemoved(ctx, addr) {
+		n.stopRemoved("the log, confirmed by the leader " + id)
+		return true
+	}
+	return false
+}
+
+// askRemoved asks the member at addr whether this node was removed; only a clear 410 says yes.
+func (n *Node) askRemoved(ctx context.Context, addr string) bool {
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
+	if err != nil {
 		return false
 	}
-	n.stopRemoved("the log")
-	return true
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusGone
 }
 
 func (n *Node) stopRemoved(source string) {
@@ -107,22 +130,7 @@ func (n *Node) stopRemoved(source string) {
 // answers from committed state. The answer is kept in the data directory (removedMarker).
 func (n *Node) askPeersIfRemoved(ctx context.Context) bool {
 	for id, m := range n.memberTable() {
-		if id == n.cfg.ID || m.HTTPAddr == "" {
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+m.HTTPAddr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
-		if err != nil {
-			cancel()
-			continue
-		}
-		resp, err := n.peerClient.Do(req)
-		cancel()
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusGone {
+		if id != n.cfg.ID && m.HTTPAddr != "" && n.askRemoved(ctx, m.HTTPAddr) {
 			n.learnRemoved("member " + id + " said so")
 			return true
 		}
@@ -263,6 +271,11 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 	if inRaft && len(servers) == 1 {
 		return fmt.Errorf("%w: %s is the cluster's last member", replication.ErrInvalid, id)
 	}
+	if inRaft {
+		if err := n.checkQuorumWithout(ctx, servers, id); err != nil {
+			return err
+		}
+	}
 	if id == n.cfg.ID {
 		n.logger.Info("asked to remove this node, the leader: handing leadership over first")
 		if err := n.raft.TransferLeadership(); err != nil {
@@ -280,6 +293,41 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 		if err := n.raft.RemoveServer(ctx, id); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// errUnsafeRemoval refuses a removal that would leave the cluster without a reachable quorum
+// (503 unavailable).
+var errUnsafeRemoval = errors.New("removal refused")
+
+// checkQuorumWithout refuses to remove id when the voters left would not have a quorum that
+// answers now (as etcd's strict reconfiguration check does): the removal could commit, and the
+// cluster then stop taking strong writes until the missing voters come back.
+func (n *Node) checkQuorumWithout(ctx context.Context, servers []strong.Server, id string) error {
+	var left, up int
+	var down []string
+	for _, s := range servers {
+		if s.ID == id || s.Suffrage != "voter" {
+			continue
+		}
+		left++
+		if s.ID == n.cfg.ID {
+			up++
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		ns := n.peerStatus(sctx, client.NodeStatus{ID: s.ID, HTTP: n.memberTable()[s.ID].HTTPAddr})
+		cancel()
+		if ns.AppliedIndex > 0 { // it answered with its own status
+			up++
+		} else {
+			down = append(down, s.ID)
+		}
+	}
+	if need := left/2 + 1; up < need {
+		return fmt.Errorf("%w: without %s, %d of the %d voters left answer (%s not), fewer than the %d a quorum needs: bring them back first",
+			errUnsafeRemoval, id, up, left, strings.Join(down, ", "), need)
 	}
 	return nil
 }

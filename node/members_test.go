@@ -96,6 +96,15 @@ func TestRemovingAnAbsentMemberUnblocksPurging(t *testing.T) {
 	if via == leader {
 		via = live[1]
 	}
+	// With the victim down, removing the other follower would leave the leader and the victim:
+	// no quorum answers, so it is refused and nothing changes.
+	unsafe := do(t, "DELETE", leader, "/v1/cluster/members/"+via.cfg.ID, "")
+	if unsafe.status != 503 || errCode(t, unsafe) != client.CodeUnavailable || !strings.Contains(unsafe.body, gone+" not") {
+		t.Fatalf("removing %s while %s is down: %d %s, want 503 naming %s", via.cfg.ID, gone, unsafe.status, unsafe.body, gone)
+	}
+	if got := voters(t, leader); len(got) != 3 {
+		t.Fatalf("a refused removal changed the voters: %v", got)
+	}
 	if r := do(t, "DELETE", via, "/v1/cluster/members/"+gone, ""); r.status != 200 {
 		t.Fatalf("remove %s via %s: %d %s", gone, via.cfg.ID, r.status, r.body)
 	}
@@ -149,6 +158,7 @@ func TestRemovedLiveMembersStop(t *testing.T) {
 		c.Gossip.AntiEntropyInterval = time.Hour
 	})
 	leader, follower := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 3 })
 	held := replication.Write{Key: "held", Value: consistency.Value{Version: follower.clock.Now(), Data: []byte("v")}}
 	if _, err := follower.store.MergeTentative([]replication.Write{held}); err != nil {
 		t.Fatal(err)

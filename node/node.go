@@ -325,8 +325,24 @@ func (n *Node) keepRegistered() {
 		}
 	}()
 	for {
-		if n.noticeRemoval() {
-			return // never register again: Serve stops the node
+		switch {
+		case n.removedMembers()[n.cfg.ID]:
+			if n.confirmRemoval(life) {
+				return // never register again: Serve stops the node
+			}
+			wait = 200 * time.Millisecond // replaying past an old removal of this id, or no leader yet
+		case n.memberTable()[n.cfg.ID] == n.self():
+			wait = 2 * time.Second // recorded: just watch for changes (e.g. a restored snapshot)
+		default:
+			err := n.register()
+			if errors.Is(err, errMemberRemoved) {
+				n.learnRemoved(err.Error())
+				return
+			}
+			if err != nil {
+				n.logger.Debug("registration pending", "err", err)
+				wait = min(wait*2, time.Second)
+			}
 		}
 		if id, _ := n.raft.Leader(); id != "" {
 			leaderless = time.Time{}
@@ -337,15 +353,6 @@ func (n *Node) keepRegistered() {
 			if n.askPeersIfRemoved(life) {
 				return
 			}
-		}
-		if n.memberTable()[n.cfg.ID] == n.self() {
-			wait = 2 * time.Second // recorded: just watch for changes (e.g. a restored snapshot)
-		} else if err := n.register(); errors.Is(err, errMemberRemoved) {
-			n.learnRemoved(err.Error())
-			return
-		} else if err != nil {
-			n.logger.Debug("registration pending", "err", err)
-			wait = min(wait*2, time.Second)
 		}
 		select {
 		case <-n.closed:

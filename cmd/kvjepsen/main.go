@@ -91,6 +91,8 @@ combine, e.g. partition+clock; "none" for no faults):
   pause      SIGSTOP a random node or the leader, SIGCONT at the end of the window
   clock      skew 1-2 nodes' clocks by 0.2-2s, or strobe them (fault hook)
   slow       delay+jitter or packet loss on 1-2 nodes (fault hook; loss via nftables on netns)
+  member     remove a random node or the leader from the cluster (kvctl member remove; it hands
+             its uncommitted writes over and stops), rejoin it empty at the end of the window
 
 Backends (--backend): netns (Linux, root: each node in its own network namespace, partitions
 as nftables rules; default when available) or local (127.0.0.1, no root; network faults
@@ -111,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (jepsen.Config, bool, error) {
 	}
 	workloads := fs.String("workload", strings.Join(cfg.Workloads, ","), "workloads to run together: "+strings.Join(jepsen.Workloads, ","))
 	fs.StringVar(&cfg.Backend, "backend", cfg.Backend, "cluster backend: netns, local or docker")
-	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "faults: partition,kill,pause,clock,slow (+ combines; none)")
+	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "faults: partition,kill,pause,clock,slow,member (+ combines; none)")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster size")
 	fs.DurationVar(&cfg.Time, "time", cfg.Time, "how long the workload runs (healing, settling and checking come after)")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "concurrent clients, split between the workloads and spread over the nodes")

@@ -2,7 +2,6 @@ package strong
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -557,10 +556,7 @@ func (e *Engine) AddVoter(ctx context.Context, id, addr string) error {
 		timeout = time.Until(dl)
 	}
 	if err := e.await(e.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) {
-			return &replication.NotLeaderError{}
-		}
-		return fmt.Errorf("add voter %s at %s: %w", id, addr, err)
+		return fmt.Errorf("add voter %s at %s: %w", id, addr, proposeError(e, err))
 	}
 	e.logger.Info("added voter", "id", id, "addr", addr)
 	return nil
@@ -573,7 +569,7 @@ func (e *Engine) RemoveServer(ctx context.Context, id string) error {
 		return &replication.NotLeaderError{LeaderID: lid, LeaderAddr: laddr}
 	}
 	if err := e.await(e.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second)); err != nil {
-		return fmt.Errorf("remove %s: %w", id, err)
+		return fmt.Errorf("remove %s: %w", id, proposeError(e, err))
 	}
 	return nil
 }
