@@ -3,6 +3,8 @@ package jepsen
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,19 +59,56 @@ func (c *cluster) Remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := cl.RemoveMember(ctx, id); err != nil {
+	if err := cl.RemoveMember(ctx, id); err != nil && !removedAnyway(ctx, others, id) {
 		return fmt.Errorf("removing %s: %w", id, err)
 	}
 	c.mu.Lock()
 	c.removed[id] = true
 	c.mu.Unlock()
-	wctx, cancel := context.WithTimeout(ctx, removedStopWait)
+	// Not cut short with the run: killing the node now could drop writes it is handing over.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), removedStopWait)
 	defer cancel()
 	if p.running() && !p.waitExited(wctx) {
 		return fmt.Errorf("%s still runs %v after its removal", id, removedStopWait)
 	}
 	c.logf("%s removed and stopped; its log ends:\n%s", id, p.logTail(3))
 	return nil
+}
+
+// removedAnyway asks the members at addrs whether id was removed after all (a removal whose
+// answer was lost, e.g. leadership changed under it, may still have taken effect).
+func removedAnyway(ctx context.Context, addrs []string, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		if askedRemoved(ctx, addrs, id) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func askedRemoved(ctx context.Context, addrs []string, id string) bool {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	for _, addr := range addrs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(id), nil)
+		if err != nil {
+			continue
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusGone {
+			return true
+		}
+	}
+	return false
 }
 
 // joinAddr is the HTTP address of a live member other than id, for --join.

@@ -56,6 +56,9 @@ func ParseNemesis(s string) ([][]string, error) {
 				combo = append(combo, k)
 			}
 		}
+		if len(combo) > 1 && slices.Contains(combo, FaultMember) {
+			return nil, fmt.Errorf("nemesis %q: member cannot be combined with other faults (removing a node needs a quorum that answers, and rejoining it the whole cluster); list it as its own alternative, e.g. member,partition", alt)
+		}
 		out = append(out, combo)
 	}
 	return out, nil

@@ -31,6 +31,12 @@ func TestParseNemesis(t *testing.T) {
 	if _, err := ParseNemesis("partition,flood"); err == nil || !strings.Contains(err.Error(), "flood") {
 		t.Errorf("unknown nemesis: %v", err)
 	}
+	if got, err := ParseNemesis("member,partition"); err != nil || len(got) != 2 {
+		t.Errorf("member as its own alternative: %v %v", got, err)
+	}
+	if _, err := ParseNemesis("partition+member"); err == nil || !strings.Contains(err.Error(), "cannot be combined") {
+		t.Errorf("member combined with a partition: %v, want refused", err)
+	}
 }
 
 func TestPlan(t *testing.T) {

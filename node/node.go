@@ -330,6 +330,14 @@ func (n *Node) keepRegistered() {
 			if n.confirmRemoval(life) {
 				return // never register again: Serve stops the node
 			}
+			// No leader to confirm it: a removed node gets no more heartbeats (a removed
+			// leader hands leadership over first and then hears nothing), so ask the others.
+			if id, _ := n.raft.Leader(); id == "" && time.Since(asked) >= time.Second {
+				asked = time.Now()
+				if n.askPeersIfRemoved(life) {
+					return
+				}
+			}
 			wait = 200 * time.Millisecond // replaying past an old removal of this id, or no leader yet
 		case n.memberTable()[n.cfg.ID] == n.self():
 			wait = 2 * time.Second // recorded: just watch for changes (e.g. a restored snapshot)
