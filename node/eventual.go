@@ -61,7 +61,11 @@ func (n *Node) gossipAddr() string {
 // wakes the committer. It is acknowledged once durable on this node, whatever the network does.
 func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeRequest, token sessionToken) {
 	val := consistency.Value{Tombstone: wr.cmd.Type == replication.CmdDelete, Data: wr.cmd.Value}
-	val.Version = n.stamps.stamp(n.clock)
+	var ok bool
+	if val.Version, ok = n.stamps.stamp(n.clock); !ok {
+		writeError(w, fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))
+		return
+	}
 	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})
 	n.pending.add(stored)
 	n.stamps.done(val.Version)

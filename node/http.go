@@ -41,6 +41,7 @@ func (n *Node) routes() http.Handler {
 		mux.HandleFunc("POST /v1/internal/propose", n.handlePropose)
 	}
 	mux.HandleFunc("POST /v1/internal/commit", n.handleCommit)
+	mux.HandleFunc("POST /v1/internal/leave", n.handleLeave)
 	mux.Handle("/v1/internal/gossip/", n.gossip.Handler())
 	mux.HandleFunc("GET /v1/health/live", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": n.cfg.ID})

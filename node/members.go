@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,14 @@ const handOverWait = 30 * time.Second
 
 // errNoMember is a removal of an id the cluster does not know (404 not_found).
 var errNoMember = errors.New("no such member")
+
+// errLeaving refuses an eventual write on a node that is handing its writes over before its
+// removal (503 unavailable: the client tries another node).
+var errLeaving = errors.New("leaving")
+
+// leaveHold is how long a node that handed its writes over keeps refusing eventual writes while
+// it waits for its removal; if the removal does not come, it takes writes again.
+const leaveHold = 30 * time.Second
 
 // errMemberRemoved answers a question about a removed member (410 removed).
 var errMemberRemoved = errors.New("removed from the cluster")
@@ -115,7 +124,12 @@ func (n *Node) askRemoved(ctx context.Context, addr string) bool {
 		return false
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusGone
+	if resp.StatusCode != http.StatusGone {
+		return false
+	}
+	// A peer behind this node may not have applied a later re-registration of this id.
+	applied, err := strconv.ParseUint(resp.Header.Get(client.HeaderAppliedIndex), 10, 64)
+	return err == nil && applied >= n.store.AppliedIndex()
 }
 
 func (n *Node) stopRemoved(source string) {
@@ -235,6 +249,9 @@ func checkRemovedMarker(cfg Config) error {
 // it: 200 with its addresses, 410 removed, 404 unknown.
 func (n *Node) handleMember(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	// The applied index lets the asker tell a peer that is behind it (and may not have seen a
+	// later re-registration of the id) from one that knows more.
+	w.Header().Set(client.HeaderAppliedIndex, strconv.FormatUint(n.store.AppliedIndex(), 10))
 	st := n.memberState()
 	if m, ok := st.members[id]; ok {
 		writeJSON(w, http.StatusOK, joinRequest(m))
@@ -256,6 +273,8 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 	if id == "" {
 		return fmt.Errorf("%w: which member? give its id", replication.ErrInvalid)
 	}
+	n.membershipMu.Lock()
+	defer n.membershipMu.Unlock()
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return err
@@ -266,7 +285,10 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 	}
 	_, recorded := n.memberTable()[id]
 	if !inRaft && !recorded {
-		return fmt.Errorf("%w: %s is not in the cluster (already removed?)", errNoMember, id)
+		if n.removedMembers()[id] {
+			return nil // removed already: asking again (after a lost answer, say) is not an error
+		}
+		return fmt.Errorf("%w: %s is not in the cluster", errNoMember, id)
 	}
 	if inRaft && len(servers) == 1 {
 		return fmt.Errorf("%w: %s is the cluster's last member", replication.ErrInvalid, id)
@@ -284,6 +306,9 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 		return &replication.NotLeaderError{}
 	}
 	httpAddr := n.memberTable()[id].HTTPAddr
+	if err := n.askToLeave(ctx, id, httpAddr); err != nil {
+		return err
+	}
 	res, err := n.propose(ctx, &replication.Command{Type: replication.CmdRemove, Member: replication.Member{ID: id}})
 	if err != nil {
 		return err
@@ -330,6 +355,57 @@ func (n *Node) checkQuorumWithout(ctx context.Context, servers []strong.Server, 
 			errUnsafeRemoval, id, up, left, strings.Join(down, ", "), need)
 	}
 	return nil
+}
+
+// askToLeave has a running member hand its uncommitted eventual writes over before the removal
+// is proposed: once its watermark is gone, purging may pass writes it still holds, and the log
+// then refuses them as older than the purge horizon. A member that cannot be reached is down,
+// and the writes only it held go with its disk; one that answers but cannot hand them over
+// stops the removal.
+func (n *Node) askToLeave(ctx context.Context, id, httpAddr string) error {
+	if httpAddr == "" {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, handOverWait)
+	defer cancel()
+	err := n.postPeer(lctx, httpAddr, "/v1/internal/leave", nil, true)
+	if err == nil || isDialError(err) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s could not hand its uncommitted eventual writes over (%v): try again", errUnsafeRemoval, id, err)
+}
+
+// handleLeave is POST /v1/internal/leave: the leader is about to remove this node. It stops
+// taking eventual writes, waits for those under way, and hands every uncommitted one it took to
+// the leader. If no removal follows within leaveHold, it takes writes again.
+func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
+	n.stamps.setClosed(true)
+	go func() {
+		select {
+		case <-n.removed:
+		case <-n.closed:
+		case <-time.After(leaveHold):
+			n.logger.Warn("handed writes over for a removal that did not come: taking eventual writes again")
+			n.stamps.setClosed(false)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(r.Context(), handOverWait)
+	defer cancel()
+	for !n.stamps.idle() {
+		select {
+		case <-ctx.Done():
+			writeError(w, fmt.Errorf("%w: eventual writes still under way", replication.ErrTimeout))
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	handed, err := n.handOver(ctx)
+	if err != nil {
+		writeError(w, fmt.Errorf("handing over (%d done): %w", handed, err))
+		return
+	}
+	n.logger.Info("leaving: uncommitted eventual writes handed over", "writes", handed)
+	writeJSON(w, http.StatusOK, map[string]int{"writes": handed})
 }
 
 // removalNoticeWait bounds how long a removal waits for a live member to apply its own removal.

@@ -57,6 +57,8 @@ type Node struct {
 
 	membersMu   sync.Mutex
 	memberCache memberCache // members.go
+	// membershipMu serializes joins and removals on the leader (members.go).
+	membershipMu sync.Mutex
 
 	removedOnce sync.Once
 	removed     chan struct{} // closed once this node learns it was removed (members.go)
@@ -388,7 +390,7 @@ func (n *Node) register() error {
 		return replication.ErrNoLeader
 	}
 	req := joinRequest(me)
-	req.Fresh = n.store.AppliedIndex() == 0
+	req.Fresh = n.raft.StartedEmpty()
 	body, _ := json.Marshal(req)
 	if err := n.postPeer(ctx, target, "/v1/cluster/join", body, false); err != nil {
 		return fmt.Errorf("join via %s: %w", target, err)
@@ -403,6 +405,8 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 	if j.ID == "" || j.RaftAddr == "" || j.HTTPAddr == "" {
 		return replication.Result{}, fmt.Errorf("%w: join needs id, raft_addr and http_addr", replication.ErrInvalid)
 	}
+	n.membershipMu.Lock() // a join must not interleave with a removal of the same id
+	defer n.membershipMu.Unlock()
 	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}
 	record := func() (replication.Result, error) {
 		if n.memberTable()[j.ID] == m {

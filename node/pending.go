@@ -19,18 +19,38 @@ import (
 type stampTracker struct {
 	mu       sync.Mutex
 	inflight map[consistency.Version]struct{}
+	// closed refuses new stamps: the node is handing its writes over before it leaves.
+	closed bool
 }
 
-// stamp returns a fresh version from clock and counts it in flight until done.
-func (s *stampTracker) stamp(clock *consistency.Clock) consistency.Version {
+// stamp returns a fresh version from clock and counts it in flight until done; ok is false,
+// and nothing is stamped, while the tracker is closed.
+func (s *stampTracker) stamp(clock *consistency.Clock) (v consistency.Version, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := clock.Now() // under mu: floor must not miss a version stamped before its own
+	if s.closed {
+		return consistency.Version{}, false
+	}
+	v = clock.Now() // under mu: floor must not miss a version stamped before its own
 	if s.inflight == nil {
 		s.inflight = map[consistency.Version]struct{}{}
 	}
 	s.inflight[v] = struct{}{}
-	return v
+	return v, true
+}
+
+// setClosed stops (or resumes) stamping.
+func (s *stampTracker) setClosed(closed bool) {
+	s.mu.Lock()
+	s.closed = closed
+	s.mu.Unlock()
+}
+
+// idle reports whether no stamped write is still on its way to durability.
+func (s *stampTracker) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inflight) == 0
 }
 
 // done ends v's flight: the write is durable, or refused.

@@ -29,7 +29,7 @@ func TestStampFloorNeverPassesAWriteInFlight(t *testing.T) {
 		go func() {
 			defer writers.Done()
 			for range 5000 {
-				v := st.stamp(clock)
+				v, _ := st.stamp(clock)
 				mu.Lock() // "MergeTentative returned"
 				durable = append(durable, v)
 				mu.Unlock()
@@ -84,11 +84,36 @@ func TestStampFloorNeverPassesAWriteInFlight(t *testing.T) {
 	}
 }
 
+// A closed tracker stamps nothing; it is idle once the writes stamped before are done.
+func TestStampTrackerClosed(t *testing.T) {
+	clock := consistency.NewClock("n1", nil)
+	var st stampTracker
+	v, ok := st.stamp(clock)
+	if !ok {
+		t.Fatal("an open tracker refused a stamp")
+	}
+	st.setClosed(true)
+	if _, ok := st.stamp(clock); ok {
+		t.Fatal("a closed tracker stamped")
+	}
+	if st.idle() {
+		t.Fatal("idle with a write in flight")
+	}
+	st.done(v)
+	if !st.idle() {
+		t.Fatal("not idle once the write was done")
+	}
+	st.setClosed(false)
+	if _, ok := st.stamp(clock); !ok {
+		t.Fatal("a reopened tracker refused a stamp")
+	}
+}
+
 func TestStampFloorWaitsForTheOldestWriteInFlight(t *testing.T) {
 	clock := consistency.NewClock("n1", nil)
 	var st stampTracker
-	first := st.stamp(clock)
-	second := st.stamp(clock)
+	first, _ := st.stamp(clock)
+	second, _ := st.stamp(clock)
 	if f := st.floor(clock); f != first {
 		t.Fatalf("floor = %v, want the oldest in flight %v", f, first)
 	}

@@ -22,14 +22,16 @@ import (
 
 // Engine is one node's Raft participant.
 type Engine struct {
-	cfg    Config
-	raft   *raft.Raft
-	fsm    *fsm
-	store  *store.Store
-	logs   raft.LogStore
-	bolt   *raftboltdb.BoltStore
-	trans  raft.Transport
-	logger *slog.Logger
+	cfg   Config
+	raft  *raft.Raft
+	fsm   *fsm
+	store *store.Store
+	// startedEmpty: the node opened with no Raft state (a new or wiped data directory).
+	startedEmpty bool
+	logs         raft.LogStore
+	bolt         *raftboltdb.BoltStore
+	trans        raft.Transport
+	logger       *slog.Logger
 
 	// readyTerm is the term in which this node, as leader, has committed and applied an entry of
 	// its own (a barrier). Until then its commit index may lag entries committed by an earlier
@@ -142,6 +144,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	if err != nil {
 		return fail(err)
 	}
+	e.startedEmpty = !hasState
 	rc := cfg.raftConfig()
 	rc.Logger = hlog
 	e.raft, err = raft.NewRaft(rc, e.fsm, e.logs, e.bolt, snaps, e.trans)
@@ -573,6 +576,10 @@ func (e *Engine) RemoveServer(ctx context.Context, id string) error {
 	}
 	return nil
 }
+
+// StartedEmpty reports whether the node opened with no Raft state (a new or wiped data
+// directory), whatever it has received since.
+func (e *Engine) StartedEmpty() bool { return e.startedEmpty }
 
 // TransferLeadership hands leadership to another voter and returns once it has (or failed).
 // Leader only.
