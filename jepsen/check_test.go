@@ -3,11 +3,13 @@ package jepsen
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // Hand-made histories. Times are in milliseconds since the run started.
@@ -370,5 +372,54 @@ func TestVisualizationFileIsHTML(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, res.Files[0]))
 	if err != nil || !strings.Contains(string(b), "<html") {
 		t.Fatalf("visualization: %v, %.80q", err, b)
+	}
+}
+
+func TestCheckDeletes(t *testing.T) {
+	v := func(wall int64) string { return consistency.Version{Wall: wall, Node: "n1"}.String() }
+	op := func(f, key, value, ver, typ string) *Op {
+		return &Op{F: f, Key: key, Value: value, Version: ver, Type: typ, Level: "eventual"}
+	}
+	ops := []*Op{
+		// kept: written, deleted, written again; ends with the last write.
+		op(FWrite, "d/kept", "1", v(10), TypeOK), op(FDelete, "d/kept", "", v(20), TypeOK), op(FWrite, "d/kept", "2", v(30), TypeOK),
+		// gone: written then deleted; absent at the end.
+		op(FWrite, "d/gone", "3", v(10), TypeOK), op(FDelete, "d/gone", "", v(20), TypeOK),
+		// doubt: written, then a delete of unknown outcome; absent is fine.
+		op(FWrite, "d/doubt", "4", v(10), TypeOK), op(FDelete, "d/doubt", "", "", TypeInfo),
+		// back: deleted after the write, but the old value is there at the end.
+		op(FWrite, "d/back", "5", v(10), TypeOK), op(FDelete, "d/back", "", v(20), TypeOK),
+		// lost: written after the delete, absent at the end.
+		op(FDelete, "d/lost", "", v(10), TypeOK), op(FWrite, "d/lost", "6", v(20), TypeOK),
+		// failed: a rejected delete changes nothing.
+		op(FWrite, "d/failed", "7", v(10), TypeOK), op(FDelete, "d/failed", "", "", TypeFail),
+	}
+	final := map[string]FinalValue{
+		"d/kept":   {Value: "2", Version: v(30)},
+		"d/back":   {Value: "5", Version: v(10)},
+		"d/failed": {Value: "7", Version: v(10)},
+	}
+	cr := CheckDeletes("d", ops, final)
+	if cr.Valid || cr.Checker != CheckerDeletes {
+		t.Fatalf("want invalid %s, got %+v", CheckerDeletes, cr)
+	}
+	kinds := map[string]string{}
+	for _, a := range cr.Anomalies {
+		kinds[a.Key] = a.Kind
+	}
+	want := map[string]string{"d/back": "resurrected", "d/lost": "lost-write"}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Errorf("anomalies by key %v, want %v", kinds, want)
+	}
+	// Without the two bad keys the same history is valid.
+	var good []*Op
+	for _, o := range ops {
+		if o.Key != "d/back" && o.Key != "d/lost" {
+			good = append(good, o)
+		}
+	}
+	delete(final, "d/back")
+	if cr := CheckDeletes("d", good, final); !cr.Valid || !strings.Contains(cr.Summary, "no deleted key came back") {
+		t.Errorf("valid history judged %+v", cr)
 	}
 }

@@ -207,9 +207,11 @@ func TestLocalEndToEnd(t *testing.T) {
 
 // TestLocalMemberEndToEnd removes a node from a running 3-node cluster under load (it hands its
 // uncommitted eventual writes over and stops) and rejoins it from an empty data directory; no
-// acknowledged write may be lost and every node must converge, the rejoined one included.
+// acknowledged write may be lost, no deleted key may come back, and every node must converge,
+// the rejoined one included.
 func TestLocalMemberEndToEnd(t *testing.T) {
 	cfg := smallLocalRun(t, FaultMember)
+	cfg.Workloads = append(cfg.Workloads, WorkloadDelete) // a removal moves the purge horizon
 	cfg.Seed = seedWhere(t, cfg, func(ws []Window) bool { return len(ws) == 1 })
 	res := runForTest(t, cfg)
 	mustPass(t, res)

@@ -26,9 +26,10 @@ const (
 
 // Operation kinds (Event.F).
 const (
-	FRead  = "read"
-	FWrite = "write"
-	FCAS   = "cas"
+	FRead   = "read"
+	FWrite  = "write"
+	FCAS    = "cas"
+	FDelete = "delete"
 )
 
 // NemesisProcess is the process number of the nemesis' events in a history.

@@ -22,10 +22,11 @@ const (
 	WorkloadSet       = "set"
 	WorkloadSession   = "session"
 	WorkloadStaleness = "staleness"
+	WorkloadDelete    = "delete"
 )
 
 // Workloads lists every workload.
-var Workloads = []string{WorkloadRegister, WorkloadMixed, WorkloadSet, WorkloadSession, WorkloadStaleness}
+var Workloads = []string{WorkloadRegister, WorkloadMixed, WorkloadSet, WorkloadSession, WorkloadStaleness, WorkloadDelete}
 
 // Workload generates one kind of traffic and checks its history. Its keys all start with
 // Name()+"/", so workloads running together never touch each other's keys.
@@ -80,6 +81,8 @@ func NewWorkload(name string, cfg WorkloadConfig) (Workload, error) {
 		return &sessionWorkload{keys: min(cfg.Keys, 12)}, nil
 	case WorkloadStaleness:
 		return &stalenessWorkload{keys: 3, bound: cfg.MaxStaleness}, nil
+	case WorkloadDelete:
+		return &deleteWorkload{keys: newKeyRing(name, cfg.Keys, max(20, cfg.OpsPerKey/20))}, nil
 	}
 	return nil, fmt.Errorf("unknown workload %q: want %s", name, strings.Join(Workloads, ", "))
 }

@@ -83,6 +83,8 @@ Workloads (--workload, comma-separated; the clients are split between them):
   set        unique keys written strong and eventual; no acknowledged write lost, none invented
   session    session reads and writes from node to node; read-your-writes, monotonic reads
   staleness  bounded and eventual reads of a counter; staleness in versions and ms
+  delete     strong and eventual writes and deletes while tombstones are purged; no deleted
+             key comes back, no acknowledged write lost
 
 Nemeses (--nemesis, comma-separated alternatives, one per fault window; join with + to
 combine, e.g. partition+clock; "none" for no faults):

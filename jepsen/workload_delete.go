@@ -1,0 +1,125 @@
+package jepsen
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// deleteWorkload: writes and deletes, strong and eventual, on a few keys at a time, each worker
+// pinned to one node, while the cluster purges the tombstones every member has acknowledged.
+// Checked against DESIGN.md's promise that a deleted key cannot come back (the way it does in
+// Cassandra after a missed repair): see CheckDeletes.
+type deleteWorkload struct {
+	keys *keyRing
+}
+
+func (d *deleteWorkload) Name() string { return WorkloadDelete }
+
+func (d *deleteWorkload) Worker(ctx context.Context, w *Worker) {
+	cl := w.env.pinned[w.Node.ID]
+	for w.pace(ctx) {
+		key := d.keys.pick(w.Rng)
+		level := client.ConsistencyStrong
+		if w.Rng.IntN(2) == 0 {
+			level = client.ConsistencyEventual
+		}
+		if w.Rng.Float64() < 0.55 {
+			w.write(cl, key, w.env.uniqueValue(), level, nil)
+		} else {
+			w.del(cl, key, level)
+		}
+	}
+}
+
+func (d *deleteWorkload) Check(in CheckInput) []CheckResult {
+	return []CheckResult{CheckDeletes(d.Name(), in.Ops, in.Final)}
+}
+
+// del deletes key at level.
+func (w *Worker) del(cl *client.Client, key, level string) *Op {
+	op := &Op{F: FDelete, Key: key, Level: level}
+	w.do(op, func(ctx context.Context) (client.Meta, error) {
+		return cl.Delete(ctx, key, client.DeleteOptions{Consistency: level})
+	})
+	return op
+}
+
+// CheckDeletes checks writes and deletes against the settled committed state (final, from a
+// strong list: a deleted key is absent), by version:
+//   - resurrection: a key holds a value older than an acknowledged delete of it;
+//   - lost write: a key holds a value older than an acknowledged write, or is absent although
+//     no delete newer than an acknowledged write was acknowledged (and none is in doubt).
+//
+// A delete whose outcome is unknown (or acknowledged without a version) may have taken effect
+// at any version, so an absent key is not held against the writes before it.
+func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) CheckResult {
+	byKey := map[string][]*Op{}
+	for _, op := range ops {
+		if op.F == FWrite || op.F == FDelete {
+			byKey[op.Key] = append(byKey[op.Key], op)
+		}
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var an anomalies
+	acked := map[string]int{}
+	deletedAtEnd := 0
+	for _, k := range keys {
+		fv, present := final[k]
+		if !present {
+			deletedAtEnd++
+		}
+		newestDelete, deleteInDoubt := "", false
+		for _, op := range byKey[k] {
+			if op.F != FDelete {
+				continue
+			}
+			switch {
+			case op.Type == TypeInfo, op.Type == TypeOK && op.Version == "":
+				deleteInDoubt = true
+			case op.Type == TypeOK && (newestDelete == "" || compareVersions(op.Version, newestDelete) > 0):
+				newestDelete = op.Version
+			}
+		}
+		for _, op := range byKey[k] {
+			if op.Type != TypeOK {
+				continue
+			}
+			acked[op.F]++
+			if op.Version == "" {
+				continue
+			}
+			switch {
+			case present && fv.Version != "" && compareVersions(op.Version, fv.Version) > 0 && op.F == FDelete:
+				an.add(Anomaly{Kind: "resurrected", Level: op.Level, Key: k,
+					Description: fmt.Sprintf("%s was deleted (acknowledged %s delete, version %s) but holds %q at the older version %s", k, op.Level, op.Version, fv.Value, fv.Version),
+					Ops:         []string{describeOp(op)}})
+			case present && fv.Version != "" && compareVersions(op.Version, fv.Version) > 0:
+				an.add(Anomaly{Kind: "lost-write", Level: op.Level, Key: k,
+					Description: fmt.Sprintf("acknowledged %s write (version %s) lost: %s ended with %q at the older version %s", op.Level, op.Version, k, fv.Value, fv.Version),
+					Ops:         []string{describeOp(op)}})
+			case !present && op.F == FWrite && !deleteInDoubt && (newestDelete == "" || compareVersions(newestDelete, op.Version) < 0):
+				an.add(Anomaly{Kind: "lost-write", Level: op.Level, Key: k,
+					Description: fmt.Sprintf("acknowledged %s write (version %s) of %s is gone, and no delete newer than it was acknowledged", op.Level, op.Version, k),
+					Ops:         []string{describeOp(op)}})
+			}
+		}
+	}
+	cr := CheckResult{Checker: CheckerDeletes, Workload: workload, Valid: an.count == 0, Anomalies: an.list}
+	cr.Stats = an.stats(map[string]any{"keys": len(keys), "absent_at_end": deletedAtEnd, "acked_writes": acked[FWrite], "acked_deletes": acked[FDelete]})
+	var parts []string
+	parts = append(parts, fmt.Sprintf("%d keys (%d deleted at the end), %d acknowledged writes, %d acknowledged deletes", len(keys), deletedAtEnd, acked[FWrite], acked[FDelete]))
+	if cr.Valid {
+		cr.Summary = "no deleted key came back and no acknowledged write was lost; " + strings.Join(parts, "")
+	} else {
+		cr.Summary = fmt.Sprintf("%d anomalies; %s", an.count, strings.Join(parts, ""))
+	}
+	return cr
+}
