@@ -15,6 +15,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/eventual"
 	"github.com/dialkv/dialkv/replication/strong"
 )
 
@@ -406,6 +407,29 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	}
 	n.logger.Info("leaving: uncommitted eventual writes handed over", "writes", handed)
 	writeJSON(w, http.StatusOK, map[string]int{"writes": handed})
+}
+
+// forgetRemovedPeers drops from gossip the removed members it has had dead or gone for
+// DeadCommitDelay, once this node holds no uncommitted write they stamped (until then the
+// committer submits those writes, as a dead peer's). Otherwise gossip would go on trying to
+// rejoin their addresses for ever.
+func (n *Node) forgetRemovedPeers() {
+	removed := n.removedMembers()
+	if len(removed) == 0 {
+		return
+	}
+	for _, m := range n.gossip.Members() {
+		if !removed[m.ID] || m.ID == n.cfg.ID {
+			continue
+		}
+		if gone := m.State == eventual.StateDead || m.State == eventual.StateLeft; !gone || time.Since(m.Since) < n.cfg.DeadCommitDelay {
+			continue
+		}
+		held, _, err := n.store.PendingTentative(func(origin string) bool { return origin == m.ID }, 1)
+		if err == nil && len(held) == 0 && n.gossip.Forget(m.ID) {
+			n.logger.Info("removed member forgotten by gossip", "id", m.ID)
+		}
+	}
 }
 
 // removalNoticeWait bounds how long a removal waits for a live member to apply its own removal.

@@ -36,6 +36,7 @@ func TestRemovingAnAbsentMemberUnblocksPurging(t *testing.T) {
 	tc := startCluster(t, 3, func(i int, c *Config) {
 		c.PurgeInterval = 100 * time.Millisecond
 		c.purgeHeldAfter = time.Second
+		c.DeadCommitDelay = 500 * time.Millisecond
 	})
 	leader, _ := tc.leaderAndFollower()
 	victim := 0
@@ -134,6 +135,16 @@ func TestRemovingAnAbsentMemberUnblocksPurging(t *testing.T) {
 			t.Errorf("status still lists %s: %s", gone, st.body)
 		}
 	}
+	waitUntil(t, "gossip on both survivors to forget "+gone, 20*time.Second, func() bool {
+		for _, n := range live {
+			for _, m := range n.gossip.Members() {
+				if m.ID == gone {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	// Strong writes still work with the two left.
 	if r := do(t, "PUT", via, "/v1/kv/after", "v"); r.status != 200 {
 		t.Fatalf("put after the removal: %d %s", r.status, r.body)

@@ -210,6 +210,7 @@ func (n *Node) runSampler() {
 				took = time.Since(lastScan)
 			}
 			n.recent.sample(n.backlog().count, n.store.AppliedIndex())
+			n.forgetRemovedPeers()
 		}
 	}
 }
@@ -329,6 +330,14 @@ func (n *Node) keepRegistered() {
 	for {
 		switch {
 		case n.removedMembers()[n.cfg.ID]:
+			if n.raft.IsLeader() {
+				// Elected after its removal was committed but before it left the Raft
+				// configuration (the leader that removed it failed in between): finish it.
+				n.logger.Warn("leading while removed: taking this node out of the Raft configuration")
+				if err := n.raft.RemoveServer(life, n.cfg.ID); err != nil {
+					n.logger.Warn("removing this node from the Raft configuration", "err", err)
+				}
+			}
 			if n.confirmRemoval(life) {
 				return // never register again: Serve stops the node
 			}
