@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,16 +186,7 @@ func signalNode(ctx context.Context, inv *invocation, sig syscall.Signal, grace 
 }
 
 func runClusterRestart(ctx context.Context, inv *invocation) error {
-	o := inv.opts
-	c, err := loadCluster(o.dataDir)
-	if err != nil {
-		return err
-	}
-	n, err := c.node(inv.args[0])
-	if err != nil {
-		return err
-	}
-	bin, err := findKVD(o.kvd)
+	_, n, bin, err := clusterNodeAndKVD(inv)
 	if err != nil {
 		return err
 	}
@@ -211,19 +203,44 @@ func runClusterRestart(ctx context.Context, inv *invocation) error {
 		}
 		fmt.Fprintf(inv.stderr, "%s: killed (pid %d)\n", n.ID, pid)
 	}
+	pid, leader, err := startAndWait(ctx, inv, bin, n)
+	if err != nil {
+		return fmt.Errorf("%s restarted but not ready: %w", n.ID, err)
+	}
+	fmt.Fprintf(inv.stdout, "%s: restarted (pid %d), leader %s\n", n.ID, pid, leader)
+	return nil
+}
+
+// clusterNodeAndKVD loads the local cluster, the node the first argument names, and the kvd
+// binary to start it with.
+func clusterNodeAndKVD(inv *invocation) (clusterFile, clusterNode, string, error) {
+	c, err := loadCluster(inv.opts.dataDir)
+	if err != nil {
+		return c, clusterNode{}, "", err
+	}
+	n, err := c.node(inv.args[0])
+	if err != nil {
+		return c, n, "", err
+	}
+	bin, err := findKVD(inv.opts.kvd)
+	return c, n, bin, err
+}
+
+// startAndWait starts n and waits (up to --wait) until it answers and knows a leader; on
+// failure it prints the end of n's log.
+func startAndWait(ctx context.Context, inv *invocation, bin string, n clusterNode) (pid int, leader string, err error) {
 	exits := make(chan nodeExit, 1)
 	if pid, err = startNode(bin, n, exits); err != nil {
-		return err
+		return 0, "", err
 	}
 	fmt.Fprintf(inv.stderr, "%s: started (pid %d), log %s\n", n.ID, pid, n.logPath())
-
 	cl, err := newProbeClient([]clusterNode{n})
 	if err != nil {
-		return err
+		return pid, "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.wait)
+	ctx, cancel := context.WithTimeout(ctx, inv.opts.wait)
 	defer cancel()
-	leader, err := pollUntil(ctx, exits, inv.stderr, func(ctx context.Context) (string, string) {
+	leader, err = pollUntil(ctx, exits, inv.stderr, func(ctx context.Context) (string, string) {
 		st, err := cl.StatusOf(ctx, n.HTTP)
 		switch {
 		case ctx.Err() != nil:
@@ -237,10 +254,68 @@ func runClusterRestart(ctx context.Context, inv *invocation) error {
 	})
 	if err != nil {
 		writeLogTail(inv.stderr, n)
-		return fmt.Errorf("%s restarted but not ready: %w", n.ID, err)
 	}
-	fmt.Fprintf(inv.stdout, "%s: restarted (pid %d), leader %s\n", n.ID, pid, leader)
+	return pid, leader, err
+}
+
+// runClusterRejoin is kvctl cluster rejoin NODE: a node removed from the cluster (kvctl member
+// remove) starts again from an empty data directory and joins through another local node.
+func runClusterRejoin(ctx context.Context, inv *invocation) error {
+	c, n, bin, err := clusterNodeAndKVD(inv)
+	if err != nil {
+		return err
+	}
+	if pid, err := runningPID(n); err != nil {
+		return err
+	} else if pid != 0 {
+		return fmt.Errorf("%s is running (pid %d): remove it first with kvctl member remove %s (a removed node stops itself)", n.ID, pid, n.ID)
+	}
+	var join string
+	for _, other := range c.Nodes {
+		if pid, _ := runningPID(other); other.ID != n.ID && pid != 0 {
+			join = other.HTTP
+			break
+		}
+	}
+	if join == "" {
+		return fmt.Errorf("no other local node runs for %s to join through", n.ID)
+	}
+	if err := wipeNodeData(n); err != nil {
+		return err
+	}
+	fmt.Fprintf(inv.stderr, "%s: data wiped (its log kept), joining through %s\n", n.ID, join)
+	pid, leader, err := startAndWait(ctx, inv, bin, joinArgs(n, join))
+	if err != nil {
+		return fmt.Errorf("%s started but did not join: %w", n.ID, err)
+	}
+	fmt.Fprintf(inv.stdout, "%s: rejoined (pid %d), leader %s\n", n.ID, pid, leader)
 	return nil
+}
+
+// wipeNodeData empties n's data directory but for its log.
+func wipeNodeData(n clusterNode) error {
+	entries, err := os.ReadDir(n.Dir)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, e := range entries {
+		if p := filepath.Join(n.Dir, e.Name()); p != n.logPath() {
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// joinArgs is n starting with --join addr instead of --bootstrap (for a wiped node).
+func joinArgs(n clusterNode, addr string) clusterNode {
+	args := slices.Clone(n.Args)
+	if i := slices.Index(args, "--bootstrap"); i >= 0 && i+1 < len(args) {
+		args = slices.Delete(args, i, i+2)
+	}
+	n.Args = append(args, "--join", addr)
+	return n
 }
 
 // localNodeReport is one row of `kvctl cluster status`.

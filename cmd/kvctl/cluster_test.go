@@ -41,6 +41,7 @@ func fakeKVD(args []string) {
 	fs.String("raft", "", "")
 	fs.String("data-dir", "", "")
 	fs.String("bootstrap", "", "")
+	fs.String("join", "", "")
 	fs.Parse(args)
 	fmt.Printf("fake kvd %s on %s\n", *id, *addr)
 	err := http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -291,6 +292,28 @@ func TestLocalNodeLifecycle(t *testing.T) {
 	if r = must("kill", "n2"); !strings.Contains(r.stdout, fmt.Sprintf("n2: killed (pid %d)", running)) {
 		t.Errorf("kill output %q", r.stdout)
 	}
+	// Rejoining a removed node: refused while it runs; else its data (not its log) is wiped and
+	// it starts with --join through a running node instead of --bootstrap.
+	if r := cluster("rejoin", "n1", "--kvd", kvd); r.code != 1 || !strings.Contains(r.stderr, "is running") {
+		t.Errorf("rejoin of a running node: exit %d, stderr %q", r.code, r.stderr)
+	}
+	state := filepath.Join(c.Nodes[1].Dir, "state.db")
+	if err := os.WriteFile(state, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r = must("rejoin", "n2", "--kvd", kvd, "--wait", "20s"); !strings.Contains(r.stdout, "n2: rejoined (pid ") {
+		t.Errorf("rejoin output %q", r.stdout)
+	}
+	if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("rejoin left the old data: %v", err)
+	}
+	log, _ = os.ReadFile(c.Nodes[1].logPath())
+	header := string(log)[strings.LastIndex(string(log), "=== kvctl"):]
+	if header = header[:strings.Index(header, "\n")]; !strings.Contains(header, "--join "+c.Nodes[0].HTTP) || strings.Contains(header, "--bootstrap") {
+		t.Errorf("rejoin started n2 with %q, want --join %s and no --bootstrap", header, c.Nodes[0].HTTP)
+	}
+	must("kill", "n2")
+
 	if r = must("down", "--purge"); !strings.Contains(r.stdout, "n1: stopped") || !strings.Contains(r.stdout, "cluster down: stopped 1 node\n") {
 		t.Errorf("down output %q", r.stdout)
 	}

@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, rest, ok := findCommand(positional)
 	if !ok {
 		if positional[0] == "cluster" {
-			return usageErrorf("kvctl cluster needs one of: up, down, kill, stop, restart, status (see kvctl help)")
+			return usageErrorf("kvctl cluster needs one of: up, down, kill, stop, restart, rejoin, status (see kvctl help)")
 		}
 		if positional[0] == "member" {
 			return usageErrorf("kvctl member needs: remove ID (see kvctl help member remove)")

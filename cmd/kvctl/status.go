@@ -43,7 +43,7 @@ func runMemberRemove(ctx context.Context, inv *invocation) error {
 	if err := cl.RemoveMember(ctx, id); err != nil {
 		return err
 	}
-	fmt.Fprintf(inv.stdout, "removed %s from the cluster; if it still runs it stops itself (to add it again: wipe its data directory, start it with --join)\n", id)
+	fmt.Fprintf(inv.stdout, "removed %s from the cluster; if it still runs it stops itself (to add it again: kvctl cluster rejoin %s on a local cluster, else wipe its data directory and start it with --join)\n", id, id)
 	return nil
 }
 
