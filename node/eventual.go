@@ -389,11 +389,13 @@ func (n *Node) runPurger() {
 		if !n.raft.IsLeader() {
 			continue
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
+		n.finishRemovals(ctx)
 		ps, err := n.purgeState()
 		if err != nil || ps.pending == 0 || len(ps.blockedBy) > 0 {
+			cancel()
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
 		if _, err := n.raft.Propose(ctx, &replication.Command{Type: replication.CmdPurge, Stamp: n.clock.Now()}); err != nil {
 			n.logger.Debug("purge not committed", "err", err)
 		}

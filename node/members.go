@@ -39,8 +39,12 @@ var errNoMember = errors.New("no such member")
 var errLeaving = errors.New("leaving")
 
 // leaveHold is how long a node that handed its writes over keeps refusing eventual writes while
-// it waits for its removal; if the removal does not come, it takes writes again.
-const leaveHold = 30 * time.Second
+// it waits for its removal; if the removal does not come, it takes writes again. It outlasts
+// removalTimeout, so a removal still under way never finds the node taking writes again.
+const leaveHold = 2 * time.Minute
+
+// removalTimeout bounds one removal on the leader (hand-over, CmdRemove, the Raft change).
+const removalTimeout = time.Minute
 
 // errMemberRemoved answers a question about a removed member (410 removed).
 var errMemberRemoved = errors.New("removed from the cluster")
@@ -129,8 +133,10 @@ func (n *Node) askRemoved(ctx context.Context, addr string) bool {
 		return false
 	}
 	// A peer behind this node may not have applied a later re-registration of this id.
+	// This node's commit index, not its applied one: a node replaying the log after joining
+	// again has applied little, and a peer that missed the re-registration must not convince it.
 	applied, err := strconv.ParseUint(resp.Header.Get(client.HeaderAppliedIndex), 10, 64)
-	return err == nil && applied >= n.store.AppliedIndex()
+	return err == nil && applied >= max(n.store.AppliedIndex(), n.raft.CommitIndex())
 }
 
 func (n *Node) stopRemoved(source string) {
@@ -173,7 +179,11 @@ func (n *Node) closeRemoved() error {
 		n.server.Shutdown(sctx)
 		cancel()
 	}
+	n.stamps.setClosed(true)
 	ctx, cancel := context.WithTimeout(context.Background(), handOverWait)
+	for !n.stamps.idle() && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
 	handed, herr := n.handOver(ctx)
 	cancel()
 	if err := n.Close(); err != nil {
@@ -370,10 +380,25 @@ func (n *Node) askToLeave(ctx context.Context, id, httpAddr string) error {
 	lctx, cancel := context.WithTimeout(ctx, handOverWait)
 	defer cancel()
 	err := n.postPeer(lctx, httpAddr, "/v1/internal/leave", nil, true)
-	if err == nil || isDialError(err) {
+	if err == nil {
 		return nil
 	}
+	if isDialError(err) && n.goneInGossip(id) {
+		return nil // down: what only it held goes with it (docs/deploy.md)
+	}
 	return fmt.Errorf("%w: %s could not hand its uncommitted eventual writes over (%v): try again", errUnsafeRemoval, id, err)
+}
+
+// goneInGossip reports whether gossip has had id dead or left for DeadCommitDelay: a member the
+// leader cannot reach but gossip still sees alive may be cut off from the leader only, and still
+// taking eventual writes.
+func (n *Node) goneInGossip(id string) bool {
+	for _, m := range n.gossip.Members() {
+		if m.ID == id {
+			return (m.State == eventual.StateDead || m.State == eventual.StateLeft) && time.Since(m.Since) >= n.cfg.DeadCommitDelay
+		}
+	}
+	return true // gossip never saw it, or has forgotten it
 }
 
 // handleLeave is POST /v1/internal/leave: the leader is about to remove this node. It stops
@@ -381,14 +406,20 @@ func (n *Node) askToLeave(ctx context.Context, id, httpAddr string) error {
 // the leader. If no removal follows within leaveHold, it takes writes again.
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	n.stamps.setClosed(true)
-	go func() {
-		select {
-		case <-n.removed:
-		case <-n.closed:
-		case <-time.After(leaveHold):
-			n.logger.Warn("handed writes over for a removal that did not come: taking eventual writes again")
-			n.stamps.setClosed(false)
-		}
+	gen := n.leaves.Add(1)
+	// Only the latest leave may reopen, and only after its hold, counted from the hand-over.
+	defer func() {
+		go func() {
+			select {
+			case <-n.removed:
+			case <-n.closed:
+			case <-time.After(leaveHold):
+				if n.leaves.Load() == gen && !n.removedMembers()[n.cfg.ID] {
+					n.logger.Warn("handed writes over for a removal that did not come: taking eventual writes again")
+					n.stamps.setClosed(false)
+				}
+			}
+		}()
 	}()
 	ctx, cancel := context.WithTimeout(r.Context(), handOverWait)
 	defer cancel()
@@ -407,6 +438,29 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	}
 	n.logger.Info("leaving: uncommitted eventual writes handed over", "writes", handed)
 	writeJSON(w, http.StatusOK, map[string]int{"writes": handed})
+}
+
+// finishRemovals (leader) takes out of the Raft configuration every server whose removal was
+// committed: a removal cut short between CmdRemove and the Raft change (its deadline ran out,
+// leadership moved) would otherwise leave a voter that never answers and blocks purging.
+func (n *Node) finishRemovals(ctx context.Context) {
+	removed := n.removedMembers()
+	if len(removed) == 0 || !n.raft.LeaderReady() {
+		return
+	}
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return
+	}
+	for _, s := range servers {
+		if removed[s.ID] && s.ID != n.cfg.ID {
+			if err := n.raft.RemoveServer(ctx, s.ID); err != nil {
+				n.logger.Warn("finishing a removal", "id", s.ID, "err", err)
+			} else {
+				n.logger.Info("finished a removal cut short: out of the Raft configuration", "id", s.ID)
+			}
+		}
+	}
 }
 
 // forgetRemovedPeers drops from gossip the removed members it has had dead or gone for
@@ -463,7 +517,11 @@ func (n *Node) awaitPeerApplied(ctx context.Context, id, httpAddr string, index 
 // handleRemoveMember is DELETE /v1/cluster/members/{id}, served by the leader (forwarded there).
 func (n *Node) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	n.onLeader(w, r, nil, func(ctx context.Context) error {
+	n.onLeader(w, r, nil, func(context.Context) error {
+		// Its own deadline, longer than the leader wait: the hand-over may take a while, and a
+		// removal cut short between its steps leaves work for finishRemovals.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), removalTimeout)
+		defer cancel()
 		if err := n.removeMember(ctx, id); err != nil {
 			return err
 		}

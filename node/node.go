@@ -62,6 +62,7 @@ type Node struct {
 
 	removedOnce sync.Once
 	removed     chan struct{} // closed once this node learns it was removed (members.go)
+	leaves      atomic.Uint64 // leave requests taken (handleLeave): only the latest may reopen
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -121,6 +122,11 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%s: %w: wipe its data directory (%s) and start it with --join to add it again", cfg.ID, ErrRemoved, cfg.DataDir)
+	}
+	// The clock restarts from the wall clock, which may be behind what this node stamped or
+	// saw before: never stamp below the purge horizon (such writes are refused).
+	if h, err := st.PurgeHorizon(); err == nil && !h.IsZero() {
+		n.clock.Observe(h)
 	}
 	if st.Torn {
 		logger.Warn("the machine went down while the committed layer was open (it is written without fsync): set it aside and rebuilding it from the raft snapshot and log", "set_aside", st.TornPath)
@@ -330,9 +336,11 @@ func (n *Node) keepRegistered() {
 	for {
 		switch {
 		case n.removedMembers()[n.cfg.ID]:
-			if n.raft.IsLeader() {
+			if n.raft.LeaderReady() {
 				// Elected after its removal was committed but before it left the Raft
-				// configuration (the leader that removed it failed in between): finish it.
+				// configuration (the leader that removed it failed in between): finish it. Only
+				// once its state machine has caught up (LeaderReady): a node joining again
+				// under this id replays its old removal first.
 				n.logger.Warn("leading while removed: taking this node out of the Raft configuration")
 				if err := n.raft.RemoveServer(life, n.cfg.ID); err != nil {
 					n.logger.Warn("removing this node from the Raft configuration", "err", err)

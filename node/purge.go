@@ -35,8 +35,11 @@ func (n *Node) purgeState() (purgeState, error) {
 	if err != nil {
 		return purgeState{}, err
 	}
+	removed := n.removedMembers()
 	for _, s := range servers {
-		if _, ok := reports[s.ID]; !ok && s.Suffrage == "voter" {
+		// A removed voter is on its way out of the configuration (finishRemovals): its
+		// removal already dropped it from what purging waits for.
+		if _, ok := reports[s.ID]; !ok && s.Suffrage == "voter" && !removed[s.ID] {
 			ps.blockedBy = append(ps.blockedBy, s.ID)
 		}
 	}

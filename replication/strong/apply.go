@@ -132,7 +132,12 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 	}
 	next := consistency.Max(cmd.Stamp, cur.Version.Successor(cmd.Stamp.Node))
 	if !exists {
+		// A purged tombstone was below the purge horizon: stay above it, so the new value is
+		// newer than the delete it may follow even if the proposer's clock lags.
 		next = cmd.Stamp
+		if h := tx.PurgeHorizon(); !h.IsZero() {
+			next = consistency.Max(next, h.Successor(cmd.Stamp.Node))
+		}
 	}
 	rec := consistency.Value{Version: next, Tombstone: cmd.Type == replication.CmdDelete}
 	if !rec.Tombstone {

@@ -577,6 +577,13 @@ func (e *Engine) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
+// LeaderReady reports whether this node leads and has applied an entry of its own term, so
+// its state machine holds everything committed before it took over.
+func (e *Engine) LeaderReady() bool {
+	term := e.readyTerm.Load()
+	return term != 0 && e.IsLeader() && term == e.raft.CurrentTerm()
+}
+
 // StartedEmpty reports whether the node opened with no Raft state (a new or wiped data
 // directory), whatever it has received since.
 func (e *Engine) StartedEmpty() bool { return e.startedEmpty }

@@ -241,3 +241,28 @@ func TestEventualBatchIsDeterministicAcrossBatchings(t *testing.T) {
 		}
 	}
 }
+
+// Once a key's tombstone is purged, a strong write to it from a proposer whose clock lags still
+// gets a version above the purge horizon: newer than the delete it follows in the log.
+func TestWriteAfterPurgeStaysAboveTheHorizon(t *testing.T) {
+	f := newTestFSM(t)
+	del := replication.Command{Type: replication.CmdDelete, Key: "k", Stamp: stamp(200, "n1")}
+	res := f.ApplyBatch([]*raft.Log{
+		entry(1, replication.Command{Type: replication.CmdRegister, Member: replication.Member{ID: "n1"}}),
+		entry(2, replication.Command{Type: replication.CmdPut, Key: "k", Value: []byte("v"), Stamp: stamp(100, "n1")}),
+		entry(3, del),
+		entry(4, replication.Command{Type: replication.CmdEventualBatch, Reporter: "n1", Watermark: stamp(300, "n1")}),
+		entry(5, replication.Command{Type: replication.CmdPurge, Stamp: stamp(300, "n1")}),
+		entry(6, replication.Command{Type: replication.CmdPut, Key: "k", Value: []byte("again"), Stamp: stamp(150, "n2")}),
+	})
+	tomb := resultOf(t, res[2]).Version
+	if _, ok, _ := f.store.Get("k"); !ok {
+		t.Fatal("the new value is missing")
+	}
+	if h, _ := f.store.PurgeHorizon(); h.IsZero() {
+		t.Fatal("the purge did not run (the test needs the tombstone purged)")
+	}
+	if got := resultOf(t, res[5]).Version; !got.Newer(tomb) {
+		t.Errorf("write after the purge got version %v, not newer than the purged tombstone %v", got, tomb)
+	}
+}
