@@ -76,6 +76,15 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		writeError(w, fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
 		return
 	}
+	if len(stored) == 0 {
+		// Not stored: superseded by a newer version of the key (fine: acknowledged as
+		// superseded), or below the purge horizon, which the log would refuse too: not taken.
+		if h, herr := n.store.PurgeHorizon(); herr == nil && h.Newer(val.Version) {
+			n.clock.Observe(h) // a retry is stamped above it
+			writeError(w, fmt.Errorf("%w: %s stamped the write %s, below the purge horizon %s (its clock lags), so it was not taken: retry", errBelowHorizon, n.cfg.ID, val.Version, h))
+			return
+		}
+	}
 	// The committer is not woken per write: it runs every CommitInterval and takes what the
 	// pending index gathered meanwhile.
 	n.gossip.Broadcast(stored)

@@ -38,6 +38,10 @@ var errNoMember = errors.New("no such member")
 // removal (503 unavailable: the client tries another node).
 var errLeaving = errors.New("leaving")
 
+// errBelowHorizon refuses an eventual write stamped below the purge horizon (503 unavailable:
+// it was not taken, and a retry is stamped above the horizon).
+var errBelowHorizon = errors.New("stamped below the purge horizon")
+
 // leaveHold is how long a node that handed its writes over keeps refusing eventual writes while
 // it waits for its removal; if the removal does not come, it takes writes again. It outlasts
 // removalTimeout, so a removal still under way never finds the node taking writes again.

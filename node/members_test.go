@@ -12,6 +12,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
 )
 
 // voters is the Raft configuration's ids as n sees it, sorted.
@@ -381,5 +382,41 @@ func TestLeavingNodeRefusesEventualWrites(t *testing.T) {
 	}
 	if r := do(t, "GET", tc.nodes[1], "/v1/kv/before?consistency=strong", ""); r.status != 200 {
 		t.Errorf("the handed-over write is not committed: %d %s", r.status, r.body)
+	}
+}
+
+// An eventual write stamped below the purge horizon would be refused by the log: the node says
+// so (503) instead of acknowledging it, and the retry is stamped above the horizon and taken.
+func TestEventualWriteBelowThePurgeHorizonIsNotAcknowledged(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	future := consistency.Version{Wall: time.Now().Add(time.Hour).UnixNano(), Node: "n9"}
+	// A horizon an hour ahead of this node's clock, written straight into its committed layer.
+	if err := n.store.Apply(n.store.AppliedIndex(), func(tx *store.Tx) error {
+		if err := tx.PutMember(replication.Member{ID: "n9"}); err != nil {
+			return err
+		}
+		if err := tx.Put("old", consistency.Value{Version: consistency.Version{Wall: 1, Node: "n9"}, Tombstone: true}); err != nil {
+			return err
+		}
+		for _, id := range []string{n.cfg.ID, "n9"} {
+			if err := tx.SetWatermark(id, future); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Purge()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := n.store.PurgeHorizon(); h != future {
+		t.Fatalf("horizon %v, want %v", h, future)
+	}
+	r := do(t, "PUT", n, "/v1/kv/k?consistency=eventual", "v")
+	if r.status != 503 || errCode(t, r) != client.CodeUnavailable || !strings.Contains(r.body, "purge horizon") {
+		t.Fatalf("eventual write below the horizon: %d %s, want 503", r.status, r.body)
+	}
+	if r := do(t, "PUT", n, "/v1/kv/k?consistency=eventual", "v"); r.status != 200 {
+		t.Errorf("the retry: %d %s, want it taken above the horizon", r.status, r.body)
 	}
 }
