@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -325,7 +327,30 @@ type localNodeReport struct {
 	Running bool                   `json:"running"`
 	HTTP    string                 `json:"http"`
 	Status  *client.StatusResponse `json:"status,omitempty"`
-	Error   string                 `json:"error,omitempty"`
+	// Removed: a running node says this one was removed from the cluster (kvctl member remove).
+	Removed bool   `json:"removed,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// removedByCluster asks the running nodes whether id was removed from the cluster (410).
+func removedByCluster(ctx context.Context, reports []localNodeReport, id string) bool {
+	hc := &http.Client{Timeout: time.Second}
+	for _, r := range reports {
+		if r.Status == nil || r.ID == id {
+			continue
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.HTTP+"/v1/cluster/members/"+url.PathEscape(id), nil)
+		if err != nil {
+			continue
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			continue
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusGone
+	}
+	return false
 }
 
 func runClusterStatus(ctx context.Context, inv *invocation) error {
@@ -352,6 +377,12 @@ func runClusterStatus(ctx context.Context, inv *invocation) error {
 			r.Status = st
 		}
 		reports[i] = r
+	}
+	for i, r := range reports {
+		if !r.Running && removedByCluster(ctx, reports, r.ID) {
+			reports[i].Removed = true
+			reports[i].Error = "removed from the cluster (kvctl cluster rejoin " + r.ID + " adds it again, empty)"
+		}
 	}
 	if inv.opts.json {
 		return writeJSON(inv.stdout, reports)

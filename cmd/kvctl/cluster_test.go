@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -319,5 +320,28 @@ func TestLocalNodeLifecycle(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("--purge left %s: %v", dir, err)
+	}
+}
+
+// cluster status marks a stopped node removed when a running one says so (410), and only then.
+func TestRemovedByCluster(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/cluster/members/n3" {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	live := localNodeReport{ID: "n1", HTTP: srv.Listener.Addr().String(), Running: true, Status: &client.StatusResponse{}}
+	reports := []localNodeReport{live, {ID: "n2"}, {ID: "n3"}}
+	if !removedByCluster(context.Background(), reports, "n3") {
+		t.Error("n3 (410) not reported removed")
+	}
+	if removedByCluster(context.Background(), reports, "n2") {
+		t.Error("n2 (200) reported removed")
+	}
+	if removedByCluster(context.Background(), []localNodeReport{{ID: "n1"}, {ID: "n3"}}, "n3") {
+		t.Error("reported removed with no running node to ask")
 	}
 }
