@@ -260,6 +260,28 @@ func (cl *Client) RemoveMember(ctx context.Context, id string) error {
 	return err
 }
 
+// RemovedAt asks the node at endpoint ("host:port" or a URL) whether member id was removed
+// from the cluster, as its committed state has it: true on its 410 removed, false for a
+// member or an unknown id. An error means no answer came.
+func (cl *Client) RemovedAt(ctx context.Context, endpoint, id string) (bool, error) {
+	base, err := endpointURL(endpoint)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cl.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/cluster/members/"+url.PathEscape(id), nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := cl.http.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusGone, nil
+}
+
 // StatusOf asks one node, endpoint ("host:port" or a URL), for its view of the cluster, with no
 // failover: for tools that need every node's own answer (kvctl cluster). The endpoint need not
 // be one of the configured ones.

@@ -3,8 +3,6 @@ package jepsen
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,18 +91,16 @@ func removedAnyway(ctx context.Context, addrs []string, id string) bool {
 }
 
 func askedRemoved(ctx context.Context, addrs []string, id string) bool {
-	hc := &http.Client{Timeout: 2 * time.Second}
+	if len(addrs) == 0 {
+		return false
+	}
+	var nodes []Node
 	for _, addr := range addrs {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(id), nil)
-		if err != nil {
-			continue
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusGone {
+		nodes = append(nodes, Node{HTTP: addr})
+	}
+	cl := statusClient(nodes)
+	for _, addr := range addrs {
+		if removed, err := cl.RemovedAt(ctx, addr, id); err == nil && removed {
 			return true
 		}
 	}

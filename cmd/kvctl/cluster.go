@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -332,23 +330,13 @@ type localNodeReport struct {
 	Error   string `json:"error,omitempty"`
 }
 
-// removedByCluster asks the running nodes whether id was removed from the cluster (410).
-func removedByCluster(ctx context.Context, reports []localNodeReport, id string) bool {
-	hc := &http.Client{Timeout: time.Second}
+// removedByCluster asks a running node whether id was removed from the cluster (410).
+func removedByCluster(ctx context.Context, cl *client.Client, reports []localNodeReport, id string) bool {
 	for _, r := range reports {
-		if r.Status == nil || r.ID == id {
-			continue
+		if r.Status != nil && r.ID != id {
+			removed, err := cl.RemovedAt(ctx, r.HTTP, id)
+			return err == nil && removed
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.HTTP+"/v1/cluster/members/"+url.PathEscape(id), nil)
-		if err != nil {
-			continue
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			continue
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusGone
 	}
 	return false
 }
@@ -379,7 +367,7 @@ func runClusterStatus(ctx context.Context, inv *invocation) error {
 		reports[i] = r
 	}
 	for i, r := range reports {
-		if !r.Running && removedByCluster(ctx, reports, r.ID) {
+		if !r.Running && removedByCluster(ctx, cl, reports, r.ID) {
 			reports[i].Removed = true
 			reports[i].Error = "removed from the cluster (kvctl cluster rejoin " + r.ID + " adds it again, empty)"
 		}

@@ -335,13 +335,17 @@ func TestRemovedByCluster(t *testing.T) {
 	defer srv.Close()
 	live := localNodeReport{ID: "n1", HTTP: srv.Listener.Addr().String(), Running: true, Status: &client.StatusResponse{}}
 	reports := []localNodeReport{live, {ID: "n2"}, {ID: "n3"}}
-	if !removedByCluster(context.Background(), reports, "n3") {
+	cl, err := newProbeClient([]clusterNode{{ID: "n1", HTTP: live.HTTP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !removedByCluster(context.Background(), cl, reports, "n3") {
 		t.Error("n3 (410) not reported removed")
 	}
-	if removedByCluster(context.Background(), reports, "n2") {
+	if removedByCluster(context.Background(), cl, reports, "n2") {
 		t.Error("n2 (200) reported removed")
 	}
-	if removedByCluster(context.Background(), []localNodeReport{{ID: "n1"}, {ID: "n3"}}, "n3") {
+	if removedByCluster(context.Background(), cl, []localNodeReport{{ID: "n1"}, {ID: "n3"}}, "n3") {
 		t.Error("reported removed with no running node to ask")
 	}
 }
