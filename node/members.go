@@ -381,14 +381,14 @@ func (n *Node) askToLeave(ctx context.Context, id, httpAddr string) error {
 	if httpAddr == "" {
 		return nil
 	}
+	if n.goneInGossip(id) {
+		return nil // down: what only it held goes with it (docs/deploy.md)
+	}
 	lctx, cancel := context.WithTimeout(ctx, handOverWait)
 	defer cancel()
 	err := n.postPeer(lctx, httpAddr, "/v1/internal/leave", nil, true)
 	if err == nil {
 		return nil
-	}
-	if isDialError(err) && n.goneInGossip(id) {
-		return nil // down: what only it held goes with it (docs/deploy.md)
 	}
 	return fmt.Errorf("%w: %s could not hand its uncommitted eventual writes over (%v): try again", errUnsafeRemoval, id, err)
 }
@@ -412,19 +412,7 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	n.stamps.setClosed(true)
 	gen := n.leaves.Add(1)
 	// Only the latest leave may reopen, and only after its hold, counted from the hand-over.
-	defer func() {
-		go func() {
-			select {
-			case <-n.removed:
-			case <-n.closed:
-			case <-time.After(leaveHold):
-				if n.leaves.Load() == gen && !n.removedMembers()[n.cfg.ID] {
-					n.logger.Warn("handed writes over for a removal that did not come: taking eventual writes again")
-					n.stamps.setClosed(false)
-				}
-			}
-		}()
-	}()
+	defer func() { go n.reopenAfterLeave(gen) }()
 	ctx, cancel := context.WithTimeout(r.Context(), handOverWait)
 	defer cancel()
 	for !n.stamps.idle() {
@@ -448,14 +436,17 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 // committed: a removal cut short between CmdRemove and the Raft change (its deadline ran out,
 // leadership moved) would otherwise leave a voter that never answers and blocks purging.
 func (n *Node) finishRemovals(ctx context.Context) {
-	removed := n.removedMembers()
-	if len(removed) == 0 || !n.raft.LeaderReady() {
-		return
+	if !n.raft.LeaderReady() || !n.membershipMu.TryLock() {
+		return // not leading yet, or a join or removal is under way: next tick
 	}
+	defer n.membershipMu.Unlock()
+	// The configuration first, then the marks: a fresh node joining under a removed id is
+	// registered (its mark cleared) before it is added as a voter.
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return
 	}
+	removed := n.removedMembers()
 	for _, s := range servers {
 		if removed[s.ID] && s.ID != n.cfg.ID {
 			if err := n.raft.RemoveServer(ctx, s.ID); err != nil {
@@ -490,6 +481,55 @@ func (n *Node) forgetRemovedPeers() {
 	}
 }
 
+// reopenAfterLeave takes eventual writes again once leaveHold has passed after the hand-over of
+// leave gen, no later leave came, and the leader confirms this node is still a member: a node
+// removed but cut off before it learned so must not take writes its watermark no longer covers.
+// It keeps asking until then, or until the node is removed or closed.
+func (n *Node) reopenAfterLeave(gen uint64) {
+	wait := leaveHold
+	for {
+		select {
+		case <-n.removed:
+			return
+		case <-n.closed:
+			return
+		case <-time.After(wait):
+		}
+		if n.leaves.Load() != gen || n.removedMembers()[n.cfg.ID] {
+			return
+		}
+		if n.leaderSaysMember() {
+			n.logger.Warn("handed writes over for a removal that did not come: taking eventual writes again")
+			n.stamps.setClosed(false)
+			return
+		}
+		wait = 10 * time.Second
+	}
+}
+
+// leaderSaysMember reports whether the leader answers 200 for this node's member entry.
+func (n *Node) leaderSaysMember() bool {
+	id, addr := n.leaderHTTP()
+	if id == n.cfg.ID {
+		return !n.removedMembers()[n.cfg.ID]
+	}
+	if addr == "" {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
+	if err != nil {
+		return false
+	}
+	resp, err := n.peerClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
 // removalNoticeWait bounds how long a removal waits for a live member to apply its own removal.
 const removalNoticeWait = 3 * time.Second
 
@@ -521,12 +561,15 @@ func (n *Node) awaitPeerApplied(ctx context.Context, id, httpAddr string, index 
 // handleRemoveMember is DELETE /v1/cluster/members/{id}, served by the leader (forwarded there).
 func (n *Node) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	n.onLeader(w, r, nil, func(context.Context) error {
-		// Its own deadline, longer than the leader wait: the hand-over may take a while, and a
+	n.onLeaderWithin(w, r, nil, removalTimeout+10*time.Second, func(context.Context) error {
+		// Its own deadline, detached from the request: the hand-over may take a while, and a
 		// removal cut short between its steps leaves work for finishRemovals.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), removalTimeout)
 		defer cancel()
 		if err := n.removeMember(ctx, id); err != nil {
+			if !errors.Is(err, replication.ErrNotLeader) {
+				n.reqLogger(r).Warn("member removal failed", "id", id, "err", err)
+			}
 			return err
 		}
 		n.reqLogger(r).Info("member removed", "id", id)
@@ -538,7 +581,12 @@ func (n *Node) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
 // (with body) to it, until one of them answers or the leader wait runs out. A success is
 // answered {"status":"ok","leader":ID}.
 func (n *Node) onLeader(w http.ResponseWriter, r *http.Request, body []byte, fn func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	n.onLeaderWithin(w, r, body, n.cfg.LeaderWait, fn)
+}
+
+// onLeaderWithin is onLeader with its own bound on the whole exchange, forwarding included.
+func (n *Node) onLeaderWithin(w http.ResponseWriter, r *http.Request, body []byte, wait time.Duration, fn func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	for {
 		if n.raft.IsLeader() {

@@ -336,7 +336,7 @@ func (n *Node) keepRegistered() {
 	for {
 		switch {
 		case n.removedMembers()[n.cfg.ID]:
-			if n.raft.LeaderReady() {
+			if n.raft.LeaderReady() && n.removedMembers()[n.cfg.ID] {
 				// Elected after its removal was committed but before it left the Raft
 				// configuration (the leader that removed it failed in between): finish it. Only
 				// once its state machine has caught up (LeaderReady): a node joining again

@@ -61,7 +61,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 		endpoints = env
 	}
 	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else the local cluster)")
-	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next")
+	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next")
 	fs.BoolVar(&o.verbose, "v", false, "print the response metadata on stderr")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout")
 	fs.StringVar(&o.session, "session", "", "keep the session token in `FILE` (read before the request, updated after)")
@@ -100,6 +100,13 @@ type invocation struct {
 	stdout io.Writer
 	stderr io.Writer
 }
+
+// defaultTimeout is --timeout's default.
+const defaultTimeout = 10 * time.Second
+
+// removalTimeout is kvctl member remove's timeout unless --timeout says otherwise: the leader
+// may take up to a minute and a half (a hand-over of the member's writes, then two log changes).
+const removalTimeout = 2 * time.Minute
 
 // command is one kvctl command. Cluster subcommands are named with their two words.
 type command struct {

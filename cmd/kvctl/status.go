@@ -35,7 +35,11 @@ func runStatus(ctx context.Context, inv *invocation) error {
 
 // runMemberRemove is kvctl member remove ID.
 func runMemberRemove(ctx context.Context, inv *invocation) error {
-	cl, err := newClient(inv.opts)
+	o := *inv.opts
+	if o.timeout == defaultTimeout {
+		o.timeout = removalTimeout
+	}
+	cl, err := newClient(&o)
 	if err != nil {
 		return err
 	}

@@ -98,8 +98,10 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 	case replication.CmdEventualBatch:
 		return applyEventualBatch(tx, cmd)
 	case replication.CmdPurge:
-		_, err := tx.Purge()
-		return replication.Result{}, err
+		// The horizon is reported as the entry's version, so the node's clock observes it
+		// (writes stamped below it would be refused).
+		rep, err := tx.Purge()
+		return replication.Result{Version: rep.Horizon}, err
 	case replication.CmdPut, replication.CmdDelete:
 	default:
 		return replication.Result{}, fmt.Errorf("%w: %v", replication.ErrUnknownCommand, cmd.Type)
@@ -217,6 +219,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	if err := f.store.Restore(rc); err != nil {
 		return err
+	}
+	if h, err := f.store.PurgeHorizon(); err == nil && !h.IsZero() {
+		f.clock.Observe(h) // as applying the purge would have
 	}
 	if f.restores != nil {
 		f.restores()
