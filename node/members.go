@@ -122,25 +122,29 @@ func (n *Node) confirmRemoval(ctx context.Context) bool {
 
 // askRemoved asks the member at addr whether this node was removed; only a clear 410 says yes.
 func (n *Node) askRemoved(ctx context.Context, addr string) bool {
+	status, applied, ok := n.selfAsSeenBy(ctx, addr)
+	// A peer behind this node may not have applied a later re-registration of this id. This
+	// node's commit index, not its applied one: a node replaying the log after joining again
+	// has applied little, and a peer that missed the re-registration must not convince it.
+	return ok && status == http.StatusGone && applied >= max(n.store.AppliedIndex(), n.raft.CommitIndex())
+}
+
+// selfAsSeenBy asks the member at addr for this node's member entry: the HTTP status and the
+// applied index it answered from; ok is false when no answer came.
+func (n *Node) selfAsSeenBy(ctx context.Context, addr string) (status int, applied uint64, ok bool) {
 	rctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
 	if err != nil {
-		return false
+		return 0, 0, false
 	}
 	resp, err := n.peerClient.Do(req)
 	if err != nil {
-		return false
+		return 0, 0, false
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusGone {
-		return false
-	}
-	// A peer behind this node may not have applied a later re-registration of this id.
-	// This node's commit index, not its applied one: a node replaying the log after joining
-	// again has applied little, and a peer that missed the re-registration must not convince it.
-	applied, err := strconv.ParseUint(resp.Header.Get(client.HeaderAppliedIndex), 10, 64)
-	return err == nil && applied >= max(n.store.AppliedIndex(), n.raft.CommitIndex())
+	applied, _ = strconv.ParseUint(resp.Header.Get(client.HeaderAppliedIndex), 10, 64)
+	return resp.StatusCode, applied, true
 }
 
 func (n *Node) stopRemoved(source string) {
@@ -516,18 +520,8 @@ func (n *Node) leaderSaysMember() bool {
 	if addr == "" {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/cluster/members/"+url.PathEscape(n.cfg.ID), nil)
-	if err != nil {
-		return false
-	}
-	resp, err := n.peerClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	status, _, ok := n.selfAsSeenBy(context.Background(), addr)
+	return ok && status == http.StatusOK
 }
 
 // removalNoticeWait bounds how long a removal waits for a live member to apply its own removal.
