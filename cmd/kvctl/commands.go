@@ -143,7 +143,7 @@ func commands() []command {
 		{name: "status", args: "[--watch D]", maxArgs: 0, flags: append(slices.Clone(clientFlags), "json", "watch"), run: runStatus,
 			summary: "show the cluster as one node sees it: leader and nodes"},
 		{name: "member remove", args: "ID", minArgs: 1, maxArgs: 1, flags: clientFlags, run: runMemberRemove,
-			summary: "take member ID out of the cluster for good (a node that stays away blocks purging deleted keys until removed)"},
+			summary: "take member ID out of the cluster for good; a running one hands its writes over and stops (waits up to 2m unless --timeout)"},
 		benchCommand(),
 		healthCommand(),
 		{name: "cluster up", args: "[--nodes N]", maxArgs: 0, flags: []string{"nodes", "data-dir", "wait", "kvd"}, run: runClusterUp,
