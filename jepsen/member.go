@@ -34,6 +34,9 @@ func (c *cluster) Removed(id string) bool {
 	return c.removed[id]
 }
 
+// serving reports whether id runs, unpaused, as a member.
+func (c *cluster) serving(id string) bool { return c.Running(id) && !c.Paused(id) && !c.Removed(id) }
+
 // Remove asks the other live nodes to remove id (one of them forwards it to the leader) and
 // waits until id's process has exited.
 func (c *cluster) Remove(ctx context.Context, id string) error {
@@ -43,7 +46,7 @@ func (c *cluster) Remove(ctx context.Context, id string) error {
 	}
 	var others []string
 	for _, n := range c.Nodes() {
-		if n.ID != id && c.Running(n.ID) && !c.Paused(n.ID) && !c.Removed(n.ID) {
+		if n.ID != id && c.serving(n.ID) {
 			others = append(others, n.HTTP)
 		}
 	}
@@ -110,7 +113,7 @@ func askedRemoved(ctx context.Context, addrs []string, id string) bool {
 // joinAddr is the HTTP address of a live member other than id, for --join.
 func (c *cluster) joinAddr(id string, addr func(nodeAddrs) string) (string, error) {
 	for _, a := range c.addrs {
-		if a.id != id && c.Running(a.id) && !c.Paused(a.id) && !c.Removed(a.id) {
+		if a.id != id && c.serving(a.id) {
 			return addr(a), nil
 		}
 	}

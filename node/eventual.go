@@ -308,8 +308,7 @@ func (n *Node) deadPeers() map[string]bool {
 	dead := map[string]bool{}
 	removed := n.removedMembers()
 	for _, m := range n.gossip.Members() {
-		gone := (m.State == eventual.StateDead || m.State == eventual.StateLeft) && time.Since(m.Since) >= n.cfg.DeadCommitDelay
-		if gone || removed[m.ID] && m.ID != n.cfg.ID {
+		if n.goneFor(m) || removed[m.ID] && m.ID != n.cfg.ID {
 			dead[m.ID] = true
 		}
 	}

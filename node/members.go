@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
-
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
 	"github.com/dialkv/dialkv/replication/strong"
@@ -68,15 +67,14 @@ const askPeersAfter = 5 * time.Second
 type memberCache struct {
 	members map[string]replication.Member
 	removed map[string]bool
-	at      uint64 // store.MembersGeneration they were read at
-	valid   bool
+	at      uint64 // store.MembersGeneration they were read at; members is nil until first read
 }
 
 func (n *Node) memberState() memberCache {
 	gen := n.store.MembersGeneration()
 	n.membersMu.Lock()
 	defer n.membersMu.Unlock()
-	if n.memberCache.valid && n.memberCache.at == gen {
+	if n.memberCache.members != nil && n.memberCache.at == gen {
 		return n.memberCache
 	}
 	m, err := n.store.Members()
@@ -89,7 +87,7 @@ func (n *Node) memberState() memberCache {
 		n.logger.Error("read removed members", "err", err)
 		return n.memberCache
 	}
-	n.memberCache = memberCache{members: m, removed: removed, at: gen, valid: true}
+	n.memberCache = memberCache{members: m, removed: removed, at: gen}
 	return n.memberCache
 }
 
@@ -189,9 +187,7 @@ func (n *Node) closeRemoved() error {
 	}
 	n.stamps.setClosed(true)
 	ctx, cancel := context.WithTimeout(context.Background(), handOverWait)
-	for !n.stamps.idle() && ctx.Err() == nil {
-		time.Sleep(5 * time.Millisecond)
-	}
+	n.waitStampsIdle(ctx) // on timeout, hand over what is durable anyway
 	handed, herr := n.handOver(ctx)
 	cancel()
 	if err := n.Close(); err != nil {
@@ -203,6 +199,19 @@ func (n *Node) closeRemoved() error {
 	}
 	n.logger.Info("removed: uncommitted eventual writes handed over", "writes", handed)
 	return fmt.Errorf("%s: %w", n.cfg.ID, ErrRemoved)
+}
+
+// waitStampsIdle waits until no eventual write stamped here is still on its way to durability
+// (stamping is closed first, so none starts), and reports false if ctx ended first.
+func (n *Node) waitStampsIdle(ctx context.Context) bool {
+	for !n.stamps.idle() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // handOver submits every tentative write this node stamped to the leader, in committer
@@ -403,10 +412,15 @@ func (n *Node) askToLeave(ctx context.Context, id, httpAddr string) error {
 func (n *Node) goneInGossip(id string) bool {
 	for _, m := range n.gossip.Members() {
 		if m.ID == id {
-			return (m.State == eventual.StateDead || m.State == eventual.StateLeft) && time.Since(m.Since) >= n.cfg.DeadCommitDelay
+			return n.goneFor(m)
 		}
 	}
 	return true // gossip never saw it, or has forgotten it
+}
+
+// goneFor reports whether gossip has had m dead or left for at least DeadCommitDelay.
+func (n *Node) goneFor(m eventual.Member) bool {
+	return (m.State == eventual.StateDead || m.State == eventual.StateLeft) && time.Since(m.Since) >= n.cfg.DeadCommitDelay
 }
 
 // handleLeave is POST /v1/internal/leave: the leader is about to remove this node. It stops
@@ -419,13 +433,9 @@ func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	defer func() { go n.reopenAfterLeave(gen) }()
 	ctx, cancel := context.WithTimeout(r.Context(), handOverWait)
 	defer cancel()
-	for !n.stamps.idle() {
-		select {
-		case <-ctx.Done():
-			writeError(w, fmt.Errorf("%w: eventual writes still under way", replication.ErrTimeout))
-			return
-		case <-time.After(5 * time.Millisecond):
-		}
+	if !n.waitStampsIdle(ctx) {
+		writeError(w, fmt.Errorf("%w: eventual writes still under way", replication.ErrTimeout))
+		return
 	}
 	handed, err := n.handOver(ctx)
 	if err != nil {
@@ -472,10 +482,7 @@ func (n *Node) forgetRemovedPeers() {
 		return
 	}
 	for _, m := range n.gossip.Members() {
-		if !removed[m.ID] || m.ID == n.cfg.ID {
-			continue
-		}
-		if gone := m.State == eventual.StateDead || m.State == eventual.StateLeft; !gone || time.Since(m.Since) < n.cfg.DeadCommitDelay {
+		if !removed[m.ID] || m.ID == n.cfg.ID || !n.goneFor(m) {
 			continue
 		}
 		held, _, err := n.store.PendingTentative(func(origin string) bool { return origin == m.ID }, 1)

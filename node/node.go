@@ -334,8 +334,9 @@ func (n *Node) keepRegistered() {
 		}
 	}()
 	for {
+		marked := n.removedMembers()[n.cfg.ID]
 		switch {
-		case n.removedMembers()[n.cfg.ID]:
+		case marked:
 			if n.raft.LeaderReady() && n.removedMembers()[n.cfg.ID] {
 				// Elected after its removal was committed but before it left the Raft
 				// configuration (the leader that removed it failed in between): finish it. Only
@@ -348,14 +349,6 @@ func (n *Node) keepRegistered() {
 			}
 			if n.confirmRemoval(life) {
 				return // never register again: Serve stops the node
-			}
-			// No leader to confirm it: a removed node gets no more heartbeats (a removed
-			// leader hands leadership over first and then hears nothing), so ask the others.
-			if id, _ := n.raft.Leader(); id == "" && time.Since(asked) >= time.Second {
-				asked = time.Now()
-				if n.askPeersIfRemoved(life) {
-					return
-				}
 			}
 			wait = 200 * time.Millisecond // replaying past an old removal of this id, or no leader yet
 		case n.memberTable()[n.cfg.ID] == n.self():
@@ -371,14 +364,25 @@ func (n *Node) keepRegistered() {
 				wait = min(wait*2, time.Second)
 			}
 		}
+		// With no leader, ask the others whether this node was removed: after askPeersAfter
+		// without one, and then at that interval; at once and every second when the log already
+		// says so (a removed node gets no more heartbeats: a removed leader hands leadership over
+		// first and then hears nothing, so no leader can confirm it).
 		if id, _ := n.raft.Leader(); id != "" {
 			leaderless = time.Time{}
-		} else if leaderless.IsZero() {
-			leaderless = time.Now()
-		} else if time.Since(leaderless) >= askPeersAfter && time.Since(asked) >= askPeersAfter {
-			asked = time.Now()
-			if n.askPeersIfRemoved(life) {
-				return
+		} else {
+			if leaderless.IsZero() {
+				leaderless = time.Now()
+			}
+			every, due := askPeersAfter, time.Since(leaderless) >= askPeersAfter
+			if marked {
+				every, due = time.Second, true
+			}
+			if due && time.Since(asked) >= every {
+				asked = time.Now()
+				if n.askPeersIfRemoved(life) {
+					return
+				}
 			}
 		}
 		select {
