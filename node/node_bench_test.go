@@ -50,6 +50,7 @@ func startBenchCluster(b *testing.B, size int) []*Node {
 	for i := range size {
 		cfg := DefaultConfig()
 		cfg.ID = fmt.Sprintf("n%d", i+1)
+		cfg.HTTPAddr = "" // startNode picks a free port
 		cfg.DataDir = filepath.Join(dir, cfg.ID)
 		cfg.Raft.RaftAddr = raftAddrs[i]
 		cfg.Raft.Bootstrap = peers
