@@ -54,6 +54,18 @@ func (c *Clock) Observe(v Version) {
 	}
 }
 
+// ObserveWithin is Observe for a version from an untrusted source (a client's session token):
+// it moves the clock past v, but never further than lead ahead of the physical clock, so a
+// forged or wildly skewed version cannot drag this node's versions into the future. It reports
+// whether v was cut to that bound.
+func (c *Clock) ObserveWithin(v Version, lead time.Duration) (cut bool) {
+	if limit := c.physical().Add(lead).UnixNano(); v.Wall > limit {
+		v, cut = Version{Wall: limit}, true
+	}
+	c.Observe(v)
+	return cut
+}
+
 // Drift is how far the clock's logical time runs ahead of its physical source: how much it has
 // been pulled forward by observed versions from faster clocks.
 func (c *Clock) Drift() time.Duration {

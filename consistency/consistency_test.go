@@ -124,6 +124,24 @@ func TestClockObserve(t *testing.T) {
 	}
 }
 
+func TestClockObserveWithin(t *testing.T) {
+	c := NewClock("n1", func() time.Time { return time.Unix(100, 0) })
+	near := Version{Wall: time.Unix(103, 0).UnixNano(), Logical: 2, Node: "n2"}
+	if cut := c.ObserveWithin(near, 10*time.Second); cut {
+		t.Errorf("a version 3s ahead was cut at a 10s bound")
+	}
+	if v := c.Now(); !v.Newer(near) {
+		t.Errorf("after ObserveWithin(%v), Now = %v is not newer", near, v)
+	}
+	far := Version{Wall: time.Unix(100+3600, 0).UnixNano(), Node: "n2"}
+	if cut := c.ObserveWithin(far, 10*time.Second); !cut {
+		t.Errorf("a version an hour ahead was not cut at a 10s bound")
+	}
+	if d := c.Drift(); d != 10*time.Second {
+		t.Errorf("Drift after a cut observation = %v, want the 10s bound", d)
+	}
+}
+
 func TestClockConcurrentUnique(t *testing.T) {
 	c := NewClock("n1", nil)
 	const goroutines, each = 8, 500

@@ -43,6 +43,9 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 			return replication.Result{}, forwardedVia{}, n.notLeaderFor(r)
 		}
 		if !n.raft.IsLeader() {
+			// Stamped here too: the leader stamps the write anew, after this stamp (see
+			// handlePropose), so what this node's clock saw orders it.
+			wr.cmd.Stamp = n.clock.Now()
 			fr := n.forwardWrite(ctx, &wr.cmd)
 			if fr.relay {
 				done, err := n.forwardToLeader(ctx, w, r, wr.body)

@@ -37,7 +37,7 @@ type forwardQueue struct {
 // forwardedWrite is one write in a forwarder batch.
 type forwardedWrite struct {
 	batch.State
-	cmd  []byte // encoded command, unstamped: the leader stamps it
+	cmd  []byte // encoded command, stamped here; the leader stamps it anew, after this stamp
 	done chan forwardResult
 }
 
@@ -275,6 +275,11 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		c := &packed.Batch[i]
 		if c.Type != replication.CmdPut && c.Type != replication.CmdDelete {
 			err = fmt.Errorf("command %d is a %v: only puts and deletes are forwarded", i, c.Type)
+		}
+		if !c.Stamp.IsZero() {
+			// The follower's stamp: this write comes after everything its clock had seen
+			// (its session's writes among them), so the leader's stamp must be newer.
+			n.clock.ObserveWithin(c.Stamp, sessionClockLead)
 		}
 		c.Stamp = n.clock.Now()
 		cmds[i] = c

@@ -4,8 +4,10 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
@@ -95,6 +97,34 @@ func (t sessionToken) saw(key string, v consistency.Version) sessionToken {
 	}
 	t.seen = seen
 	return t
+}
+
+// newest is the newest version the session has seen of any key (zero when none is recorded).
+func (t sessionToken) newest() consistency.Version {
+	var v consistency.Version
+	for _, e := range t.seen {
+		v = consistency.Max(v, e.version)
+	}
+	return v
+}
+
+// sessionClockLead bounds how far ahead of a node's physical clock a session token may move it
+// (consistency.Clock.ObserveWithin): tokens come from clients, and a forged one must not push
+// the cluster's versions into the future. Real skew between nodes is far below it.
+const sessionClockLead = 10 * time.Second
+
+// observeSession moves this node's clock past every version the session has seen, so that a
+// write it stamps next is newer than the session's earlier writes and reads, even when those
+// were stamped by a node whose clock runs ahead: without it, last-writer-wins could keep the
+// session's older write over its newer one.
+func (n *Node) observeSession(r *http.Request, t sessionToken) {
+	v := t.newest()
+	if v.IsZero() {
+		return
+	}
+	if n.clock.ObserveWithin(v, sessionClockLead) {
+		n.reqLogger(r).Warn("a session token's version is far ahead of this node's clock: observed only up to the bound", "version", v, "bound", sessionClockLead)
+	}
 }
 
 // versionOf is the newest version of key the session has seen (zero when none is recorded).

@@ -6,7 +6,9 @@ import (
 	"hash/fnv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 )
@@ -52,4 +54,78 @@ func TestKeyHashIsFNV1a(t *testing.T) {
 			t.Errorf("keyHash(%q) = %x, want %x", key, got, want)
 		}
 	}
+}
+
+// A session's writes are ordered as the session made them even when its first write was
+// stamped by a node whose clock runs ahead and the next goes to a node that has not heard of
+// it: that node's clock observes the session token before stamping (the leader's, for a strong
+// write, through the forwarded stamp), so last-writer-wins keeps the session's newer write.
+func TestSessionWritesStayOrderedAcrossSkewedClocks(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	leader, ahead := tc.leaderAndFollower()
+	var other *Node
+	for _, n := range tc.nodes {
+		if n != leader && n != ahead {
+			other = n
+		}
+	}
+	// ahead runs 3 s fast and hears nobody, so no gossip moves the others' clocks past its writes.
+	if r := do(t, "PUT", ahead, "/v1/test/faults", fmt.Sprintf(`{"clock_offset":"3s","drop_in":["%s","%s"],"drop_out":["%s","%s"]}`,
+		leader.cfg.ID, other.cfg.ID, leader.cfg.ID, other.cfg.ID)); r.status != 200 {
+		t.Fatalf("faults on %s: %d %s", ahead.cfg.ID, r.status, r.body)
+	}
+	for _, n := range []*Node{leader, other} {
+		if r := do(t, "PUT", n, "/v1/test/faults", fmt.Sprintf(`{"drop_in":["%s"],"drop_out":["%s"]}`, ahead.cfg.ID, ahead.cfg.ID)); r.status != 200 {
+			t.Fatalf("faults on %s: %d %s", n.cfg.ID, r.status, r.body)
+		}
+	}
+	version := func(r reply) consistency.Version {
+		t.Helper()
+		v, err := consistency.ParseVersion(r.header.Get(client.HeaderVersion))
+		if err != nil {
+			t.Fatalf("answer without a version: %d %s (%v)", r.status, r.body, err)
+		}
+		return v
+	}
+	cases := []struct {
+		key, level string
+		second     *Node
+	}{
+		{"ev", "eventual", other}, // stamped by other itself
+		{"fw", "strong", other},   // forwarded: stamped by the leader after other's stamp
+		{"ld", "strong", leader},  // stamped by the leader
+	}
+	for _, c := range cases {
+		first := do(t, "PUT", ahead, "/v1/kv/"+c.key+"?consistency=eventual", "first")
+		if first.status != 200 {
+			t.Fatalf("%s: first write on %s: %d %s", c.key, ahead.cfg.ID, first.status, first.body)
+		}
+		second := do(t, "PUT", c.second, "/v1/kv/"+c.key+"?consistency="+c.level, "second", client.HeaderSession, first.header.Get(client.HeaderSession))
+		if second.status != 200 {
+			t.Fatalf("%s: second (%s) write on %s: %d %s", c.key, c.level, c.second.cfg.ID, second.status, second.body)
+		}
+		if v1, v2 := version(first), version(second); !v2.Newer(v1) {
+			t.Errorf("%s: the session's second write (%s, on %s) got version %v, not newer than its first %v (on the node 3 s ahead)", c.key, c.level, c.second.cfg.ID, v2, v1)
+		}
+	}
+	for _, n := range tc.nodes {
+		if r := do(t, "DELETE", n, "/v1/test/faults", ""); r.status != 200 {
+			t.Fatalf("heal %s: %d", n.cfg.ID, r.status)
+		}
+	}
+	// Once the first writes are committed too, every node keeps the second ones.
+	waitUntil(t, "every node to hold the session's second writes", 20*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			for _, c := range cases {
+				r := do(t, "GET", n, "/v1/kv/"+c.key+"?consistency=strong", "")
+				if r.body != "second" {
+					return false
+				}
+			}
+			if r := do(t, "GET", n, "/v1/status", ""); !strings.Contains(r.body, `"backlog": 0`) {
+				return false
+			}
+		}
+		return true
+	})
 }
