@@ -311,6 +311,27 @@ func TestSessionChecker(t *testing.T) {
 		t.Fatalf("monotonic-reads violation not flagged: %+v", res)
 	}
 
+	// The session's later write stamped older than its earlier write, or than what it read.
+	h = &hist{}
+	sess(h, FWrite, "1", "100.0@n1", 0)
+	sess(h, FWrite, "2", "99.0@n2", 10)
+	if res := CheckSessions("session", h.ops); res.Valid || res.Anomalies[0].Kind != "monotonic-writes" {
+		t.Fatalf("a later write with an older version not flagged: %+v", res)
+	}
+	h = &hist{}
+	sess(h, FRead, "7", "105.0@n3", 0)
+	sess(h, FWrite, "8", "101.0@n2", 10)
+	if res := CheckSessions("session", h.ops); res.Valid || res.Anomalies[0].Kind != "writes-follow-reads" {
+		t.Fatalf("a write older than a value read before it not flagged: %+v", res)
+	}
+	h = &hist{}
+	sess(h, FWrite, "1", "100.0@n1", 0)
+	sess(h, FWrite, "2", "101.0@n2", 10)
+	sess(h, FRead, "2", "101.0@n2", 20)
+	if res := CheckSessions("session", h.ops); !res.Valid {
+		t.Fatalf("ordered session writes flagged: %+v", res.Anomalies)
+	}
+
 	// Another session's reads do not constrain this one.
 	h = &hist{}
 	sess(h, FRead, "2", "105.0@n2", 0)

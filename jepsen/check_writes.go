@@ -140,7 +140,11 @@ func allFailed(ws []*Op) bool {
 
 // CheckSessions checks read-your-writes and monotonic reads (DESIGN.md, guarantee 4): within
 // one session and key, a session read must return a version at least as new as the newest
-// the session has written (acknowledged) or read before it.
+// the session has written (acknowledged) or read before it. It also checks that the session's
+// own writes are ordered as it made them: an acknowledged write must carry a newer version than
+// the session's earlier writes and reads of the key, or last-writer-wins would keep the older
+// value and the session would later read its own earlier write back (monotonic writes,
+// writes-follow-reads; clocks that disagree are what breaks it).
 func CheckSessions(workload string, ops []*Op) CheckResult {
 	type floor struct {
 		version string
@@ -160,9 +164,20 @@ func CheckSessions(workload string, ops []*Op) CheckResult {
 		f := floors[k]
 		if op.IsWrite() {
 			writes++
-			if op.Version != "" && compareVersions(op.Version, f.version) >= 0 {
-				floors[k] = floor{op.Version, op, true}
+			if op.Version == "" {
+				continue
 			}
+			if f.op != nil && compareVersions(op.Version, f.version) < 0 {
+				kind, what := "writes-follow-reads", "a version it had already read"
+				if f.own {
+					kind, what = "monotonic-writes", "its own earlier acknowledged write"
+				}
+				an.add(Anomaly{Kind: kind, Level: op.Level, Key: op.Key, Node: op.ServedBy,
+					Description: fmt.Sprintf("session %d wrote %s with version %s, older than %s (%s): last-writer-wins keeps the earlier value", op.Session, op.Key, op.Version, what, f.version),
+					Ops:         []string{"earlier: " + describeOp(f.op), "write: " + describeOp(op)}})
+				continue
+			}
+			floors[k] = floor{op.Version, op, true}
 			continue
 		}
 		if op.Level != client.ConsistencySession {
@@ -190,7 +205,7 @@ func CheckSessions(workload string, ops []*Op) CheckResult {
 	cr := CheckResult{Checker: CheckerSession, Workload: workload, Valid: an.count == 0, Anomalies: an.list,
 		Stats: an.stats(map[string]any{"session_reads": reads, "session_writes": writes})}
 	if cr.Valid {
-		cr.Summary = fmt.Sprintf("read-your-writes and monotonic reads held: %d session reads after %d acknowledged writes", reads, writes)
+		cr.Summary = fmt.Sprintf("read-your-writes, monotonic reads and session-ordered writes held: %d session reads after %d acknowledged writes", reads, writes)
 	} else {
 		cr.Summary = fmt.Sprintf("%d session violations in %d session reads", an.count, reads)
 	}

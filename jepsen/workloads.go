@@ -103,8 +103,9 @@ func (s *setWorkload) Check(in CheckInput) []CheckResult {
 
 // sessionWorkload: each worker is one session (client.Session) that writes (strong or
 // eventual) and reads at the session level on a few shared keys, each operation starting at a
-// random node and failing over. Checked for read-your-writes and monotonic reads per session,
-// and durability.
+// random node and failing over. Checked for read-your-writes, monotonic reads and
+// session-ordered writes (each acknowledged write newer than what the session wrote or read of
+// the key before) per session, and durability.
 type sessionWorkload struct {
 	keys int
 }
