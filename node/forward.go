@@ -116,6 +116,13 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 			return false, nil // it stopped leading before proposing: try again
 		}
 	}
+	n.relayAnswer(w, resp, payload)
+	return true, nil
+}
+
+// relayAnswer writes another node's answer (resp, its body read into payload) as this node's,
+// naming this node in Dialkv-Via.
+func (n *Node) relayAnswer(w http.ResponseWriter, resp *http.Response, payload []byte) {
 	h := w.Header()
 	for k, vs := range resp.Header {
 		switch k {
@@ -127,7 +134,6 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 	h.Set(client.HeaderVia, n.cfg.ID)
 	w.WriteHeader(resp.StatusCode)
 	w.Write(payload)
-	return true, nil
 }
 
 // notLeaderFor answers a request another node forwarded here, taking this node for the leader,

@@ -365,6 +365,9 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	level := p.level
 	a, err := n.prepareRead(r, level, p.bound, p.token, key)
 	if err != nil {
+		if level == consistency.Session && errors.Is(err, replication.ErrStale) && n.relaySessionRead(w, r, p.token, key) {
+			return
+		}
 		n.setMeta(w, answer{level: level, staleness: -1, session: p.token})
 		writeError(w, err)
 		return
@@ -411,6 +414,9 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := n.prepareRead(r, p.level, p.bound, p.token, "")
 	if err != nil {
+		if p.level == consistency.Session && errors.Is(err, replication.ErrStale) && n.relaySessionRead(w, r, p.token, "") {
+			return
+		}
 		writeError(w, err)
 		return
 	}

@@ -42,7 +42,7 @@ func newMetrics(n *Node) *metrics {
 			Buckets: latencyBuckets,
 		}, []string{"op", "level", "outcome"}),
 		forwarded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "dialkv_forwarded_requests_total", Help: "Requests this node sent on to the leader, by kind (write, read_index, commit, join).",
+			Name: "dialkv_forwarded_requests_total", Help: "Requests this node sent on to another node, by kind (write, read_index, commit, join: to the leader; session_read: to the node holding what the session saw, or the leader).",
 		}, []string{"kind"}),
 		apply: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dialkv_raft_apply_duration_seconds", Help: "On the leader: time from proposing an entry to its result (committed by a quorum and applied).",

@@ -308,6 +308,20 @@ func (n *Node) memberByHTTP(addr string) string {
 	return ""
 }
 
+// httpAddrOf returns member id's HTTP address: from the committed members table, else from
+// gossip (a node cut off from the log may not have applied a newer member's registration).
+func (n *Node) httpAddrOf(id string) string {
+	if addr := n.memberTable()[id].HTTPAddr; addr != "" {
+		return addr
+	}
+	for _, m := range n.gossip.Members() {
+		if m.ID == id {
+			return m.HTTPAddr
+		}
+	}
+	return ""
+}
+
 // leaderHTTP returns the leader's id and HTTP address, "" when either is unknown.
 func (n *Node) leaderHTTP() (id, addr string) {
 	id, _ = n.raft.Leader()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -12,11 +13,94 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/eventual"
 )
 
 // sessionWait is how long a node that is behind a session's token waits to catch up before it
-// refuses (and the client tries another node).
+// forwards the read (relaySessionRead), or, when that fails too, refuses it (and the client
+// tries another node).
 const sessionWait = time.Second
+
+// relayBudget bounds how long a node spends forwarding one session read, over every node it asks.
+const relayBudget = 3 * time.Second
+
+// relayLimit bounds the answer a node relays for another (a value, or a page of a list).
+const relayLimit = 64 << 20
+
+// askForSessionRead sends the session read r, marked forwarded, to member id at addr. ok: it
+// answered, with anything but 503 (which says it is behind too), and payload is its whole body.
+func (n *Node) askForSessionRead(ctx context.Context, r *http.Request, id, addr string) (resp *http.Response, payload []byte, ok bool) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+r.URL.RequestURI(), nil)
+	if err != nil {
+		return nil, nil, false
+	}
+	for _, h := range []string{"Accept", client.HeaderSession} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set(client.HeaderRequestID, requestID(r))
+	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	n.metrics.forwarded.WithLabelValues("session_read").Inc()
+	resp, err = n.peerClient.Do(req)
+	if err != nil {
+		n.reqLogger(r).Debug("session read: forwarding failed", "to", id, "err", err)
+		return nil, nil, false
+	}
+	defer resp.Body.Close()
+	payload, err = io.ReadAll(io.LimitReader(resp.Body, relayLimit+1))
+	if err != nil || len(payload) > relayLimit || resp.StatusCode == http.StatusServiceUnavailable {
+		return nil, nil, false
+	}
+	return resp, payload, true
+}
+
+// relaySessionRead serves a session read this node could not catch up with in time from the
+// node most likely to hold what the session saw (DESIGN.md: "waits briefly, else forwards"):
+// the node that stamped the session's version of key, which holds that version (tentative or
+// committed), or else the leader, which has applied the session's log index or soon will. It
+// reports whether it wrote an answer. It does not when the request was itself forwarded (a read
+// is forwarded at most once), when no such node is known or reachable, or when that node could
+// not serve the read either: the caller then answers with its own error, and the client tries
+// another endpoint.
+func (n *Node) relaySessionRead(w http.ResponseWriter, r *http.Request, token sessionToken, key string) bool {
+	if r.Header.Get(client.HeaderForwarded) != "" {
+		return false
+	}
+	var targets []string
+	if want := token.versionOf(key); key != "" && !want.IsZero() {
+		if v, _, ok, err := n.newest(key); err == nil && (!ok || v.Version.Compare(want) < 0) {
+			targets = append(targets, want.Node)
+		}
+	}
+	if leader, _ := n.raft.Leader(); leader != "" {
+		targets = append(targets, leader)
+	} else {
+		// No leader known here (this node hears nobody's heartbeats): any live member may have
+		// applied the index; ask at most two nodes in all.
+		for _, m := range n.gossip.Members() {
+			if m.State == eventual.StateAlive && m.ID != n.cfg.ID && len(targets) < 2 {
+				targets = append(targets, m.ID)
+			}
+		}
+	}
+	// The client waits for this answer: keep the whole detour short (the node asked may wait up
+	// to sessionWait itself), so that a refusal still leaves it time to try another endpoint.
+	ctx, cancel := context.WithTimeout(r.Context(), relayBudget)
+	defer cancel()
+	for i, id := range targets {
+		if i > 0 && id == targets[0] {
+			continue // asked already
+		}
+		if addr := n.httpAddrOf(id); id != n.cfg.ID && addr != "" {
+			if resp, payload, ok := n.askForSessionRead(ctx, r, id, addr); ok {
+				n.relayAnswer(w, resp, payload)
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // prepareRead does what the level requires before the committed layer may be read locally, and
 // says what the answer will promise.

@@ -63,12 +63,7 @@ func TestKeyHashIsFNV1a(t *testing.T) {
 func TestSessionWritesStayOrderedAcrossSkewedClocks(t *testing.T) {
 	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
 	leader, ahead := tc.leaderAndFollower()
-	var other *Node
-	for _, n := range tc.nodes {
-		if n != leader && n != ahead {
-			other = n
-		}
-	}
+	other := tc.otherThan(leader, ahead)
 	// ahead runs 3 s fast and hears nobody, so no gossip moves the others' clocks past its writes.
 	if r := do(t, "PUT", ahead, "/v1/test/faults", fmt.Sprintf(`{"clock_offset":"3s","drop_in":["%s","%s"],"drop_out":["%s","%s"]}`,
 		leader.cfg.ID, other.cfg.ID, leader.cfg.ID, other.cfg.ID)); r.status != 200 {
@@ -128,4 +123,67 @@ func TestSessionWritesStayOrderedAcrossSkewedClocks(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// A node that cannot catch up with a session's token in time forwards the read (DESIGN.md:
+// "waits briefly, else forwards"): to the node that stamped the session's version of the key,
+// or to the leader for the session's log index. A forwarded read that cannot be served either
+// is refused, not forwarded again.
+func TestSessionReadForwardsWhenBehind(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	leader, deaf := tc.leaderAndFollower()
+	other := tc.otherThan(leader, deaf)
+	// deaf hears nothing (no gossip, no log), but its own requests still get answers.
+	if r := do(t, "PUT", deaf, "/v1/test/faults", fmt.Sprintf(`{"drop_in":["%s","%s"]}`, leader.cfg.ID, other.cfg.ID)); r.status != 200 {
+		t.Fatalf("faults on %s: %d %s", deaf.cfg.ID, r.status, r.body)
+	}
+	// A list at the session level needs only the index. deaf soon stops hearing the leader's
+	// heartbeats too; then it asks a member gossip still has alive (first, while it does).
+	w := do(t, "PUT", leader, "/v1/kv/fw-list", "x")
+	r := do(t, "GET", deaf, "/v1/kv/?consistency=session&prefix=fw-list", "", client.HeaderSession, w.header.Get(client.HeaderSession), "Accept", "application/json")
+	if r.status != 200 || !strings.Contains(r.body, `"fw-list"`) || r.header.Get(client.HeaderVia) != deaf.cfg.ID {
+		t.Fatalf("session list on %s: %d %s (via %q)", deaf.cfg.ID, r.status, r.body, r.header.Get(client.HeaderVia))
+	}
+	cases := []struct {
+		name, level string
+		writer      *Node
+		servedBy    *Node
+	}{
+		{"eventual", "eventual", other, other}, // the write's origin holds it
+		{"strong", "strong", leader, leader},   // the leader has applied the session's index
+	}
+	for _, c := range cases {
+		w := do(t, "PUT", c.writer, "/v1/kv/fw-"+c.name+"?consistency="+c.level, "v-"+c.name)
+		if w.status != 200 {
+			t.Fatalf("%s write on %s: %d %s", c.name, c.writer.cfg.ID, w.status, w.body)
+		}
+		token := w.header.Get(client.HeaderSession)
+		r := do(t, "GET", deaf, "/v1/kv/fw-"+c.name+"?consistency=session", "", client.HeaderSession, token)
+		if r.status != 200 || r.body != "v-"+c.name {
+			t.Fatalf("%s: session read on %s, which cannot catch up: %d %q, want the value forwarded", c.name, deaf.cfg.ID, r.status, r.body)
+		}
+		if node, via := r.header.Get(client.HeaderNode), r.header.Get(client.HeaderVia); node != c.servedBy.cfg.ID || via != deaf.cfg.ID {
+			t.Errorf("%s: served by %q via %q, want %s via %s", c.name, node, via, c.servedBy.cfg.ID, deaf.cfg.ID)
+		}
+		if r.header.Get(client.HeaderSession) == "" {
+			t.Errorf("%s: the forwarded answer carries no session token", c.name)
+		}
+	}
+	// Already forwarded once: refused with the reason, so the client tries another node.
+	w = do(t, "PUT", leader, "/v1/kv/fw-once", "x")
+	r = do(t, "GET", deaf, "/v1/kv/fw-once?consistency=session", "", client.HeaderSession, w.header.Get(client.HeaderSession), client.HeaderForwarded, other.cfg.ID)
+	if r.status != 503 || errCode(t, r) != client.CodeUnavailable {
+		t.Fatalf("a forwarded session read that cannot be served: %d %s, want 503 unavailable", r.status, r.body)
+	}
+}
+
+// otherThan returns a node of the cluster that is neither a nor b.
+func (tc *testCluster) otherThan(a, b *Node) *Node {
+	for _, n := range tc.nodes {
+		if n != a && n != b {
+			return n
+		}
+	}
+	tc.t.Fatalf("no third node in a cluster of %d", len(tc.nodes))
+	return nil
 }
