@@ -125,6 +125,7 @@ func (n *Node) runCommitter() {
 	ticker := time.NewTicker(n.cfg.CommitInterval)
 	defer ticker.Stop()
 	var lastReport time.Time
+	floor, _ := n.store.ClockFloor() // New read it already
 	// submitted remembers writes this node got committed, until its own state machine has applied
 	// them (the leader answers first): without it the next scan would submit them again.
 	submitted := map[writeID]time.Time{}
@@ -146,6 +147,19 @@ func (n *Node) runCommitter() {
 		}
 		if len(ws) == 0 && !report {
 			continue
+		}
+		if watermark.Newer(floor) {
+			// A report promises never to stamp below it: make that survive a restart first.
+			next := consistency.Version{Wall: watermark.Wall + int64(clockFloorSlack)}
+			if err := n.store.SetClockFloor(next); err != nil {
+				n.logger.Error("committer: cannot record the clock floor: sending the batch without its watermark report", "err", err)
+				watermark = consistency.Version{}
+				if len(ws) == 0 {
+					continue
+				}
+			} else {
+				floor = next
+			}
 		}
 		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Watermark: watermark, Writes: ws, Unsafe: n.faults.UnsafeEventualCommit()}
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
@@ -183,6 +197,11 @@ func (n *Node) runCommitter() {
 }
 
 const maxCommitBatch = 512
+
+// clockFloorSlack is how far above a reported watermark the committer records the clock floor,
+// so that it writes one (an fsync) about once per reportInterval, not with every batch. A node
+// restarted within that time may stamp up to this much ahead of its wall clock at first.
+const clockFloorSlack = reportInterval
 
 // reportInterval is how often the committer reports a watermark while tombstones wait for
 // purging (purging waits for reports; between them batches carry none). Reporting takes a scan

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -260,6 +261,52 @@ func TestRestartedNodeCommitsItsPendingWrites(t *testing.T) {
 		_, complete, _ := restarted.pending.sample(1)
 		return complete && restarted.pending.size() == 0
 	})
+}
+
+// A watermark report promises that the node will never stamp below it, and purging trusts it.
+// A node whose clock ran ahead when it reported, and that restarts with its wall clock behind
+// that report (here: the skew is gone), must keep the promise: its clock starts above the
+// floor it recorded before reporting. Before, it restarted from the wall clock and the purge
+// horizon it had applied, and a write it then acknowledged could be stamped below a horizon
+// purged meanwhile, and dropped at commit.
+func TestRestartedNodeStampsAboveItsReportedWatermark(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	_, ahead := tc.leaderAndFollower()
+	i := slices.Index(tc.nodes, ahead)
+	if r := do(t, "PUT", ahead, "/v1/test/faults", `{"clock_offset":"5s"}`); r.status != 200 {
+		t.Fatalf("faults: %d %s", r.status, r.body)
+	}
+	// A tombstone waiting for purging makes every member report.
+	if r := do(t, "PUT", ahead, "/v1/kv/gone", "v"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if r := do(t, "DELETE", ahead, "/v1/kv/gone", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	var reported consistency.Version
+	waitUntil(t, ahead.cfg.ID+"'s watermark report from 5 s ahead to be committed", 15*time.Second, func() bool {
+		_, reports, err := ahead.store.PurgeStatus()
+		reported = reports[ahead.cfg.ID]
+		return err == nil && time.Unix(0, reported.Wall).After(time.Now().Add(3*time.Second))
+	})
+	cfg := ahead.cfg
+	tc.cancel[i]()
+	if err := <-tc.done[i]; err != nil {
+		t.Fatal(err)
+	}
+	restarted, cancel, done := startNode(t, cfg) // no fault hook offset now: its clock is behind the report
+	tc.nodes[i], tc.cancel[i], tc.done[i] = restarted, cancel, done
+	w := do(t, "PUT", restarted, "/v1/kv/after?consistency=eventual", "x")
+	if w.status != 200 {
+		t.Fatalf("eventual put after the restart: %d %s", w.status, w.body)
+	}
+	v, err := consistency.ParseVersion(w.header.Get(client.HeaderVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Newer(reported) {
+		t.Errorf("after the restart %s stamped %v, below the watermark %v it had reported", cfg.ID, v, reported)
+	}
 }
 
 // An idle cluster appends nothing to its Raft log: watermark reports matter only while a

@@ -124,10 +124,17 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%s: %w: wipe its data directory (%s) and start it with --join to add it again", cfg.ID, ErrRemoved, cfg.DataDir)
 	}
 	// The clock restarts from the wall clock, which may be behind what this node stamped or
-	// saw before: never stamp below the purge horizon (such writes are refused).
+	// saw before: never stamp below the purge horizon (such writes are refused), nor below
+	// what its watermark reports promised (the clock floor; purging trusted those).
 	if h, err := st.PurgeHorizon(); err == nil && !h.IsZero() {
 		n.clock.Observe(h)
 	}
+	floor, err := st.ClockFloor()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.clock.Observe(floor)
 	if st.Torn {
 		logger.Warn("the machine went down while the committed layer was open (it is written without fsync): set it aside and rebuilding it from the raft snapshot and log", "set_aside", st.TornPath)
 	}

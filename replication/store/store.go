@@ -42,6 +42,10 @@ var (
 	// bucketTentative is the tentative layer: this node's view of eventual writes not yet
 	// committed. It is outside the committed root, so Restore never touches it.
 	bucketTentative = []byte("tentative")
+	// bucketLocal holds this node's own durable facts, in the tentative layer's file (which is
+	// synced on every commit): keyClockFloor, see SetClockFloor.
+	bucketLocal   = []byte("local")
+	keyClockFloor = []byte("clock_floor")
 )
 
 // snapshotMagic opens every snapshot stream; the digit is the format version.
@@ -152,6 +156,9 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", TentativePath(path), err)
 	}
 	if err := s.tdb.Update(func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketLocal); err != nil {
+			return err
+		}
 		_, err := tx.CreateBucketIfNotExists(bucketTentative)
 		return err
 	}); err != nil {

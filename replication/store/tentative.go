@@ -503,6 +503,33 @@ func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([
 	return ws, sum, err
 }
 
+// SetClockFloor records, durably, that this node will never stamp a version below v: a watermark
+// it is about to report promises exactly that, and purging trusts the promise. The clock of a
+// node restarted with its wall clock behind starts above the floor (ClockFloor), so the promise
+// survives the restart. A v not newer than the recorded floor changes nothing.
+func (s *Store) SetClockFloor(v consistency.Version) error {
+	return s.tdb.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLocal)
+		if raw := b.Get(keyClockFloor); raw != nil {
+			if old, _, err := replication.DecodeVersion(raw); err == nil && !v.Newer(old) {
+				return nil
+			}
+		}
+		return b.Put(keyClockFloor, replication.AppendVersion(nil, v))
+	})
+}
+
+// ClockFloor is the newest floor SetClockFloor recorded; zero when none.
+func (s *Store) ClockFloor() (v consistency.Version, err error) {
+	err = s.tdb.View(func(tx *bolt.Tx) error {
+		if raw := tx.Bucket(bucketLocal).Get(keyClockFloor); raw != nil {
+			v, _, err = replication.DecodeVersion(raw)
+		}
+		return err
+	})
+	return v, err
+}
+
 // PurgeHorizon is the committed purge horizon (see Tx.PurgeHorizon).
 func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {

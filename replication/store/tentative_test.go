@@ -338,3 +338,25 @@ func TestRemovedMemberNoLongerBlocksPurging(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestClockFloorOnlyRisesAndSurvivesReopening(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := mustOpen(t, path)
+	if v, err := s.ClockFloor(); err != nil || !v.IsZero() {
+		t.Fatalf("a new store's clock floor = %v, %v; want zero", v, err)
+	}
+	high := consistency.Version{Wall: 200}
+	for _, v := range []consistency.Version{{Wall: 100}, high, {Wall: 150}} {
+		if err := s.SetClockFloor(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := s.ClockFloor(); v != high {
+		t.Fatalf("clock floor = %v, want the highest set, %v", v, high)
+	}
+	s.Close()
+	s = mustOpen(t, path)
+	if v, err := s.ClockFloor(); err != nil || v != high {
+		t.Fatalf("clock floor after reopening = %v, %v; want %v", v, err, high)
+	}
+}
