@@ -56,6 +56,8 @@ type Config struct {
 	// disableCommitter keeps this node from committing eventual writes (tests of peers
 	// committing for a dead node).
 	disableCommitter bool
+	// leaveHold overrides the package's leaveHold (tests of a removal that never comes).
+	leaveHold time.Duration
 	// purgeHeldAfter overrides defaultPurgeHeldAfter (tests).
 	purgeHeldAfter time.Duration
 	// noProposeRoute serves no POST /v1/internal/propose, as nodes older than batched forwarding

@@ -498,6 +498,9 @@ func (n *Node) forgetRemovedPeers() {
 // It keeps asking until then, or until the node is removed or closed.
 func (n *Node) reopenAfterLeave(gen uint64) {
 	wait := leaveHold
+	if n.cfg.leaveHold > 0 {
+		wait = n.cfg.leaveHold
+	}
 	for {
 		select {
 		case <-n.removed:

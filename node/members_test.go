@@ -30,6 +30,22 @@ func voters(t *testing.T, n *Node) []string {
 	return ids
 }
 
+// awaitRemoved waits for n's Serve to return ErrRemoved (it applied its own removal), and marks
+// it stopped for the cluster's cleanup.
+func (tc *testCluster) awaitRemoved(n *Node) {
+	tc.t.Helper()
+	i := slices.Index(tc.nodes, n)
+	select {
+	case err := <-tc.done[i]:
+		if !errors.Is(err, ErrRemoved) {
+			tc.t.Fatalf("%s's Serve returned %v, want ErrRemoved", n.cfg.ID, err)
+		}
+	case <-time.After(20 * time.Second):
+		tc.t.Fatalf("%s did not stop within 20s of its removal", n.cfg.ID)
+	}
+	tc.cancel[i], tc.done[i] = func() {}, closedDone()
+}
+
 // A member that stays away holds the purge horizon back (its last watermark is old); removing
 // it, through any node, lets deleted keys be purged, and takes it out of Raft, the members table
 // and the status answer. Removing it again succeeds; an unknown id is a 404.
@@ -178,19 +194,9 @@ func TestRemovedLiveMembersStop(t *testing.T) {
 	if r := do(t, "GET", leader, "/v1/kv/held?consistency=eventual", ""); r.status != 404 {
 		t.Fatalf("the held write reached the leader before the removal (the test needs it not to): %d", r.status)
 	}
-	index := func(n *Node) int { return slices.Index(tc.nodes, n) }
 	stopped := func(n *Node) {
 		t.Helper()
-		i := index(n)
-		select {
-		case err := <-tc.done[i]:
-			if !errors.Is(err, ErrRemoved) {
-				t.Fatalf("%s's Serve returned %v, want ErrRemoved", n.cfg.ID, err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s did not stop within 20s of its removal", n.cfg.ID)
-		}
-		tc.cancel[i], tc.done[i] = func() {}, closedDone()
+		tc.awaitRemoved(n)
 		select {
 		case <-n.Removed():
 		default:
@@ -367,7 +373,10 @@ func TestRemovalHandsWritesOverBeforePurgingCanPassThem(t *testing.T) {
 // A node asked to leave takes no more eventual writes (503 unavailable: the client goes to
 // another node) and hands over what it holds, even before any removal.
 func TestLeavingNodeRefusesEventualWrites(t *testing.T) {
-	tc := startCluster(t, 3, func(i int, c *Config) { c.disableCommitter = true })
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.disableCommitter = true
+		c.leaveHold = 2 * time.Second
+	})
 	n := tc.nodes[0]
 	if r := do(t, "PUT", n, "/v1/kv/before?consistency=eventual", "v"); r.status != 200 {
 		t.Fatalf("eventual put: %d %s", r.status, r.body)
@@ -382,6 +391,31 @@ func TestLeavingNodeRefusesEventualWrites(t *testing.T) {
 	}
 	if r := do(t, "GET", tc.nodes[1], "/v1/kv/before?consistency=strong", ""); r.status != 200 {
 		t.Errorf("the handed-over write is not committed: %d %s", r.status, r.body)
+	}
+	// The removal never comes (the leader that asked died, say): once the hold has passed and
+	// the leader says the node is still a member, it takes eventual writes again.
+	waitUntil(t, n.cfg.ID+" to take eventual writes again after the hold", 15*time.Second, func() bool {
+		return do(t, "PUT", n, "/v1/kv/reopened?consistency=eventual", "v").status == 200
+	})
+}
+
+// A removal cut short after its CmdRemove committed but before the Raft change (the leader's
+// deadline ran out, or it lost leadership) is finished by the leader's next purge tick: the
+// member goes out of the Raft configuration too, and stops.
+func TestLeaderFinishesARemovalCutShort(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.PurgeInterval = 100 * time.Millisecond })
+	leader, follower := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 3 })
+	// Only the first half of a removal: the member leaves the members table, not Raft.
+	if _, err := leader.raft.Propose(t.Context(), &replication.Command{Type: replication.CmdRemove, Member: replication.Member{ID: follower.cfg.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the leader to take "+follower.cfg.ID+" out of the Raft configuration", 15*time.Second, func() bool {
+		return !slices.Contains(voters(t, leader), follower.cfg.ID)
+	})
+	tc.awaitRemoved(follower)
+	if r := do(t, "PUT", leader, "/v1/kv/after", "v"); r.status != 200 {
+		t.Errorf("put on the two members left: %d %s", r.status, r.body)
 	}
 }
 
