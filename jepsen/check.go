@@ -15,6 +15,7 @@ const (
 	CheckerSet          = "set"
 	CheckerSession      = "session"
 	CheckerStaleness    = "staleness"
+	CheckerClock        = "clock"
 	CheckerDeletes      = "deletes"
 	CheckerConvergence  = "convergence"
 	CheckerThroughput   = "throughput"

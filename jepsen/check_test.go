@@ -444,3 +444,35 @@ func TestCheckDeletes(t *testing.T) {
 		t.Errorf("valid history judged %+v", cr)
 	}
 }
+
+func TestClockInversionsAreMeasured(t *testing.T) {
+	w := func(h *hist, level, key, version string, invoke, complete int64) {
+		h.add(Op{F: FWrite, Level: level, Key: key, Value: version, Version: version, Invoke: invoke, Complete: complete})
+	}
+	h := &hist{}
+	w(h, client.ConsistencyEventual, "k", "2000000000.0@n2", 0, 10)    // stamped 1 s ahead
+	w(h, client.ConsistencyStrong, "k", "1500000000.0@n1", 20, 30)     // later, older version: loses
+	w(h, client.ConsistencyStrong, "k", "2500000000.0@n1", 40, 50)     // later and newer: wins
+	w(h, client.ConsistencyStrong, "k", "1000000000.0@n1", 5, 8)       // before the eventual write: not compared
+	w(h, client.ConsistencyEventual, "other", "900000000.0@n3", 0, 10) // no strong write after it
+	res := CheckClockInversions("mixed", h.ops)
+	if !res.Valid {
+		t.Fatalf("a measurement failed: %+v", res)
+	}
+	if res.Stats["eventual_writes_compared"] != 1 || res.Stats["eventual_writes_inverted"] != 1 || res.Stats["strong_writes_lost"] != 1 {
+		t.Fatalf("stats %v, want 1 compared, 1 inverted, 1 strong write lost", res.Stats)
+	}
+	if res.Stats["max_stamp_lead_ms"] != int64(500) {
+		t.Errorf("max lead %v ms, want 500", res.Stats["max_stamp_lead_ms"])
+	}
+	if !strings.Contains(res.Summary, "1 of 1 eventual writes won over 1 strong writes") {
+		t.Errorf("summary %q", res.Summary)
+	}
+
+	h = &hist{}
+	w(h, client.ConsistencyEventual, "k", "1000000000.0@n2", 0, 10)
+	w(h, client.ConsistencyStrong, "k", "1000000001.0@n1", 20, 30)
+	if res := CheckClockInversions("mixed", h.ops); res.Stats["eventual_writes_inverted"] != 0 || !strings.HasPrefix(res.Summary, "no clock inversion") {
+		t.Errorf("no inversion: %+v", res)
+	}
+}

@@ -51,6 +51,7 @@ func (r *registerWorkload) Check(in CheckInput) []CheckResult {
 // mixedWorkload: strong reads and writes with eventual writes on the same keys. Each eventual
 // write may take effect any time after it was issued, or never (superseded); the strong
 // history must still be linearizable, and no acknowledged write (either level) may be lost.
+// How often an eventual write won over a strong write made after it (skewed clocks) is measured.
 type mixedWorkload struct {
 	keys *keyRing
 }
@@ -76,6 +77,7 @@ func (m *mixedWorkload) Check(in CheckInput) []CheckResult {
 	return []CheckResult{
 		CheckLinearizability(m.Name(), in.Ops, in.Linear),
 		CheckDurability(CheckerDurability, m.Name(), in.Ops, in.Final),
+		CheckClockInversions(m.Name(), in.Ops),
 	}
 }
 
