@@ -56,6 +56,8 @@ func main() {
 	writeCPUBounds(os.Stdout, runs, *cores)
 	fmt.Println()
 	writeLatencyFloor(os.Stdout, runs)
+	fmt.Println()
+	writeLibraryRate(os.Stdout, runs)
 }
 
 // result is the part of one RESULT line that the targets use.
@@ -351,5 +353,25 @@ func writeLatencyFloor(w io.Writer, runs []run) {
 			continue
 		}
 		fmt.Fprintf(w, "%-18s %12.3f %12.3f %12.3f %14.2f %14.2f\n", r.name, raw.P50ms, e.P50ms, d.P50ms, raw.P50ms/e.P50ms, d.P50ms/e.P50ms)
+	}
+}
+
+// writeLibraryRate prints, for the strong put at 64 clients, what the fixed libraries alone do
+// at that concurrency: three bare hashicorp/raft nodes with raft-boltdb (one process, no HTTP,
+// an in-memory state machine, one write per entry) against etcd's put in the same run, next to
+// dialkv's. It is a reference, not a hard ceiling: dialkv packs many writes into one entry, so
+// in principle it could pass the bare library; in practice its HTTP and state machine cost more
+// than the packing saves.
+func writeLibraryRate(w io.Writer, runs []run) {
+	fmt.Fprintln(w, "Strong put, 64 clients: bare hashicorp/raft + raft-boltdb apply against etcd's put in the same run (what the libraries alone do at that concurrency):")
+	fmt.Fprintf(w, "%-18s %12s %12s %12s %14s %14s\n", "run", "raft ops/s", "etcd ops/s", "dialkv ops/s", "raft / etcd", "dialkv / etcd")
+	for _, r := range runs {
+		raw, ok1 := r.get(sysRaft, "apply")
+		e, ok2 := r.get(sysEtcd, "put")
+		d, ok3 := r.get(sysDialkv, "put")
+		if !ok1 || !ok2 || !ok3 || e.OpsPerSec <= 0 || r.putLevel != "strong" {
+			continue
+		}
+		fmt.Fprintf(w, "%-18s %12.0f %12.0f %12.0f %14.2f %14.2f\n", r.name, raw.OpsPerSec, e.OpsPerSec, d.OpsPerSec, raw.OpsPerSec/e.OpsPerSec, d.OpsPerSec/e.OpsPerSec)
 	}
 }

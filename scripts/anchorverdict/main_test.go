@@ -166,3 +166,19 @@ func TestLatencyFloor(t *testing.T) {
 		t.Errorf("rows for runs without all three measurements:\n%s", table)
 	}
 }
+
+// The library's own rate: raw raft's apply at 64 clients against etcd's put, next to dialkv's,
+// for strong runs only (the NoSync rows never count).
+func TestLibraryRate(t *testing.T) {
+	noSync := strongRun + `RESULT {"group":"hashicorp-raft-3node(1 process) NoSync","name":"apply","ops_per_s":30000,"p50_ms":1,"p99_ms":3,"errors":0}` + "\n"
+	var out bytes.Buffer
+	writeLibraryRate(&out, []run{mustParse(t, "h1", noSync), mustParse(t, "h2", eventualRun)})
+	table := out.String()
+	// 9000 / 5000 and 5500 / 5000.
+	if got, want := row(t, table, "h1"), "h1 9000 5000 5500 1.80 1.10"; got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if strings.Contains(table, "h2") {
+		t.Errorf("a row for the eventual run:\n%s", table)
+	}
+}
