@@ -47,7 +47,9 @@ type Node struct {
 
 	// peerClient carries forwarded requests and read-index calls between nodes (keep-alive).
 	peerClient *http.Client
-	listener   net.Listener
+	// listenAddr is the address Serve's listener has (a string; unset before Serve): tests ask
+	// for it while Serve starts.
+	listenAddr atomic.Value
 	server     *http.Server
 
 	// readIndexes coalesces this node's read-index calls to the leader (follower strong reads).
@@ -241,7 +243,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 // Serve is Run on an existing listener (tests pass port-0 listeners).
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
-	n.listener = ln
+	n.listenAddr.Store(ln.Addr().String())
 	n.server = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.server.Serve(ln) }()
@@ -291,8 +293,8 @@ func (n *Node) Close() error {
 
 // HTTPAddr is the address the API listens on (the configured one, or the listener's).
 func (n *Node) HTTPAddr() string {
-	if n.listener != nil {
-		return n.listener.Addr().String()
+	if addr, ok := n.listenAddr.Load().(string); ok {
+		return addr
 	}
 	return n.cfg.HTTPAddr
 }
