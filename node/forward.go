@@ -121,8 +121,10 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 }
 
 // relayAnswer writes another node's answer (resp, its body read into payload) as this node's,
-// naming this node in Dialkv-Via.
+// naming this node in Dialkv-Via, and in the JSON body's metadata too when it has one, so that
+// headers and body agree.
 func (n *Node) relayAnswer(w http.ResponseWriter, resp *http.Response, payload []byte) {
+	payload = withVia(payload, n.cfg.ID)
 	h := w.Header()
 	for k, vs := range resp.Header {
 		switch k {
@@ -158,4 +160,26 @@ func (n *Node) propose(ctx context.Context, cmd *replication.Command) (replicati
 func isDialError(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// withVia returns a JSON answer body with meta.via set to via; any other body as it is.
+func withVia(body []byte, via string) []byte {
+	if len(body) == 0 || body[0] != '{' {
+		return body
+	}
+	var top, meta map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil || top["meta"] == nil || json.Unmarshal(top["meta"], &meta) != nil || meta == nil {
+		return body
+	}
+	meta["via"], _ = json.Marshal(via)
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		return body
+	}
+	top["meta"] = raw
+	out, err := json.Marshal(top)
+	if err != nil {
+		return body
+	}
+	return append(out, '\n')
 }

@@ -279,7 +279,9 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		if !c.Stamp.IsZero() {
 			// The follower's stamp: this write comes after everything its clock had seen
 			// (its session's writes among them), so the leader's stamp must be newer.
-			n.clock.ObserveWithin(c.Stamp, sessionClockLead)
+			if n.clock.ObserveWithin(c.Stamp, sessionClockLead) {
+				n.reqLogger(r).Warn("a forwarded write's stamp is far ahead of this node's clock: observed only up to the bound", "stamp", c.Stamp, "bound", sessionClockLead)
+			}
 		}
 		c.Stamp = n.clock.Now()
 		cmds[i] = c

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
@@ -21,8 +22,13 @@ import (
 // tries another node).
 const sessionWait = time.Second
 
+// forwardedSessionWait is the same wait for a session read another node forwarded here: this
+// node was asked because it should already hold what the session saw, and the forwarding node
+// has waited already.
+const forwardedSessionWait = 250 * time.Millisecond
+
 // relayBudget bounds how long a node spends forwarding one session read, over every node it asks.
-const relayBudget = 3 * time.Second
+const relayBudget = 2 * time.Second
 
 // relayLimit bounds the answer a node relays for another (a value, or a page of a list).
 const relayLimit = 64 << 20
@@ -68,31 +74,40 @@ func (n *Node) relaySessionRead(w http.ResponseWriter, r *http.Request, token se
 		return false
 	}
 	var targets []string
+	add := func(id string) {
+		if id != "" && id != n.cfg.ID && !slices.Contains(targets, id) {
+			targets = append(targets, id)
+		}
+	}
+	live := map[string]bool{}
+	for _, m := range n.gossip.Members() {
+		live[m.ID] = m.State == eventual.StateAlive || m.State == eventual.StateSuspect
+	}
 	if want := token.versionOf(key); key != "" && !want.IsZero() {
-		if v, _, ok, err := n.newest(key); err == nil && (!ok || v.Version.Compare(want) < 0) {
-			targets = append(targets, want.Node)
+		if has, err := n.holdsSessionVersion(key, want); err == nil && !has {
+			if up, known := live[want.Node]; up || !known {
+				add(want.Node) // a node gossip has dead would only spend the budget
+			}
 		}
 	}
 	if leader, _ := n.raft.Leader(); leader != "" {
-		targets = append(targets, leader)
+		add(leader)
 	} else {
 		// No leader known here (this node hears nobody's heartbeats): any live member may have
 		// applied the index; ask at most two nodes in all.
-		for _, m := range n.gossip.Members() {
-			if m.State == eventual.StateAlive && m.ID != n.cfg.ID && len(targets) < 2 {
-				targets = append(targets, m.ID)
+		for id, up := range live {
+			if up && len(targets) < 2 {
+				add(id)
 			}
 		}
 	}
 	// The client waits for this answer: keep the whole detour short (the node asked may wait up
-	// to sessionWait itself), so that a refusal still leaves it time to try another endpoint.
+	// to forwardedSessionWait itself), so that a refusal still leaves it time to try another
+	// endpoint.
 	ctx, cancel := context.WithTimeout(r.Context(), relayBudget)
 	defer cancel()
-	for i, id := range targets {
-		if i > 0 && id == targets[0] {
-			continue // asked already
-		}
-		if addr := n.httpAddrOf(id); id != n.cfg.ID && addr != "" {
+	for _, id := range targets {
+		if addr := n.httpAddrOf(id); addr != "" {
 			if resp, payload, ok := n.askForSessionRead(ctx, r, id, addr); ok {
 				n.relayAnswer(w, resp, payload)
 				return true
@@ -139,14 +154,18 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 		}
 		a.staleness = staleness
 	case consistency.Session:
-		wctx, wcancel := context.WithTimeout(ctx, sessionWait)
+		wait := sessionWait
+		if r.Header.Get(client.HeaderForwarded) != "" {
+			wait = forwardedSessionWait
+		}
+		wctx, wcancel := context.WithTimeout(ctx, wait)
 		err := n.raft.WaitApplied(wctx, token.index)
 		wcancel()
 		if err != nil {
 			return a, fmt.Errorf("%w: %s has applied index %d, behind this session's %d; try another node", replication.ErrStale, n.cfg.ID, n.store.AppliedIndex(), token.index)
 		}
 		if want := token.versionOf(key); key != "" && !want.IsZero() {
-			if err := n.waitForVersion(ctx, key, want); err != nil {
+			if err := n.waitForVersion(ctx, key, want, wait); err != nil {
 				return a, err
 			}
 		}
@@ -158,20 +177,35 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 
 // waitForVersion polls, for at most sessionWait, until this node holds a version of key at
 // least as new as want (gossip usually brings it within milliseconds).
-func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.Version) error {
-	deadline := time.Now().Add(sessionWait)
+func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.Version, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	for {
-		v, _, ok, err := n.newest(key)
+		has, err := n.holdsSessionVersion(key, want)
 		if err != nil {
 			return err
 		}
-		if ok && v.Version.Compare(want) >= 0 {
+		if has {
 			return nil
 		}
 		if time.Now().After(deadline) || pause(ctx, 5*time.Millisecond) != nil {
 			return fmt.Errorf("%w: %s has not yet received this session's version %s of %q; try another node", replication.ErrStale, n.cfg.ID, want, key)
 		}
 	}
+}
+
+// holdsSessionVersion reports whether this node can answer a session that has seen version want
+// of key: it holds a version at least as new, or the key is gone and want is not newer than the
+// purge horizon applied here. A write that old was committed before the purge (every member
+// reported holding nothing older), so the key's absence means a later delete, purged since; a
+// session that read or wrote its own delete would otherwise wait for a tombstone that no node
+// keeps any more.
+func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, error) {
+	v, _, ok, err := n.newest(key)
+	if err != nil || ok {
+		return ok && v.Version.Compare(want) >= 0, err
+	}
+	h, err := n.store.PurgeHorizon()
+	return err == nil && !want.Newer(h), err
 }
 
 // stalenessBound is how stale the committed layer may be right now, when that is known without

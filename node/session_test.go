@@ -130,7 +130,11 @@ func TestSessionWritesStayOrderedAcrossSkewedClocks(t *testing.T) {
 // or to the leader for the session's log index. A forwarded read that cannot be served either
 // is refused, not forwarded again.
 func TestSessionReadForwardsWhenBehind(t *testing.T) {
-	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.TestFaults = true
+		// deaf's own anti-entropy rounds would pull the writes it must not have.
+		c.Gossip.AntiEntropyInterval = time.Hour
+	})
 	leader, deaf := tc.leaderAndFollower()
 	other := tc.otherThan(leader, deaf)
 	// deaf hears nothing (no gossip, no log), but its own requests still get answers.
@@ -141,7 +145,7 @@ func TestSessionReadForwardsWhenBehind(t *testing.T) {
 	// heartbeats too; then it asks a member gossip still has alive (first, while it does).
 	w := do(t, "PUT", leader, "/v1/kv/fw-list", "x")
 	r := do(t, "GET", deaf, "/v1/kv/?consistency=session&prefix=fw-list", "", client.HeaderSession, w.header.Get(client.HeaderSession), "Accept", "application/json")
-	if r.status != 200 || !strings.Contains(r.body, `"fw-list"`) || r.header.Get(client.HeaderVia) != deaf.cfg.ID {
+	if r.status != 200 || !strings.Contains(r.body, `"fw-list"`) || r.header.Get(client.HeaderVia) != deaf.cfg.ID || !strings.Contains(r.body, `"via":"`+deaf.cfg.ID+`"`) {
 		t.Fatalf("session list on %s: %d %s (via %q)", deaf.cfg.ID, r.status, r.body, r.header.Get(client.HeaderVia))
 	}
 	cases := []struct {
@@ -186,4 +190,41 @@ func (tc *testCluster) otherThan(a, b *Node) *Node {
 	}
 	tc.t.Fatalf("no third node in a cluster of %d", len(tc.nodes))
 	return nil
+}
+
+// A session that deleted a key, or read the delete, keeps working once the tombstone is purged:
+// the key is gone everywhere, and no node would ever hold the version the token records. A node
+// that has applied a purge horizon at least that new answers 404 (before, every node waited for
+// the tombstone and answered 503).
+func TestSessionReadAfterItsDeleteWasPurged(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.PurgeInterval = 100 * time.Millisecond })
+	leader, _ := tc.leaderAndFollower()
+	w := do(t, "PUT", leader, "/v1/kv/purged", "v")
+	if w.status != 200 {
+		t.Fatalf("put: %d %s", w.status, w.body)
+	}
+	del := do(t, "DELETE", leader, "/v1/kv/purged", "", client.HeaderSession, w.header.Get(client.HeaderSession))
+	if del.status != 200 {
+		t.Fatalf("delete: %d %s", del.status, del.body)
+	}
+	token := del.header.Get(client.HeaderSession)
+	tomb, err := consistency.ParseVersion(del.header.Get(client.HeaderVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the tombstone to be purged on every node", 20*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			h, err := n.store.PurgeHorizon()
+			if _, ok, gerr := n.store.Get("purged"); err != nil || gerr != nil || ok || tomb.Newer(h) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range tc.nodes {
+		r := do(t, "GET", n, "/v1/kv/purged?consistency=session", "", client.HeaderSession, token)
+		if r.status != 404 || errCode(t, r) != client.CodeNotFound {
+			t.Errorf("%s: session read of its purged delete: %d %s, want 404", n.cfg.ID, r.status, r.body)
+		}
+	}
 }
