@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 )
 
@@ -124,6 +125,9 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 // naming this node in Dialkv-Via, and in the JSON body's metadata too when it has one, so that
 // headers and body agree.
 func (n *Node) relayAnswer(w http.ResponseWriter, resp *http.Response, payload []byte) {
+	if v, err := consistency.ParseVersion(resp.Header.Get(client.HeaderVersion)); err == nil {
+		n.clock.ObserveWithin(v, sessionClockLead) // clocks observe responses (DESIGN.md)
+	}
 	payload = withVia(payload, n.cfg.ID)
 	h := w.Header()
 	for k, vs := range resp.Header {

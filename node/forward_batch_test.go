@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 )
 
@@ -139,5 +140,40 @@ func TestForwardingFallsBackToRelayForAnOlderLeader(t *testing.T) {
 	// Each write first tried the batched route and fell back.
 	if got := follower.forwards.calls.Load() - calls; got != 6 {
 		t.Errorf("%d calls to the propose route for 6 writes, want one each (then the relay)", got)
+	}
+}
+
+// A follower answers a forwarded strong write before it applies the entry; its clock observes
+// the leader's version at once, so an eventual write it takes right after is newer, even with
+// its clock 3 s behind and the entry not applied here yet.
+func TestFollowerClockObservesTheForwardedAnswer(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.TestFaults = true
+		// The follower must keep knowing the leader while it hears nothing from it.
+		c.Raft.HeartbeatTimeout = 5 * time.Second
+		c.Raft.ElectionTimeout = 5 * time.Second
+		c.Raft.LeaderLeaseTimeout = time.Second
+	})
+	leader, follower := tc.leaderAndFollower()
+	// No log (nor gossip) reaches the follower, so it cannot apply the write; its requests to
+	// the leader still get answers.
+	if r := do(t, "PUT", follower, "/v1/test/faults", fmt.Sprintf(`{"clock_offset":"-3s","drop_in":["%s"]}`, leader.cfg.ID)); r.status != 200 {
+		t.Fatalf("faults: %d %s", r.status, r.body)
+	}
+	strong := do(t, "PUT", follower, "/v1/kv/order", "strong")
+	if strong.status != 200 || strong.header.Get(client.HeaderVia) != follower.cfg.ID {
+		t.Fatalf("strong write through %s: %d %s (via %q)", follower.cfg.ID, strong.status, strong.body, strong.header.Get(client.HeaderVia))
+	}
+	ev := do(t, "PUT", follower, "/v1/kv/order?consistency=eventual", "eventual")
+	if ev.status != 200 {
+		t.Fatalf("eventual write on %s: %d %s", follower.cfg.ID, ev.status, ev.body)
+	}
+	sv, err1 := consistency.ParseVersion(strong.header.Get(client.HeaderVersion))
+	evv, err2 := consistency.ParseVersion(ev.header.Get(client.HeaderVersion))
+	if err1 != nil || err2 != nil {
+		t.Fatalf("versions: %v, %v", err1, err2)
+	}
+	if !evv.Newer(sv) {
+		t.Errorf("the eventual write %s took after acknowledging the strong write %s is older than it", evv, sv)
 	}
 }
