@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
@@ -126,9 +127,11 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 // headers and body agree.
 func (n *Node) relayAnswer(w http.ResponseWriter, resp *http.Response, payload []byte) {
 	if v, err := consistency.ParseVersion(resp.Header.Get(client.HeaderVersion)); err == nil {
-		n.clock.ObserveWithin(v, sessionClockLead) // clocks observe responses (DESIGN.md)
+		n.observeOutside(v, "relayed answer") // clocks observe responses (DESIGN.md)
 	}
-	payload = withVia(payload, n.cfg.ID)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		payload = withVia(payload, n.cfg.ID) // never a raw value, which may look like JSON
+	}
 	h := w.Header()
 	for k, vs := range resp.Header {
 		switch k {

@@ -217,7 +217,7 @@ func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte
 		// This node answers its client with that version before it applies the entry: its
 		// clock observes it now (DESIGN.md: clocks observe responses), so a write it stamps
 		// next is newer than the one it just acknowledged.
-		n.clock.ObserveWithin(out[i].res.Version, sessionClockLead)
+		n.observeOutside(out[i].res.Version, "leader's answer")
 	}
 	return out
 }
@@ -283,9 +283,7 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		if !c.Stamp.IsZero() {
 			// The follower's stamp: this write comes after everything its clock had seen
 			// (its session's writes among them), so the leader's stamp must be newer.
-			if n.clock.ObserveWithin(c.Stamp, sessionClockLead) {
-				n.reqLogger(r).Warn("a forwarded write's stamp is far ahead of this node's clock: observed only up to the bound", "stamp", c.Stamp, "bound", sessionClockLead)
-			}
+			n.observeOutside(c.Stamp, "forwarded stamp")
 		}
 		c.Stamp = n.clock.Now()
 		cmds[i] = c

@@ -150,9 +150,9 @@ func TestFollowerClockObservesTheForwardedAnswer(t *testing.T) {
 	tc := startCluster(t, 3, func(i int, c *Config) {
 		c.TestFaults = true
 		// The follower must keep knowing the leader while it hears nothing from it.
-		c.Raft.HeartbeatTimeout = 5 * time.Second
-		c.Raft.ElectionTimeout = 5 * time.Second
-		c.Raft.LeaderLeaseTimeout = time.Second
+		c.Raft.HeartbeatTimeout = time.Second
+		c.Raft.ElectionTimeout = time.Second
+		c.Raft.LeaderLeaseTimeout = 500 * time.Millisecond
 	})
 	leader, follower := tc.leaderAndFollower()
 	// No log (nor gossip) reaches the follower, so it cannot apply the write; its requests to

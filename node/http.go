@@ -536,7 +536,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		writeError(w, err)
 		return
 	}
-	n.observeSession(r, token)
+	n.observeSession(token)
 	if wr.level == consistency.Eventual {
 		n.eventualWrite(w, r, wr, token)
 		return

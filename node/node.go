@@ -42,6 +42,7 @@ type Node struct {
 	recent        recentStats
 	diskErrors    atomic.Uint64
 	lastDiskError atomic.Int64 // UnixNano
+	lastCutLog    atomic.Int64 // UnixNano of the last 'version cut' warning (observeOutside)
 	backlogMu     sync.Mutex
 	backlogCache  store.TentativeSummary // the last scan (sampleBacklog)
 

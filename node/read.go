@@ -25,7 +25,7 @@ const sessionWait = time.Second
 // forwardedSessionWait is the same wait for a session read another node forwarded here: this
 // node was asked because it should already hold what the session saw, and the forwarding node
 // has waited already.
-const forwardedSessionWait = 250 * time.Millisecond
+const forwardedSessionWait = 400 * time.Millisecond
 
 // relayBudget bounds how long a node spends forwarding one session read, over every node it asks.
 const relayBudget = 2 * time.Second
@@ -106,12 +106,21 @@ func (n *Node) relaySessionRead(w http.ResponseWriter, r *http.Request, token se
 	// endpoint.
 	ctx, cancel := context.WithTimeout(r.Context(), relayBudget)
 	defer cancel()
-	for _, id := range targets {
-		if addr := n.httpAddrOf(id); addr != "" {
-			if resp, payload, ok := n.askForSessionRead(ctx, r, id, addr); ok {
-				n.relayAnswer(w, resp, payload)
-				return true
-			}
+	for i, id := range targets {
+		addr := n.httpAddrOf(id)
+		if addr == "" {
+			continue
+		}
+		// Each but the last gets a share, so that one unreachable node cannot spend it all.
+		tctx, tcancel := ctx, context.CancelFunc(func() {})
+		if i < len(targets)-1 {
+			tctx, tcancel = context.WithTimeout(ctx, relayBudget/time.Duration(len(targets)))
+		}
+		resp, payload, ok := n.askForSessionRead(tctx, r, id, addr)
+		tcancel()
+		if ok {
+			n.relayAnswer(w, resp, payload)
+			return true
 		}
 	}
 	return false
@@ -175,7 +184,7 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 	return a, nil
 }
 
-// waitForVersion polls, for at most sessionWait, until this node holds a version of key at
+// waitForVersion polls, for at most wait (sessionWait, less for a forwarded read), until this node holds a version of key at
 // least as new as want (gossip usually brings it within milliseconds).
 func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.Version, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
@@ -194,18 +203,19 @@ func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.
 }
 
 // holdsSessionVersion reports whether this node can answer a session that has seen version want
-// of key: it holds a version at least as new, or the key is gone and want is not newer than the
-// purge horizon applied here. A write that old was committed before the purge (every member
-// reported holding nothing older), so the key's absence means a later delete, purged since; a
-// session that read or wrote its own delete would otherwise wait for a tombstone that no node
-// keeps any more.
+// of key: it holds a version at least as new; or it stamped want itself (its origin), holds
+// nothing of key, and has applied a purge horizon newer than want. The origin gives a version it
+// took up only for a newer one of the key or once it is committed, so there the key's absence
+// means a later delete, purged since: without this, a session that wrote or read its own delete
+// would wait, on every node, for a tombstone no node keeps any more. Other nodes cannot tell a
+// purged delete from a newer write they have not received yet; they forward to the origin.
 func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, error) {
 	v, _, ok, err := n.newest(key)
-	if err != nil || ok {
+	if err != nil || ok || want.Node != n.cfg.ID {
 		return ok && v.Version.Compare(want) >= 0, err
 	}
 	h, err := n.store.PurgeHorizon()
-	return err == nil && !want.Newer(h), err
+	return err == nil && h.Newer(want), err
 }
 
 // stalenessBound is how stale the committed layer may be right now, when that is known without

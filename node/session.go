@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -117,14 +116,24 @@ const sessionClockLead = 10 * time.Second
 // write it stamps next is newer than the session's earlier writes and reads, even when those
 // were stamped by a node whose clock runs ahead: without it, last-writer-wins could keep the
 // session's older write over its newer one.
-func (n *Node) observeSession(r *http.Request, t sessionToken) {
-	v := t.newest()
-	if v.IsZero() {
+func (n *Node) observeSession(t sessionToken) {
+	if v := t.newest(); !v.IsZero() {
+		n.observeOutside(v, "session token")
+	}
+}
+
+// observeOutside moves this node's clock past v, a version from outside it (a session token,
+// a follower's stamp, a peer's answer), but at most sessionClockLead ahead of its wall clock. A
+// cut is logged, at most once a second (a client could send forged tokens in a loop).
+func (n *Node) observeOutside(v consistency.Version, source string) {
+	if !n.clock.ObserveWithin(v, sessionClockLead) {
 		return
 	}
-	if n.clock.ObserveWithin(v, sessionClockLead) {
-		n.reqLogger(r).Warn("a session token's version is far ahead of this node's clock: observed only up to the bound", "version", v, "bound", sessionClockLead)
+	now := time.Now().UnixNano()
+	if last := n.lastCutLog.Load(); now-last < int64(time.Second) || !n.lastCutLog.CompareAndSwap(last, now) {
+		return
 	}
+	n.logger.Warn("a version far ahead of this node's clock was observed only up to the bound", "from", source, "version", v, "bound", sessionClockLead)
 }
 
 // versionOf is the newest version of key the session has seen (zero when none is recorded).
