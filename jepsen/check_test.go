@@ -445,6 +445,32 @@ func TestCheckDeletes(t *testing.T) {
 	}
 }
 
+// A strong read made after a strong delete was acknowledged must not return a value the delete
+// superseded, even if the key ends up right.
+func TestCheckDeletesFlagsReadsOfDeletedValues(t *testing.T) {
+	v := func(wall int64) string { return consistency.Version{Wall: wall, Node: "n1"}.String() }
+	at := func(o Op, invoke, complete int64) *Op {
+		o.Type, o.Invoke, o.Complete = TypeOK, invoke, complete
+		return &o
+	}
+	ops := []*Op{
+		at(Op{F: FWrite, Key: "d/k", Value: "1", Version: v(10), Level: client.ConsistencyStrong}, 0, 5),
+		at(Op{F: FDelete, Key: "d/k", Version: v(20), Level: client.ConsistencyStrong}, 10, 15),
+		at(Op{F: FRead, Key: "d/k", Value: "1", Version: v(10), Level: client.ConsistencyStrong}, 12, 14), // concurrent with the delete: fine
+		at(Op{F: FRead, Key: "d/k", Value: "1", Version: v(10), Level: client.ConsistencyStrong}, 20, 22), // after it: resurrected
+		at(Op{F: FWrite, Key: "d/k", Value: "2", Version: v(30), Level: client.ConsistencyEventual}, 25, 26),
+		at(Op{F: FRead, Key: "d/k", Value: "2", Version: v(30), Level: client.ConsistencyStrong}, 40, 41), // newer than the delete: fine
+	}
+	final := map[string]FinalValue{"d/k": {Value: "2", Version: v(30)}}
+	cr := CheckDeletes("d", ops, final)
+	if cr.Valid || len(cr.Anomalies) != 1 || cr.Anomalies[0].Kind != "resurrected" || !strings.Contains(cr.Anomalies[0].Description, "strong read") {
+		t.Fatalf("want one resurrected read, got %+v", cr)
+	}
+	if cr := CheckDeletes("d", append(ops[:3:3], ops[4:]...), final); !cr.Valid || cr.Stats["strong_reads"] != 2 {
+		t.Errorf("without the stale read: %+v", cr)
+	}
+}
+
 func TestClockInversionsAreMeasured(t *testing.T) {
 	w := func(h *hist, level, key, version string, invoke, complete int64) {
 		h.add(Op{F: FWrite, Level: level, Key: key, Value: version, Version: version, Invoke: invoke, Complete: complete})

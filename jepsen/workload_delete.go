@@ -27,9 +27,12 @@ func (d *deleteWorkload) Worker(ctx context.Context, w *Worker) {
 		if w.Rng.IntN(2) == 0 {
 			level = client.ConsistencyEventual
 		}
-		if w.Rng.Float64() < 0.55 {
+		switch p := w.Rng.Float64(); {
+		case p < 0.25:
+			w.read(cl, key, client.ConsistencyStrong, 0, nil) // deleted values must not show up
+		case p < 0.25+0.75*0.55:
 			w.write(cl, key, w.env.uniqueValue(), level, nil)
-		} else {
+		default:
 			w.del(cl, key, level)
 		}
 	}
@@ -49,18 +52,23 @@ func (w *Worker) del(cl *client.Client, key, level string) *Op {
 }
 
 // CheckDeletes checks writes and deletes against the settled committed state (final, from a
-// strong list: a deleted key is absent), by version:
-//   - resurrection: a key holds a value older than an acknowledged delete of it;
+// strong list: a deleted key is absent), by version, and the strong reads made meanwhile:
+//   - resurrection: a key holds a value older than an acknowledged delete of it, or a strong read
+//     returned one after an acknowledged strong delete of it had completed (a strong delete is
+//     committed when acknowledged, so nothing older may show up after it, even briefly);
 //   - lost write: a key holds a value older than an acknowledged write, or is absent although
 //     no delete newer than an acknowledged write was acknowledged (and none is in doubt).
 //
 // A delete whose outcome is unknown (or acknowledged without a version) may have taken effect
 // at any version, so an absent key is not held against the writes before it.
 func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) CheckResult {
-	byKey := map[string][]*Op{}
+	byKey, reads := map[string][]*Op{}, map[string][]*Op{}
 	for _, op := range ops {
-		if op.F == FWrite || op.F == FDelete {
+		switch {
+		case op.F == FWrite || op.F == FDelete:
 			byKey[op.Key] = append(byKey[op.Key], op)
+		case op.F == FRead && op.Type == TypeOK && op.Level == client.ConsistencyStrong && !op.Absent && op.Version != "":
+			reads[op.Key] = append(reads[op.Key], op)
 		}
 	}
 	keys := make([]string, 0, len(byKey))
@@ -112,14 +120,50 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 			}
 		}
 	}
+	nreads := 0
+	for _, k := range keys {
+		nreads += len(reads[k])
+		checkReadsAfterDeletes(&an, k, byKey[k], reads[k])
+	}
 	cr := CheckResult{Checker: CheckerDeletes, Workload: workload, Valid: an.count == 0, Anomalies: an.list}
-	cr.Stats = an.stats(map[string]any{"keys": len(keys), "absent_at_end": deletedAtEnd, "acked_writes": acked[FWrite], "acked_deletes": acked[FDelete]})
+	cr.Stats = an.stats(map[string]any{"keys": len(keys), "absent_at_end": deletedAtEnd, "acked_writes": acked[FWrite], "acked_deletes": acked[FDelete], "strong_reads": nreads})
 	var parts []string
-	parts = append(parts, fmt.Sprintf("%d keys (%d deleted at the end), %d acknowledged writes, %d acknowledged deletes", len(keys), deletedAtEnd, acked[FWrite], acked[FDelete]))
+	parts = append(parts, fmt.Sprintf("%d keys (%d deleted at the end), %d acknowledged writes, %d acknowledged deletes, %d strong reads of values", len(keys), deletedAtEnd, acked[FWrite], acked[FDelete], nreads))
 	if cr.Valid {
 		cr.Summary = "no deleted key came back and no acknowledged write was lost; " + strings.Join(parts, "")
 	} else {
 		cr.Summary = fmt.Sprintf("%d anomalies; %s", an.count, strings.Join(parts, ""))
 	}
 	return cr
+}
+
+// checkReadsAfterDeletes flags the strong reads of key that returned a value older than an
+// acknowledged strong delete completed before the read began.
+func checkReadsAfterDeletes(an *anomalies, key string, ops, reads []*Op) {
+	var dels []*Op
+	for _, op := range ops {
+		if op.F == FDelete && op.Type == TypeOK && op.Level == client.ConsistencyStrong && op.Version != "" {
+			dels = append(dels, op)
+		}
+	}
+	if len(dels) == 0 || len(reads) == 0 {
+		return
+	}
+	sort.Slice(dels, func(i, j int) bool { return dels[i].Complete < dels[j].Complete })
+	sorted := append([]*Op(nil), reads...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Invoke < sorted[j].Invoke })
+	var newest *Op // the newest (by version) strong delete completed so far
+	next := 0
+	for _, r := range sorted {
+		for ; next < len(dels) && dels[next].Complete < r.Invoke; next++ {
+			if newest == nil || compareVersions(dels[next].Version, newest.Version) > 0 {
+				newest = dels[next]
+			}
+		}
+		if newest != nil && compareVersions(newest.Version, r.Version) > 0 {
+			an.add(Anomaly{Kind: "resurrected", Level: r.Level, Key: key,
+				Description: fmt.Sprintf("a strong read of %s returned %q at version %s, older than the strong delete (version %s) acknowledged before the read began", key, r.Value, r.Version, newest.Version),
+				Ops:         []string{"delete: " + describeOp(newest), "read: " + describeOp(r)}})
+		}
+	}
 }
