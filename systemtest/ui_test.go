@@ -1,19 +1,17 @@
 package systemtest
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/browsertest"
 )
 
 // The dashboard at /ui/ in a real headless Chromium against three real nodes: after a little
@@ -57,7 +55,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		return ""
 	})
 
-	if got := uiElements(dom, "data-serving"); len(got) != 1 || got[0]["data-serving"] != "ok" {
+	if got := browsertest.Elements(dom, "data-serving"); len(got) != 1 || got[0]["data-serving"] != "ok" {
 		t.Errorf("body data-serving = %v, want ok", got)
 	}
 	if got := uiByID(dom, "leader")["data-value"]; got != leader.id {
@@ -80,7 +78,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	dir := uiOutputDir(t)
 	shot := filepath.Join(dir, "ui-3-nodes.png")
-	uiBrowse(t, browser, url, 4*time.Second, shot)
+	browsertest.Load(t, browser, url, 4*time.Second, shot)
 	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
 		t.Fatalf("screenshot %s: %v %v", shot, fi, err)
 	}
@@ -106,7 +104,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		return ""
 	})
 	shot = filepath.Join(dir, "ui-node-down.png")
-	uiBrowse(t, browser, url, 4*time.Second, shot)
+	browsertest.Load(t, browser, url, 4*time.Second, shot)
 	t.Logf("screenshot with %s killed: %s", victim.id, shot)
 }
 
@@ -159,7 +157,7 @@ func uiPollDOM(t *testing.T, browser, url string, timeout time.Duration, notRead
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		dom := uiBrowse(t, browser, url, 4*time.Second, "")
+		dom := browsertest.Load(t, browser, url, 4*time.Second, "")
 		why := notReady(dom)
 		if why == "" {
 			return dom
@@ -183,66 +181,11 @@ func uiExcerpt(dom string) string {
 func uiChromium(t *testing.T) string {
 	t.Helper()
 	needBinaries(t)
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("browser test: no chromium or chromium-browser in PATH (apt-get install chromium to run it)")
-	return ""
-}
-
-// uiBrowse loads url in headless Chromium, lets the page run for budget of virtual time (waits for
-// the network do not count against it), and returns the DOM, or writes a screenshot instead.
-// node/ui/browser_test.go has the same helper for its fake nodes.
-func uiBrowse(t *testing.T, browser, url string, budget time.Duration, screenshot string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-extensions", "--mute-audio",
-		"--user-data-dir=" + t.TempDir(), "--hide-scrollbars", "--window-size=1280,900",
-		"--virtual-time-budget=" + strconv.Itoa(int(budget/time.Millisecond))}
-	if screenshot != "" {
-		args = append(args, "--screenshot="+screenshot)
-	} else {
-		args = append(args, "--dump-dom")
-	}
-	cmd := exec.CommandContext(ctx, browser, append(args, url)...)
-	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS=disabled:")
-	out, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("chromium %s: %v\n%s", url, err, msg)
-	}
-	return string(out)
-}
-
-var (
-	uiTagRE  = regexp.MustCompile(`<[a-z][^>]*>`)
-	uiAttrRE = regexp.MustCompile(`([a-z][a-z0-9-]*)(?:="([^"]*)")?`)
-)
-
-// uiElements returns the attributes of every start tag in dom that has attribute key.
-func uiElements(dom, key string) []map[string]string {
-	var out []map[string]string
-	for _, tag := range uiTagRE.FindAllString(dom, -1) {
-		attrs := map[string]string{}
-		for _, m := range uiAttrRE.FindAllStringSubmatch(tag, -1) {
-			attrs[m[1]] = m[2]
-		}
-		if _, ok := attrs[key]; ok {
-			out = append(out, attrs)
-		}
-	}
-	return out
+	return browsertest.Find(t)
 }
 
 func uiByID(dom, id string) map[string]string {
-	for _, e := range uiElements(dom, "id") {
+	for _, e := range browsertest.Elements(dom, "id") {
 		if e["id"] == id {
 			return e
 		}
@@ -258,7 +201,7 @@ func uiNumber(dom, id string) float64 {
 // uiCards returns the cluster map's cards by node id.
 func uiCards(dom string) map[string]map[string]string {
 	out := map[string]map[string]string{}
-	for _, e := range uiElements(dom, "data-node") {
+	for _, e := range browsertest.Elements(dom, "data-node") {
 		out[e["data-node"]] = e
 	}
 	return out

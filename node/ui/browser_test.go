@@ -1,13 +1,11 @@
 package ui
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/browsertest"
 )
 
 // These tests run the page in a real headless Chromium against fake nodes (each serves Handler,
@@ -124,65 +123,11 @@ func chromium(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
 	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("browser test: no chromium or chromium-browser in PATH (apt-get install chromium)")
-	return ""
-}
-
-// browse loads url in headless Chromium, lets the page run for budget of virtual time (network
-// waits do not count against it), and returns the DOM. With a screenshot path it also writes one.
-func browse(t *testing.T, browser, url string, budget time.Duration, screenshot string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	args := []string{"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-extensions", "--mute-audio",
-		"--user-data-dir=" + t.TempDir(), "--hide-scrollbars", "--window-size=1280,900",
-		"--virtual-time-budget=" + strconv.Itoa(int(budget/time.Millisecond))}
-	if screenshot != "" {
-		args = append(args, "--screenshot="+screenshot)
-	} else {
-		args = append(args, "--dump-dom")
-	}
-	cmd := exec.CommandContext(ctx, browser, append(args, url)...)
-	cmd.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS=disabled:")
-	out, err := cmd.Output()
-	if err != nil {
-		msg := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			msg = string(ee.Stderr)
-		}
-		t.Fatalf("chromium %s: %v\n%s", url, err, msg)
-	}
-	return string(out)
-}
-
-var (
-	tagRE  = regexp.MustCompile(`<[a-z][^>]*>`)
-	attrRE = regexp.MustCompile(`([a-z][a-z0-9-]*)(?:="([^"]*)")?`)
-)
-
-// elements returns the attributes of every start tag in dom that has attribute key (any value).
-func elements(dom, key string) []map[string]string {
-	var out []map[string]string
-	for _, tag := range tagRE.FindAllString(dom, -1) {
-		attrs := map[string]string{}
-		for _, m := range attrRE.FindAllStringSubmatch(tag, -1) {
-			attrs[m[1]] = m[2]
-		}
-		if _, ok := attrs[key]; ok {
-			out = append(out, attrs)
-		}
-	}
-	return out
+	return browsertest.Find(t)
 }
 
 func byID(dom, id string) map[string]string {
-	for _, e := range elements(dom, "id") {
+	for _, e := range browsertest.Elements(dom, "id") {
 		if e["id"] == id {
 			return e
 		}
@@ -197,7 +142,7 @@ func numberOf(dom, id string) float64 {
 
 func cards(dom string) map[string]map[string]string {
 	out := map[string]map[string]string{}
-	for _, e := range elements(dom, "data-node") {
+	for _, e := range browsertest.Elements(dom, "data-node") {
 		out[e["data-node"]] = e
 	}
 	return out
@@ -221,11 +166,11 @@ func TestBrowserHealthyCluster(t *testing.T) {
 		&fakeNode{id: "n2", role: "leader", health: "ok"},
 		&fakeNode{id: "n3", role: "follower", health: "degraded", reason: "no recent contact with the leader"})
 	url := c.nodes[0].srv.URL + "/ui/"
-	dom := browse(t, browser, url, 3*time.Second, "")
+	dom := browsertest.Load(t, browser, url, 3*time.Second, "")
 	if _, hidden := byID(dom, "banner")["hidden"]; !hidden {
 		t.Errorf("banner shown for a serving node that answers: %v", byID(dom, "banner"))
 	}
-	body := elements(dom, "data-serving")
+	body := browsertest.Elements(dom, "data-serving")
 	if len(body) != 1 || body[0]["data-serving"] != "ok" {
 		t.Fatalf("body data-serving = %v, want ok", body)
 	}
@@ -247,7 +192,7 @@ func TestBrowserHealthyCluster(t *testing.T) {
 	if numberOf(dom, "backlog-total") != 0+7+14 {
 		t.Errorf("backlog-total = %v, want 21 (the status' backlogs summed)", byID(dom, "backlog-total"))
 	}
-	if n := len(elements(dom, "data-level")); n != 4 {
+	if n := len(browsertest.Elements(dom, "data-level")); n != 4 {
 		t.Errorf("%d level rows, want 4", n)
 	}
 	if paths := strings.Count(dom, `class="series"`); paths < 4*4+3+1 {
@@ -255,7 +200,7 @@ func TestBrowserHealthyCluster(t *testing.T) {
 	}
 
 	shot := filepath.Join(outputDir(t), "ui-fake-cluster.png")
-	browse(t, browser, url, 3*time.Second, shot)
+	browsertest.Load(t, browser, url, 3*time.Second, shot)
 	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
 		t.Fatalf("screenshot %s: %v %v", shot, fi, err)
 	}
@@ -271,7 +216,7 @@ func TestBrowserMemberDown(t *testing.T) {
 		&fakeNode{id: "n2", role: "follower", health: "ok"},
 		&fakeNode{id: "n3", role: "unknown", health: "down", reason: "unreachable: connection refused"})
 	c.nodes[2].srv.Close()
-	dom := browse(t, browser, c.nodes[0].srv.URL+"/ui/", 3*time.Second, "")
+	dom := browsertest.Load(t, browser, c.nodes[0].srv.URL+"/ui/", 3*time.Second, "")
 	got := cards(dom)
 	if got["n3"]["data-health"] != "down" || got["n3"]["data-stats"] != "down" {
 		t.Errorf("card n3 = %v, want health down and stats down", got["n3"])
@@ -295,7 +240,7 @@ func extraScreenshot(t *testing.T, browser, url string, budget time.Duration, na
 		return
 	}
 	shot := filepath.Join(outputDir(t), name)
-	browse(t, browser, url, budget, shot)
+	browsertest.Load(t, browser, url, budget, shot)
 	t.Logf("screenshot: %s", shot)
 }
 
@@ -306,8 +251,8 @@ func TestBrowserServingNodeStops(t *testing.T) {
 	c := startFakeCluster(t,
 		&fakeNode{id: "n1", role: "leader", health: "ok", statusAnswers: 2},
 		&fakeNode{id: "n2", role: "follower", health: "ok"})
-	dom := browse(t, browser, c.nodes[0].srv.URL+"/ui/", 5*time.Second, "")
-	body := elements(dom, "data-serving")
+	dom := browsertest.Load(t, browser, c.nodes[0].srv.URL+"/ui/", 5*time.Second, "")
+	body := browsertest.Elements(dom, "data-serving")
 	if len(body) != 1 || body[0]["data-serving"] != "down" {
 		t.Fatalf("body data-serving = %v, want down", body)
 	}
