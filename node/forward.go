@@ -84,17 +84,10 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 	if id == n.cfg.ID {
 		return false, nil // we were just elected: the caller proposes locally
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+addr+r.URL.RequestURI(), bytes.NewReader(body))
+	req, err := n.forwardedRequest(ctx, r, addr, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
-	for _, h := range []string{"Content-Type", "Accept", client.HeaderSession} {
-		if v := r.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	req.Header.Set(client.HeaderRequestID, requestID(r))
-	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
 	kind := "write"
 	if r.URL.Path == "/v1/cluster/join" {
 		kind = "join"
@@ -120,6 +113,24 @@ func (n *Node) forwardToLeader(ctx context.Context, w http.ResponseWriter, r *ht
 	}
 	n.relayAnswer(w, resp, payload)
 	return true, nil
+}
+
+// forwardedRequest is r as this node sends it on to the node at addr: the same method, path,
+// query and body, the headers that shape the answer, the request id, and the mark that it was
+// forwarded (the node asked will not forward it again).
+func (n *Node) forwardedRequest(ctx context.Context, r *http.Request, addr string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, r.Method, "http://"+addr+r.URL.RequestURI(), body)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range []string{"Content-Type", "Accept", client.HeaderSession} {
+		if v := r.Header.Get(h); v != "" {
+			req.Header.Set(h, v)
+		}
+	}
+	req.Header.Set(client.HeaderRequestID, requestID(r))
+	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	return req, nil
 }
 
 // relayAnswer writes another node's answer (resp, its body read into payload) as this node's,

@@ -36,17 +36,10 @@ const relayLimit = 64 << 20
 // askForSessionRead sends the session read r, marked forwarded, to member id at addr. ok: it
 // answered, with anything but 503 (which says it is behind too), and payload is its whole body.
 func (n *Node) askForSessionRead(ctx context.Context, r *http.Request, id, addr string) (resp *http.Response, payload []byte, ok bool) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+r.URL.RequestURI(), nil)
+	req, err := n.forwardedRequest(ctx, r, addr, nil) // a GET: no body
 	if err != nil {
 		return nil, nil, false
 	}
-	for _, h := range []string{"Accept", client.HeaderSession} {
-		if v := r.Header.Get(h); v != "" {
-			req.Header.Set(h, v)
-		}
-	}
-	req.Header.Set(client.HeaderRequestID, requestID(r))
-	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
 	n.metrics.forwarded.WithLabelValues("session_read").Inc()
 	resp, err = n.peerClient.Do(req)
 	if err != nil {
