@@ -337,23 +337,27 @@ func writeCPUBounds(w io.Writer, runs []run, cores int) {
 	}
 }
 
+// libraryTable is one comparison of the bare libraries with etcd and dialkv, run by run:
+// which rows (raw raft's workload, etcd's and dialkv's), which number of theirs, in what unit,
+// printed with how many decimals.
+type libraryTable struct {
+	title      string
+	raft, etcd string // workload names; dialkv's is etcd's
+	unit       string
+	value      func(result) float64
+	decimals   int
+}
+
 // writeLatencyFloor prints, for the sequential strong put, the floor under dialkv's ratio that
 // the fixed libraries set: three bare hashicorp/raft nodes with raft-boltdb (one process, an
 // in-memory state machine, no HTTP) applying one entry at a time, against etcd's sequential put
 // in the same run. dialkv's strong write is such an apply plus its own work, so its ratio
 // cannot go below this one.
 func writeLatencyFloor(w io.Writer, runs []run) {
-	fmt.Fprintln(w, "Sequential strong put: bare hashicorp/raft + raft-boltdb apply-seq p50 against etcd's put-seq@leader p50 in the same run (the floor under dialkv's ratio):")
-	fmt.Fprintf(w, "%-18s %12s %12s %12s %14s %14s\n", "run", "raft ms", "etcd ms", "dialkv ms", "raft / etcd", "dialkv / etcd")
-	for _, r := range runs {
-		raw, ok1 := r.get(sysRaft, "apply-seq")
-		e, ok2 := r.get(sysEtcd, "put-seq@leader")
-		d, ok3 := r.get(sysDialkv, "put-seq@leader")
-		if !ok1 || !ok2 || !ok3 || e.P50ms <= 0 || r.putLevel != "strong" {
-			continue
-		}
-		fmt.Fprintf(w, "%-18s %12.3f %12.3f %12.3f %14.2f %14.2f\n", r.name, raw.P50ms, e.P50ms, d.P50ms, raw.P50ms/e.P50ms, d.P50ms/e.P50ms)
-	}
+	writeLibraryTable(w, runs, libraryTable{
+		title: "Sequential strong put: bare hashicorp/raft + raft-boltdb apply-seq p50 against etcd's put-seq@leader p50 in the same run (the floor under dialkv's ratio):",
+		raft:  "apply-seq", etcd: "put-seq@leader", unit: "ms", value: func(r result) float64 { return r.P50ms }, decimals: 3,
+	})
 }
 
 // writeLibraryRate prints, for the strong put at 64 clients, what the fixed libraries alone do
@@ -363,15 +367,24 @@ func writeLatencyFloor(w io.Writer, runs []run) {
 // in principle it could pass the bare library; in practice its HTTP and state machine cost more
 // than the packing saves.
 func writeLibraryRate(w io.Writer, runs []run) {
-	fmt.Fprintln(w, "Strong put, 64 clients: bare hashicorp/raft + raft-boltdb apply against etcd's put in the same run (what the libraries alone do at that concurrency):")
-	fmt.Fprintf(w, "%-18s %12s %12s %12s %14s %14s\n", "run", "raft ops/s", "etcd ops/s", "dialkv ops/s", "raft / etcd", "dialkv / etcd")
+	writeLibraryTable(w, runs, libraryTable{
+		title: "Strong put, 64 clients: bare hashicorp/raft + raft-boltdb apply against etcd's put in the same run (what the libraries alone do at that concurrency):",
+		raft:  "apply", etcd: "put", unit: "ops/s", value: func(r result) float64 { return r.OpsPerSec }, decimals: 0,
+	})
+}
+
+// writeLibraryTable prints t for every run with a strong put that measured all three rows.
+func writeLibraryTable(w io.Writer, runs []run, t libraryTable) {
+	fmt.Fprintln(w, t.title)
+	fmt.Fprintf(w, "%-18s %12s %12s %12s %14s %14s\n", "run", "raft "+t.unit, "etcd "+t.unit, "dialkv "+t.unit, "raft / etcd", "dialkv / etcd")
 	for _, r := range runs {
-		raw, ok1 := r.get(sysRaft, "apply")
-		e, ok2 := r.get(sysEtcd, "put")
-		d, ok3 := r.get(sysDialkv, "put")
-		if !ok1 || !ok2 || !ok3 || e.OpsPerSec <= 0 || r.putLevel != "strong" {
+		raw, ok1 := r.get(sysRaft, t.raft)
+		e, ok2 := r.get(sysEtcd, t.etcd)
+		d, ok3 := r.get(sysDialkv, t.etcd)
+		if !ok1 || !ok2 || !ok3 || t.value(e) <= 0 || r.putLevel != "strong" {
 			continue
 		}
-		fmt.Fprintf(w, "%-18s %12.0f %12.0f %12.0f %14.2f %14.2f\n", r.name, raw.OpsPerSec, e.OpsPerSec, d.OpsPerSec, raw.OpsPerSec/e.OpsPerSec, d.OpsPerSec/e.OpsPerSec)
+		rv, ev, dv := t.value(raw), t.value(e), t.value(d)
+		fmt.Fprintf(w, "%-18s %12.*f %12.*f %12.*f %14.2f %14.2f\n", r.name, t.decimals, rv, t.decimals, ev, t.decimals, dv, rv/ev, dv/ev)
 	}
 }
