@@ -150,11 +150,11 @@ func checkReadsAfterDeletes(an *anomalies, key string, ops, reads []*Op) {
 		return
 	}
 	sort.Slice(dels, func(i, j int) bool { return dels[i].Complete < dels[j].Complete })
-	sorted := append([]*Op(nil), reads...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Invoke < sorted[j].Invoke })
+	// reads is CheckDeletes' own slice: sorted in place.
+	sort.Slice(reads, func(i, j int) bool { return reads[i].Invoke < reads[j].Invoke })
 	var newest *Op // the newest (by version) strong delete completed so far
 	next := 0
-	for _, r := range sorted {
+	for _, r := range reads {
 		for ; next < len(dels) && dels[next].Complete < r.Invoke; next++ {
 			if newest == nil || compareVersions(dels[next].Version, newest.Version) > 0 {
 				newest = dels[next]
