@@ -11,7 +11,10 @@
 // cent between runs. A target's side condition (strong put: p99 no worse than etcd's; eventual
 // put: p50 under 2 ms) must hold in most runs for a met verdict. A target a run cannot speak to
 // (a strong-put target in a run whose dialkv put was eventual, a missing row) is left out for
-// that run. Exit 1 only on input it cannot read.
+// that run. Below the verdicts it prints what bounds each target in the same runs: the CPU one
+// operation costs against the cores, and the floors that the fixed libraries and a bare HTTP
+// server set under the sequential strong put and the eventual put. Exit 1 only on input it
+// cannot read.
 package main
 
 import (
@@ -58,6 +61,10 @@ func main() {
 	writeLatencyFloor(os.Stdout, runs)
 	fmt.Println()
 	writeLibraryRate(os.Stdout, runs)
+	fmt.Println()
+	writeHTTPFloor(os.Stdout, runs)
+	fmt.Println()
+	writeEventualFloor(os.Stdout, runs)
 }
 
 // result is the part of one RESULT line that the targets use.
@@ -386,5 +393,64 @@ func writeLibraryTable(w io.Writer, runs []run, t libraryTable) {
 		}
 		rv, ev, dv := t.value(raw), t.value(e), t.value(d)
 		fmt.Fprintf(w, "%-18s %12.*f %12.*f %12.*f %14.2f %14.2f\n", r.name, t.decimals, rv, t.decimals, ev, t.decimals, dv, rv/ev, dv/ev)
+	}
+}
+
+// writeHTTPFloor prints, for the sequential strong put, the floor under dialkv's latency once its
+// API is counted too: the bare libraries' sequential apply p50 plus the bare in-memory HTTP
+// server's sequential put p50 (one HTTP round trip that does nothing), against etcd's
+// put-seq@leader p50 in the same run. A dialkv strong write is at least both, so where the sum
+// is above etcd's p50 the target cannot be met in that run by any work of dialkv's own. (Adding
+// two medians is an estimate of the median of the sum, not a bound in theory; for latencies,
+// whose distributions lean right, the median of a sum is usually the larger.)
+func writeHTTPFloor(w io.Writer, runs []run) {
+	fmt.Fprintln(w, "Sequential strong put: bare hashicorp/raft + raft-boltdb apply-seq p50 plus the bare HTTP server's put-seq p50, against etcd's put-seq@leader p50 in the same run (the libraries and one HTTP round trip, nothing of dialkv's):")
+	fmt.Fprintf(w, "%-18s %9s %9s %9s %9s %9s %12s  %s\n", "run", "raft ms", "http ms", "sum ms", "etcd ms", "dialkv ms", "sum / etcd", "the target in this run")
+	for _, r := range runs {
+		raw, ok1 := r.get(sysRaft, "apply-seq")
+		bare, ok2 := r.get(sysMemkv, "put-seq")
+		e, ok3 := r.get(sysEtcd, "put-seq@leader")
+		d, ok4 := r.get(sysDialkv, "put-seq@leader")
+		if !ok1 || !ok2 || !ok3 || !ok4 || e.P50ms <= 0 || r.putLevel != "strong" {
+			continue
+		}
+		sum := raw.P50ms + bare.P50ms
+		verdict := fmt.Sprintf("out of reach: the floor is %.0f %% above etcd's p50", 100*(sum/e.P50ms-1))
+		if sum <= e.P50ms {
+			verdict = fmt.Sprintf("%.3f ms left for dialkv's own work", e.P50ms-sum)
+		}
+		fmt.Fprintf(w, "%-18s %9.3f %9.3f %9.3f %9.3f %9.3f %12.2f  %s\n", r.name, raw.P50ms, bare.P50ms, sum, e.P50ms, d.P50ms, sum/e.P50ms, verdict)
+	}
+}
+
+// writeEventualFloor prints, for the eventual put at 64 clients, what the bare in-memory HTTP
+// server (one node, no replication, no disk) does with the same load generator in the same run,
+// against the target: 5 times etcd's put rate with a p50 under 2 ms. An eventual write does
+// everything that server does and more (it is synced to disk, gossiped to every node and later
+// ordered by Raft on all of them), so where the bare server's own p50 is 2 ms or more, or the
+// goal's rate is above the bare server's, the target cannot be met in that run. With closed-loop
+// clients the mean latency is clients / rate (Little's law): a p50 near 2 ms at 64 clients needs
+// a rate near 32,000 operations a second, whatever the store does with them.
+func writeEventualFloor(w io.Writer, runs []run) {
+	const want, p50Limit = 5, 2.0
+	fmt.Fprintln(w, "Eventual put, 64 clients: the bare HTTP server's put (no replication, no disk) against the goal (5x etcd's put rate, p50 under 2 ms) in the same run:")
+	fmt.Fprintf(w, "%-18s %10s %9s %10s %11s %12s  %s\n", "run", "bare ops/s", "bare p50", "etcd ops/s", "goal ops/s", "goal / bare", "the target in this run")
+	for _, r := range runs {
+		bare, ok1 := r.get(sysMemkv, "put")
+		e, ok2 := r.get(sysEtcd, "put")
+		if !ok1 || !ok2 {
+			continue
+		}
+		goal := want * e.OpsPerSec
+		var verdict string
+		switch {
+		case bare.P50ms >= p50Limit:
+			verdict = fmt.Sprintf("out of reach: the bare server's own p50 is %.2f ms", bare.P50ms)
+		case goal > bare.OpsPerSec:
+			verdict = "out of reach: the goal is faster than the bare server"
+		default:
+			verdict = fmt.Sprintf("needs %.0f %% of the bare server's rate", 100*goal/bare.OpsPerSec)
+		}
+		fmt.Fprintf(w, "%-18s %10.0f %9.3f %10.0f %11.0f %12.2f  %s\n", r.name, bare.OpsPerSec, bare.P50ms, e.OpsPerSec, goal, goal/bare.OpsPerSec, verdict)
 	}
 }

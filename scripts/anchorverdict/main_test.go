@@ -182,3 +182,61 @@ func TestLibraryRate(t *testing.T) {
 		t.Errorf("a row for the eventual run:\n%s", table)
 	}
 }
+
+// The sequential floor with HTTP: raw raft's apply-seq p50 plus the bare server's put-seq p50
+// against etcd's put-seq@leader p50; out of reach when the sum is above etcd's.
+func TestHTTPFloor(t *testing.T) {
+	seq := `RESULT {"group":"hashicorp-raft-3node(1 process)","name":"apply-seq","ops_per_s":900,"p50_ms":0.7,"p99_ms":2,"errors":0}` + "\n"
+	bare := func(p50 string) string {
+		return `RESULT {"group":"go-http-memkv(1 node, no repl, no disk)","name":"put-seq","ops_per_s":9000,"p50_ms":` + p50 + `,"p99_ms":0.3,"errors":0}` + "\n"
+	}
+	var out bytes.Buffer
+	writeHTTPFloor(&out, []run{
+		mustParse(t, "h1", strongRun+seq+bare("0.1")),  // 0.8 of etcd's 0.8: nothing left
+		mustParse(t, "h2", strongRun+seq+bare("0.25")), // 0.95: above
+		mustParse(t, "h3", strongRun+seq+bare("0.05")), // 0.75: 0.05 ms left
+		mustParse(t, "h4", strongRun+bare("0.1")),      // no raft row
+		mustParse(t, "h5", eventualRun+seq+bare("0.1")),
+	})
+	table := out.String()
+	for _, want := range []string{
+		"h1 0.700 0.100 0.800 0.800 1.200 1.00 0.000 ms left for dialkv's own work",
+		"h2 0.700 0.250 0.950 0.800 1.200 1.19 out of reach: the floor is 19 % above etcd's p50",
+		"h3 0.700 0.050 0.750 0.800 1.200 0.94 0.050 ms left for dialkv's own work",
+	} {
+		if got := row(t, table, want[:2]); got != want {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+	}
+	if strings.Contains(table, "h4") || strings.Contains(table, "h5") {
+		t.Errorf("rows for runs without every measurement, or with eventual puts:\n%s", table)
+	}
+}
+
+// The eventual floor: the bare server's put at 64 clients against 5x etcd's put rate and the
+// 2 ms p50 limit, in both halves.
+func TestEventualFloor(t *testing.T) {
+	bare := func(rate, p50 string) string {
+		return `RESULT {"group":"go-http-memkv(1 node, no repl, no disk)","name":"put","ops_per_s":` + rate + `,"p50_ms":` + p50 + `,"p99_ms":6,"errors":0}` + "\n"
+	}
+	var out bytes.Buffer
+	writeEventualFloor(&out, []run{
+		mustParse(t, "e1", eventualRun+bare("40000", "1.2")), // goal 20,000: half of it
+		mustParse(t, "e2", eventualRun+bare("17000", "3.04")),
+		mustParse(t, "e3", strongRun+bare("24000", "1.9")), // goal 25,000 > 24,000
+		mustParse(t, "e4", eventualRun),                    // no bare put row
+	})
+	table := out.String()
+	for _, want := range []string{
+		"e1 40000 1.200 4000 20000 0.50 needs 50 % of the bare server's rate",
+		"e2 17000 3.040 4000 20000 1.18 out of reach: the bare server's own p50 is 3.04 ms",
+		"e3 24000 1.900 5000 25000 1.04 out of reach: the goal is faster than the bare server",
+	} {
+		if got := row(t, table, want[:2]); got != want {
+			t.Errorf("got  %q\nwant %q", got, want)
+		}
+	}
+	if strings.Contains(table, "e4") {
+		t.Errorf("a row for a run without the bare server's put:\n%s", table)
+	}
+}
