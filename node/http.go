@@ -269,7 +269,7 @@ func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
 		Version:      a.version.String(),
 		AppliedIndex: n.store.AppliedIndex(),
 		State:        a.state,
-		Session:      a.session.String(),
+		Session:      n.settleSession(a.session).String(),
 	}
 	if a.via.leader != "" {
 		// The leader proposed it: answer as it would have, naming this node as the relay.

@@ -34,7 +34,9 @@ const relayBudget = 2 * time.Second
 const relayLimit = 64 << 20
 
 // askForSessionRead sends the session read r, marked forwarded, to member id at addr. ok: it
-// answered, with anything but 503 (which says it is behind too), and payload is its whole body.
+// answered, with anything but 503 (which says it is behind too) or 400 (a request this node
+// accepted can be refused so only by a node of an older version, which cannot read the session
+// token's format), and payload is its whole body.
 func (n *Node) askForSessionRead(ctx context.Context, r *http.Request, id, addr string) (resp *http.Response, payload []byte, ok bool) {
 	req, err := n.forwardedRequest(ctx, r, addr, nil) // a GET: no body
 	if err != nil {
@@ -48,7 +50,7 @@ func (n *Node) askForSessionRead(ctx context.Context, r *http.Request, id, addr 
 	}
 	defer resp.Body.Close()
 	payload, err = io.ReadAll(io.LimitReader(resp.Body, relayLimit+1))
-	if err != nil || len(payload) > relayLimit || resp.StatusCode == http.StatusServiceUnavailable {
+	if err != nil || len(payload) > relayLimit || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusBadRequest {
 		return nil, nil, false
 	}
 	return resp, payload, true

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,27 +15,45 @@ import (
 
 // sessionToken is what a session has seen, carried by the client between requests
 // (Dialkv-Session). A node serves a session read only when it is at least as new:
-//   - index: the highest committed log index the session wrote or read at. The node must have
-//     applied it (read-your-writes and monotonic reads for committed data);
-//   - seen: for the session's most recent keys (by a 64-bit hash of the key, so tokens stay
-//     small whatever the keys), the newest version it wrote or read. The node's newest version of
-//     such a key (committed or tentative) must be at least that (the same for eventual writes
-//     that gossip is still spreading).
+//   - index: the highest committed log index the session wrote or read at, or at which a node
+//     found entries below committed (settleSession). The node must have applied it
+//     (read-your-writes and monotonic reads for committed data, any number of keys);
+//   - seen: versions of keys the session wrote or read that were not known to be committed when
+//     the token was last handed out (an eventual write gossip is still spreading, or such a
+//     value read). The node's newest version of such a key (committed or tentative) must be at
+//     least that. Keys are matched by a 64-bit hash; the key itself travels too when it is short,
+//     so that a node can see the version committed and shed the entry (settleSession), raising
+//     index instead: then a node that has applied index holds it. An entry without its key (a
+//     long key, or a token from an older node) stays until newer entries push it out.
+//   - floor: the newest version among the entries shed, so that the session's next write is
+//     still stamped after everything it saw (observeSession).
 //
-// Text form: "2.INDEX.BASE64(entries)". Entries beyond maxSessionKeys drop the oldest.
+// Text form: "3.INDEX.BASE64(floor, entries)" ("2.INDEX.BASE64(entries)", entries by hash only,
+// from older nodes, is still read). Beyond maxSessionEntries the oldest entry is dropped. Entries
+// without their key are never shed and share those places, so the guarantee for versions not
+// yet committed holds for the session's maxSessionEntries newest entries, not always for that
+// many uncommitted keys.
 type sessionToken struct {
 	index uint64
 	seen  []sessionEntry // oldest first
+	floor consistency.Version
 }
 
 type sessionEntry struct {
 	keyHash uint64
+	key     string // "" when not carried (longer than maxTokenKey, or an older token)
 	version consistency.Version
 }
 
 const (
-	sessionFormat  = "2"
-	maxSessionKeys = 16
+	sessionFormat     = "3"
+	sessionFormatHash = "2" // entries by hash only, written by older nodes
+	// maxSessionEntries bounds the uncommitted versions a token records. Entries are shed as
+	// soon as a node finds them committed, so only a session with that many writes not yet
+	// committed (during an outage of the leader, say) reaches it.
+	maxSessionEntries = 64
+	// maxTokenKey is the longest key a token carries in full (longer ones by hash only).
+	maxTokenKey = 64
 )
 
 // keyHash is the 64-bit FNV-1a hash of key, computed in place (hash/fnv would allocate a hasher
@@ -50,16 +69,18 @@ func keyHash(key string) uint64 {
 }
 
 func (t sessionToken) String() string {
-	if t.index == 0 && len(t.seen) == 0 {
+	if t.index == 0 && len(t.seen) == 0 && t.floor.IsZero() {
 		return ""
 	}
-	var raw, text [512]byte
+	var raw, text [1024]byte
 	s := append(text[:0], sessionFormat+"."...)
 	s = strconv.AppendUint(s, t.index, 10)
-	if len(t.seen) > 0 {
-		b := raw[:0]
+	if len(t.seen) > 0 || !t.floor.IsZero() {
+		b := replication.AppendVersion(raw[:0], t.floor)
 		for _, e := range t.seen {
 			b = binary.BigEndian.AppendUint64(b, e.keyHash)
+			b = binary.AppendUvarint(b, uint64(len(e.key)))
+			b = append(b, e.key...)
 			b = replication.AppendVersion(b, e.version)
 		}
 		s = append(s, '.')
@@ -76,7 +97,9 @@ func (t sessionToken) advance(index uint64) sessionToken {
 	return t
 }
 
-// saw returns the token recording version v of key (kept only if newer than what it had).
+// saw returns the token recording version v of key (kept only if newer than what it had), as
+// its newest entry. It may leave more than maxSessionEntries entries: settleSession sheds the
+// committed ones first and only then drops the oldest.
 func (t sessionToken) saw(key string, v consistency.Version) sessionToken {
 	if v.IsZero() {
 		return t
@@ -90,17 +113,29 @@ func (t sessionToken) saw(key string, v consistency.Version) sessionToken {
 		}
 		seen = append(seen, e)
 	}
-	seen = append(seen, sessionEntry{keyHash: h, version: v})
-	if len(seen) > maxSessionKeys {
-		seen = seen[len(seen)-maxSessionKeys:]
+	e := sessionEntry{keyHash: h, version: v}
+	if len(key) <= maxTokenKey {
+		e.key = key
 	}
-	t.seen = seen
+	t.seen = append(seen, e)
+	return t
+}
+
+// capped returns the token with at most maxSessionEntries entries, the oldest dropped (their
+// versions still count in floor).
+func (t sessionToken) capped() sessionToken {
+	if over := len(t.seen) - maxSessionEntries; over > 0 {
+		for _, e := range t.seen[:over] {
+			t.floor = consistency.Max(t.floor, e.version)
+		}
+		t.seen = slices.Clone(t.seen[over:])
+	}
 	return t
 }
 
 // newest is the newest version the session has seen of any key (zero when none is recorded).
 func (t sessionToken) newest() consistency.Version {
-	var v consistency.Version
+	v := t.floor
 	for _, e := range t.seen {
 		v = consistency.Max(v, e.version)
 	}
@@ -152,7 +187,7 @@ func parseSession(s string) (sessionToken, error) {
 		return sessionToken{}, nil
 	}
 	parts := strings.Split(s, ".")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] != sessionFormat {
+	if len(parts) < 2 || len(parts) > 3 || parts[0] != sessionFormat && parts[0] != sessionFormatHash {
 		return sessionToken{}, fmt.Errorf("%w: session token %q is not one this node issued (format %s)", replication.ErrInvalid, s, sessionFormat)
 	}
 	var t sessionToken
@@ -165,12 +200,33 @@ func parseSession(s string) (sessionToken, error) {
 		if err != nil {
 			return sessionToken{}, fmt.Errorf("%w: session token %q: %v", replication.ErrInvalid, s, err)
 		}
-		for len(raw) > 0 && len(t.seen) <= maxSessionKeys {
+		withKeys := parts[0] == sessionFormat
+		if withKeys {
+			if t.floor, raw, err = replication.DecodeVersion(raw); err != nil {
+				return sessionToken{}, fmt.Errorf("%w: session token %q: %v", replication.ErrInvalid, s, err)
+			}
+		}
+		for len(raw) > 0 {
+			if len(t.seen) == maxSessionEntries {
+				return sessionToken{}, fmt.Errorf("%w: session token %q has more than %d entries", replication.ErrInvalid, s, maxSessionEntries)
+			}
 			if len(raw) < 8 {
 				return sessionToken{}, fmt.Errorf("%w: session token %q is truncated", replication.ErrInvalid, s)
 			}
 			e := sessionEntry{keyHash: binary.BigEndian.Uint64(raw)}
-			e.version, raw, err = replication.DecodeVersion(raw[8:])
+			raw = raw[8:]
+			if withKeys {
+				n, size := binary.Uvarint(raw)
+				if size <= 0 || n > maxTokenKey || uint64(len(raw)-size) < n {
+					return sessionToken{}, fmt.Errorf("%w: session token %q has a malformed key", replication.ErrInvalid, s)
+				}
+				e.key = string(raw[size : size+int(n)])
+				raw = raw[size+int(n):]
+				if e.key != "" && keyHash(e.key) != e.keyHash {
+					return sessionToken{}, fmt.Errorf("%w: session token %q: a key does not match its hash", replication.ErrInvalid, s)
+				}
+			}
+			e.version, raw, err = replication.DecodeVersion(raw)
 			if err != nil {
 				return sessionToken{}, fmt.Errorf("%w: session token %q: %v", replication.ErrInvalid, s, err)
 			}
@@ -178,4 +234,43 @@ func parseSession(s string) (sessionToken, error) {
 		}
 	}
 	return t, nil
+}
+
+// settleSession sheds from t the entries whose version this node has committed, raising t's
+// index to the applied index of the state that holds them: every node that has applied that
+// index holds those versions or newer ones. It sheds too an entry whose key is gone while the
+// purge horizon of that state is newer than its version: the horizon passes a version only
+// once every member has reported holding no uncommitted write older than it, so that version
+// was committed, and then deleted by a newer tombstone, purged since; every node that has
+// applied the index finds the key gone as well. Then it caps the token.
+func (n *Node) settleSession(t sessionToken) sessionToken {
+	var keys []string
+	for _, e := range t.seen {
+		if e.key != "" {
+			keys = append(keys, e.key)
+		}
+	}
+	if len(keys) == 0 {
+		return t.capped()
+	}
+	committed, applied, horizon, err := n.store.CommittedVersions(keys)
+	if err != nil {
+		return t.capped()
+	}
+	kept := make([]sessionEntry, 0, len(t.seen))
+	i := 0
+	for _, e := range t.seen {
+		if e.key != "" {
+			v := committed[i]
+			i++
+			if !v.IsZero() && v.Compare(e.version) >= 0 || v.IsZero() && horizon.Newer(e.version) {
+				t.floor = consistency.Max(t.floor, e.version)
+				t = t.advance(applied)
+				continue
+			}
+		}
+		kept = append(kept, e)
+	}
+	t.seen = kept
+	return t.capped()
 }

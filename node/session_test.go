@@ -1,6 +1,8 @@
 package node
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -28,16 +30,39 @@ func TestSessionTokenRoundTripAndBounds(t *testing.T) {
 	if got.index != 7 || got.versionOf("a") != (consistency.Version{Wall: 5, Node: "n1"}) || !got.versionOf("b").IsZero() {
 		t.Fatalf("round trip of %q = %+v", tok.String(), got)
 	}
-	for i := 0; i < 3*maxSessionKeys; i++ {
+	for i := 0; i < 3*maxSessionEntries; i++ {
 		tok = tok.saw(fmt.Sprintf("k%d", i), consistency.Version{Wall: int64(i + 10), Node: "n1"})
 	}
-	if len(tok.seen) != maxSessionKeys || tok.versionOf(fmt.Sprintf("k%d", 3*maxSessionKeys-1)).IsZero() {
-		t.Errorf("token keeps %d keys (want %d, the newest)", len(tok.seen), maxSessionKeys)
+	tok = tok.capped()
+	newestKey := fmt.Sprintf("k%d", 3*maxSessionEntries-1)
+	if len(tok.seen) != maxSessionEntries || tok.versionOf(newestKey).IsZero() || !tok.versionOf("a").IsZero() {
+		t.Errorf("token keeps %d keys (want %d, the newest)", len(tok.seen), maxSessionEntries)
 	}
-	if len(tok.String()) > 1024 {
+	// The dropped entries still count for the session's next write.
+	if got, want := tok.newest(), (consistency.Version{Wall: int64(3*maxSessionEntries + 9), Node: "n1"}); got != want {
+		t.Errorf("newest = %v, want %v", got, want)
+	}
+	if len(tok.String()) > 8<<10 {
 		t.Errorf("token is %d bytes: too big for a header", len(tok.String()))
 	}
-	for _, bad := range []string{"1.5", "2", "2.x", "2.5.!!", "2.5.AAAA"} {
+	// Keys travel with their entries (up to maxTokenKey bytes), and the floor survives.
+	long := strings.Repeat("x", maxTokenKey+1)
+	tok = sessionToken{index: 3, floor: consistency.Version{Wall: 2, Node: "n3"}}.saw("short", consistency.Version{Wall: 9, Node: "n2"}).saw(long, consistency.Version{Wall: 8, Node: "n1"})
+	got, err = parseSession(tok.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.seen) != 2 || got.seen[0].key != "short" || got.seen[1].key != "" || got.versionOf(long) != (consistency.Version{Wall: 8, Node: "n1"}) || got.floor != tok.floor || got.index != 3 {
+		t.Errorf("round trip of %q = %+v", tok.String(), got)
+	}
+	// A token from an older node (entries by hash only) is still read.
+	oldTok, err := parseSession("2.7." + base64.RawURLEncoding.EncodeToString(replication.AppendVersion(binary.BigEndian.AppendUint64(nil, keyHash("a")), consistency.Version{Wall: 5, Node: "n1"})))
+	if err != nil || oldTok.index != 7 || oldTok.versionOf("a") != (consistency.Version{Wall: 5, Node: "n1"}) || oldTok.seen[0].key != "" {
+		t.Errorf("format 2 token: %+v, %v", oldTok, err)
+	}
+	forged := sessionToken{index: 1}.saw("a", consistency.Version{Wall: 1, Node: "n1"})
+	forged.seen[0].key = "b" // a key that does not match its hash
+	for _, bad := range []string{"1.5", "2", "2.x", "2.5.!!", "2.5.AAAA", "3.5.AAAA", forged.String()} {
 		if _, err := parseSession(bad); !errors.Is(err, replication.ErrInvalid) {
 			t.Errorf("parseSession(%q) = %v, want ErrInvalid", bad, err)
 		}
@@ -154,7 +179,7 @@ func TestSessionReadForwardsWhenBehind(t *testing.T) {
 		servedBy    *Node
 	}{
 		{"eventual", "eventual", other, other}, // the write's origin holds it (a raw value that looks like an answer: relayed as it is)
-		{"strong", "strong", leader, leader},   // the leader has applied the session's index
+		{"strong", "strong", leader, nil},      // any node that has applied the session's index (the token keeps no entry for a committed write)
 	}
 	for _, c := range cases {
 		value := "v-" + c.name
@@ -170,8 +195,13 @@ func TestSessionReadForwardsWhenBehind(t *testing.T) {
 		if r.status != 200 || r.body != value {
 			t.Fatalf("%s: session read on %s, which cannot catch up: %d %q, want the value forwarded", c.name, deaf.cfg.ID, r.status, r.body)
 		}
-		if node, via := r.header.Get(client.HeaderNode), r.header.Get(client.HeaderVia); node != c.servedBy.cfg.ID || via != deaf.cfg.ID {
-			t.Errorf("%s: served by %q via %q, want %s via %s", c.name, node, via, c.servedBy.cfg.ID, deaf.cfg.ID)
+		node, via := r.header.Get(client.HeaderNode), r.header.Get(client.HeaderVia)
+		if c.servedBy != nil && node != c.servedBy.cfg.ID || node == deaf.cfg.ID || via != deaf.cfg.ID {
+			want := "any node but " + deaf.cfg.ID
+			if c.servedBy != nil {
+				want = c.servedBy.cfg.ID
+			}
+			t.Errorf("%s: served by %q via %q, want %s via %s", c.name, node, via, want, deaf.cfg.ID)
 		}
 		if r.header.Get(client.HeaderSession) == "" {
 			t.Errorf("%s: the forwarded answer carries no session token", c.name)
@@ -202,12 +232,15 @@ func (tc *testCluster) otherThan(a, b *Node) *Node {
 // others forward to it (before, every node waited for the tombstone and answered 503).
 func TestSessionReadAfterItsDeleteWasPurged(t *testing.T) {
 	tc := startCluster(t, 3, func(i int, c *Config) { c.PurgeInterval = 100 * time.Millisecond })
-	leader, _ := tc.leaderAndFollower()
-	w := do(t, "PUT", leader, "/v1/kv/purged", "v")
+	leader, follower := tc.leaderAndFollower()
+	// A key too long for the token to carry: its entry stays after the delete is committed, and
+	// only the origin can tell the purged delete from a write not yet received.
+	long := "purged-" + strings.Repeat("x", maxTokenKey)
+	w := do(t, "PUT", leader, "/v1/kv/"+long, "v")
 	if w.status != 200 {
 		t.Fatalf("put: %d %s", w.status, w.body)
 	}
-	del := do(t, "DELETE", leader, "/v1/kv/purged", "", client.HeaderSession, w.header.Get(client.HeaderSession))
+	del := do(t, "DELETE", leader, "/v1/kv/"+long, "", client.HeaderSession, w.header.Get(client.HeaderSession))
 	if del.status != 200 {
 		t.Fatalf("delete: %d %s", del.status, del.body)
 	}
@@ -216,19 +249,42 @@ func TestSessionReadAfterItsDeleteWasPurged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the tombstone to be purged on every node", 20*time.Second, func() bool {
+	// A short key deleted eventually on a follower: its entry stays until a node finds the
+	// tombstone committed, or, once it is purged, the key gone under a newer purge horizon.
+	ev := do(t, "DELETE", follower, "/v1/kv/purged-short?consistency=eventual", "")
+	if ev.status != 200 {
+		t.Fatalf("eventual delete: %d %s", ev.status, ev.body)
+	}
+	evToken := ev.header.Get(client.HeaderSession)
+	if tok, err := parseSession(evToken); err != nil || len(tok.seen) != 1 || tok.seen[0].key != "purged-short" {
+		t.Fatalf("the eventual delete's token %q: %+v, %v; want its entry, with the key", evToken, tok, err)
+	}
+	evTomb, err := consistency.ParseVersion(ev.header.Get(client.HeaderVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the tombstones to be purged on every node", 20*time.Second, func() bool {
 		for _, n := range tc.nodes {
 			h, err := n.store.PurgeHorizon()
-			if _, ok, gerr := n.store.Get("purged"); err != nil || gerr != nil || ok || tomb.Newer(h) {
+			_, ok, gerr := n.store.Get(long)
+			_, ok2, gerr2 := n.store.Get("purged-short")
+			if err != nil || gerr != nil || gerr2 != nil || ok || ok2 || tomb.Newer(h) || evTomb.Newer(h) {
 				return false
 			}
 		}
 		return true
 	})
 	for _, n := range tc.nodes {
-		r := do(t, "GET", n, "/v1/kv/purged?consistency=session", "", client.HeaderSession, token)
+		r := do(t, "GET", n, "/v1/kv/"+long+"?consistency=session", "", client.HeaderSession, token)
 		if r.status != 404 || errCode(t, r) != client.CodeNotFound {
 			t.Errorf("%s: session read of its purged delete: %d %s, want 404", n.cfg.ID, r.status, r.body)
+		}
+		r = do(t, "GET", n, "/v1/kv/purged-short?consistency=session", "", client.HeaderSession, evToken)
+		if r.status != 404 || errCode(t, r) != client.CodeNotFound {
+			t.Errorf("%s: session read of its purged eventual delete: %d %s, want 404", n.cfg.ID, r.status, r.body)
+		}
+		if tok, err := parseSession(r.header.Get(client.HeaderSession)); err != nil || len(tok.seen) != 0 || tok.floor != evTomb {
+			t.Errorf("%s: the answer's token %q still holds the purged key's entry (%+v, %v)", n.cfg.ID, r.header.Get(client.HeaderSession), tok, err)
 		}
 	}
 }
@@ -262,4 +318,60 @@ func TestOnlyTheOriginTakesAbsenceForAPurgedDelete(t *testing.T) {
 	if got, _ := n.holdsSessionVersion("never-written", at); got {
 		t.Errorf("a version at the horizon itself counted as purged (purging is strict)")
 	}
+}
+
+// A session that writes eventually to more keys than its token used to hold (16) still reads
+// its own writes (DESIGN.md guarantee 4): an uncommitted write stays in the token until a node
+// finds it committed, so a node that has not received an early write cannot serve it from
+// before the write. Once the writes are committed the token sheds them again.
+func TestSessionCoversManyUncommittedWrites(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.TestFaults = true
+		c.Gossip.AntiEntropyInterval = time.Hour // the isolated node's writes must not leak early
+	})
+	leader, iso := tc.leaderAndFollower()
+	other := tc.otherThan(leader, iso)
+	w := do(t, "PUT", leader, "/v1/kv/m0?consistency=strong", "old")
+	if w.status != 200 {
+		t.Fatalf("strong write: %d %s", w.status, w.body)
+	}
+	token := w.header.Get(client.HeaderSession)
+	if r := do(t, "GET", other, "/v1/kv/m0?consistency=session", "", client.HeaderSession, token); r.status != 200 || r.body != "old" {
+		t.Fatalf("session read on %s before the partition: %d %q", other.cfg.ID, r.status, r.body)
+	}
+	partition(t, tc, iso)
+	const keys = 40
+	for i := 0; i < keys; i++ {
+		w := do(t, "PUT", iso, fmt.Sprintf("/v1/kv/m%d?consistency=eventual", i), "new", client.HeaderSession, token)
+		if w.status != 200 {
+			t.Fatalf("eventual write %d on the isolated %s: %d %s", i, iso.cfg.ID, w.status, w.body)
+		}
+		token = w.header.Get(client.HeaderSession)
+	}
+	if len(token) > 8<<10 {
+		t.Errorf("the token of %d uncommitted writes is %d bytes", keys, len(token))
+	}
+	// other never received m0's new value: it must not answer with the old one.
+	r := do(t, "GET", other, "/v1/kv/m0?consistency=session", "", client.HeaderSession, token)
+	if r.status == 200 {
+		t.Fatalf("session read of m0 on %s, which never received the session's write: 200 %q; want a refusal (503)", other.cfg.ID, r.body)
+	}
+	for _, n := range tc.nodes {
+		if r := do(t, "DELETE", n, "/v1/test/faults", ""); r.status != 200 {
+			t.Fatalf("heal %s: %d", n.cfg.ID, r.status)
+		}
+	}
+	// Healed: the writes are committed, every node serves them, and the token sheds them.
+	waitUntil(t, "the session to read its writes on "+other.cfg.ID, 30*time.Second, func() bool {
+		r := do(t, "GET", other, "/v1/kv/m0?consistency=session", "", client.HeaderSession, token)
+		return r.status == 200 && r.body == "new"
+	})
+	waitUntil(t, "the token to shed the committed writes", 30*time.Second, func() bool {
+		r := do(t, "GET", other, fmt.Sprintf("/v1/kv/m%d?consistency=session", keys-1), "", client.HeaderSession, token)
+		if r.status != 200 || r.body != "new" {
+			return false
+		}
+		tok, err := parseSession(r.header.Get(client.HeaderSession))
+		return err == nil && len(tok.seen) == 0
+	})
 }

@@ -311,6 +311,34 @@ func (s *Store) Get(key string) (v consistency.Value, ok bool, err error) {
 	return v, ok, err
 }
 
+// CommittedVersions returns, for each of keys, the version of its committed record (zero when
+// it has none), with the applied index and the purge horizon of that same state, read in one
+// transaction: every node that has applied that index holds those versions or newer ones.
+// AppliedIndex read after Get could lag the state Get saw (the index moves after the
+// transaction commits).
+func (s *Store) CommittedVersions(keys []string) (versions []consistency.Version, applied uint64, horizon consistency.Version, err error) {
+	versions = make([]consistency.Version, len(keys))
+	err = s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bucketCommitted)
+		applied = readApplied(root)
+		horizon = readHorizon(root.Bucket(bucketMeta))
+		kv := root.Bucket(bucketKV)
+		for i, key := range keys {
+			raw := kv.Get([]byte(key))
+			if raw == nil {
+				continue
+			}
+			v, err := decodeRecord(raw)
+			if err != nil {
+				return err
+			}
+			versions[i] = v.Version
+		}
+		return nil
+	})
+	return versions, applied, horizon, err
+}
+
 // Item is a key with its committed record.
 type Item struct {
 	Key   string

@@ -201,3 +201,19 @@ func TestMembersGenerationMovesOnlyWithMembers(t *testing.T) {
 		t.Fatal("a restore did not move the members generation")
 	}
 }
+
+// CommittedVersions reads the versions and the applied index of one state: tombstones count,
+// absent keys give the zero version.
+func TestCommittedVersionsReadOneState(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	mustPut(t, s, 3, map[string]consistency.Value{"a": val("1", 10), "b": {Version: consistency.Version{Wall: 11, Node: "n2"}, Tombstone: true}})
+	mustPut(t, s, 5, map[string]consistency.Value{"a": val("2", 12)})
+	got, applied, horizon, err := s.CommittedVersions([]string{"b", "missing", "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []consistency.Version{{Wall: 11, Node: "n2"}, {}, {Wall: 12, Node: "n1"}}
+	if applied != 5 || len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || !horizon.IsZero() {
+		t.Errorf("CommittedVersions = %v at %d (horizon %v), want %v at 5 (no horizon)", got, applied, horizon, want)
+	}
+}
