@@ -18,13 +18,14 @@ import (
 //   - index: the highest committed log index the session wrote or read at, or at which a node
 //     found entries below committed (settleSession). The node must have applied it
 //     (read-your-writes and monotonic reads for committed data, any number of keys);
-//   - seen: versions of keys the session wrote or read that were not known to be committed when
-//     the token was last handed out (an eventual write gossip is still spreading, or such a
-//     value read). The node's newest version of such a key (committed or tentative) must be at
-//     least that. Keys are matched by a 64-bit hash; the key itself travels too when it is short,
-//     so that a node can see the version committed and shed the entry (settleSession), raising
-//     index instead: then a node that has applied index holds it. An entry without its key (a
-//     long key, or a token from an older node) stays until newer entries push it out.
+//   - seen: versions of keys the session wrote or read, newest last. The node's newest version
+//     of such a key (committed or tentative) must be at least that (this covers an eventual
+//     write gossip is still spreading, or such a value read). Keys are matched by a 64-bit hash;
+//     the key itself travels too when it is short, so that once the token holds more than
+//     shedAfterEntries a node can see which versions are committed and shed those entries
+//     (settleSession), raising index instead: then a node that has applied index holds them. An
+//     entry without its key (a long key, or a token from an older node) stays until newer
+//     entries push it out.
 //   - floor: the newest version among the entries shed, so that the session's next write is
 //     still stamped after everything it saw (observeSession).
 //
@@ -54,6 +55,8 @@ const (
 	maxSessionEntries = 64
 	// maxTokenKey is the longest key a token carries in full (longer ones by hash only).
 	maxTokenKey = 64
+	// shedAfterEntries: a token sheds its committed entries only once it holds more than this.
+	shedAfterEntries = 16
 )
 
 // keyHash is the 64-bit FNV-1a hash of key, computed in place (hash/fnv would allocate a hasher
@@ -243,7 +246,14 @@ func parseSession(s string) (sessionToken, error) {
 // once every member has reported holding no uncommitted write older than it, so that version
 // was committed, and then deleted by a newer tombstone, purged since; every node that has
 // applied the index finds the key gone as well. Then it caps the token.
+//
+// It does so only once the token holds more than shedAfterEntries: shedding raises the index to
+// this node's, which nodes further behind must then reach before they serve the session, so a
+// small token is left as it is (as tokens were before they could shed).
 func (n *Node) settleSession(t sessionToken) sessionToken {
+	if len(t.seen) <= shedAfterEntries {
+		return t
+	}
 	var keys []string
 	for _, e := range t.seen {
 		if e.key != "" {
