@@ -122,6 +122,10 @@ func (s *sessionWorkload) Worker(ctx context.Context, w *Worker) {
 	for w.pace(ctx) {
 		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
 		cl := w.env.roaming[w.Node.ID]
+		if w.Rng.IntN(sessionBurstEvery) == 0 {
+			s.burst(ctx, w, sess)
+			continue
+		}
 		key := fmt.Sprintf("%s/k%d", s.Name(), w.Rng.IntN(s.keys))
 		switch p := w.Rng.Float64(); {
 		case p < 0.55:
@@ -132,6 +136,32 @@ func (s *sessionWorkload) Worker(ctx context.Context, w *Worker) {
 			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyStrong, sess)
 		}
 	}
+}
+
+// A session burst: eventual writes to sessionBurstKeys keys at one node (more than a token
+// held before it kept every uncommitted version), then a session read of the first of them
+// starting at another node. When a partition keeps the writes from that node, it must refuse
+// the read or forward it, never answer from before the write.
+const (
+	sessionBurstEvery = 40 // about one operation in this many starts a burst
+	sessionBurstKeys  = 20
+)
+
+func (s *sessionWorkload) burst(ctx context.Context, w *Worker, sess *client.Session) {
+	origin := w.Node
+	for j := 0; j < sessionBurstKeys; j++ {
+		if j > 0 && !w.pace(ctx) {
+			return
+		}
+		w.write(w.env.roaming[origin.ID], fmt.Sprintf("%s/b%d", s.Name(), j), w.env.uniqueValue(), client.ConsistencyEventual, sess)
+	}
+	if len(w.env.nodes) < 2 || !w.pace(ctx) {
+		return
+	}
+	for w.Node == origin {
+		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+	}
+	w.read(w.env.roaming[w.Node.ID], s.Name()+"/b0", client.ConsistencySession, 0, sess)
 }
 
 func (s *sessionWorkload) Check(in CheckInput) []CheckResult {
