@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/internal/benchload"
 )
 
@@ -88,14 +89,34 @@ func BenchmarkReadHandler(b *testing.B) {
 	if _, err := cl.Put(context.Background(), "k", []byte("value"), client.PutOptions{Consistency: client.ConsistencyStrong}); err != nil {
 		b.Fatal(err)
 	}
+	// Session tokens: a small one is passed through as it is; one past shedAfterEntries (keys
+	// all committed) makes the node read the entries' versions in one transaction and shed them.
+	small := sessionToken{}.saw("k", consistency.Version{Wall: 1, Node: "n0"})
+	crowded := small
+	for i := 0; i < shedAfterEntries; i++ {
+		key := fmt.Sprintf("k%d", i)
+		if _, err := cl.Put(context.Background(), key, []byte("value"), client.PutOptions{Consistency: client.ConsistencyStrong}); err != nil {
+			b.Fatal(err)
+		}
+		crowded = crowded.saw(key, consistency.Version{Wall: 1, Node: "n0"})
+	}
 	h := n.routes()
-	for _, level := range []string{client.ConsistencyStrong, client.ConsistencyEventual} {
-		b.Run(level+"-get", func(b *testing.B) {
+	cases := []struct{ name, level, token string }{
+		{"strong-get", client.ConsistencyStrong, ""},
+		{"eventual-get", client.ConsistencyEventual, ""},
+		{"session-get/entries=1", client.ConsistencySession, small.String()},
+		{fmt.Sprintf("session-get/entries=%d", len(crowded.seen)), client.ConsistencySession, crowded.String()},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				req := httptest.NewRequest(http.MethodGet, "/v1/kv/k?consistency="+level, nil)
+				req := httptest.NewRequest(http.MethodGet, "/v1/kv/k?consistency="+c.level, nil)
 				req.Header.Set("Accept", "application/json")
 				req.Header.Set(client.HeaderRequestID, "bench")
+				if c.token != "" {
+					req.Header.Set(client.HeaderSession, c.token)
+				}
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
 				if rec.Code != http.StatusOK {
