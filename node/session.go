@@ -49,9 +49,10 @@ type sessionEntry struct {
 const (
 	sessionFormat     = "3"
 	sessionFormatHash = "2" // entries by hash only, written by older nodes
-	// maxSessionEntries bounds the uncommitted versions a token records. Entries are shed as
-	// soon as a node finds them committed, so only a session with that many writes not yet
-	// committed (during an outage of the leader, say) reaches it.
+	// maxSessionEntries bounds the entries a token records. Past shedAfterEntries, the node
+	// answering sheds those it has committed, so a token reaches this only with that many
+	// entries not committed at the nodes it visits (during an outage of the leader, say), or
+	// with long keys (no node can shed those).
 	maxSessionEntries = 64
 	// maxTokenKey is the longest key a token carries in full (longer ones by hash only).
 	maxTokenKey = 64
