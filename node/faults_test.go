@@ -11,20 +11,14 @@ import (
 
 func partition(t *testing.T, tc *testCluster, isolated *Node) {
 	t.Helper()
-	var others []string
+	var others []*Node
 	for _, n := range tc.nodes {
 		if n != isolated {
-			others = append(others, `"`+n.cfg.ID+`"`)
-			body := fmt.Sprintf(`{"drop_in":["%s"],"drop_out":["%s"]}`, isolated.cfg.ID, isolated.cfg.ID)
-			if r := do(t, "PUT", n, "/v1/test/faults", body); r.status != 200 {
-				t.Fatalf("faults on %s: %d %s", n.cfg.ID, r.status, r.body)
-			}
+			others = append(others, n)
+			cut(t, n, isolated)
 		}
 	}
-	list := strings.Join(others, ",")
-	if r := do(t, "PUT", isolated, "/v1/test/faults", `{"drop_in":[`+list+`],"drop_out":[`+list+`]}`); r.status != 200 {
-		t.Fatalf("faults on %s: %d %s", isolated.cfg.ID, r.status, r.body)
-	}
+	cut(t, isolated, others...)
 }
 
 func TestPartitionedLeaderThroughTheFaultHook(t *testing.T) {

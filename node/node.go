@@ -55,6 +55,9 @@ type Node struct {
 
 	// readIndexes coalesces this node's read-index calls to the leader (follower strong reads).
 	readIndexes readIndexRounds
+	// fresh is, on a follower, the newest read index from the leader and when it was asked for:
+	// what bounded reads and reported staleness rest on (fresh.go).
+	fresh leaderFreshness
 	// forwards batches the strong writes this node forwards to the leader (forward_batch.go).
 	forwards forwardQueue
 

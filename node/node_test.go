@@ -184,20 +184,29 @@ type reply struct {
 
 func do(t *testing.T, method string, n *Node, path string, body string, header ...string) reply {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+n.HTTPAddr()+path, strings.NewReader(body))
+	r, err := tryDo(method, n, path, body, header...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return r
+}
+
+// tryDo is do for goroutines other than the test's: it returns the error instead of failing.
+func tryDo(method string, n *Node, path string, body string, header ...string) (reply, error) {
+	req, err := http.NewRequest(method, "http://"+n.HTTPAddr()+path, strings.NewReader(body))
+	if err != nil {
+		return reply{}, err
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := testHTTP.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	return reply{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
 }
 
 func errCode(t *testing.T, r reply) string {

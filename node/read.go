@@ -214,7 +214,9 @@ func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, 
 }
 
 // stalenessBound is how stale the committed layer may be right now, when that is known without
-// waiting or asking anyone; -1 when it is not.
+// waiting or asking anyone; -1 when it is not. On a follower it is the age of the newest read
+// index it holds (leaderFreshness), once applied; asking for it refreshes that in the
+// background when it is older than freshRefresh.
 func (n *Node) stalenessBound() time.Duration {
 	if n.raft.IsLeader() {
 		if qc := n.raft.QuorumContact(); !qc.IsZero() && n.raft.AppliedIndex() >= n.raft.CommitIndex() {
@@ -222,11 +224,15 @@ func (n *Node) stalenessBound() time.Duration {
 		}
 		return -1
 	}
-	at, index := n.raft.FreshAsOf()
-	if at.IsZero() || n.raft.AppliedIndex() < index {
+	asked, index := n.fresh.get()
+	age := time.Since(asked)
+	if asked.IsZero() || age > freshRefresh {
+		n.refreshFreshness()
+	}
+	if asked.IsZero() || n.raft.AppliedIndex() < index {
 		return -1
 	}
-	return time.Since(at)
+	return age
 }
 
 // checkBound makes sure the committed layer is at most bound behind the leader and returns the
@@ -248,19 +254,33 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 		}
 		return time.Since(qc), nil
 	}
-	at, index := n.raft.FreshAsOf()
-	if at.IsZero() {
-		return 0, fmt.Errorf("%w: %s has not caught up with a leader since it started", replication.ErrStale, n.cfg.ID)
+	asked, index := n.fresh.get()
+	if age := time.Since(asked); asked.IsZero() || age > bound/2 {
+		if !asked.IsZero() && age <= bound && n.raft.AppliedIndex() >= index {
+			n.refreshFreshness() // still good: answer now, fresher next time
+		} else {
+			// Ask the leader now, for at most the bound: an answer that takes longer is of no use.
+			rctx, cancel := context.WithTimeout(ctx, bound)
+			_, err := n.readIndexes.join(rctx, n.cfg.ID+"-bounded", n.cfg.LeaderWait, n.leaderReadIndex, n.logSharedRound)
+			cancel()
+			if err != nil && n.raft.IsLeader() { // elected meanwhile (errLeadsNow)
+				return n.checkBound(ctx, bound)
+			}
+			asked, index = n.fresh.get()
+		}
 	}
-	if age := time.Since(at); age > bound {
-		return 0, fmt.Errorf("%w: %s last caught up with the leader %v ago, over max_staleness %v", replication.ErrStale, n.cfg.ID, age.Round(time.Millisecond), bound)
+	if asked.IsZero() {
+		return 0, fmt.Errorf("%w: %s has no read index from a leader within max_staleness %v", replication.ErrStale, n.cfg.ID, bound)
 	}
-	wctx, cancel := context.WithTimeout(ctx, bound-time.Since(at))
+	if age := time.Since(asked); age > bound {
+		return 0, fmt.Errorf("%w: %s last had a read index from the leader %v ago, over max_staleness %v", replication.ErrStale, n.cfg.ID, age.Round(time.Millisecond), bound)
+	}
+	wctx, cancel := context.WithTimeout(ctx, bound-time.Since(asked))
 	defer cancel()
 	if err := n.raft.WaitApplied(wctx, index); err != nil {
 		return 0, fmt.Errorf("%w: %s is still applying entries up to %d", replication.ErrStale, n.cfg.ID, index)
 	}
-	return time.Since(at), nil
+	return time.Since(asked), nil
 }
 
 // readIndex returns a linearizable read index: from the local engine when this node leads,
@@ -311,7 +331,12 @@ func (n *Node) leaderReadIndex(ctx context.Context, reqID string) (uint64, error
 	if id == n.cfg.ID {
 		return 0, errLeadsNow
 	}
-	return n.remoteReadIndex(ctx, reqID, addr)
+	asked := time.Now()
+	index, err := n.remoteReadIndex(ctx, reqID, addr)
+	if err == nil {
+		n.fresh.record(asked, index)
+	}
+	return index, err
 }
 
 // logSharedRound logs, at debug level, which requests shared one read-index call.

@@ -44,7 +44,6 @@ type Engine struct {
 	readReqs  chan chan readIndexResult
 	proposals chan *proposal // see propose.go
 	restores  atomic.Uint64
-	fresh     freshness
 	acks      *acks
 	stats     struct {
 		leaderChanges, readIndexRounds, readIndexFailures atomic.Uint64
@@ -136,7 +135,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 		return fail(fmt.Errorf("raft transport %T does not support pre-vote", e.trans))
 	}
 	e.acks = newAcks()
-	observed := newObservingTransport(e.trans, &e.fresh, e.acks, cfg.Faults)
+	observed := newObservingTransport(e.trans, e.acks, cfg.Faults)
 	e.trans = observed
 	cleanup = append(cleanup, func() { observed.Close() })
 
@@ -417,11 +416,6 @@ func (e *Engine) QuorumContact() time.Time {
 
 // LastContact is, on a follower, when it last heard from the leader (heartbeats included).
 func (e *Engine) LastContact() time.Time { return e.raft.LastContact() }
-
-// FreshAsOf is, on a follower, the last time it accepted entries from the leader that reached
-// the leader's commit index, and that index: once the state machine has applied it, the node's
-// committed layer is at least as new as the leader's was at that time.
-func (e *Engine) FreshAsOf() (time.Time, uint64) { return e.fresh.get() }
 
 // CommitIndex is the commit index this node knows of.
 func (e *Engine) CommitIndex() uint64 { return e.raft.CommitIndex() }

@@ -10,31 +10,6 @@ import (
 	"github.com/dialkv/dialkv/replication/fault"
 )
 
-// freshness records, on a follower, the last moment it provably held every entry the leader had
-// committed: an AppendEntries from the leader that it accepted and whose entries reach the
-// leader's commit index. Raft's LastContact is not enough for bounded reads: heartbeats refresh
-// it without carrying the commit index, so a follower whose replication stream is stuck would
-// look fresh while serving old data.
-type freshness struct {
-	mu    sync.Mutex
-	at    time.Time
-	index uint64
-}
-
-func (f *freshness) record(at time.Time, index uint64) {
-	f.mu.Lock()
-	if at.After(f.at) {
-		f.at, f.index = at, index
-	}
-	f.mu.Unlock()
-}
-
-func (f *freshness) get() (time.Time, uint64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.at, f.index
-}
-
 // acks records, per peer, the send time of the newest AppendEntries (heartbeats included) that
 // the peer acknowledged in the sender's own term. A read-index round needs a quorum of acks to
 // requests sent after the round began: hashicorp/raft's VerifyLeader also counts answers to
@@ -77,13 +52,12 @@ func (a *acks) since(t time.Time, ids []raft.ServerID) (int, <-chan struct{}) {
 	return n, a.moved
 }
 
-// observingTransport wraps a raft.Transport to watch the AppendEntries this node accepts, and
-// to inject the test-only faults (dropped links, delay, loss) at this node's edge: incoming RPCs
+// observingTransport wraps a raft.Transport to record the acknowledgements the leader's
+// AppendEntries get (acks), and to inject the test-only faults (dropped links, delay, loss) at this node's edge: incoming RPCs
 // from a dropped peer are answered with an error, outgoing ones to it fail before they leave.
 type observingTransport struct {
 	raft.Transport
 	consumer chan raft.RPC
-	fresh    *freshness
 	acks     *acks
 	faults   *fault.Injector
 	stop     chan struct{}
@@ -97,8 +71,8 @@ type observingTransport struct {
 	closed     bool
 }
 
-func newObservingTransport(inner raft.Transport, fresh *freshness, acks *acks, faults *fault.Injector) *observingTransport {
-	t := &observingTransport{Transport: inner, consumer: make(chan raft.RPC), fresh: fresh, acks: acks, faults: faults, stop: make(chan struct{})}
+func newObservingTransport(inner raft.Transport, acks *acks, faults *fault.Injector) *observingTransport {
+	t := &observingTransport{Transport: inner, consumer: make(chan raft.RPC), acks: acks, faults: faults, stop: make(chan struct{})}
 	go t.relay()
 	return t
 }
@@ -231,37 +205,12 @@ func (t *observingTransport) relay() {
 		if t.droppedIn(rpc) {
 			continue
 		}
-		if req, ok := rpc.Command.(*raft.AppendEntriesRequest); ok && req.LeaderCommitIndex > 0 {
-			rpc = t.watch(rpc, req)
-		}
 		select {
 		case <-t.stop:
 			return
 		case t.consumer <- rpc:
 		}
 	}
-}
-
-// watch swaps the RPC's response channel for one that records freshness when the follower
-// accepted the entries, then hands the response on.
-func (t *observingTransport) watch(rpc raft.RPC, req *raft.AppendEntriesRequest) raft.RPC {
-	received := time.Now()
-	lastNew := req.PrevLogEntry
-	if n := len(req.Entries); n > 0 {
-		lastNew = req.Entries[n-1].Index
-	}
-	commit := req.LeaderCommitIndex
-	orig := rpc.RespChan
-	mine := make(chan raft.RPCResponse, 1)
-	rpc.RespChan = mine
-	go func() {
-		resp := <-mine
-		if r, ok := resp.Response.(*raft.AppendEntriesResponse); ok && resp.Error == nil && r.Success && lastNew >= commit {
-			t.fresh.record(received, commit)
-		}
-		orig <- resp
-	}()
-	return rpc
 }
 
 func (t *observingTransport) RequestPreVote(id raft.ServerID, target raft.ServerAddress, args *raft.RequestPreVoteRequest, resp *raft.RequestPreVoteResponse) error {

@@ -22,7 +22,7 @@ func (h *heartbeatCapture) SetHeartbeatHandler(cb func(raft.RPC)) { h.handler = 
 func TestCloseWaitsForHeartbeatsAndRefusesLaterOnes(t *testing.T) {
 	_, inner := raft.NewInmemTransport("")
 	capture := &heartbeatCapture{Transport: inner}
-	tr := newObservingTransport(capture, &freshness{}, newAcks(), fault.New(false))
+	tr := newObservingTransport(capture, newAcks(), fault.New(false))
 	entered, release := make(chan struct{}), make(chan struct{})
 	calls := 0
 	tr.SetHeartbeatHandler(func(rpc raft.RPC) {
