@@ -50,11 +50,11 @@ bench: build
 bench-scale: build
 	scripts/scale.sh
 
-# The partition test (issue 7): register, mixed, set, session and delete workloads under partitions,
-# kills, pauses, member removals and partitions with clock skew on 5 nodes, each in its own
-# network namespace (root on Linux; about 75 s). Exit 0 only on PASS; history, plots and report.md under jepsen/store/.
+# The partition test (issue 7): register, mixed, set, session, delete and staleness workloads under
+# partitions, kills, pauses, member removals, partitions with clock skew and slow or lossy links on
+# 5 nodes, each in its own network namespace (root on Linux; about 75 s). Exit 0 only on PASS; history, plots and report.md under jepsen/store/.
 jepsen: build test-deps
-	$(BIN)/kvjepsen --backend netns --workload register,mixed,set,session,delete --nemesis partition,kill,pause,member,partition+clock --nodes 5 --time 60s --clients 16 --rate 300 --bin $(BIN)
+	$(BIN)/kvjepsen --backend netns --workload register,mixed,set,session,delete,staleness --nemesis partition,kill,pause,member,partition+clock,slow --nodes 5 --time 60s --clients 16 --rate 300 --bin $(BIN)
 
 # The container image dialkv:dev (FROM scratch, static kvd and kvctl; no registry needed).
 image:
