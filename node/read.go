@@ -255,19 +255,18 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 		return time.Since(qc), nil
 	}
 	asked, index := n.fresh.get()
-	if age := time.Since(asked); asked.IsZero() || age > bound/2 {
-		if !asked.IsZero() && age <= bound && n.raft.AppliedIndex() >= index {
-			n.refreshFreshness() // still good: answer now, fresher next time
-		} else {
-			// Ask the leader now, for at most the bound: an answer that takes longer is of no use.
-			rctx, cancel := context.WithTimeout(ctx, bound)
-			_, err := n.readIndexes.join(rctx, n.cfg.ID+"-bounded", n.cfg.LeaderWait, n.leaderReadIndex, n.logSharedRound)
-			cancel()
-			if err != nil && n.raft.IsLeader() { // elected meanwhile (errLeadsNow)
-				return n.checkBound(ctx, bound)
-			}
-			asked, index = n.fresh.get()
+	switch age := time.Since(asked); {
+	case asked.IsZero() || age > bound:
+		// Ask the leader now, for at most the bound: an answer that takes longer is of no use.
+		rctx, cancel := context.WithTimeout(ctx, bound)
+		_, err := n.readIndexes.join(rctx, n.cfg.ID+"-bounded", n.cfg.LeaderWait, n.leaderReadIndex, n.logSharedRound)
+		cancel()
+		if err != nil && n.raft.IsLeader() { // elected meanwhile (errLeadsNow)
+			return n.checkBound(ctx, bound)
 		}
+		asked, index = n.fresh.get()
+	case age > bound/2:
+		n.refreshFreshness() // still within the bound: answer from it, fresher next time
 	}
 	if asked.IsZero() {
 		return 0, fmt.Errorf("%w: %s has no read index from a leader within max_staleness %v", replication.ErrStale, n.cfg.ID, bound)
