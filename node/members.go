@@ -177,8 +177,9 @@ func (n *Node) learnRemoved(source string) {
 }
 
 // closeRemoved stops a node that was removed: it stops taking requests, hands the eventual
-// writes it took and that are not known to be committed to the leader (after its removal it
-// applies no more log, so it cannot tell which of them are), then shuts down.
+// writes it holds and that are not known to be committed to the leader, whoever took them
+// (after its removal it applies no more log, so it cannot tell which of them are), then shuts
+// down.
 func (n *Node) closeRemoved() error {
 	if n.server != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -214,22 +215,26 @@ func (n *Node) waitStampsIdle(ctx context.Context) bool {
 	return true
 }
 
-// handOver submits every tentative write this node stamped to the leader, in committer
-// batches, and returns how many it handed over. Re-submitting a committed write is harmless.
+// handOver submits every tentative write this node holds to the leader, in committer batches,
+// and returns how many it handed over: its own, and those gossip brought it from other nodes.
+// A peer's write may be on no other running node (the peer is down, and this node's committer
+// would have submitted it as a dead peer's only after DeadCommitDelay); once this node stops,
+// it would be lost if that peer were removed while down. Re-submitting a committed write is
+// harmless: the log keeps the newer version of each key.
 func (n *Node) handOver(ctx context.Context) (int, error) {
-	own, _, err := n.store.PendingTentative(func(origin string) bool { return origin == n.cfg.ID }, 0)
+	held, _, err := n.store.PendingTentative(nil, 0)
 	if err != nil {
 		return 0, err
 	}
 	handed := 0
-	for len(own) > 0 {
-		batch := own[:min(len(own), maxCommitBatch)]
+	for len(held) > 0 {
+		batch := held[:min(len(held), maxCommitBatch)]
 		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Writes: batch}
 		if err := n.submitToAnyLeader(ctx, cmd.Encode()); err != nil {
 			return handed, err
 		}
 		handed += len(batch)
-		own = own[len(batch):]
+		held = held[len(batch):]
 	}
 	return handed, nil
 }
@@ -424,8 +429,8 @@ func (n *Node) goneFor(m eventual.Member) bool {
 }
 
 // handleLeave is POST /v1/internal/leave: the leader is about to remove this node. It stops
-// taking eventual writes, waits for those under way, and hands every uncommitted one it took to
-// the leader. If no removal follows within leaveHold, it takes writes again.
+// taking eventual writes, waits for those under way, and hands every uncommitted one it holds
+// to the leader (handOver). If no removal follows within leaveHold, it takes writes again.
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
 	n.stamps.setClosed(true)
 	gen := n.leaves.Add(1)

@@ -454,3 +454,42 @@ func TestEventualWriteBelowThePurgeHorizonIsNotAcknowledged(t *testing.T) {
 		t.Errorf("the retry: %d %s, want it taken above the horizon", r.status, r.body)
 	}
 }
+
+// A member removed while it runs hands over every uncommitted eventual write it holds, whoever
+// took it. A write gossip brought it from a peer that is down now is on no other running node:
+// its own committer would commit it as a dead peer's only after DeadCommitDelay, and once it
+// stops, the write would survive only on the down peer's disk, lost for good if that peer is
+// then removed while down, which docs/deploy.md allows ("the others still commit every write
+// gossip brought them").
+func TestRemovedMemberHandsOverTheWritesOfEveryOrigin(t *testing.T) {
+	tc := startCluster(t, 4, func(i int, c *Config) {
+		c.Gossip.AntiEntropyInterval = time.Hour
+		c.DeadCommitDelay = time.Hour // the holder never commits the down peer's write itself
+	})
+	leader, _ := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 4 })
+	var others []*Node
+	for _, n := range tc.nodes {
+		if n != leader {
+			others = append(others, n)
+		}
+	}
+	down, holder := others[0], others[1]
+	// down took the write; gossip brought it to holder only (through the path gossip merges by).
+	w := replication.Write{Key: "from-down-peer", Value: consistency.Value{Version: down.clock.Now(), Data: []byte("x")}}
+	if stored, err := (tentativeStore{holder}).MergeTentative([]replication.Write{w}); err != nil || len(stored) != 1 {
+		t.Fatalf("merge on %s: %v %v", holder.cfg.ID, stored, err)
+	}
+	i := slices.Index(tc.nodes, down)
+	tc.cancel[i]()
+	<-tc.done[i]
+	tc.cancel[i], tc.done[i] = func() {}, closedDone()
+	if r := do(t, "DELETE", leader, "/v1/cluster/members/"+holder.cfg.ID, ""); r.status != 200 {
+		t.Fatalf("remove %s: %d %s", holder.cfg.ID, r.status, r.body)
+	}
+	tc.awaitRemoved(holder)
+	if r := do(t, "GET", leader, "/v1/kv/"+w.Key+"?consistency=strong", ""); r.status != 200 || r.body != "x" {
+		t.Errorf("the write %s held for the down %s, after %s's removal: %d %s, want it committed",
+			holder.cfg.ID, down.cfg.ID, holder.cfg.ID, r.status, r.body)
+	}
+}
