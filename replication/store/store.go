@@ -66,6 +66,10 @@ type Options struct {
 	// ReadCacheBytes bounds the cache of committed records that Get reads through (cache.go):
 	// 0 is DefaultReadCacheBytes, negative turns the cache off.
 	ReadCacheBytes int
+
+	// viewTaken, if set, runs in each group commit once its view of the committed layer is
+	// open (tests interleave a commit there).
+	viewTaken func()
 }
 
 // DefaultOptions are the options kvd uses.
@@ -99,7 +103,8 @@ type Store struct {
 	// pending (the usual state). A write is visible to Tentative before MergeTentative returns.
 	tentativeEmpty atomic.Bool
 
-	merges chan mergeRequest // group commit of tentative writes
+	merges    chan mergeRequest // group commit of tentative writes
+	viewTaken func()            // Options.viewTaken
 	// layerMu orders a commit against the tentative writes it did not see: Apply holds it from
 	// taking its view of the tentative layer until its commit, and commitTentative re-checks the
 	// writes it just stored under it (see commitTentative).
@@ -130,7 +135,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.BootID != nil {
 		boot = opts.BootID
 	}
-	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{}), viewTaken: opts.viewTaken}
 	cacheBytes := opts.ReadCacheBytes
 	if cacheBytes == 0 {
 		cacheBytes = DefaultReadCacheBytes

@@ -248,7 +248,11 @@ func (s *Store) groupCommit() {
 }
 
 // commitTentative is one group commit: the merges of batch, checked against a view of the
-// committed layer taken before the queued drops are collected, then the drops.
+// committed layer, then the queued drops and prune. They are collected before the view is
+// opened: a commit queues its drops and prune only after it has committed, so the view holds
+// every commit whose requests this one runs. (Drops carry their own versions, but a prune
+// judges the whole layer by the view: opened first, the view could predate the purge or
+// restore that asked for the prune, which would then be used up on the state before it.)
 //
 // The view can be older than a commit of the same write by the time the merge is durable, and
 // that commit may not have seen the entry either (its view of the tentative layer predates this
@@ -257,15 +261,19 @@ func (s *Store) groupCommit() {
 // before this commit holds layerMu until it has committed, so the check sees it.
 func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 	results := make([]mergeResult, len(batch))
-	view, err := s.db.Begin(false)
-	if err != nil {
-		return results, err
-	}
-	defer view.Rollback()
 	s.dropMu.Lock()
 	drops, prune, seen := s.drops, s.prune, s.dropsSeen.Load()
 	s.drops, s.prune = nil, false
 	s.dropMu.Unlock()
+	view, err := s.db.Begin(false)
+	if err != nil {
+		s.queueDrops(drops, prune)
+		return results, err
+	}
+	defer view.Rollback()
+	if s.viewTaken != nil {
+		s.viewTaken()
+	}
 	var empty bool
 	err = s.tdb.Update(func(ttx *bolt.Tx) error {
 		t := newTx(view, ttx)

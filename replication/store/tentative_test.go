@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,6 +162,55 @@ func TestPurgeWaitsForEveryMember(t *testing.T) {
 	}
 	if stored := mustMerge(t, s, write("gone", "reborn", 300, "n2")); len(stored) != 1 {
 		t.Errorf("a new write above the horizon was refused")
+	}
+}
+
+// A purge asks the group committer, once it has committed, to prune the tentative entries below
+// the new horizon. A group commit that opened its view of the committed layer before the purge
+// committed, and picked the request up after, judged the entries by the old horizon, kept them,
+// and used the request up: they stayed until the next restart, an eventual read could show a
+// value older than a purged delete, and this node's watermark reports (so purging) stayed
+// below them. Here the purge commits exactly in that window.
+func TestPruneAfterAPurgeSeesThePurge(t *testing.T) {
+	var s *Store
+	var purgeNow atomic.Bool
+	purged := make(chan error, 1)
+	opts := Options{OpenTimeout: DefaultOptions().OpenTimeout, InitialMmapSize: 1 << 20, viewTaken: func() {
+		if purgeNow.CompareAndSwap(true, false) {
+			purged <- s.Apply(2, func(tx *Tx) error {
+				if err := tx.SetWatermark("n1", consistency.Version{Wall: 200}); err != nil {
+					return err
+				}
+				_, err := tx.Purge()
+				return err
+			})
+		}
+	}}
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	mustMerge(t, s, write("stale", "v", 150, "n2")) // below the horizon the purge sets
+	if err := s.Apply(1, func(tx *Tx) error {
+		if err := tx.PutMember(replication.Member{ID: "n1"}); err != nil {
+			return err
+		}
+		return tx.Put("gone", consistency.Value{Version: consistency.Version{Wall: 100, Node: "n1"}, Tombstone: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	purgeNow.Store(true)
+	mustMerge(t, s, write("trigger", "v", 300, "n1")) // a group commit, with the purge in its window
+	if err := <-purged; err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.PurgeHorizon(); err != nil || h.Wall != 200 {
+		t.Fatalf("horizon after the purge %v, %v; want 200", h, err)
+	}
+	settle(t, s)
+	if v, ok, err := s.Tentative("stale"); err != nil || ok {
+		t.Errorf("tentative entry %v below the purge horizon still held (err %v)", v.Version, err)
 	}
 }
 
