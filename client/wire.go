@@ -124,6 +124,9 @@ type NodeStatus struct {
 	Gossip string `json:"gossip,omitempty"`
 	// Backlog is the number of tentative (not yet committed) eventual writes the node holds.
 	Backlog int `json:"backlog"`
+	// Joining is set while the node has not caught up with its own registration in the log (it
+	// started from an empty data directory): it takes no eventual writes yet.
+	Joining bool `json:"joining,omitempty"`
 }
 
 // StatusResponse is the JSON body of GET /v1/status: the cluster as one node sees it.

@@ -321,7 +321,8 @@ func statusClient(nodes []Node) *client.Client {
 }
 
 // clusterState asks the live nodes for their status: it returns the leader when they all
-// agree on one and the leader sees every node up, else "" and what is missing.
+// agree on one and the leader sees every node up and none still joining, else "" and what is
+// missing.
 func clusterState(ctx context.Context, cl *client.Client, nodes []Node, live func(string) bool) (string, string) {
 	leaders := map[string]int{}
 	views := map[string]*client.StatusResponse{}
@@ -356,15 +357,17 @@ func clusterState(ctx context.Context, cl *client.Client, nodes []Node, live fun
 	if view == nil {
 		return "", "leader " + leader + " is not answering"
 	}
-	down := map[string]bool{}
+	down, joining := map[string]bool{}, map[string]bool{}
 	for _, m := range view.Nodes {
-		if m.Health == "down" {
-			down[m.ID] = true
-		}
+		down[m.ID] = m.Health == "down"
+		joining[m.ID] = m.Joining
 	}
 	for _, n := range nodes {
-		if live(n.ID) && down[n.ID] {
+		switch {
+		case live(n.ID) && down[n.ID]:
 			problems = append(problems, n.ID+" down in the leader's view")
+		case live(n.ID) && joining[n.ID]:
+			problems = append(problems, n.ID+" joining in the leader's view (takes no eventual writes yet)")
 		}
 	}
 	if len(problems) > 0 {

@@ -26,7 +26,8 @@ func httpError(err error) (status int, code string) {
 		return http.StatusRequestEntityTooLarge, client.CodeTooLarge
 	case errors.Is(err, replication.ErrNoLeader), errors.Is(err, replication.ErrNotLeader):
 		return http.StatusServiceUnavailable, client.CodeNoLeader
-	case errors.Is(err, replication.ErrStale), errors.Is(err, errUnsafeRemoval), errors.Is(err, errLeaving), errors.Is(err, errBelowHorizon):
+	case errors.Is(err, replication.ErrStale), errors.Is(err, errUnsafeRemoval), errors.Is(err, errLeaving),
+		errors.Is(err, errJoining), errors.Is(err, errBelowHorizon):
 		return http.StatusServiceUnavailable, client.CodeUnavailable
 	case errors.Is(err, replication.ErrOutcomeUnknown):
 		return http.StatusGatewayTimeout, client.CodeOutcomeUnknown

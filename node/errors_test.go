@@ -28,6 +28,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", replication.ErrNoLeader), http.StatusServiceUnavailable, client.CodeNoLeader},
 		{&replication.NotLeaderError{LeaderID: "n2"}, http.StatusServiceUnavailable, client.CodeNoLeader},
 		{replication.ErrStale, http.StatusServiceUnavailable, client.CodeUnavailable},
+		{fmt.Errorf("%w: n4 has not caught up", errJoining), http.StatusServiceUnavailable, client.CodeUnavailable},
 		{fmt.Errorf("%w: leadership lost", replication.ErrOutcomeUnknown), http.StatusGatewayTimeout, client.CodeOutcomeUnknown},
 		{replication.ErrTimeout, http.StatusGatewayTimeout, client.CodeTimeout},
 		{errNotImplemented, http.StatusNotImplemented, client.CodeNotImplemented},

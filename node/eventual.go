@@ -61,6 +61,10 @@ func (n *Node) gossipAddr() string {
 // wakes the committer. It is acknowledged once durable on this node, whatever the network does.
 func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeRequest, token sessionToken) {
 	val := consistency.Value{Tombstone: wr.cmd.Type == replication.CmdDelete, Data: wr.cmd.Value}
+	if !n.joined.Load() {
+		writeError(w, fmt.Errorf("%w: %s has not caught up with its own registration in the cluster yet, and takes no eventual writes until then: send it to another node", errJoining, n.cfg.ID))
+		return
+	}
 	var ok bool
 	if val.Version, ok = n.stamps.stamp(n.clock); !ok {
 		writeError(w, fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))

@@ -2,6 +2,8 @@ package node
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -306,6 +308,37 @@ func TestRestartedNodeStampsAboveItsReportedWatermark(t *testing.T) {
 	}
 	if !v.Newer(reported) {
 		t.Errorf("after the restart %s stamped %v, below the watermark %v it had reported", cfg.ID, v, reported)
+	}
+}
+
+// Eventual writes stay available on a member restarted on its data with no leader to be had (in
+// a minority, say): the horizon it applied and its clock floor keep its stamps above every purge
+// it may have missed. A node stopped while still joining, before it caught up with its own
+// registration, is refused them whatever its committed layer shows (it may hold an earlier
+// registration of its id, replayed from the log), until it has caught up.
+func TestRestartedNodeTakesEventualWritesWithoutALeaderOnlyOnceItJoined(t *testing.T) {
+	tc := startCluster(t, 3)
+	cfg := tc.nodes[0].cfg
+	tc.stop()
+	putAlone := func() reply {
+		t.Helper()
+		cfg.HTTPAddr = ""
+		n, cancel, done := startNode(t, cfg)
+		defer func() {
+			cancel()
+			<-done
+		}()
+		return do(t, "PUT", n, "/v1/kv/alone?consistency=eventual", "x")
+	}
+	if r := putAlone(); r.status != 200 {
+		t.Fatalf("eventual put on a member restarted alone: %d %s, want 200", r.status, r.body)
+	}
+	// What a stop before it caught up with its registration leaves in its data directory.
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, joiningMarker), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := putAlone(); r.status != 503 || errCode(t, r) != client.CodeUnavailable {
+		t.Errorf("eventual put on a node restarted alone while still joining: %d %s, want 503 unavailable", r.status, r.body)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -307,7 +308,8 @@ func TestMemberRemovedWhileDownLearnsItFromPeersAndCanRejoinFresh(t *testing.T) 
 	}
 	waitUntil(t, cfg.ID+" to be a voter again and catch up", 30*time.Second, func() bool {
 		got, _, err := fresh.store.Get("after-rejoin")
-		return err == nil && string(got.Data) == "v" && slices.Contains(voters(t, leader), cfg.ID) && !leader.removedMembers()[cfg.ID]
+		return err == nil && string(got.Data) == "v" && slices.Contains(voters(t, leader), cfg.ID) && !leader.removedMembers()[cfg.ID] &&
+			fresh.joined.Load()
 	})
 	select {
 	case err := <-done2:
@@ -492,4 +494,99 @@ func TestRemovedMemberHandsOverTheWritesOfEveryOrigin(t *testing.T) {
 		t.Errorf("the write %s held for the down %s, after %s's removal: %d %s, want it committed",
 			holder.cfg.ID, down.cfg.ID, holder.cfg.ID, r.status, r.body)
 	}
+}
+
+// startJoiner starts a node with a new id and an empty data directory that joins the cluster
+// through via (--join), and adds it to the cluster.
+func (tc *testCluster) startJoiner(id string, via *Node) *Node {
+	tc.t.Helper()
+	cfg := via.cfg
+	cfg.ID = id
+	cfg.DataDir = filepath.Join(tc.t.TempDir(), id)
+	cfg.Raft.RaftAddr = freeAddr(tc.t)
+	cfg.Raft.Bootstrap = nil
+	cfg.Join = via.HTTPAddr()
+	cfg.HTTPAddr = ""
+	cfg.TestFaults = false
+	cfg.Gossip.Peers = nil
+	for _, n := range tc.nodes {
+		cfg.Gossip.Peers = append(cfg.Gossip.Peers, n.gossipAddr())
+	}
+	n, cancel, done := startNode(tc.t, cfg)
+	tc.nodes = append(tc.nodes, n)
+	tc.cancel = append(tc.cancel, cancel)
+	tc.done = append(tc.done, done)
+	return n
+}
+
+// pushHorizonAhead makes the purge horizon run ahead of real time by more than minAhead, the
+// way a member whose clock runs ahead does: the others' clocks observe its versions, so every
+// watermark report runs ahead, and purging a tombstone raises the horizon to the lowest report.
+// It returns the horizon.
+func pushHorizonAhead(t *testing.T, tc *testCluster, offset string, minAhead time.Duration) consistency.Version {
+	t.Helper()
+	_, ahead := tc.leaderAndFollower()
+	if r := do(t, "PUT", ahead, "/v1/test/faults", `{"clock_offset":"`+offset+`"}`); r.status != 200 {
+		t.Fatalf("faults: %d %s", r.status, r.body)
+	}
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, ahead, "/v1/kv/gone", "v"); r.status != 200 {
+			t.Fatalf("%s gone: %d %s", method, r.status, r.body)
+		}
+	}
+	var h consistency.Version
+	waitUntil(t, "the tombstone to be purged with a horizon ahead of real time", 20*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			if _, ok, err := n.store.Get("gone"); err != nil || ok {
+				return false
+			}
+		}
+		var err error
+		h, err = tc.nodes[0].store.PurgeHorizon()
+		return err == nil && time.Unix(0, h.Wall).After(time.Now().Add(minAhead))
+	})
+	return h
+}
+
+// A node that is not yet a member has no watermark covering its writes, and its clock has not
+// seen the purge horizon: a write it stamped below the horizon would be refused by every peer and
+// by the log, and lost once acknowledged. Here the horizon runs ahead of real time (one member's
+// clock is fast) and a fresh node with a correct clock joins; a client writes to it at once,
+// trying again while it answers 503 unavailable (as the Go client would try another node). The
+// write it acknowledges must be stamped above the horizon and committed, and it must not report
+// itself ready while it refuses eventual writes.
+func TestJoiningNodeAcknowledgesNoWriteBelowThePurgeHorizon(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.TestFaults = true
+		c.PurgeInterval = 100 * time.Millisecond
+	})
+	leader, _ := tc.leaderAndFollower()
+	horizon := pushHorizonAhead(t, tc, "1500ms", 500*time.Millisecond)
+	fresh := tc.startJoiner("n4", leader)
+	var w reply
+	waitUntil(t, "the joining node to acknowledge an eventual write", 30*time.Second, func() bool {
+		ready := do(t, "GET", fresh, "/v1/health/ready", "")
+		w = do(t, "PUT", fresh, "/v1/kv/fresh?consistency=eventual", "x")
+		if w.status == 200 {
+			return true
+		}
+		if w.status != 503 || errCode(t, w) != client.CodeUnavailable {
+			t.Fatalf("eventual put on the joining node: %d %s, want 200 or 503 unavailable", w.status, w.body)
+		}
+		if ready.status == 200 {
+			t.Fatalf("the joining node said it was ready, then refused an eventual write: %s", w.body)
+		}
+		return false
+	})
+	v, err := consistency.ParseVersion(w.header.Get(client.HeaderVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Newer(horizon) {
+		t.Fatalf("the joining node acknowledged a write at %v, below the purge horizon %v: the log will refuse it", v, horizon)
+	}
+	waitUntil(t, "the acknowledged write to be committed", 15*time.Second, func() bool {
+		r := do(t, "GET", leader, "/v1/kv/fresh?consistency=strong", "")
+		return r.status == 200 && r.body == "x"
+	})
 }

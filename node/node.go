@@ -66,6 +66,10 @@ type Node struct {
 	// membershipMu serializes joins and removals on the leader (members.go).
 	membershipMu sync.Mutex
 
+	// joined is set once this node takes eventual writes: from the start for a member restarted
+	// on its data, after catchUpWithRegistration for a joining one (joining.go).
+	joined atomic.Bool
+
 	removedOnce sync.Once
 	removed     chan struct{} // closed once this node learns it was removed (members.go)
 	leaves      atomic.Uint64 // leave requests taken (handleLeave): only the latest may reopen
@@ -151,6 +155,11 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		st.Close()
 		return nil, err
+	}
+	if err := n.initJoining(); err != nil {
+		n.raft.Shutdown()
+		st.Close()
+		return nil, fmt.Errorf("joining marker: %w", err)
 	}
 	gossipCfg := cfg.gossipConfig()
 	gossipCfg.Logger = logger.With("component", "gossip", "node", cfg.ID)
@@ -345,8 +354,10 @@ func (n *Node) leaderHTTP() (id, addr string) {
 }
 
 // keepRegistered makes sure the committed members table holds this node's addresses (so the
-// others can forward to it), and, for a node started with --join, asks to be added first. It
-// retries until it succeeds or the node closes; a node whose addresses are recorded does nothing.
+// others can forward to it), and, for a node started with --join, asks to be added first. A
+// joining node then catches up with its registration before it takes eventual writes
+// (joining.go). It retries until it succeeds or the node closes; a node whose addresses are
+// recorded, and that has joined, does nothing.
 func (n *Node) keepRegistered() {
 	defer n.wg.Done()
 	wait := 50 * time.Millisecond
@@ -378,10 +389,15 @@ func (n *Node) keepRegistered() {
 				return // never register again: Serve stops the node
 			}
 			wait = 200 * time.Millisecond // replaying past an old removal of this id, or no leader yet
-		case n.memberTable()[n.cfg.ID] == n.self():
+		case n.memberTable()[n.cfg.ID] == n.self() && n.joined.Load():
 			wait = 2 * time.Second // recorded: just watch for changes (e.g. a restored snapshot)
 		default:
+			// A joining node registers even when its committed layer shows it recorded: that
+			// may be an earlier registration of its id, replayed from the log.
 			err := n.register()
+			if err == nil && !n.joined.Load() {
+				err = n.catchUpWithRegistration(life)
+			}
 			if errors.Is(err, errMemberRemoved) {
 				n.learnRemoved(err.Error())
 				return

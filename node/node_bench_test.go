@@ -65,21 +65,13 @@ func startBenchCluster(b *testing.B, size int) []*Node {
 		nodes = append(nodes, n)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ready := true
-		for _, n := range nodes {
-			if id, addr := n.leaderHTTP(); id == "" || addr == "" && id != n.cfg.ID {
-				ready = false
-			}
-		}
-		if ready {
-			return nodes
-		}
+	for !clusterReady(nodes) {
 		if time.Now().After(deadline) {
-			b.Fatal("no registered leader within 20s")
+			b.Fatal("no registered leader, or nodes not joined, within 20s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return nodes
 }
 
 // benchClient is one shared client for many goroutines, with an idle connection for each.

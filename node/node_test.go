@@ -138,22 +138,24 @@ func startNode(tb testing.TB, cfg Config) (*Node, context.CancelFunc, chan error
 	return n, cancel, done
 }
 
-// waitReady polls until every node knows a leader whose HTTP address is registered.
+// clusterReady reports whether every node knows a leader whose HTTP address is registered, and
+// has caught up with its own registration (it takes eventual writes).
+func clusterReady(nodes []*Node) bool {
+	for _, n := range nodes {
+		if id, addr := n.leaderHTTP(); id == "" || addr == "" && id != n.cfg.ID || !n.joined.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// waitReady polls until clusterReady.
 func (tc *testCluster) waitReady() {
 	tc.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ready := true
-		for _, n := range tc.nodes {
-			if id, addr := n.leaderHTTP(); id == "" || addr == "" && id != n.cfg.ID {
-				ready = false
-			}
-		}
-		if ready {
-			return
-		}
+	for !clusterReady(tc.nodes) {
 		if time.Now().After(deadline) {
-			tc.t.Fatal("cluster did not elect a registered leader within 15s")
+			tc.t.Fatal("cluster did not elect a registered leader, or its nodes did not join, within 15s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -29,6 +29,7 @@ func (n *Node) localStatus() client.NodeStatus {
 		Term:         n.raft.Term(),
 		Health:       "ok",
 		Gossip:       string(eventual.StateAlive),
+		Joining:      !n.joined.Load(),
 	}
 	backlog := n.backlog()
 	s.Backlog = backlog.count
@@ -38,6 +39,8 @@ func (n *Node) localStatus() client.NodeStatus {
 	switch {
 	case leader == "":
 		s.Health, s.Reason = "degraded", "no leader known"
+	case s.Joining:
+		s.Health, s.Reason = "degraded", "joining: not yet caught up with its own registration, so refusing eventual writes"
 	case !n.raft.IsLeader() && time.Since(n.raft.LastContact()) > 2*n.cfg.Raft.HeartbeatTimeout:
 		s.Health, s.Reason = "degraded", "no recent contact with the leader"
 	case n.raft.CommitIndex() > s.AppliedIndex+1000:
@@ -183,7 +186,8 @@ func rootCause(err error) error {
 	return err
 }
 
-// handleReady answers 200 when this node knows a leader and is applying in step with it.
+// handleReady answers 200 when this node knows a leader, is applying in step with it, and (once
+// joined) takes eventual writes.
 func (n *Node) handleReady(w http.ResponseWriter, r *http.Request) {
 	s := n.localStatus()
 	if s.Health != "ok" {

@@ -211,7 +211,8 @@ func (c *cluster) byID(id string) *proc {
 }
 
 // waitLeader polls until every running node reports the same leader, which is running, and
-// returns it.
+// has caught up with its own registration (a node takes no eventual writes before), and returns
+// the leader.
 func (c *cluster) waitLeader(timeout time.Duration) *proc {
 	c.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -225,7 +226,7 @@ func (c *cluster) waitLeader(timeout time.Duration) *proc {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			st, err := c.client(p.http).StatusOf(ctx, p.http)
 			cancel()
-			if err != nil || st.Leader == "" || leader != "" && st.Leader != leader {
+			if err != nil || st.Leader == "" || leader != "" && st.Leader != leader || joining(st, p.id) {
 				agreed = false
 				break
 			}
@@ -239,6 +240,16 @@ func (c *cluster) waitLeader(timeout time.Duration) *proc {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// joining reports whether node id says, in its status st, that it is still joining.
+func joining(st *client.StatusResponse, id string) bool {
+	for _, m := range st.Nodes {
+		if m.ID == id {
+			return m.Joining
+		}
+	}
+	return false
 }
 
 func ctxTimeout(d time.Duration) (context.Context, context.CancelFunc) {

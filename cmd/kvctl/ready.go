@@ -32,7 +32,7 @@ type nodeState struct {
 
 // assessCluster decides from one round of /v1/status answers (nil status: errs says why) whether
 // the cluster is ready: every node answers, all name the same leader, and the leader's own
-// status lists every node, none of them down. It returns the leader when ready ("" otherwise)
+// status lists every node, none of them down or still joining. It returns the leader when ready ("" otherwise)
 // and every node's state either way.
 func assessCluster(nodes []clusterNode, status map[string]*client.StatusResponse, errs map[string]error) (string, []nodeState) {
 	states := make([]nodeState, len(nodes))
@@ -97,6 +97,10 @@ func assessCluster(nodes []clusterNode, status map[string]*client.StatusResponse
 			if m.Reason != "" {
 				states[i].state += ": " + m.Reason
 			}
+		case m.Joining:
+			// It takes no eventual writes until it has caught up with its own registration.
+			states[i].ok = false
+			states[i].state = "joining in " + leader + "'s view"
 		case states[i].ok:
 			states[i].state = "ok, leader " + leader
 		}

@@ -77,6 +77,14 @@ func TestAssessCluster(t *testing.T) {
 			wantFault:  []string{"n2"},
 		},
 		{
+			name: "leader sees a node joining",
+			status: map[string]*client.StatusResponse{"n1": st("n1", "n1", []client.NodeStatus{
+				{ID: "n1", Health: "ok"}, {ID: "n2", Health: "degraded", Joining: true}, {ID: "n3", Health: "ok"},
+			}), "n2": st("n2", "n1", nil), "n3": st("n3", "n1", nil)},
+			wantStates: []string{"ok, leader n1", "joining in n1's view", "ok, leader n1"},
+			wantFault:  []string{"n2"},
+		},
+		{
 			name:       "degraded is not down",
 			status:     map[string]*client.StatusResponse{"n1": st("n1", "n1", members("ok", "degraded", "ok")), "n2": st("n2", "n1", nil), "n3": st("n3", "n1", nil)},
 			wantLeader: "n1",
