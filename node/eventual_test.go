@@ -2,15 +2,18 @@ package node
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/strong"
 )
 
 // waitUntil polls cond every few milliseconds until it holds or timeout passes.
@@ -380,5 +383,35 @@ func TestIdleClusterAppendsNothing(t *testing.T) {
 		if now := applied(); now != before {
 			before, quietSince = now, time.Now()
 		}
+	}
+}
+
+// A node with no Raft state marks itself joining before Raft opens: Raft may write state as it
+// opens (a new cluster's configuration, the term of a leader that still counts this id as a
+// voter), and a crash between that and the marker left a node that, restarted, took eventual
+// writes at once with a clock that had not seen the purge horizon. Here Raft cannot open (its
+// address is taken), which stands for the crash right after it did: the marker must be there.
+func TestEmptyNodeMarksItselfJoiningBeforeRaftOpens(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cfg := DefaultConfig()
+	cfg.ID = "n1"
+	cfg.DataDir = filepath.Join(t.TempDir(), "n1")
+	cfg.HTTPAddr = freeAddr(t)
+	cfg.Raft.RaftAddr = taken.Addr().String()
+	cfg.Raft.Bootstrap = []strong.Peer{{ID: "n1", Addr: cfg.Raft.RaftAddr}}
+	cfg.Gossip.BindAddr = "127.0.0.1:0"
+	n, err := New(cfg)
+	if err == nil {
+		n.Close()
+		t.Fatal("New opened Raft on an address another listener holds")
+	} else if !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("New failed before Raft opened: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, joiningMarker)); err != nil {
+		t.Errorf("no joining marker after a start that failed as Raft opened: %v", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/dialkv/dialkv/replication/strong"
 )
 
 // A node takes eventual writes only while the purge protocol covers what it stamps. For a
@@ -33,8 +35,23 @@ var errJoining = errors.New("joining")
 // the same id, replayed from the log, from before the id was removed or its data lost.
 const joiningMarker = "JOINING"
 
-// initJoining decides, in New, whether this node starts joining. It starts joining when it
-// started with no Raft state, and also when an earlier start stopped before catching up.
+// markJoiningIfEmpty writes the joining marker, in New and before Raft opens, when the node has
+// no Raft state yet. It cannot wait for initJoining: Raft may write state as it opens (a new
+// cluster's configuration, the term of a leader that still counts this id as a voter), and a
+// crash before the marker then left a node that took eventual writes at once on restart.
+func (n *Node) markJoiningIfEmpty(raftDir string) error {
+	empty, err := strong.Empty(raftDir)
+	if err != nil || !empty {
+		return err
+	}
+	return createSynced(filepath.Join(n.cfg.DataDir, joiningMarker), joiningNote)
+}
+
+var joiningNote = []byte("# dialkv: this node has not caught up with its own registration yet: it takes no eventual writes\n")
+
+// initJoining decides, in New and after Raft opened, whether this node starts joining. It starts
+// joining when it started with no Raft state (markJoiningIfEmpty wrote the marker already unless
+// the log file was there, empty), and also when an earlier start stopped before catching up.
 func (n *Node) initJoining() error {
 	path := filepath.Join(n.cfg.DataDir, joiningMarker)
 	_, err := os.Stat(path)
@@ -47,7 +64,7 @@ func (n *Node) initJoining() error {
 		n.joined.Store(true)
 		return nil
 	}
-	return createSynced(path, []byte("# dialkv: this node has not caught up with its own registration yet: it takes no eventual writes\n"))
+	return createSynced(path, joiningNote)
 }
 
 // catchUpWithRegistration ends joining. It is called after register succeeded, so the
@@ -92,7 +109,7 @@ func (n *Node) catchUpWithRegistration(ctx context.Context) error {
 		}
 		n.clock.Observe(reported)
 	}
-	if err := os.Remove(filepath.Join(n.cfg.DataDir, joiningMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := removeSynced(filepath.Join(n.cfg.DataDir, joiningMarker)); err != nil {
 		return err
 	}
 	n.joined.Store(true)
@@ -116,7 +133,22 @@ func createSynced(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.Open(filepath.Dir(path))
+	return syncDir(filepath.Dir(path))
+}
+
+// removeSynced removes the file at path, if it is there, durably: a power loss must not bring it
+// back (a node that had joined would then refuse eventual writes until a leader answers).
+func removeSynced(path string) error {
+	if err := os.Remove(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(path string) error {
+	dir, err := os.Open(path)
 	if err != nil {
 		return err
 	}

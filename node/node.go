@@ -151,6 +151,10 @@ func New(cfg Config) (*Node, error) {
 	raftCfg := cfg.raftConfig()
 	raftCfg.Logger = logger.With("component", "raft", "node", cfg.ID)
 	raftCfg.Faults = faults
+	if err := n.markJoiningIfEmpty(raftCfg.Dir); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("joining marker: %w", err)
+	}
 	n.raft, err = strong.Open(raftCfg, st, n.clock)
 	if err != nil {
 		st.Close()
@@ -358,10 +362,15 @@ func (n *Node) leaderHTTP() (id, addr string) {
 // joining node then catches up with its registration before it takes eventual writes
 // (joining.go). It retries until it succeeds or the node closes; a node whose addresses are
 // recorded, and that has joined, does nothing.
+// joiningPatience is how long a joining node tries to catch up with its registration before it
+// logs, at warn level and then at this interval, why it cannot.
+const joiningPatience = 10 * time.Second
+
 func (n *Node) keepRegistered() {
 	defer n.wg.Done()
 	wait := 50 * time.Millisecond
 	var leaderless, asked time.Time // since when no leader is known; when peers were last asked
+	started, warned := time.Now(), time.Time{}
 	life, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -403,7 +412,14 @@ func (n *Node) keepRegistered() {
 				return
 			}
 			if err != nil {
-				n.logger.Debug("registration pending", "err", err)
+				// A joining node is not ready and refuses eventual writes until this succeeds:
+				// say why at the default level once it has taken a while, and then and again.
+				if !n.joined.Load() && time.Since(started) > joiningPatience && time.Since(warned) > joiningPatience {
+					warned = time.Now()
+					n.logger.Warn("still joining: cannot catch up with this node's registration; it stays not ready and takes no eventual writes", "for", time.Since(started).Round(time.Second), "err", err)
+				} else {
+					n.logger.Debug("registration pending", "err", err)
+				}
 				wait = min(wait*2, time.Second)
 			}
 		}

@@ -2,7 +2,9 @@ package strong
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -576,6 +578,21 @@ func (e *Engine) RemoveServer(ctx context.Context, id string) error {
 func (e *Engine) LeaderReady() bool {
 	term := e.readyTerm.Load()
 	return term != 0 && e.IsLeader() && term == e.raft.CurrentTerm()
+}
+
+// Empty reports, without opening anything, whether dir holds no Raft log file and no
+// snapshot: a node that Open starts on it starts with no Raft state. (Open may create state at
+// once: a new cluster's configuration, or the term of a leader that already counts this id as
+// a voter.)
+func Empty(dir string) (bool, error) {
+	for _, name := range []string{"raft.db", "snapshots"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return false, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // StartedEmpty reports whether the node opened with no Raft state (a new or wiped data
