@@ -202,3 +202,47 @@ func cut(t *testing.T, n *Node, others ...*Node) {
 		t.Fatalf("faults on %s: %d %s", n.cfg.ID, r.status, r.body)
 	}
 }
+
+// After a leader change with no write since, a node's newest entries are the new leader's no-op
+// and barrier, which the state machine never sees: every node must still report its staleness
+// (it used to compare the store's applied index, which only commands move, and reported none).
+func TestIdleNodesReportStalenessAfterALeaderChange(t *testing.T) {
+	tc := startCluster(t, 3)
+	l, _ := tc.leaderAndFollower()
+	if r := do(t, "PUT", l, "/v1/kv/k", "v"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if err := l.raft.TransferLeadership(); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, n.cfg.ID+" to report its staleness on an eventual read", 10*time.Second, func() bool {
+			return do(t, "GET", n, "/v1/kv/k?consistency=eventual", "").header.Get(client.HeaderStaleness) != ""
+		})
+	}
+}
+
+// A follower whose read-index calls fail at once (the leader refuses them, while its heartbeats
+// still arrive) must not call again on every read: background calls are at least freshRefresh
+// apart, failed ones included (they were thousands a second).
+func TestFollowerRefreshesItsStalenessAtMostOncePerInterval(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	l, f := tc.leaderAndFollower()
+	if r := do(t, "PUT", l, "/v1/test/faults", fmt.Sprintf(`{"drop_in":[%q]}`, f.cfg.ID)); r.status != 200 {
+		t.Fatalf("faults: %d %s", r.status, r.body)
+	}
+	before := f.readIndexes.calls.Load()
+	start := time.Now()
+	reads := 0
+	for time.Since(start) < time.Second {
+		if r := do(t, "GET", f, "/v1/kv/k?consistency=eventual", ""); r.status == 404 || r.status == 200 {
+			reads++
+		}
+	}
+	calls := f.readIndexes.calls.Load() - before
+	elapsed := time.Since(start)
+	t.Logf("%d eventual reads in %v: %d read-index calls", reads, elapsed.Round(time.Millisecond), calls)
+	if most := uint64(elapsed/freshRefresh) + 2; calls > most {
+		t.Errorf("%d read-index calls in %v of reads, want at most %d (one per %v)", calls, elapsed.Round(time.Millisecond), most, freshRefresh)
+	}
+}

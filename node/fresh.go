@@ -24,8 +24,10 @@ type leaderFreshness struct {
 	mu    sync.Mutex
 	asked time.Time
 	index uint64
-	// refreshing is set while a background refresh is in flight (at most one).
+	// refreshing is set while a background refresh is in flight (at most one); lastTry is when
+	// the latest one started (UnixNano), so that failing calls are not retried on every read.
 	refreshing atomic.Bool
+	lastTry    atomic.Int64
 }
 
 // record keeps (asked, index) if it is newer than what is known.
@@ -44,24 +46,31 @@ func (f *leaderFreshness) get() (asked time.Time, index uint64) {
 }
 
 // freshRefresh is how old a follower's freshness may grow, while it is asked for its
-// staleness, before it asks the leader again in the background: it bounds the staleness
-// eventual and session reads report, and keeps bounded reads with the default bound from ever
-// waiting for the leader. One read-index call per interval per follower is cheap next to the
-// rounds strong reads run.
+// staleness, before it asks the leader again in the background, and the least time between two
+// background calls (failed ones included): it bounds the staleness eventual and session reads
+// report, and keeps bounded reads with the default bound from waiting for the leader. One
+// read-index call per interval per follower is cheap next to the rounds strong reads run.
 const freshRefresh = 100 * time.Millisecond
+
+// freshCallTimeout bounds one background call. A bounded read that must ask the leader itself
+// joins the round after the one in flight, so a call hanging on a leader that died silently
+// must not hold it for the whole LeaderWait.
+const freshCallTimeout = 10 * freshRefresh
 
 // refreshFreshness asks the leader for a read index in the background, unless such a call is
 // already in flight. It shares rounds with strong reads (readIndexRounds), and every round a
 // follower runs, for either, records freshness (leaderReadIndex). The call ends within
 // LeaderWait, and at once when the node closes (readIndexRounds.close), so it is not waited for.
 func (n *Node) refreshFreshness() {
-	if !n.fresh.refreshing.CompareAndSwap(false, true) {
+	now := time.Now().UnixNano()
+	if now-n.fresh.lastTry.Load() < int64(freshRefresh) || !n.fresh.refreshing.CompareAndSwap(false, true) {
 		return
 	}
+	n.fresh.lastTry.Store(now)
 	go func() {
 		defer n.fresh.refreshing.Store(false)
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
+		ctx, cancel := context.WithTimeout(context.Background(), freshCallTimeout)
 		defer cancel()
-		n.readIndexes.join(ctx, n.cfg.ID+"-freshness", n.cfg.LeaderWait, n.leaderReadIndex, n.logSharedRound)
+		n.readIndexes.join(ctx, n.cfg.ID+"-freshness", freshCallTimeout, n.leaderReadIndex, n.logSharedRound)
 	}()
 }

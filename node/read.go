@@ -219,7 +219,7 @@ func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, 
 // background when it is older than freshRefresh.
 func (n *Node) stalenessBound() time.Duration {
 	if n.raft.IsLeader() {
-		if qc := n.raft.QuorumContact(); !qc.IsZero() && n.raft.AppliedIndex() >= n.raft.CommitIndex() {
+		if qc := n.raft.QuorumContact(); !qc.IsZero() && n.raft.CaughtUp(n.raft.CommitIndex()) {
 			return time.Since(qc)
 		}
 		return -1
@@ -229,7 +229,7 @@ func (n *Node) stalenessBound() time.Duration {
 	if asked.IsZero() || age > freshRefresh {
 		n.refreshFreshness()
 	}
-	if asked.IsZero() || n.raft.AppliedIndex() < index {
+	if asked.IsZero() || !n.raft.CaughtUp(index) {
 		return -1
 	}
 	return age
@@ -259,7 +259,7 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 	case asked.IsZero() || age > bound:
 		// Ask the leader now, for at most the bound: an answer that takes longer is of no use.
 		rctx, cancel := context.WithTimeout(ctx, bound)
-		_, err := n.readIndexes.join(rctx, n.cfg.ID+"-bounded", n.cfg.LeaderWait, n.leaderReadIndex, n.logSharedRound)
+		_, err := n.readIndexes.join(rctx, n.cfg.ID+"-bounded", min(bound, n.cfg.LeaderWait), n.leaderReadIndex, n.logSharedRound)
 		cancel()
 		if err != nil && n.raft.IsLeader() { // elected meanwhile (errLeadsNow)
 			return n.checkBound(ctx, bound)

@@ -470,10 +470,10 @@ func (e *Engine) SnapshotRestores() uint64 { return e.restores.Load() }
 // Snapshot asks raft to take a snapshot now (and compact the log behind it).
 func (e *Engine) Snapshot() error { return e.await(e.raft.Snapshot()) }
 
-// caughtUp reports whether the state machine reflects every entry up to index. Entries the FSM
+// CaughtUp reports whether the state machine reflects every entry up to index. Entries the FSM
 // never sees (no-ops, barriers) are skipped over by looking at the log once raft has dispatched
 // them: raft's own AppliedIndex moves when entries are handed to the FSM, not when it is done.
-func (e *Engine) caughtUp(index uint64) bool {
+func (e *Engine) CaughtUp(index uint64) bool {
 	applied := e.store.AppliedIndex()
 	if applied >= index {
 		return true
@@ -498,7 +498,7 @@ func (e *Engine) caughtUp(index uint64) bool {
 func (e *Engine) WaitApplied(ctx context.Context, index uint64) error {
 	for {
 		changed := e.store.AppliedChanged()
-		if e.caughtUp(index) {
+		if e.CaughtUp(index) {
 			return nil
 		}
 		select {
