@@ -24,10 +24,12 @@ type leaderFreshness struct {
 	mu    sync.Mutex
 	asked time.Time
 	index uint64
-	// refreshing is set while a background refresh is in flight (at most one); lastTry is when
-	// the latest one started (UnixNano), so that failing calls are not retried on every read.
+	// refreshing is set while the background refresher runs (at most one); lastTry is when it
+	// last started (UnixNano), so that a failing one is not restarted on every read; wanted is
+	// when a read last asked for this node's staleness (UnixNano).
 	refreshing atomic.Bool
 	lastTry    atomic.Int64
+	wanted     atomic.Int64
 }
 
 // record keeps (asked, index) if it is newer than what is known.
@@ -45,32 +47,57 @@ func (f *leaderFreshness) get() (asked time.Time, index uint64) {
 	return f.asked, f.index
 }
 
-// freshRefresh is how old a follower's freshness may grow, while it is asked for its
-// staleness, before it asks the leader again in the background, and the least time between two
-// background calls (failed ones included): it bounds the staleness eventual and session reads
-// report, and keeps bounded reads with the default bound from waiting for the leader. One
-// read-index call per interval per follower is cheap next to the rounds strong reads run.
+// freshRefresh is how often a follower asks the leader for a read index in the background
+// while reads want its staleness, failed calls included: it bounds the staleness that eventual,
+// session and bounded reads report, and keeps bounded reads with the default bound from waiting
+// for the leader. Ten calls a second per follower are cheap next to the rounds strong reads run.
 const freshRefresh = 100 * time.Millisecond
+
+// freshLinger is how long the refresher goes on after the last read that wanted a staleness:
+// reads a few seconds apart (someone at a terminal) still find a fresh one, and an idle
+// cluster asks nothing.
+const freshLinger = 10 * time.Second
 
 // freshCallTimeout bounds one background call. A bounded read that must ask the leader itself
 // joins the round after the one in flight, so a call hanging on a leader that died silently
 // must not hold it for the whole LeaderWait.
 const freshCallTimeout = 10 * freshRefresh
 
-// refreshFreshness asks the leader for a read index in the background, unless such a call is
-// already in flight. It shares rounds with strong reads (readIndexRounds), and every round a
-// follower runs, for either, records freshness (leaderReadIndex). The call ends within
-// LeaderWait, and at once when the node closes (readIndexRounds.close), so it is not waited for.
-func (n *Node) refreshFreshness() {
+// wantFreshness is called by every read on a follower that reports or checks its staleness,
+// with the age of the freshness it holds: it starts the refresher when that is older than
+// freshRefresh and none runs.
+func (n *Node) wantFreshness(age time.Duration, known bool) {
 	now := time.Now().UnixNano()
-	if now-n.fresh.lastTry.Load() < int64(freshRefresh) || !n.fresh.refreshing.CompareAndSwap(false, true) {
+	if now-n.fresh.wanted.Load() > int64(time.Millisecond) { // one store a millisecond is enough
+		n.fresh.wanted.Store(now)
+	}
+	if known && age <= freshRefresh || now-n.fresh.lastTry.Load() < int64(freshRefresh) || !n.fresh.refreshing.CompareAndSwap(false, true) {
 		return
 	}
 	n.fresh.lastTry.Store(now)
-	go func() {
-		defer n.fresh.refreshing.Store(false)
+	go n.refreshFreshness()
+}
+
+// refreshFreshness is the refresher: it asks the leader for a read index every freshRefresh
+// until no read has wanted a staleness for freshLinger, this node leads, or it closes. Its calls
+// share rounds with strong reads (readIndexRounds), and every round a follower runs, for
+// either, records freshness (leaderReadIndex). A call ends within freshCallTimeout, and at once
+// when the node closes (readIndexRounds.close), so the refresher is not waited for.
+func (n *Node) refreshFreshness() {
+	defer n.fresh.refreshing.Store(false)
+	tick := time.NewTicker(freshRefresh)
+	defer tick.Stop()
+	for {
 		ctx, cancel := context.WithTimeout(context.Background(), freshCallTimeout)
-		defer cancel()
 		n.readIndexes.join(ctx, n.cfg.ID+"-freshness", freshCallTimeout, n.leaderReadIndex, n.logSharedRound)
-	}()
+		cancel()
+		if time.Since(time.Unix(0, n.fresh.wanted.Load())) > freshLinger || n.raft.IsLeader() {
+			return
+		}
+		select {
+		case <-n.closed:
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -215,8 +215,8 @@ func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, 
 
 // stalenessBound is how stale the committed layer may be right now, when that is known without
 // waiting or asking anyone; -1 when it is not. On a follower it is the age of the newest read
-// index it holds (leaderFreshness), once applied; asking for it refreshes that in the
-// background when it is older than freshRefresh.
+// index it holds (leaderFreshness), once applied; asking for it keeps that refreshed in the
+// background (wantFreshness).
 func (n *Node) stalenessBound() time.Duration {
 	if n.raft.IsLeader() {
 		if qc := n.raft.QuorumContact(); !qc.IsZero() && n.raft.CaughtUp(n.raft.CommitIndex()) {
@@ -226,9 +226,7 @@ func (n *Node) stalenessBound() time.Duration {
 	}
 	asked, index := n.fresh.get()
 	age := time.Since(asked)
-	if asked.IsZero() || age > freshRefresh {
-		n.refreshFreshness()
-	}
+	n.wantFreshness(age, !asked.IsZero())
 	if asked.IsZero() || !n.raft.CaughtUp(index) {
 		return -1
 	}
@@ -255,8 +253,9 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 		return time.Since(qc), nil
 	}
 	asked, index := n.fresh.get()
-	switch age := time.Since(asked); {
-	case asked.IsZero() || age > bound:
+	age := time.Since(asked)
+	n.wantFreshness(age, !asked.IsZero())
+	if asked.IsZero() || age > bound {
 		// Ask the leader now, for at most the bound: an answer that takes longer is of no use.
 		rctx, cancel := context.WithTimeout(ctx, bound)
 		_, err := n.readIndexes.join(rctx, n.cfg.ID+"-bounded", min(bound, n.cfg.LeaderWait), n.leaderReadIndex, n.logSharedRound)
@@ -265,8 +264,6 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 			return n.checkBound(ctx, bound)
 		}
 		asked, index = n.fresh.get()
-	case age > bound/2:
-		n.refreshFreshness() // still within the bound: answer from it, fresher next time
 	}
 	if asked.IsZero() {
 		return 0, fmt.Errorf("%w: %s has no read index from a leader within max_staleness %v", replication.ErrStale, n.cfg.ID, bound)
