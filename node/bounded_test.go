@@ -224,8 +224,9 @@ func TestIdleNodesReportStalenessAfterALeaderChange(t *testing.T) {
 
 // A follower whose read-index calls fail at once (the leader refuses them, while its heartbeats
 // still arrive) must not call again on every read: background calls are at least freshRefresh
-// apart, failed ones included (they were thousands a second).
-func TestFollowerRefreshesItsStalenessAtMostOncePerInterval(t *testing.T) {
+// apart, failed ones included (they were thousands a second). Nor may it give up while reads
+// go on.
+func TestFollowerRefreshesItsStalenessOncePerInterval(t *testing.T) {
 	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
 	l, f := tc.leaderAndFollower()
 	if r := do(t, "PUT", l, "/v1/test/faults", fmt.Sprintf(`{"drop_in":[%q]}`, f.cfg.ID)); r.status != 200 {
@@ -244,5 +245,9 @@ func TestFollowerRefreshesItsStalenessAtMostOncePerInterval(t *testing.T) {
 	t.Logf("%d eventual reads in %v: %d read-index calls", reads, elapsed.Round(time.Millisecond), calls)
 	if most := uint64(elapsed/freshRefresh) + 2; calls > most {
 		t.Errorf("%d read-index calls in %v of reads, want at most %d (one per %v)", calls, elapsed.Round(time.Millisecond), most, freshRefresh)
+	}
+	// And it keeps trying while reads want its staleness, though every call fails.
+	if least := uint64(elapsed / (2 * freshRefresh)); calls < least {
+		t.Errorf("%d read-index calls in %v of reads, want at least %d: the refresher stopped", calls, elapsed.Round(time.Millisecond), least)
 	}
 }

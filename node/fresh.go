@@ -25,8 +25,9 @@ type leaderFreshness struct {
 	asked time.Time
 	index uint64
 	// refreshing is set while the background refresher runs (at most one); lastTry is when it
-	// last started (UnixNano), so that a failing one is not restarted on every read; wanted is
-	// when a read last asked for this node's staleness (UnixNano).
+	// last started, so that a failing one is not restarted on every read; wanted is when a read
+	// last asked for this node's staleness (both monoNow: a wall clock stepped back must not
+	// stop refreshes).
 	refreshing atomic.Bool
 	lastTry    atomic.Int64
 	wanted     atomic.Int64
@@ -67,7 +68,7 @@ const freshCallTimeout = 10 * freshRefresh
 // with the age of the freshness it holds: it starts the refresher when that is older than
 // freshRefresh and none runs.
 func (n *Node) wantFreshness(age time.Duration, known bool) {
-	now := time.Now().UnixNano()
+	now := monoNow()
 	if now-n.fresh.wanted.Load() > int64(time.Millisecond) { // one store a millisecond is enough
 		n.fresh.wanted.Store(now)
 	}
@@ -91,7 +92,7 @@ func (n *Node) refreshFreshness() {
 		ctx, cancel := context.WithTimeout(context.Background(), freshCallTimeout)
 		n.readIndexes.join(ctx, n.cfg.ID+"-freshness", freshCallTimeout, n.leaderReadIndex, n.logSharedRound)
 		cancel()
-		if time.Since(time.Unix(0, n.fresh.wanted.Load())) > freshLinger || n.raft.IsLeader() {
+		if monoNow()-n.fresh.wanted.Load() > int64(freshLinger) || n.raft.IsLeader() {
 			return
 		}
 		select {
@@ -101,3 +102,8 @@ func (n *Node) refreshFreshness() {
 		}
 	}
 }
+
+// monoNow is nanoseconds on the monotonic clock since the process started.
+func monoNow() int64 { return int64(time.Since(processStart)) }
+
+var processStart = time.Now()

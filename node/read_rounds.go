@@ -53,10 +53,14 @@ func (rs *readIndexRounds) close() {
 
 // readIndexRound is one call to the leader and the requests that share its answer.
 type readIndexRound struct {
-	ids   []string      // request ids of those who joined, in order; the call carries ids[0]
-	done  chan struct{} // closed once index and err are set
-	index uint64
-	err   error
+	ids []string // request ids of those who joined, in order; the call carries ids[0]
+	// timeout bounds the round's call: the longest any joiner asked for (each leaves on its own
+	// context sooner), so that a bounded read's short bound cannot cut short the call a strong
+	// read shares.
+	timeout time.Duration
+	done    chan struct{} // closed once index and err are set
+	index   uint64
+	err     error
 }
 
 // readIndexCall makes one round's call; id is the request id it carries. ctx is the round's own
@@ -64,7 +68,8 @@ type readIndexRound struct {
 type readIndexCall func(ctx context.Context, id string) (uint64, error)
 
 // join waits for the next round to start and end, and returns its answer, or ctx's error when
-// ctx ends first (the round goes on for the others). timeout bounds each round's call; report,
+// ctx ends first (the round goes on for the others). timeout bounds the round's call (the
+// longest of its joiners' wins); report,
 // if not nil, is told of each round as it ends.
 func (rs *readIndexRounds) join(ctx context.Context, id string, timeout time.Duration, call readIndexCall, report func(r *readIndexRound, took time.Duration)) (uint64, error) {
 	rs.mu.Lock()
@@ -78,13 +83,14 @@ func (rs *readIndexRounds) join(ctx context.Context, id string, timeout time.Dur
 		rs.next = r
 	}
 	r.ids = append(r.ids, id)
+	r.timeout = max(r.timeout, timeout)
 	if !rs.running {
 		if rs.life == nil {
 			rs.life, rs.cancel = context.WithCancel(context.Background())
 		}
 		rs.running, rs.next = true, nil
 		rs.wg.Add(1) // under mu, before close can Wait: closed is false here
-		go rs.run(r, timeout, call, report)
+		go rs.run(r, call, report)
 	}
 	rs.mu.Unlock()
 	select {
@@ -98,10 +104,13 @@ func (rs *readIndexRounds) join(ctx context.Context, id string, timeout time.Dur
 // run makes r's call, then the call of every round joined meanwhile, until none is waiting.
 // A round's call starts only after everyone in it joined, so each gets an index taken after it
 // asked.
-func (rs *readIndexRounds) run(r *readIndexRound, timeout time.Duration, call readIndexCall, report func(r *readIndexRound, took time.Duration)) {
+func (rs *readIndexRounds) run(r *readIndexRound, call readIndexCall, report func(r *readIndexRound, took time.Duration)) {
 	defer rs.wg.Done()
 	for r != nil {
 		start := time.Now()
+		rs.mu.Lock()
+		timeout := r.timeout // joins are over: the round left next before it got here
+		rs.mu.Unlock()
 		ctx, cancel := context.WithTimeout(rs.life, timeout)
 		r.index, r.err = call(ctx, r.ids[0])
 		cancel()

@@ -270,3 +270,50 @@ func TestReadIndexRoundsClose(t *testing.T) {
 	default:
 	}
 }
+
+// A round's call gets the longest timeout any of its joiners asked for. It used to get the
+// timeout of the request that started the round goroutine, for every round chained after it:
+// a bounded read's 10 ms bound cut short the calls strong reads shared (5 s), and under steady
+// bounded reads with a small bound every strong read on the follower timed out.
+func TestReadIndexRoundCallGetsItsJoinersLongestTimeout(t *testing.T) {
+	var rs readIndexRounds
+	defer rs.close()
+	deadlines := make(chan time.Duration, 4)
+	release := make(chan struct{})
+	call := func(ctx context.Context, id string) (uint64, error) {
+		d, _ := ctx.Deadline()
+		deadlines <- time.Until(d)
+		<-release
+		return 1, nil
+	}
+	short := make(chan error, 1)
+	go func() {
+		_, err := rs.join(context.Background(), "bounded-1", 10*time.Millisecond, call, nil)
+		short <- err
+	}()
+	if d := receive(t, deadlines, "the first round's call"); d > 10*time.Millisecond {
+		t.Fatalf("the first round's call has %v, want at most 10ms", d)
+	}
+	// While it runs, a short and a long request join the next round.
+	long := make(chan error, 2)
+	go func() {
+		_, err := rs.join(context.Background(), "bounded-2", 10*time.Millisecond, call, nil)
+		long <- err
+	}()
+	go func() {
+		_, err := rs.join(context.Background(), "strong-1", 5*time.Second, call, nil)
+		long <- err
+	}()
+	waitJoined(t, &rs, 2)
+	release <- struct{}{}
+	receive(t, short, "the first round's answer")
+	if d := receive(t, deadlines, "the second round's call"); d < time.Second {
+		t.Errorf("the second round's call has %v, want the strong read's 5s", d)
+	}
+	release <- struct{}{}
+	for range 2 {
+		if err := receive(t, long, "the second round's answers"); err != nil {
+			t.Errorf("second round: %v", err)
+		}
+	}
+}
