@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // FinalValue is a key's value as a final read saw it.
@@ -220,21 +221,26 @@ type StalenessConfig struct {
 }
 
 // CheckStaleness measures how stale bounded and eventual reads were (DESIGN.md, guarantee 5).
-// The writer's values are increasing numbers per key. A read invoked at t that returned n is
-// stale if a write of a larger number had been acknowledged before t; its staleness is t minus
-// the earliest such acknowledgement (ms), and the number of such writes (versions). A bounded
-// read may be at most its bound (plus Tolerance) stale.
+// The writer's values are increasing numbers per key. A read invoked at t is stale if a newer
+// write had been acknowledged before t; its staleness is t minus the earliest such
+// acknowledgement (ms), and the number of such writes (versions). Newer is by version when the
+// read and the write both carry one, and by number otherwise: a write whose outcome was unknown
+// may take effect after later ones (a forwarded write committed once a partition heals), and
+// then its smaller number is the key's newest value, not a stale one. A bounded read may be at
+// most its bound (plus Tolerance) stale.
 func CheckStaleness(workload string, ops []*Op, cfg StalenessConfig) CheckResult {
 	type ack struct {
-		seq int
-		at  int64
+		seq     int
+		version consistency.Version // zero when the history has none
+		at      int64
 	}
 	acks := map[string][]ack{} // key -> acknowledged writes by completion time
 	for _, op := range ops {
 		if op.F == FWrite && op.Type == TypeOK {
 			var n int
 			if _, err := fmt.Sscan(op.Value, &n); err == nil {
-				acks[op.Key] = append(acks[op.Key], ack{n, op.Complete})
+				v, _ := consistency.ParseVersion(op.Version)
+				acks[op.Key] = append(acks[op.Key], ack{n, v, op.Complete})
 			}
 		}
 	}
@@ -254,6 +260,13 @@ func CheckStaleness(workload string, ops []*Op, cfg StalenessConfig) CheckResult
 				continue
 			}
 		}
+		read, _ := consistency.ParseVersion(op.Version)
+		newer := func(a ack) bool {
+			if !a.version.IsZero() && (!read.IsZero() || op.Absent) {
+				return a.version.Newer(read)
+			}
+			return a.seq > seq
+		}
 		var staleMS float64
 		versions := 0
 		first := int64(-1)
@@ -261,7 +274,7 @@ func CheckStaleness(workload string, ops []*Op, cfg StalenessConfig) CheckResult
 			if a.at >= op.Invoke {
 				break
 			}
-			if a.seq > seq {
+			if newer(a) {
 				versions++
 				if first < 0 || a.at < first {
 					first = a.at
