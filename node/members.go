@@ -170,7 +170,7 @@ func (n *Node) askPeersIfRemoved(ctx context.Context) bool {
 func (n *Node) learnRemoved(source string) {
 	path := filepath.Join(n.cfg.DataDir, removedMarker)
 	note := fmt.Sprintf("%s; learned at %s", source, time.Now().UTC().Format(time.RFC3339))
-	if err := os.WriteFile(path, []byte(note+"\n"), 0o600); err != nil {
+	if err := createSynced(path, []byte(note+"\n")); err != nil {
 		n.logger.Warn("cannot record the removal", "path", path, "err", err)
 	}
 	n.stopRemoved(source)
