@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dialkv/dialkv/internal/durable"
 	"github.com/dialkv/dialkv/replication/strong"
 )
 
@@ -44,7 +45,7 @@ func (n *Node) markJoiningIfEmpty(raftDir string) error {
 	if err != nil || !empty {
 		return err
 	}
-	return createSynced(filepath.Join(n.cfg.DataDir, joiningMarker), joiningNote)
+	return durable.WriteFile(filepath.Join(n.cfg.DataDir, joiningMarker), joiningNote)
 }
 
 var joiningNote = []byte("# dialkv: this node has not caught up with its own registration yet: it takes no eventual writes\n")
@@ -64,7 +65,7 @@ func (n *Node) initJoining() error {
 		n.joined.Store(true)
 		return nil
 	}
-	return createSynced(path, joiningNote)
+	return durable.WriteFile(path, joiningNote)
 }
 
 // catchUpWithRegistration ends joining. It is called after register succeeded, so the
@@ -109,49 +110,10 @@ func (n *Node) catchUpWithRegistration(ctx context.Context) error {
 		}
 		n.clock.Observe(reported)
 	}
-	if err := removeSynced(filepath.Join(n.cfg.DataDir, joiningMarker)); err != nil {
+	if err := durable.Remove(filepath.Join(n.cfg.DataDir, joiningMarker)); err != nil {
 		return err
 	}
 	n.joined.Store(true)
 	n.logger.Info("caught up with its own registration: taking eventual writes", "applied_index", index)
 	return nil
-}
-
-// createSynced writes a new file at path and makes it durable, its directory entry included.
-func createSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// removeSynced removes the file at path, if it is there, durably: a power loss must not bring it
-// back (a node that had joined would then refuse eventual writes until a leader answers).
-func removeSynced(path string) error {
-	if err := os.Remove(path); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(path string) error {
-	dir, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/durable"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
 	"github.com/dialkv/dialkv/replication/strong"
@@ -170,7 +171,7 @@ func (n *Node) askPeersIfRemoved(ctx context.Context) bool {
 func (n *Node) learnRemoved(source string) {
 	path := filepath.Join(n.cfg.DataDir, removedMarker)
 	note := fmt.Sprintf("%s; learned at %s", source, time.Now().UTC().Format(time.RFC3339))
-	if err := createSynced(path, []byte(note+"\n")); err != nil {
+	if err := durable.WriteFile(path, []byte(note+"\n")); err != nil {
 		n.logger.Warn("cannot record the removal", "path", path, "err", err)
 	}
 	n.stopRemoved(source)

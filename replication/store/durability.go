@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dialkv/dialkv/internal/durable"
 )
 
 // The committed layer's file is written without fsync (bbolt NoSync): it can always be rebuilt
@@ -69,35 +71,7 @@ func writeMark(dbPath string, m mark) error {
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# dialkv: whether %s was closed cleanly (it is written without fsync)\nboot=%s\nstate=%s\n", filepath.Base(dbPath), m.boot, state)
-	tmp := markPath(dbPath) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(buf.Bytes()); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, markPath(dbPath)); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(dbPath))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return durable.WriteFile(markPath(dbPath), buf.Bytes())
 }
 
 // mayBeTorn reports whether the committed layer's file at path may have lost unsynced writes:
@@ -118,5 +92,5 @@ func setAside(path string) (string, error) {
 	if err := os.Rename(path, aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", err
 	}
-	return aside, syncDir(filepath.Dir(path))
+	return aside, durable.SyncDir(filepath.Dir(path))
 }
