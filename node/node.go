@@ -357,15 +357,15 @@ func (n *Node) leaderHTTP() (id, addr string) {
 	return id, n.memberTable()[id].HTTPAddr
 }
 
+// joiningPatience is how long a joining node tries to catch up with its registration before it
+// logs, at warn level and then at this interval, why it cannot.
+const joiningPatience = 10 * time.Second
+
 // keepRegistered makes sure the committed members table holds this node's addresses (so the
 // others can forward to it), and, for a node started with --join, asks to be added first. A
 // joining node then catches up with its registration before it takes eventual writes
 // (joining.go). It retries until it succeeds or the node closes; a node whose addresses are
 // recorded, and that has joined, does nothing.
-// joiningPatience is how long a joining node tries to catch up with its registration before it
-// logs, at warn level and then at this interval, why it cannot.
-const joiningPatience = 10 * time.Second
-
 func (n *Node) keepRegistered() {
 	defer n.wg.Done()
 	wait := 50 * time.Millisecond
