@@ -64,19 +64,21 @@ const freshLinger = 10 * time.Second
 // must not hold it for the whole LeaderWait.
 const freshCallTimeout = 10 * freshRefresh
 
-// wantFreshness is called by every read on a follower that reports or checks its staleness,
-// with the age of the freshness it holds: it starts the refresher when that is older than
-// freshRefresh and none runs.
-func (n *Node) wantFreshness(age time.Duration, known bool) {
+// followerFreshness returns the newest read index this follower holds and when it asked for
+// it, for a read that reports or checks its staleness: it also notes that reads want it, and
+// starts the refresher when what it holds is older than freshRefresh and none runs.
+func (n *Node) followerFreshness() (asked time.Time, index uint64) {
+	asked, index = n.fresh.get()
 	now := monoNow()
 	if now-n.fresh.wanted.Load() > int64(time.Millisecond) { // one store a millisecond is enough
 		n.fresh.wanted.Store(now)
 	}
-	if known && age <= freshRefresh || now-n.fresh.lastTry.Load() < int64(freshRefresh) || !n.fresh.refreshing.CompareAndSwap(false, true) {
-		return
+	if !asked.IsZero() && time.Since(asked) <= freshRefresh || now-n.fresh.lastTry.Load() < int64(freshRefresh) || !n.fresh.refreshing.CompareAndSwap(false, true) {
+		return asked, index
 	}
 	n.fresh.lastTry.Store(now)
 	go n.refreshFreshness()
+	return asked, index
 }
 
 // refreshFreshness is the refresher: it asks the leader for a read index every freshRefresh

@@ -216,7 +216,7 @@ func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, 
 // stalenessBound is how stale the committed layer may be right now, when that is known without
 // waiting or asking anyone; -1 when it is not. On a follower it is the age of the newest read
 // index it holds (leaderFreshness), once applied; asking for it keeps that refreshed in the
-// background (wantFreshness).
+// background (followerFreshness).
 func (n *Node) stalenessBound() time.Duration {
 	if n.raft.IsLeader() {
 		if qc := n.raft.QuorumContact(); !qc.IsZero() && n.raft.CaughtUp(n.raft.CommitIndex()) {
@@ -224,13 +224,11 @@ func (n *Node) stalenessBound() time.Duration {
 		}
 		return -1
 	}
-	asked, index := n.fresh.get()
-	age := time.Since(asked)
-	n.wantFreshness(age, !asked.IsZero())
+	asked, index := n.followerFreshness()
 	if asked.IsZero() || !n.raft.CaughtUp(index) {
 		return -1
 	}
-	return age
+	return time.Since(asked)
 }
 
 // checkBound makes sure the committed layer is at most bound behind the leader and returns the
@@ -252,10 +250,8 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 		}
 		return time.Since(qc), nil
 	}
-	asked, index := n.fresh.get()
-	age := time.Since(asked)
-	n.wantFreshness(age, !asked.IsZero())
-	if asked.IsZero() || age > bound {
+	asked, index := n.followerFreshness()
+	if asked.IsZero() || time.Since(asked) > bound {
 		// Ask the leader now, for at most the bound: an answer that takes longer is of no use.
 		rctx, cancel := context.WithTimeout(ctx, bound)
 		_, err := n.readIndexes.join(rctx, n.cfg.ID+"-bounded", min(bound, n.cfg.LeaderWait), n.leaderReadIndex, n.logSharedRound)
