@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,10 @@ type Config struct {
 	// noProposeRoute serves no POST /v1/internal/propose, as nodes older than batched forwarding
 	// (tests of the relay fallback in a mixed-version cluster).
 	noProposeRoute bool
+	// beforePropose, when set, runs on the leader before it proposes a forwarded batch, with
+	// the batch's context; the leader calls the function it returns once the proposal is over
+	// (tests of what a follower's giving up does to a batch in flight).
+	beforePropose func(ctx context.Context) (after func())
 }
 
 // DefaultConfig returns the settings kvd starts with.

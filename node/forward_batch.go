@@ -39,6 +39,9 @@ type forwardedWrite struct {
 	batch.State
 	cmd  []byte // encoded command, stamped here; the leader stamps it anew, after this stamp
 	done chan forwardResult
+	// wait is the caller's context: once every caller in a call has given up, the call to the
+	// leader is cancelled, so the leader does not propose what nobody waits for any more.
+	wait context.Context
 }
 
 // forwardResult is the leader's answer for one write. retry: the write was certainly not
@@ -72,7 +75,7 @@ type proposeResult struct {
 
 // forwardWrite sends cmd to the leader through the forwarder and waits for its answer.
 func (n *Node) forwardWrite(ctx context.Context, cmd *replication.Command) forwardResult {
-	fw := &forwardedWrite{cmd: cmd.Encode(), done: make(chan forwardResult, 1)}
+	fw := &forwardedWrite{cmd: cmd.Encode(), done: make(chan forwardResult, 1), wait: ctx}
 	select {
 	case n.forwards.queue <- fw:
 	case <-ctx.Done():
@@ -147,19 +150,49 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	// by position.
 	var encoded [][]byte
 	var sent []int
+	var waits []context.Context
 	for i, fw := range writes {
 		if fw.Commit() {
 			encoded = append(encoded, fw.cmd)
 			sent = append(sent, i)
+			waits = append(waits, fw.wait)
 		}
 	}
 	if len(sent) == 0 {
 		return out // every caller gave up: nobody reads the results
 	}
+	// The call lasts only while some caller still waits. Cancelling it closes the connection,
+	// which ends the leader's request context, and the leader then proposes none of the batch
+	// still queued there (strong's ProposeAll): a write whose client was answered
+	// outcome_unknown stops short of the log wherever it can, instead of landing seconds later.
+	ctx, stop := whileAnyWaits(ctx, waits)
+	defer stop()
 	for j, r := range n.callLeader(ctx, id, addr, encoded) {
 		out[sent[j]] = r
 	}
 	return out
+}
+
+// whileAnyWaits returns a context derived from parent that also ends once every one of waits
+// has ended, and the function that releases it.
+func whileAnyWaits(parent context.Context, waits []context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	var left atomic.Int64
+	left.Store(int64(len(waits)))
+	stops := make([]func() bool, len(waits))
+	for i, w := range waits {
+		stops[i] = context.AfterFunc(w, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }
 
 // callLeader proposes the encoded writes through leader id at addr and returns each one's result.
@@ -298,6 +331,9 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
 	defer cancel()
+	if n.cfg.beforePropose != nil {
+		defer n.cfg.beforePropose(ctx)()
+	}
 	results, errs := n.raft.ProposeAll(ctx, cmds)
 	ans := proposeAnswer{Leader: n.cfg.ID, Applied: n.store.AppliedIndex(), Results: make([]proposeResult, len(cmds))}
 	for i, res := range results {

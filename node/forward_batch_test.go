@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,5 +177,60 @@ func TestFollowerClockObservesTheForwardedAnswer(t *testing.T) {
 	}
 	if !evv.Newer(sv) {
 		t.Errorf("the eventual write %s took after acknowledging the strong write %s is older than it", evv, sv)
+	}
+}
+
+// A forwarded write whose client gives up before the leader proposes it is not proposed at all:
+// the follower cancels its call to the leader once no caller in the batch waits any more, and
+// the leader drops the batch. The follower used to hold the call open for its own LeaderWait,
+// so the write could land seconds after its client had been answered outcome_unknown.
+func TestForwardedWriteIsNotProposedAfterItsClientGaveUp(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	proposed := make(chan struct{}, 1)
+	var cancelled atomic.Bool
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.LeaderWait = 20 * time.Second
+		c.beforePropose = func(ctx context.Context) func() {
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			select {
+			case <-ctx.Done():
+				cancelled.Store(true)
+			case <-release:
+			}
+			return func() { proposed <- struct{}{} }
+		}
+	})
+	leader, follower := tc.leaderAndFollower()
+
+	impatient := &http.Client{Timeout: 300 * time.Millisecond}
+	req, err := http.NewRequest("PUT", "http://"+follower.HTTPAddr()+"/v1/kv/late", strings.NewReader("late"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := impatient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the write through %s was answered %d while the leader held it", follower.cfg.ID, resp.StatusCode)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the forwarded batch never reached the leader")
+	}
+	waitUntil(t, "the leader's batch to be cancelled after its only client gave up", 5*time.Second, cancelled.Load)
+	close(release)
+	select {
+	case <-proposed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the leader's proposal never ended")
+	}
+	if r := do(t, "PUT", leader, "/v1/kv/after", "after"); r.status != 200 {
+		t.Fatalf("a later write: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", leader, "/v1/kv/late?consistency=strong", ""); r.status != http.StatusNotFound {
+		t.Errorf("the write whose client gave up before it was proposed was applied: %d %q", r.status, r.body)
 	}
 }

@@ -56,6 +56,12 @@ func (e *Engine) ProposeAll(ctx context.Context, cmds []*replication.Command) ([
 	}
 	queued := make([]*proposal, len(cmds))
 	for i, cmd := range cmds {
+		if err := ctx.Err(); err != nil {
+			// A select below would pick at random between a free queue slot and a done ctx:
+			// a caller that has given up must not have its write proposed.
+			errs[i] = fmt.Errorf("%w: %v before the write was queued; it was not proposed", replication.ErrTimeout, err)
+			continue
+		}
 		p := &proposal{data: cmd.Encode(), done: make(chan proposalResult, 1)}
 		select {
 		case e.proposals <- p:
