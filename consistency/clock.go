@@ -44,6 +44,20 @@ func (c *Clock) Now() Version {
 	return v
 }
 
+// NowStrong is Now for a strong write this node proposes as leader: the same fresh timestamp,
+// in the node's strong-write space (node id + "/s", which no clock issues). The state machine
+// gives a strong write that arrives behind its key's version the successor of that version,
+// stamped by the write's stamp node, and this clock may by then have observed the key's version
+// and issued that very timestamp to an eventual write of the key: under the plain node id the
+// two writes would share one version, and last-writer-wins would drop the acknowledged eventual
+// write with nothing newer replacing it. Versions in the strong space never equal one from Now,
+// and still order against every other version by timestamp.
+func (c *Clock) NowStrong() Version {
+	v := c.Now()
+	v.Node += strongMark
+	return v
+}
+
 // Observe moves the clock past v, so later Now calls are newer than v. Observing an older
 // version changes nothing.
 func (c *Clock) Observe(v Version) {

@@ -72,7 +72,7 @@ func TestVersionSuccessor(t *testing.T) {
 }
 
 func TestVersionText(t *testing.T) {
-	for _, v := range []Version{{}, {Wall: 1732298000123456789, Logical: 7, Node: "n3"}, {Wall: 5, Node: "node-with.dots"}} {
+	for _, v := range []Version{{}, {Wall: 1732298000123456789, Logical: 7, Node: "n3"}, {Wall: 5, Node: "node-with.dots"}, {Wall: 6, Logical: 1, Node: "n1/s"}} {
 		got, err := ParseVersion(v.String())
 		if err != nil || got != v {
 			t.Errorf("round trip %v: got %v, %v", v, got, err)
@@ -139,6 +139,34 @@ func TestClockObserveWithin(t *testing.T) {
 	}
 	if d := c.Drift(); d != 10*time.Second {
 		t.Errorf("Drift after a cut observation = %v, want the 10s bound", d)
+	}
+}
+
+// A strong stamp is a fresh timestamp like any other, in a node space no clock issues: neither
+// it nor a successor derived from it (as applying a strong write that fell behind its key does)
+// is ever a version Now issues, whatever the clock observed in between.
+func TestClockNowStrong(t *testing.T) {
+	c := NewClock("n1", func() time.Time { return time.Unix(100, 0) }) // stuck: logical counters only
+	issued := map[Version]bool{}
+	prev := c.Now()
+	issued[prev] = true
+	for i := 0; i < 100; i++ {
+		s := c.NowStrong()
+		if s.Node != "n1/s" || s.StampedBy() != "n1" || !s.Newer(prev) {
+			t.Fatalf("NowStrong = %v after %v: want a newer version stamped by n1 in its strong space", s, prev)
+		}
+		c.Observe(Version{Wall: s.Wall, Logical: s.Logical + 3, Node: "n2"}) // the key moves ahead
+		succ := Version{Wall: s.Wall, Logical: s.Logical + 3, Node: "n2"}.Successor(s.Node)
+		for j := 0; j < 5; j++ {
+			prev = c.Now()
+			issued[prev] = true
+		}
+		if issued[s] || issued[succ] {
+			t.Fatalf("Now issued the strong stamp %v or its successor %v", s, succ)
+		}
+	}
+	if v := c.Now(); v.StampedBy() != "n1" || v.Node != "n1" {
+		t.Errorf("Now = %v: StampedBy of a plain version is its node", v)
 	}
 }
 

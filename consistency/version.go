@@ -52,6 +52,17 @@ func (v Version) Successor(node string) Version {
 	return Version{Wall: v.Wall, Logical: v.Logical + 1, Node: node}
 }
 
+// strongMark ends the node part of every version a leader stamps on a strong write ("n1/s").
+// Node ids cannot contain '/' (node.Config.Validate has refused it since the first release), so
+// no Clock is named so and Now never issues such a version. The strong writes' space is where
+// their successor versions land too: applying a strong write whose stamp fell behind the key
+// gives it the key's version's Successor under the stamp's node, and were that node plain "n1",
+// n1's clock could issue the very same version to an eventual write of the key (see NowStrong).
+const strongMark = "/s"
+
+// StampedBy is the id of the node that stamped v: its Node, without the mark of a strong write.
+func (v Version) StampedBy() string { return strings.TrimSuffix(v.Node, strongMark) }
+
 // Max returns the newer of v and w.
 func Max(v, w Version) Version {
 	if w.Newer(v) {
