@@ -35,7 +35,9 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 	for {
 		if n.raft.IsLeader() {
 			cmd := wr.cmd
-			cmd.Stamp = n.clock.Now()
+			// A strong write's stamp is in this node's strong space, so the version it gets never
+			// equals one this clock gives an eventual write (consistency.Clock.NowStrong).
+			cmd.Stamp = n.clock.NowStrong()
 			res, err := n.propose(ctx, &cmd)
 			if !errors.Is(err, replication.ErrNotLeader) {
 				return res, forwardedVia{}, err
@@ -47,7 +49,7 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 		if !n.raft.IsLeader() {
 			// Stamped here too: the leader stamps the write anew, after this stamp (see
 			// handlePropose), so what this node's clock saw orders it.
-			wr.cmd.Stamp = n.clock.Now()
+			wr.cmd.Stamp = n.clock.NowStrong()
 			fr := n.forwardWrite(ctx, &wr.cmd)
 			if fr.relay {
 				done, err := n.forwardToLeader(ctx, w, r, wr.body)

@@ -318,7 +318,7 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 			// (its session's writes among them), so the leader's stamp must be newer.
 			n.observeOutside(c.Stamp, "forwarded stamp")
 		}
-		c.Stamp = n.clock.Now()
+		c.Stamp = n.clock.NowStrong() // as strongWrite stamps it
 		cmds[i] = c
 	}
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/internal/freeport"
 	"github.com/dialkv/dialkv/replication/strong"
 )
@@ -237,6 +238,14 @@ func TestStrongWriteThroughFollowerAndReadEverywhere(t *testing.T) {
 	version := put.header.Get(client.HeaderVersion)
 	if version == "" {
 		t.Fatal("put answered no version")
+	}
+	// The leader stamps strong writes, forwarded or not, in its strong space, where its clock
+	// never stamps an eventual write (consistency.Clock.NowStrong).
+	direct := do(t, "PUT", leader, "/v1/kv/b?consistency=strong", "2")
+	for _, r := range []reply{put, direct} {
+		if v, err := consistency.ParseVersion(r.header.Get(client.HeaderVersion)); err != nil || v.Node != leader.cfg.ID+"/s" || v.StampedBy() != leader.cfg.ID {
+			t.Errorf("strong write answered version %q (%v), want one stamped by %s in its strong space", r.header.Get(client.HeaderVersion), err, leader.cfg.ID)
+		}
 	}
 	for _, n := range tc.nodes {
 		got := do(t, "GET", n, "/v1/kv/a?consistency=strong", "")

@@ -80,8 +80,8 @@ func (n *Node) relaySessionRead(w http.ResponseWriter, r *http.Request, token se
 	}
 	if want := token.versionOf(key); key != "" && !want.IsZero() {
 		if has, err := n.holdsSessionVersion(key, want); err == nil && !has {
-			if up, known := live[want.Node]; up || !known {
-				add(want.Node) // a node gossip has dead would only spend the budget
+			if up, known := live[want.StampedBy()]; up || !known {
+				add(want.StampedBy()) // a node gossip has dead would only spend the budget
 			}
 		}
 	}
@@ -198,15 +198,16 @@ func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.
 }
 
 // holdsSessionVersion reports whether this node can answer a session that has seen version want
-// of key: it holds a version at least as new; or it stamped want itself (its origin), holds
-// nothing of key, and has applied a purge horizon newer than want. The origin gives a version it
-// took up only for a newer one of the key or once it is committed, so there the key's absence
-// means a later delete, purged since: without this, a session that wrote or read its own delete
-// would wait, on every node, for a tombstone no node keeps any more. Other nodes cannot tell a
-// purged delete from a newer write they have not received yet; they forward to the origin.
+// of key: it holds a version at least as new; or it stamped want itself (its origin, also for
+// what it stamped as leader, in its strong space), holds nothing of key, and has applied a purge
+// horizon newer than want. The origin gives a version it took up only for a newer one of the key
+// or once it is committed, so there the key's absence means a later delete, purged since:
+// without this, a session that wrote or read its own delete would wait, on every node, for a
+// tombstone no node keeps any more. Other nodes cannot tell a purged delete from a newer write
+// they have not received yet; they forward to the origin.
 func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, error) {
 	v, _, ok, err := n.newest(key)
-	if err != nil || ok || want.Node != n.cfg.ID {
+	if err != nil || ok || want.StampedBy() != n.cfg.ID {
 		return ok && v.Version.Compare(want) >= 0, err
 	}
 	h, err := n.store.PurgeHorizon()

@@ -132,6 +132,9 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 		// Deleting what is not there changes nothing (and writes no tombstone).
 		return replication.Result{Version: cur.Version}, nil
 	}
+	// The successor is under the stamp's node, which leaders take from their strong space
+	// (consistency.Clock.NowStrong) so that it is never a version their clock gives an eventual
+	// write. Keep this rule as it is: every binary in a cluster applies the same log with it.
 	next := consistency.Max(cmd.Stamp, cur.Version.Successor(cmd.Stamp.Node))
 	if !exists {
 		// A purged tombstone was below the purge horizon: stay above it, so the new value is

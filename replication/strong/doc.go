@@ -8,7 +8,9 @@
 // node's job. It must never import the eventual engine.
 //
 // The FSM's rules (apply.go) are the contract of DESIGN.md: a strong write gets the version
-// max(entry stamp, current committed version successor), so for one key the log order is the
-// version order; a condition is checked against the committed state at apply time; an entry the
+// max(entry stamp, current committed version successor), the successor under the stamp's node,
+// so for one key the log order is the version order (proposers stamp in their strong space,
+// consistency.Clock.NowStrong, so that successor is never an eventual write's version); a
+// condition is checked against the committed state at apply time; an entry the
 // binary does not understand stops the node rather than letting replicas diverge.
 package strong

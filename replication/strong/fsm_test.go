@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -264,5 +265,83 @@ func TestWriteAfterPurgeStaysAboveTheHorizon(t *testing.T) {
 	}
 	if got := resultOf(t, res[5]).Version; !got.Newer(tomb) {
 		t.Errorf("write after the purge got version %v, not newer than the purged tombstone %v", got, tomb)
+	}
+}
+
+// A strong write whose stamp fell behind the key's version while it was in flight takes a
+// successor version (a version "current + 1"). That version must never be one the proposer's
+// clock also stamps on an eventual write of the same key: the two writes would share a version,
+// last-writer-wins would drop the acknowledged eventual write although nothing newer replaced
+// it, and a session holding that version would read the strong value as its own write.
+//
+// The state machine cannot change its rule (old and new binaries apply one log during an
+// upgrade), so the leader's stamp is what keeps them apart: it is in the strong space of its
+// clock (Clock.NowStrong), where no clock issues versions, and so is the successor.
+//
+// Each case is the interleaving on leader n1, whose clock runs behind: n1 stamps a strong write
+// of k; before that entry applies, an entry moves k (or the purge horizon) ahead of the stamp and
+// n1's clock observes it; n1 then takes an eventual write of k; the strong write applies, then
+// the eventual write is committed.
+func TestStrongSuccessorNeverTakesAnEventualWritesVersion(t *testing.T) {
+	const behind = 1000 // n1's physical clock, in Unix nanoseconds
+	ahead := stamp(2000, "n2")
+	cases := []struct {
+		name string
+		// overtake is the log before the strong write applies; it leaves k's version, or the
+		// purge horizon when k was deleted and purged, at ahead.
+		overtake []replication.Command
+	}{
+		{"the key's version is ahead", []replication.Command{
+			{Type: replication.CmdEventualBatch, Reporter: "n2", Writes: []replication.Write{{Key: "k", Value: consistency.Value{Version: ahead, Data: []byte("n2's")}}}},
+		}},
+		{"the purge horizon is ahead", []replication.Command{
+			{Type: replication.CmdRegister, Member: replication.Member{ID: "n1"}},
+			{Type: replication.CmdRegister, Member: replication.Member{ID: "n2"}},
+			{Type: replication.CmdPut, Key: "k", Value: []byte("old"), Stamp: stamp(100, "n1")},
+			{Type: replication.CmdDelete, Key: "k", Stamp: stamp(200, "n1")},
+			{Type: replication.CmdEventualBatch, Reporter: "n1", Watermark: ahead},
+			{Type: replication.CmdEventualBatch, Reporter: "n2", Watermark: ahead},
+			{Type: replication.CmdPurge, Stamp: stamp(300, "n1")},
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newTestFSM(t)
+			f.clock = consistency.NewClock("n1", func() time.Time { return time.Unix(0, behind) })
+			// n1, leading, stamps a strong write of k, as the node does for every strong write.
+			strongPut := replication.Command{Type: replication.CmdPut, Key: "k", Value: []byte("strong"), Stamp: f.clock.NowStrong()}
+			var index uint64
+			next := func(c replication.Command) interface{} {
+				index++
+				return f.ApplyBatch([]*raft.Log{entry(index, c)})[0]
+			}
+			for _, c := range tc.overtake {
+				next(c)
+			}
+			if h, _ := f.store.PurgeHorizon(); len(tc.overtake) > 1 && h != ahead {
+				t.Fatalf("purge horizon %v, want %v (the case needs k's tombstone purged)", h, ahead)
+			}
+			// n1's clock has observed ahead; it stamps an eventual write of k and acknowledges it.
+			mine := replication.Write{Key: "k", Value: consistency.Value{Version: f.clock.Now(), Data: []byte("eventual")}}
+			strong := resultOf(t, next(strongPut))
+			next(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n1", Writes: []replication.Write{mine}})
+
+			// The rule every binary applies: the successor of ahead, under the stamp's node.
+			if want := ahead.Successor(strongPut.Stamp.Node); strong.Version != want {
+				t.Errorf("the strong write got %v, want %v", strong.Version, want)
+			}
+			if strong.Version == mine.Value.Version {
+				t.Errorf("the strong write and the eventual write share version %v", strong.Version)
+			}
+			got, _, err := f.store.Get("k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// DESIGN guarantee 3: the acknowledged eventual write is visible, or superseded by a
+			// write with a newer version.
+			if !got.Version.Newer(mine.Value.Version) && !(got.Version == mine.Value.Version && string(got.Data) == "eventual") {
+				t.Errorf("k = %q at %v: the eventual write at %v was lost, not superseded", got.Data, got.Version, mine.Value.Version)
+			}
+		})
 	}
 }
