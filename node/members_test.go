@@ -563,30 +563,9 @@ func TestJoiningNodeAcknowledgesNoWriteBelowThePurgeHorizon(t *testing.T) {
 	leader, _ := tc.leaderAndFollower()
 	horizon := pushHorizonAhead(t, tc, "1500ms", 500*time.Millisecond)
 	fresh := tc.startJoiner("n4", leader)
-	var w reply
-	waitUntil(t, "the joining node to acknowledge an eventual write", 30*time.Second, func() bool {
-		ready := do(t, "GET", fresh, "/v1/health/ready", "")
-		w = do(t, "PUT", fresh, "/v1/kv/fresh?consistency=eventual", "x")
-		if w.status == 200 {
-			return true
-		}
-		if w.status != 503 || errCode(t, w) != client.CodeUnavailable {
-			t.Fatalf("eventual put on the joining node: %d %s, want 200 or 503 unavailable", w.status, w.body)
-		}
-		if ready.status == 200 {
-			t.Fatalf("the joining node said it was ready, then refused an eventual write: %s", w.body)
-		}
-		return false
-	})
-	v, err := consistency.ParseVersion(w.header.Get(client.HeaderVersion))
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := awaitEventualPut(t, fresh, "fresh", "x", 30*time.Second)
 	if !v.Newer(horizon) {
 		t.Fatalf("the joining node acknowledged a write at %v, below the purge horizon %v: the log will refuse it", v, horizon)
 	}
-	waitUntil(t, "the acknowledged write to be committed", 15*time.Second, func() bool {
-		r := do(t, "GET", leader, "/v1/kv/fresh?consistency=strong", "")
-		return r.status == 200 && r.body == "x"
-	})
+	awaitCommitted(t, leader, "fresh", "x")
 }
