@@ -173,3 +173,146 @@ func TestRejoiningMemberTakesNoWriteBeforeItAppliedTheLogPastItsRegistration(t *
 	}
 	awaitCommitted(t, leader, "k", "x")
 }
+
+// A member whose data is lost comes back under its id while a watermark report of its earlier
+// life still stands: it promised then never to stamp below it, and purging trusts the promise
+// until the member reports again. Its clock starts from the wall clock, which may be behind the
+// report (the earlier clock ran ahead), and a node that catches up through a snapshot never
+// applies the report: so on joining it adopts the report as its clock floor, in memory and
+// durably (catchUpWithRegistration). A write stamped below it could be passed by the purge
+// horizon before it is committed, and then every peer and the log refuse it.
+//
+// Only n1 reports here until late in the test (the others' committers are off), so the horizon
+// stays where it was while n1 reports from 20 s ahead, and no entry after n1's last report
+// carries a version as new: were the others reporting, their clocks would have seen n1's reports
+// and the horizon would follow them up, and a rejoining n1 would see its old report through the
+// horizon. n1's data is lost, no tombstone waits any more (so nothing makes n1 report once
+// back), the log is compacted behind a snapshot, and n1 comes back with a correct clock. Its
+// writes must be stamped above its old report: the first once it joined, and the next after a
+// restart, taken while it is cut off from the others. Then the others report (restarted with
+// their committers on, their clocks start from their wall clocks), a tombstone makes purging
+// raise the horizon to the lowest report, and the write taken while cut off must survive that
+// and be committed once n1 is back.
+func TestRejoiningMemberStampsAboveTheWatermarkItReportedBefore(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.TestFaults = true
+		c.PurgeInterval = 100 * time.Millisecond
+		c.Raft.TrailingLogs = 0 // a snapshot takes the log it covers with it
+		c.disableCommitter = i != 0
+	})
+	id := tc.nodes[0].cfg.ID
+	waitUntil(t, "every member to register everywhere", 20*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			if len(n.memberTable()) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	// A tombstone waiting for purging makes n1 report (the others cannot: it waits for them).
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, tc.nodes[1], "/v1/kv/gone", "v"); r.status != 200 {
+			t.Fatalf("%s gone: %d %s", method, r.status, r.body)
+		}
+	}
+	if r := do(t, "PUT", tc.nodes[0], "/v1/test/faults", `{"clock_offset":"20s"}`); r.status != 200 {
+		t.Fatalf("faults: %d %s", r.status, r.body)
+	}
+	waitUntil(t, id+"'s watermark report from 20 s ahead to be committed", 15*time.Second, func() bool {
+		_, reports, err := tc.nodes[0].store.PurgeStatus()
+		return err == nil && time.Unix(0, reports[id].Wall).After(time.Now().Add(15*time.Second))
+	})
+
+	cfg := tc.stopNode(0)
+	if err := os.RemoveAll(cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	others := tc.nodes[1:] // shares tc.nodes' array: a node restarted in place is seen here
+	leaderOf := func() *Node {
+		for _, n := range others {
+			if n.raft.LeaderReady() {
+				return n
+			}
+		}
+		return nil
+	}
+	waitUntil(t, "n2 or n3 to lead", 20*time.Second, func() bool { return leaderOf() != nil })
+	if r := do(t, "PUT", others[0], "/v1/kv/gone", "back"); r.status != 200 {
+		t.Fatalf("put gone: %d %s", r.status, r.body)
+	}
+	for _, n := range others {
+		if err := n.raft.Snapshot(); err != nil {
+			t.Fatalf("snapshot on %s: %v", n.cfg.ID, err)
+		}
+	}
+	leader := leaderOf()
+	_, reports, err := leader.store.PurgeStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := reports[id]
+	if h, _ := leader.store.PurgeHorizon(); !reported.Newer(h) || time.Unix(0, reported.Wall).Before(time.Now().Add(10*time.Second)) {
+		t.Fatalf("the test needs %s's standing report %v well ahead of real time and of the horizon %v", id, reported, h)
+	}
+	if pending, err := leader.store.TombstonesPending(); err != nil || pending {
+		t.Fatalf("a tombstone still waits (%v): the test needs none while %s comes back", err, id)
+	}
+
+	cfg.Raft.Bootstrap = nil
+	cfg.Join = leader.HTTPAddr()
+	cfg.HTTPAddr = ""
+	cfg.Gossip.Peers = nil
+	for _, n := range others {
+		cfg.Gossip.Peers = append(cfg.Gossip.Peers, n.gossipAddr())
+	}
+	back := tc.startNodeAt(0, cfg) // no clock offset now: its clock is behind the report
+	waitUntil(t, id+" to catch up and join again", 30*time.Second, func() bool { return back.joined.Load() })
+	if back.raft.SnapshotRestores() == 0 {
+		t.Fatalf("%s caught up by replaying the log, and its clock saw its old report there: the test needs it to catch up through a snapshot", id)
+	}
+	// Its committer reports no watermark with the writes it takes from its index, and records
+	// no clock floor then: only a write found by a scan (the first one after a start) goes with
+	// a report, and the committer records a floor above the report itself, which would hide the
+	// one joining recorded.
+	waitUntil(t, id+"'s committer to have scanned its tentative layer once", 10*time.Second, func() bool {
+		_, complete, _ := back.pending.sample(0)
+		return complete
+	})
+	if v := awaitEventualPut(t, back, "first", "x", 10*time.Second); !v.Newer(reported) {
+		t.Errorf("%s, back with its data lost, stamped %v, below the watermark %v it had reported: purging trusts that report", id, v, reported)
+	}
+	awaitCommitted(t, others[0], "first", "x")
+	waitUntil(t, id+" to hold no uncommitted write when it restarts", 10*time.Second, func() bool {
+		sum, err := back.store.SummarizeTentative()
+		return err == nil && sum.Count == 0
+	})
+	back = tc.startNodeAt(0, tc.stopNode(0))
+	partition(t, tc, back)
+	v := awaitEventualPut(t, back, "k", "x", 10*time.Second)
+	if !v.Newer(reported) {
+		t.Errorf("%s, back with its data lost and then restarted, stamped %v, below the watermark %v it had reported: purging trusts that report", id, v, reported)
+	}
+	for i := 1; i < len(tc.nodes); i++ {
+		cfg := tc.stopNode(i)
+		cfg.disableCommitter = false
+		tc.startNodeAt(i, cfg)
+		waitUntil(t, "n2 or n3 to lead", 20*time.Second, func() bool { return leaderOf() != nil })
+	}
+	for _, method := range []string{"PUT", "DELETE"} { // a new key: "gone" is newer than the report
+		if r := do(t, method, others[0], "/v1/kv/gone-too", "v"); r.status != 200 {
+			t.Fatalf("%s gone-too: %d %s", method, r.status, r.body)
+		}
+	}
+	waitUntil(t, "the tombstone to be purged once every member reported", 20*time.Second, func() bool {
+		for _, n := range others {
+			if _, ok, err := n.store.Get("gone-too"); err != nil || ok {
+				return false
+			}
+		}
+		return true
+	})
+	if r := do(t, "DELETE", back, "/v1/test/faults", ""); r.status != 200 {
+		t.Fatalf("heal: %d %s", r.status, r.body)
+	}
+	awaitCommitted(t, others[0], "k", "x")
+}
