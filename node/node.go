@@ -117,6 +117,7 @@ func New(cfg Config) (*Node, error) {
 		n.peerClient.Transport = &fault.RoundTripper{Base: n.peerClient.Transport, Self: cfg.ID, Faults: faults, IDOf: n.memberByHTTP}
 	}
 	opts := store.DefaultOptions()
+	opts.NodeID = cfg.ID
 	opts.ReadCacheBytes = cfg.ReadCacheBytes
 	if cfg.ReadCacheBytes == 0 {
 		opts.ReadCacheBytes = -1 // off

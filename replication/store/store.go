@@ -66,6 +66,9 @@ type Options struct {
 	// ReadCacheBytes bounds the cache of committed records that Get reads through (cache.go):
 	// 0 is DefaultReadCacheBytes, negative turns the cache off.
 	ReadCacheBytes int
+	// NodeID is the id of the node this store belongs to: storing a tentative write it stamped
+	// raises its clock floor (raiseClockFloor). Empty: no write is this node's.
+	NodeID string
 
 	// viewTaken, if set, runs in each group commit once its view of the committed layer is
 	// open (tests interleave a commit there).
@@ -105,6 +108,7 @@ type Store struct {
 
 	merges    chan mergeRequest // group commit of tentative writes
 	viewTaken func()            // Options.viewTaken
+	nodeID    string            // Options.NodeID
 	// layerMu orders a commit against the tentative writes it did not see: Apply holds it from
 	// taking its view of the tentative layer until its commit, and commitTentative re-checks the
 	// writes it just stored under it (see commitTentative).
@@ -135,7 +139,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.BootID != nil {
 		boot = opts.BootID
 	}
-	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{}), viewTaken: opts.viewTaken}
+	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{}), viewTaken: opts.viewTaken, nodeID: opts.NodeID}
 	cacheBytes := opts.ReadCacheBytes
 	if cacheBytes == 0 {
 		cacheBytes = DefaultReadCacheBytes

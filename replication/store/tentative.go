@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -279,6 +280,7 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 		t := newTx(view, ttx)
 		horizon := t.PurgeHorizon()
 		changed := false
+		var newest consistency.Version
 		for i, r := range batch {
 			for _, w := range r.ws {
 				ok, err := mergeOne(t, horizon, w)
@@ -288,7 +290,15 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 				if ok {
 					results[i].stored = append(results[i].stored, w)
 					changed = true
+					if s.nodeID != "" && w.Origin() == s.nodeID {
+						newest = consistency.Max(newest, w.Value.Version)
+					}
 				}
+			}
+		}
+		if !newest.IsZero() {
+			if err := raiseClockFloor(ttx, newest); err != nil {
+				return err
 			}
 		}
 		for _, d := range drops {
@@ -509,6 +519,28 @@ func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([
 		})
 	})
 	return ws, sum, err
+}
+
+// storedFloorLead is how far above the newest version of its own node's it stores the tentative
+// layer records the clock floor, so that the floor is written about once per second of clock, not with every
+// group commit. A node restarted within that time stamps up to this much ahead at first.
+const storedFloorLead = time.Second
+
+// raiseClockFloor makes the clock floor, in the same transaction, newer than v, the newest
+// version of this node's own a group commit stores. The node's clock restarts from the wall
+// clock, the purge horizon and the floor. Without this, a node whose clock had followed a peer's
+// running ahead would stamp its first writes after a restart below the ones it acknowledged
+// before, and could give one the very version of an earlier, still uncommitted write of its own
+// to the same key (replaying the log shows its clock the peer's writes again, not that one):
+// last-writer-wins then keeps only one of two acknowledged writes.
+func raiseClockFloor(ttx *bolt.Tx, v consistency.Version) error {
+	b := ttx.Bucket(bucketLocal)
+	if raw := b.Get(keyClockFloor); raw != nil {
+		if floor, _, err := replication.DecodeVersion(raw); err == nil && floor.Newer(v) {
+			return nil
+		}
+	}
+	return b.Put(keyClockFloor, replication.AppendVersion(nil, consistency.Version{Wall: v.Wall + int64(storedFloorLead)}))
 }
 
 // SetClockFloor records, durably, that this node will never stamp a version below v: a watermark

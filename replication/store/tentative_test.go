@@ -410,3 +410,49 @@ func TestClockFloorOnlyRisesAndSurvivesReopening(t *testing.T) {
 		t.Fatalf("clock floor after reopening = %v, %v; want %v", v, err, high)
 	}
 }
+
+// Storing tentative writes this node stamped raises its clock floor above the newest of them, in
+// the same commit, and writes it again only once a stored version reaches it (about once per
+// second of clock). Writes other nodes stamped leave it alone.
+func TestStoringOwnTentativeWritesRaisesTheClockFloor(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	open := func() *Store {
+		s, err := Open(path, Options{OpenTimeout: DefaultOptions().OpenTimeout, InitialMmapSize: 1 << 20, NodeID: "n1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	s := open()
+	lead := int64(storedFloorLead)
+	base := int64(1_000_000_000_000)
+	if _, err := s.MergeTentative([]replication.Write{write("a", "1", base+5, "n1"), write("b", "1", base+9*lead, "n2")}); err != nil {
+		t.Fatal(err)
+	}
+	want := consistency.Version{Wall: base + 5 + lead}
+	if v, err := s.ClockFloor(); err != nil || v != want {
+		t.Fatalf("clock floor after storing n1's write at %d (and n2's far ahead) = %v, %v; want %v", base+5, v, err, want)
+	}
+	// Below the floor: it stays.
+	if _, err := s.MergeTentative([]replication.Write{write("c", "1", base+lead, "n1")}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.ClockFloor(); v != want {
+		t.Fatalf("clock floor = %v after a write below it, want it unchanged at %v", v, want)
+	}
+	// A write refused (older than what the key holds) stores nothing and moves nothing.
+	if stored, err := s.MergeTentative([]replication.Write{write("b", "0", base+2*lead, "n1")}); err != nil || len(stored) != 0 {
+		t.Fatalf("an older write of b was stored: %v, %v", stored, err)
+	}
+	// At the floor: it rises again, and a reopened store still has it.
+	if _, err := s.MergeTentative([]replication.Write{write("d", "1", base+5+lead, "n1")}); err != nil {
+		t.Fatal(err)
+	}
+	want = consistency.Version{Wall: base + 5 + 2*lead}
+	s.Close()
+	s = open()
+	if v, err := s.ClockFloor(); err != nil || v != want {
+		t.Fatalf("clock floor after reopening = %v, %v; want %v", v, err, want)
+	}
+}
