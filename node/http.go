@@ -343,10 +343,18 @@ func pathKey(r *http.Request) string {
 	return r.PathValue("key")
 }
 
+// maxKeySize is the longest key accepted, in bytes: bbolt's MaxKeySize, the longest its
+// buckets can hold. A longer key must be refused here: in a log entry it would fail to apply on
+// every replica, and each would stop rather than diverge, for good.
+const maxKeySize = 32768
+
 func keyOf(r *http.Request) (string, error) {
 	key := pathKey(r)
 	if key == "" {
 		return "", fmt.Errorf("%w: the key is empty", replication.ErrInvalid)
+	}
+	if len(key) > maxKeySize {
+		return "", fmt.Errorf("%w: the key is %d bytes, over the %d-byte limit", replication.ErrInvalid, len(key), maxKeySize)
 	}
 	return key, nil
 }
@@ -356,7 +364,11 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		n.handleList(w, r)
 		return
 	}
-	key, _ := keyOf(r)
+	key, err := keyOf(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	p, err := n.parseRead(r)
 	if err != nil {
 		writeError(w, err)
