@@ -110,16 +110,40 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return err
 }
 
-func runGet(ctx context.Context, inv *invocation) error {
-	o := inv.opts
+// checkStaleness rejects a --max-staleness that the read would not honour: the client sends
+// only a positive bound, so a negative one would silently become the server's default.
+func checkStaleness(o *options) error {
 	if o.maxStaleness != 0 && o.consistency != client.ConsistencyBounded {
 		return usageErrorf("--max-staleness applies only to --consistency bounded")
+	}
+	if o.maxStaleness < 0 {
+		return usageErrorf("--max-staleness must be positive, not %v", o.maxStaleness)
+	}
+	return nil
+}
+
+// checkKey rejects an empty KEY as a mistake in the command line (`kvctl get "$UNSET"`), before
+// the client reports it in its own terms.
+func checkKey(key string) error {
+	if key == "" {
+		return usageErrorf("KEY must not be empty")
+	}
+	return nil
+}
+
+func runGet(ctx context.Context, inv *invocation) error {
+	o := inv.opts
+	if err := checkStaleness(o); err != nil {
+		return err
+	}
+	key := inv.args[0]
+	if err := checkKey(key); err != nil {
+		return err
 	}
 	cl, err := newClient(o)
 	if err != nil {
 		return err
 	}
-	key := inv.args[0]
 	var value []byte
 	var meta client.Meta
 	err = withSession(o, func(s *client.Session) error {
@@ -172,11 +196,14 @@ func runCAS(ctx context.Context, inv *invocation) error {
 // put writes KEY VALUE (VALUE "-": stdin) with the conditions in opts.
 func put(ctx context.Context, inv *invocation, opts client.PutOptions) error {
 	o := inv.opts
+	key := inv.args[0]
+	if err := checkKey(key); err != nil {
+		return err
+	}
 	cl, err := newClient(o)
 	if err != nil {
 		return err
 	}
-	key := inv.args[0]
 	value := []byte(inv.args[1])
 	if inv.args[1] == "-" {
 		if value, err = io.ReadAll(inv.stdin); err != nil {
@@ -196,11 +223,14 @@ func put(ctx context.Context, inv *invocation, opts client.PutOptions) error {
 
 func runDel(ctx context.Context, inv *invocation) error {
 	o := inv.opts
+	key := inv.args[0]
+	if err := checkKey(key); err != nil {
+		return err
+	}
 	cl, err := newClient(o)
 	if err != nil {
 		return err
 	}
-	key := inv.args[0]
 	var meta client.Meta
 	err = withSession(o, func(s *client.Session) error {
 		var err error
@@ -234,8 +264,8 @@ func reportWrite(inv *invocation, key string, meta client.Meta, err error) error
 
 func runList(ctx context.Context, inv *invocation) error {
 	o := inv.opts
-	if o.maxStaleness != 0 && o.consistency != client.ConsistencyBounded {
-		return usageErrorf("--max-staleness applies only to --consistency bounded")
+	if err := checkStaleness(o); err != nil {
+		return err
 	}
 	if o.limit < 0 {
 		return usageErrorf("--limit must not be negative")
