@@ -37,7 +37,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		f := fs.Lookup(name)
 		if f == nil {
-			return nil, usageErrorf("unknown flag --%s", name)
+			return nil, usageErrorf("unknown flag %s", flagName(name))
 		}
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 			if !hasValue {
@@ -45,13 +45,13 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 			}
 		} else if !hasValue {
 			if i+1 >= len(args) {
-				return nil, usageErrorf("flag --%s needs a value", name)
+				return nil, usageErrorf("flag %s needs a value", flagName(name))
 			}
 			i++
 			value = args[i]
 		}
 		if err := fs.Set(name, value); err != nil {
-			return nil, usageErrorf("invalid value %q for flag --%s: %s", value, name, expected(f, err))
+			return nil, usageErrorf("invalid value %q for flag %s: %s", value, flagName(name), expected(f, err))
 		}
 	}
 	return positional, nil

@@ -49,8 +49,8 @@ func TestParseInterspersed(t *testing.T) {
 		{name: "unknown flag", args: []string{"get", "--nope"}, wantErr: "unknown flag --nope"},
 		{name: "missing value", args: []string{"get", "--name"}, wantErr: "flag --name needs a value"},
 		{name: "bad duration", args: []string{"--wait", "soon"}, wantErr: `invalid value "soon" for flag --wait: want a duration such as 500ms, 2s or 1m`},
-		{name: "bad int", args: []string{"-n=x"}, wantErr: `invalid value "x" for flag --n: want a whole number`},
-		{name: "bad bool", args: []string{"-v=maybe"}, wantErr: `invalid value "maybe" for flag --v: want true or false`},
+		{name: "bad int", args: []string{"-n=x"}, wantErr: `invalid value "x" for flag -n: want a whole number`},
+		{name: "bad bool", args: []string{"-v=maybe"}, wantErr: `invalid value "maybe" for flag -v: want true or false`},
 		{name: "triple dash", args: []string{"---name", "x"}, wantErr: `bad flag syntax "---name"`},
 		{name: "dashes and equals only", args: []string{"--=x"}, wantErr: `bad flag syntax "--=x"`},
 	}

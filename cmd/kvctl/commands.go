@@ -190,7 +190,7 @@ func checkFlags(fs *flag.FlagSet, cmd command) error {
 	var bad []string
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name != "h" && f.Name != "help" && !slices.Contains(cmd.flags, f.Name) {
-			bad = append(bad, "--"+f.Name)
+			bad = append(bad, flagName(f.Name))
 		}
 	})
 	if len(bad) > 0 {
@@ -228,6 +228,16 @@ if the value lacks one. Exit status: 0 on success, 1 when the operation failed (
 `)
 }
 
+// writeGroupUsage prints the commands of a group such as "cluster", for kvctl help cluster.
+func writeGroupUsage(w io.Writer, group string, cmds []command) {
+	fmt.Fprintf(w, "kvctl %s commands (kvctl help %s COMMAND for one's flags):\n", group, group)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range cmds {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.args, c.summary)
+	}
+	tw.Flush()
+}
+
 // writeCommandUsage prints one command's help.
 func writeCommandUsage(w io.Writer, fs *flag.FlagSet, c command) {
 	fmt.Fprintf(w, "Usage: kvctl %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.summary))
@@ -251,13 +261,17 @@ func writeFlagHelp(w io.Writer, fs *flag.FlagSet, names []string) {
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" && !strings.Contains(usage, "default") {
 			usage += fmt.Sprintf(" (default %s)", f.DefValue)
 		}
-		dashes := "--"
-		if len(name) == 1 {
-			dashes = "-"
-		}
-		fmt.Fprintf(tw, "  %s%s%s\t%s\n", dashes, name, arg, usage)
+		fmt.Fprintf(tw, "  %s%s\t%s\n", flagName(name), arg, usage)
 	}
 	tw.Flush()
+}
+
+// flagName is the flag as help spells it: -v for a one-letter name, --json for the others.
+func flagName(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func upperFirst(s string) string {

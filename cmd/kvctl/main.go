@@ -64,14 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, rest, ok := findCommand(positional)
 	if !ok {
-		if positional[0] == "cluster" {
-			return usageErrorf("kvctl cluster needs one of: up, down, kill, stop, restart, rejoin, status (see kvctl help)")
-		}
-		if positional[0] == "member" {
-			return usageErrorf("kvctl member needs: remove ID (see kvctl help member remove)")
-		}
-		writeUsage(stderr, fs)
-		return usageErrorf("unknown command %q", positional[0])
+		return unknownCommand(positional)
 	}
 	if opts.help {
 		writeCommandUsage(stdout, fs, cmd)
@@ -93,11 +86,59 @@ func runHelp(stdout io.Writer, fs *flag.FlagSet, words []string) error {
 		return nil
 	}
 	cmd, rest, ok := findCommand(words)
+	if !ok && len(words) == 1 {
+		if group := commandGroup(words[0]); len(group) > 0 {
+			writeGroupUsage(stdout, words[0], group)
+			return nil
+		}
+	}
 	if !ok || len(rest) > 0 {
 		return usageErrorf("no command %q (see kvctl help)", strings.Join(words, " "))
 	}
 	writeCommandUsage(stdout, fs, cmd)
 	return nil
+}
+
+// unknownCommand is the usage error for positional words that name no command: one line, as
+// for every error, naming the subcommands when the first word is a group such as "cluster", or
+// the command a user of another tool probably meant.
+func unknownCommand(words []string) error {
+	if group := commandGroup(words[0]); len(group) > 0 {
+		var subs []string
+		for _, c := range group {
+			subs = append(subs, strings.Fields(c.name)[1])
+		}
+		what := "needs one of"
+		if len(words) > 1 {
+			what = fmt.Sprintf("has no command %q; it has", words[1])
+		}
+		return usageErrorf("kvctl %s %s: %s (see kvctl help %s)", words[0], what, strings.Join(subs, ", "), words[0])
+	}
+	if alias, ok := commandAliases[words[0]]; ok {
+		return usageErrorf("unknown command %q: did you mean kvctl %s? (kvctl help lists the commands)", words[0], alias)
+	}
+	return usageErrorf("unknown command %q (kvctl help lists the commands)", words[0])
+}
+
+// commandAliases maps the names other key-value tools use (consul kv, etcdctl, redis-cli) to
+// kvctl's, for the hint of an unknown command.
+var commandAliases = map[string]string{
+	"delete": "del", "rm": "del",
+	"set": "put", "write": "put",
+	"read": "get",
+	"ls":   "list", "keys": "list",
+}
+
+// commandGroup returns the commands whose name starts with the word group ("cluster",
+// "member"), in help order; none when group is not such a word.
+func commandGroup(group string) []command {
+	var cmds []command
+	for _, c := range commands() {
+		if words := strings.Fields(c.name); len(words) > 1 && words[0] == group {
+			cmds = append(cmds, c)
+		}
+	}
+	return cmds
 }
 
 // report prints err as one line on stderr and returns the exit status: 0 for success, 2 for a

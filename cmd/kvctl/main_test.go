@@ -260,9 +260,16 @@ func TestHelpAndUsage(t *testing.T) {
 		{name: "-h after a command", args: []string{"put", "-h"}, stdoutHas: "Usage: kvctl put KEY VALUE"},
 		{name: "help of nothing", args: []string{"help", "frob"}, code: 2, stderrHas: `kvctl: no command "frob"`, stdoutNone: true},
 		{name: "no command", args: nil, code: 2, stderrHas: "kvctl: no command given", stdoutNone: true},
-		{name: "unknown command", args: []string{"frob"}, code: 2, stderrHas: "Commands:", stdoutNone: true},
-		{name: "cluster alone", args: []string{"cluster"}, code: 2, stderrHas: "kvctl cluster needs one of: up, down"},
+		{name: "unknown command", args: []string{"frob"}, code: 2, stderrHas: `kvctl: unknown command "frob" (kvctl help lists the commands)`, stdoutNone: true},
+		{name: "another tool's name", args: []string{"delete", "k"}, code: 2, stderrHas: "did you mean kvctl del?", stdoutNone: true},
+		{name: "cluster alone", args: []string{"cluster"}, code: 2,
+			stderrHas: "kvctl cluster needs one of: up, down, kill, stop, restart, rejoin, partition, slow, skew, heal, status"},
+		{name: "unknown cluster command", args: []string{"cluster", "frob"}, code: 2, stderrHas: `kvctl cluster has no command "frob"; it has: up,`},
+		{name: "help of a group", args: []string{"help", "cluster"}, stdoutHas: "  cluster partition NODE"},
+		{name: "help of member", args: []string{"help", "member"}, stdoutHas: "  member remove ID"},
 		{name: "unknown flag", args: []string{"get", "k", "--frob"}, code: 2, stderrHas: "kvctl: unknown flag --frob"},
+		{name: "unknown one-letter flag", args: []string{"get", "k", "-x"}, code: 2, stderrHas: "kvctl: unknown flag -x\n"},
+		{name: "one-letter flag of another command", args: []string{"status", "-v"}, code: 2, stderrHas: "kvctl status does not take -v "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,6 +285,10 @@ func TestHelpAndUsage(t *testing.T) {
 			}
 			if tt.stdoutNone && r.stdout != "" {
 				t.Errorf("stdout = %q, want nothing", r.stdout)
+			}
+			// A mistake gets one line, as every error does, except a bare kvctl (the usage).
+			if tt.code != 0 && tt.args != nil && strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("stderr has %d lines, want one:\n%s", strings.Count(r.stderr, "\n"), r.stderr)
 			}
 		})
 	}
