@@ -268,7 +268,9 @@ func runClusterRejoin(ctx context.Context, inv *invocation) error {
 	if pid, err := runningPID(n); err != nil {
 		return err
 	} else if pid != 0 {
-		return fmt.Errorf("%s is running (pid %d): remove it first with kvctl member remove %s (a removed node stops itself)", n.ID, pid, n.ID)
+		// Right after kvctl member remove the node is still handing over and stopping: say
+		// so, rather than send the user to remove it again.
+		return fmt.Errorf("%s is running (pid %d): only a removed node that has stopped can rejoin; remove it with kvctl member remove %s if not done yet, and wait until kvctl cluster status shows it stopped (a removed node stops itself within seconds)", n.ID, pid, n.ID)
 	}
 	var join string
 	for _, other := range c.Nodes {

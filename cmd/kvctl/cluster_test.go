@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -181,6 +182,44 @@ func TestPurgeOnlyClusterDirs(t *testing.T) {
 	}
 }
 
+// TestClusterHealSaysWhatItReached: heal reports nodes it could not reach, and does not claim
+// to have healed "the others" when it reached none.
+func TestClusterHealSaysWhatItReached(t *testing.T) {
+	node := func() string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodDelete || r.URL.Path != "/v1/test/faults" {
+				http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, "{}")
+		}))
+		t.Cleanup(s.Close)
+		return strings.TrimPrefix(s.URL, "http://")
+	}
+	heal := func(addrs ...string) result {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "data")
+		c, _ := planCluster(len(addrs), dir)
+		for i, a := range addrs {
+			c.Nodes[i].HTTP = a
+		}
+		if err := saveClusterFile(c); err != nil {
+			t.Fatal(err)
+		}
+		return kvctl(t, nil, "", "cluster", "heal", "--data-dir", dir)
+	}
+	if r := heal(node(), node()); r.code != 0 || r.stdout != "healed: no faults on 2 nodes\n" {
+		t.Errorf("all reached: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := heal(node(), freeAddr(t)); r.code != 1 || !strings.Contains(r.stderr, "kvctl: healed the others; could not reach n2 (") {
+		t.Errorf("one down: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := heal(freeAddr(t), freeAddr(t)); r.code != 1 || !strings.Contains(r.stderr, "kvctl: healed no node: could not reach n1 (") {
+		t.Errorf("all down: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 func TestClusterUpRefusesOtherNodeCount(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	c, _ := planCluster(3, dir)
@@ -295,7 +334,8 @@ func TestLocalNodeLifecycle(t *testing.T) {
 	}
 	// Rejoining a removed node: refused while it runs; else its data (not its log) is wiped and
 	// it starts with --join through a running node instead of --bootstrap.
-	if r := cluster("rejoin", "n1", "--kvd", kvd); r.code != 1 || !strings.Contains(r.stderr, "is running") {
+	if r := cluster("rejoin", "n1", "--kvd", kvd); r.code != 1 || !strings.Contains(r.stderr, "is running") ||
+		!strings.Contains(r.stderr, "wait until kvctl cluster status shows it stopped") {
 		t.Errorf("rejoin of a running node: exit %d, stderr %q", r.code, r.stderr)
 	}
 	state := filepath.Join(c.Nodes[1].Dir, "state.db")

@@ -177,6 +177,9 @@ func runClusterHeal(ctx context.Context, inv *invocation) error {
 			unreachable = append(unreachable, fmt.Sprintf("%s (%v)", n.ID, err))
 		}
 	}
+	if len(unreachable) == len(c.Nodes) {
+		return fmt.Errorf("healed no node: could not reach %s", strings.Join(unreachable, ", "))
+	}
 	if len(unreachable) > 0 {
 		return fmt.Errorf("healed the others; could not reach %s", strings.Join(unreachable, ", "))
 	}
