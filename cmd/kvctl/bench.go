@@ -37,11 +37,12 @@ const (
 	benchPopulateWorkers = 32
 )
 
-// benchCommand is kvctl bench's entry in the command table. Its own flags come after "--": the
-// command line parser knows only the flags every command shares (see newFlagSet).
+// benchCommand is kvctl bench's entry in the command table. run hands it every word after
+// "bench", so its own flags (newBenchFlagSet) may stand anywhere; a "--" there, which older
+// usage needed, is dropped.
 func benchCommand() command {
 	return command{
-		name: "bench", args: "put|get|mixed|spread [--clients N] [--duration D | --ops N] [...]",
+		name: "bench", args: "put|get|mixed|spread [FLAGS]",
 		minArgs: 1, maxArgs: 64, flags: []string{"endpoints", "timeout", "json", "max-staleness"}, run: runBench,
 		summary: `closed-loop load generator: ops/s and latency percentiles per operation and level; spread: time for an eventual write to reach every node (kvctl bench -h lists its flags)`,
 	}
@@ -127,7 +128,7 @@ var benchFlagOrder = []string{"clients", "duration", "ops", "warmup", "keys", "v
 	"max-pause", "endpoints", "timeout", "json"}
 
 func writeBenchUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprint(w, `Usage: kvctl bench put|get|mixed|spread -- [FLAGS]
+	fmt.Fprint(w, `Usage: kvctl bench put|get|mixed|spread [FLAGS]
 
 Runs a closed-loop load against the cluster through one shared client (keep-alive connections)
 and reports ops/s and p50/p99/p99.9/max latency per operation and consistency level, and the
@@ -146,7 +147,7 @@ get and mixed first write every key once. Exit status 1 if any measured operatio
           lacks the write); the report counts the polls. --clients, --keys and the level flags
           do not apply; --duration, --warmup, --value-size and --timeout do.
 
-Flags (after "--"; the shared ones may also stand before it):
+Flags (before or after the workload; a "--" before them, as older usage had, is accepted):
 `)
 	writeFlagHelp(w, fs, benchFlagOrder)
 	fmt.Fprint(w, `
@@ -172,7 +173,7 @@ func parseBench(shared *options, args []string, stdout io.Writer) (*benchOptions
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if len(positional) != 1 {
-		return nil, false, usageErrorf("usage: kvctl bench put|get|mixed|spread -- [FLAGS] (kvctl bench -- -h lists the flags)")
+		return nil, false, usageErrorf("usage: kvctl bench put|get|mixed|spread [FLAGS] (kvctl bench -h lists the flags)")
 	}
 	b.workload = positional[0]
 	endpoints := fs.Lookup("endpoints").Value.String()

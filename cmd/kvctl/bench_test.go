@@ -33,6 +33,8 @@ func TestBenchArgumentValidation(t *testing.T) {
 		{"unknown workload", []string{"bench", "--", "scan"}, 2, `unknown workload "scan"`, ""},
 		{"two workloads", []string{"bench", "put", "get"}, 2, "usage: kvctl bench", ""},
 		{"help after --", []string{"bench", "--", "-h"}, 0, "", "--read-consistency LEVEL"},
+		{"help shows flags without --", []string{"bench", "-h"}, 0, "", "Usage: kvctl bench put|get|mixed|spread [FLAGS]\n"},
+		{"usage error points at bench -h", []string{"bench"}, 2, "(kvctl bench -h lists the flags)", ""},
 		{"zero clients", []string{"bench", "put", "--", "--clients", "0"}, 2, "--clients must be between 1 and 4096", ""},
 		{"flags without --", []string{"bench", "put", "--clients", "0"}, 2, "--clients must be between 1 and 4096", ""},
 		{"kvctl flags before bench", []string{"--timeout", "3s", "bench", "put", "--keys", "0"}, 2, "--keys must be between 1", ""},
