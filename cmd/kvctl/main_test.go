@@ -100,6 +100,8 @@ func TestKeyCommands(t *testing.T) {
 		{name: "empty key", args: []string{"get", "", ep}, code: 2, stderrHas: []string{"kvctl: KEY must not be empty"}},
 		{name: "put to an empty key", args: []string{"put", "", "v", ep}, code: 2, stderrHas: []string{"kvctl: KEY must not be empty"}},
 		{name: "del of an empty key", args: []string{"del", "", ep}, code: 2, stderrHas: []string{"kvctl: KEY must not be empty"}},
+		{name: "negative watch", args: []string{"status", "--watch", "-1s", ep}, code: 2, stdout: ptr(""),
+			stderrHas: []string{"kvctl: --watch must be positive, not -1s"}},
 		{name: "flag of another command", args: []string{"get", "a", "--purge", ep}, code: 2,
 			stderrHas: []string{"kvctl get does not take --purge"}},
 		{name: "too many arguments", args: []string{"get", "a", "b", ep}, code: 2, stderrHas: []string{"usage: kvctl get KEY"}},

@@ -16,6 +16,9 @@ import (
 )
 
 func runStatus(ctx context.Context, inv *invocation) error {
+	if inv.opts.watch < 0 {
+		return usageErrorf("--watch must be positive, not %v", inv.opts.watch)
+	}
 	cl, err := newClient(inv.opts)
 	if err != nil {
 		return err
