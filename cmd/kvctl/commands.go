@@ -73,7 +73,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&o.version, "version", "", "write only if the key's current `VERSION` is this one")
 	fs.BoolVar(&o.absent, "absent", false, "write only if the key does not exist")
 	fs.StringVar(&o.prefix, "prefix", "", "list keys that start with `PREFIX` (default: all)")
-	fs.IntVar(&o.limit, "limit", 0, "list at most `N` keys (default: the server's limit)")
+	fs.IntVar(&o.limit, "limit", 0, "list at most `N` keys (default: every key; the server has no limit of its own)")
 
 	fs.IntVar(&o.nodes, "nodes", 0, "start `N` nodes, 1-99 (default 3, or as many as DIR/cluster.json lists)")
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "keep the local cluster's data, logs and pid files in `DIR`")
