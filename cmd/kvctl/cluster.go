@@ -84,15 +84,25 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 	defer cancel()
 	leader, err := waitClusterReady(ctx, plan.Nodes, exits, inv.stderr)
 	if err != nil {
+		var reasons []string
 		var nr *notReadyError
 		if errors.As(err, &nr) {
 			for _, id := range nr.nodes {
 				if node, nerr := plan.node(id); nerr == nil {
 					writeLogTail(inv.stderr, node)
+					if r := kvdReason(node); r != "" {
+						reasons = append(reasons, id+": "+r)
+					}
 				}
 			}
 		}
-		return fmt.Errorf("cluster up: %w", err)
+		// The last line is what a script shows: it must hold kvd's own reason (a port in use,
+		// say), and say that the nodes which did start are still up.
+		why := ""
+		if len(reasons) > 0 {
+			why = " (" + strings.Join(reasons, "; ") + ")"
+		}
+		return fmt.Errorf("cluster up: %w%s; nodes that started keep running (kvctl cluster status; kvctl cluster down stops them)", err, why)
 	}
 	endpoints := strings.Join(plan.httpAddrs(), ",")
 	fmt.Fprintf(inv.stdout, "cluster up: %d nodes, leader %s\nendpoints: %s\nexport KV_ENDPOINTS=%s\n",

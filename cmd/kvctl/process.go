@@ -70,6 +70,21 @@ func writeLogTail(w io.Writer, n clusterNode) {
 	}
 }
 
+// kvdReason returns the "kvd: ..." line with which kvd last exited on an error, from the end of
+// n's log (after its latest start); "" when there is none.
+func kvdReason(n clusterNode) string {
+	lines, err := tailLines(n.logPath(), logTailLines)
+	if err != nil {
+		return ""
+	}
+	for i := len(lines) - 1; i >= 0 && !strings.HasPrefix(lines[i], "=== kvctl "); i-- {
+		if strings.HasPrefix(lines[i], "kvd: ") {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
 // tailLines returns the last n lines of the file at path, reading only its end.
 func tailLines(path string, n int) ([]string, error) {
 	f, err := os.Open(path)

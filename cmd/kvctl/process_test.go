@@ -123,3 +123,24 @@ func TestTailLines(t *testing.T) {
 		t.Errorf("tail of a short file = %q", got)
 	}
 }
+
+// TestKVDReason: the reason cluster up prints on its last line is kvd's own exit line from the
+// node's latest start, never one from an earlier run.
+func TestKVDReason(t *testing.T) {
+	n := clusterNode{ID: "n2", Dir: t.TempDir()}
+	for _, tc := range []struct{ name, log, want string }{
+		{"port in use",
+			"=== kvctl 2026-12-04T19:31:31Z: kvd --id n2\nlevel=INFO msg=stopped\nkvd: listen on 127.0.0.1:7002: bind: address already in use\n",
+			"kvd: listen on 127.0.0.1:7002: bind: address already in use"},
+		{"an earlier run's reason is not this one's",
+			"=== kvctl a: kvd\nkvd: old reason\n=== kvctl b: kvd\nlevel=INFO msg=serving\n", ""},
+		{"no log line", "", ""},
+	} {
+		if err := os.WriteFile(n.logPath(), []byte(tc.log), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := kvdReason(n); got != tc.want {
+			t.Errorf("%s: kvdReason = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
