@@ -24,6 +24,7 @@ import (
 	"github.com/dialkv/dialkv/node/ui"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/fault"
+	"github.com/dialkv/dialkv/replication/store"
 )
 
 func (n *Node) routes() http.Handler {
@@ -346,7 +347,7 @@ func pathKey(r *http.Request) string {
 // maxKeySize is the longest key accepted, in bytes: bbolt's MaxKeySize, the longest its
 // buckets can hold. A longer key must be refused here: in a log entry it would fail to apply on
 // every replica, and each would stop rather than diverge, for good.
-const maxKeySize = 32768
+const maxKeySize = store.MaxKeySize
 
 func keyOf(r *http.Request) (string, error) {
 	key := pathKey(r)

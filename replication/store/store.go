@@ -49,6 +49,9 @@ var (
 )
 
 // snapshotMagic opens every snapshot stream; the digit is the format version.
+// MaxKeySize is the longest key the store can hold, in bytes (bbolt's limit for a bucket key).
+const MaxKeySize = bolt.MaxKeySize
+
 const snapshotMagic = "dialkv-snapshot-1\n"
 
 // ErrClosed is returned by operations on a closed store.

@@ -106,6 +106,12 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 	default:
 		return replication.Result{}, fmt.Errorf("%w: %v", replication.ErrUnknownCommand, cmd.Type)
 	}
+	if len(cmd.Key) > store.MaxKeySize {
+		// The store cannot hold it; every replica refuses it alike, as a result, rather than
+		// failing the entry, which would stop them all, on every restart, for good. (The API
+		// refuses such keys; an entry can still carry one from a binary that did not.)
+		return replication.Result{Err: fmt.Errorf("%w: the key is %d bytes, over the %d-byte limit", replication.ErrInvalid, len(cmd.Key), store.MaxKeySize)}, nil
+	}
 	cur, exists, err := tx.Get(cmd.Key)
 	if err != nil {
 		return replication.Result{}, err
@@ -163,6 +169,9 @@ func applyEventualBatch(tx *store.Tx, cmd *replication.Command) (replication.Res
 	var newest consistency.Version
 	for _, w := range cmd.Writes {
 		newest = consistency.Max(newest, w.Value.Version)
+		if len(w.Key) > store.MaxKeySize {
+			continue // no layer can hold it (see applyCommand)
+		}
 		if w.Key == "" || horizon.Newer(w.Value.Version) {
 			if err := tx.DropTentative(w.Key, w.Value.Version); err != nil {
 				return replication.Result{}, err

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -343,5 +344,32 @@ func TestStrongSuccessorNeverTakesAnEventualWritesVersion(t *testing.T) {
 				t.Errorf("k = %q at %v: the eventual write at %v was lost, not superseded", got.Data, got.Version, mine.Value.Version)
 			}
 		})
+	}
+}
+
+// A key longer than the store can hold is refused by every replica alike, as a result: failing
+// the entry would stop them all, on every restart, since the entry stays in the log. In an
+// eventual batch it is left out and the rest applies.
+func TestApplyRefusesKeysTheStoreCannotHold(t *testing.T) {
+	f := newTestFSM(t)
+	long := strings.Repeat("k", store.MaxKeySize+1)
+	res := f.ApplyBatch([]*raft.Log{
+		entry(1, replication.Command{Type: replication.CmdPut, Key: long, Value: []byte("v"), Stamp: stamp(100, "n1")}),
+		entry(2, replication.Command{Type: replication.CmdDelete, Key: long, Stamp: stamp(200, "n1")}),
+		entry(3, replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{
+			{Key: long, Value: consistency.Value{Version: stamp(300, "n2"), Data: []byte("x")}},
+			{Key: "short", Value: consistency.Value{Version: stamp(300, "n2"), Data: []byte("y")}},
+		}}),
+	})
+	for i, name := range []string{"put", "delete"} {
+		if r := resultOf(t, res[i]); !errors.Is(r.Err, replication.ErrInvalid) {
+			t.Errorf("%s of a %d-byte key: %v, want it refused as invalid", name, len(long), r.Err)
+		}
+	}
+	if v, ok, err := f.store.Get("short"); err != nil || !ok || string(v.Data) != "y" {
+		t.Errorf("the batch's other write: %q %v %v, want y", v.Data, ok, err)
+	}
+	if f.store.AppliedIndex() != 3 {
+		t.Errorf("applied = %d, want 3", f.store.AppliedIndex())
 	}
 }
