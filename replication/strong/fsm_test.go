@@ -356,20 +356,21 @@ func TestApplyRefusesKeysTheStoreCannotHold(t *testing.T) {
 	res := f.ApplyBatch([]*raft.Log{
 		entry(1, replication.Command{Type: replication.CmdPut, Key: long, Value: []byte("v"), Stamp: stamp(100, "n1")}),
 		entry(2, replication.Command{Type: replication.CmdDelete, Key: long, Stamp: stamp(200, "n1")}),
-		entry(3, replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{
+		entry(3, replication.Command{Type: replication.CmdPut, Key: "", Value: []byte("v"), Stamp: stamp(250, "n1")}),
+		entry(4, replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{
 			{Key: long, Value: consistency.Value{Version: stamp(300, "n2"), Data: []byte("x")}},
 			{Key: "short", Value: consistency.Value{Version: stamp(300, "n2"), Data: []byte("y")}},
 		}}),
 	})
-	for i, name := range []string{"put", "delete"} {
+	for i, name := range []string{"put of a long key", "delete of a long key", "put of an empty key"} {
 		if r := resultOf(t, res[i]); !errors.Is(r.Err, replication.ErrInvalid) {
-			t.Errorf("%s of a %d-byte key: %v, want it refused as invalid", name, len(long), r.Err)
+			t.Errorf("%s: %v, want it refused as invalid", name, r.Err)
 		}
 	}
 	if v, ok, err := f.store.Get("short"); err != nil || !ok || string(v.Data) != "y" {
 		t.Errorf("the batch's other write: %q %v %v, want y", v.Data, ok, err)
 	}
-	if f.store.AppliedIndex() != 3 {
-		t.Errorf("applied = %d, want 3", f.store.AppliedIndex())
+	if f.store.AppliedIndex() != 4 {
+		t.Errorf("applied = %d, want 4", f.store.AppliedIndex())
 	}
 }
