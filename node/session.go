@@ -242,11 +242,16 @@ func parseSession(s string) (sessionToken, error) {
 
 // settleSession sheds from t the entries whose version this node has committed, raising t's
 // index to the applied index of the state that holds them: every node that has applied that
-// index holds those versions or newer ones. It sheds too an entry whose key is gone while the
-// purge horizon of that state is newer than its version: the horizon passes a version only
-// once every member has reported holding no uncommitted write older than it, so that version
-// was committed, and then deleted by a newer tombstone, purged since; every node that has
-// applied the index finds the key gone as well. Then it caps the token.
+// index holds those versions or newer ones. It sheds too an entry whose key is gone, from both
+// layers, while the purge horizon of that state is newer than its version, but only when this
+// node stamped that version (holdsSessionVersion, for the same reason): its origin gives a
+// version up only for a newer one of the key, which it then holds until that is committed, or
+// once the version is committed, so there the key's absence means a newer tombstone, purged
+// since, and every node that has applied the index finds the key gone as well. Elsewhere the
+// absence proves nothing: a version superseded before any commit leaves every tentative layer,
+// so no watermark holds the horizon below it, while the newer write may not have reached this
+// node yet. The tentative layer is read before the committed one: a commit drops a tentative
+// entry only after the committed state that supersedes it is in place. Then it caps the token.
 //
 // It does so only once the token holds more than shedAfterEntries: shedding raises the index to
 // this node's, which nodes further behind must then reach before they serve the session, so a
@@ -264,6 +269,25 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 	if len(keys) == 0 {
 		return t.capped()
 	}
+	var own []string // keys of the entries this node stamped
+	for _, e := range t.seen {
+		if e.key != "" && e.version.StampedBy() == n.cfg.ID {
+			own = append(own, e.key)
+		}
+	}
+	var held map[string]bool // of those, the keys this node holds a tentative version of
+	if len(own) > 0 {
+		ws, err := n.store.GetTentative(own)
+		if err != nil {
+			return t.capped()
+		}
+		for _, w := range ws {
+			if held == nil {
+				held = map[string]bool{}
+			}
+			held[w.Key] = true
+		}
+	}
 	committed, applied, horizon, err := n.store.CommittedVersions(keys)
 	if err != nil {
 		return t.capped()
@@ -274,7 +298,8 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 		if e.key != "" {
 			v := committed[i]
 			i++
-			if !v.IsZero() && v.Compare(e.version) >= 0 || v.IsZero() && horizon.Newer(e.version) {
+			purged := v.IsZero() && horizon.Newer(e.version) && e.version.StampedBy() == n.cfg.ID && !held[e.key]
+			if !v.IsZero() && v.Compare(e.version) >= 0 || purged {
 				t.floor = consistency.Max(t.floor, e.version)
 				t = t.advance(applied)
 				continue

@@ -379,3 +379,57 @@ func TestSessionCoversManyUncommittedWrites(t *testing.T) {
 		return err == nil && len(tok.seen) == 0
 	})
 }
+
+// A node must not shed a token's entry for a key it holds nothing of under a newer purge
+// horizon unless it stamped that version itself (the rule holdsSessionVersion keeps): an
+// eventual write superseded before any commit leaves every tentative layer, so no watermark
+// holds the horizon below it, and the newer write may not have reached this node yet. Here
+// n9's writes of k reached only holder: e, which the session reads there, then f, newer, which
+// replaces it. Every member reports past e, a purge raises the horizon past it, and the session
+// goes on writing on reader, whose answers settle the token once it holds more than
+// shedAfterEntries. reader holds nothing of k: had it shed the entry, the session would read k
+// as absent there, after it read e, while holder holds f.
+func TestNodeShedsNoEntryItCannotTellWasPurged(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.PurgeInterval = 100 * time.Millisecond
+		c.Gossip.AntiEntropyInterval = time.Hour // the writes injected into holder must stay there
+	})
+	leader, holder := tc.leaderAndFollower()
+	reader := tc.otherThan(leader, holder)
+	const key = "superseded"
+	e := consistency.Version{Wall: time.Now().UnixNano(), Node: "n9"}
+	f := consistency.Version{Wall: time.Now().Add(time.Minute).UnixNano(), Node: "n9"}
+	if _, err := holder.store.MergeTentative([]replication.Write{{Key: key, Value: consistency.Value{Version: e, Data: []byte("e")}}}); err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, "GET", holder, "/v1/kv/"+key+"?consistency=session", "")
+	if r.status != 200 || r.body != "e" {
+		t.Fatalf("session read on %s: %d %q, want e", holder.cfg.ID, r.status, r.body)
+	}
+	token := r.header.Get(client.HeaderSession)
+	if _, err := holder.store.MergeTentative([]replication.Write{{Key: key, Value: consistency.Value{Version: f, Data: []byte("f")}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A committed tombstone has every member report a watermark, and the leader purge.
+	do(t, "PUT", leader, "/v1/kv/tomb", "x")
+	if r := do(t, "DELETE", leader, "/v1/kv/tomb", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	waitUntil(t, reader.cfg.ID+" to apply a purge horizon past e", 20*time.Second, func() bool {
+		h, err := reader.store.PurgeHorizon()
+		return err == nil && h.Newer(e)
+	})
+	for i := 0; i < shedAfterEntries; i++ {
+		w := do(t, "PUT", reader, fmt.Sprintf("/v1/kv/filler-%d?consistency=eventual", i), "x", client.HeaderSession, token)
+		if w.status != 200 {
+			t.Fatalf("filler write %d: %d %s", i, w.status, w.body)
+		}
+		token = w.header.Get(client.HeaderSession)
+	}
+	if tok, err := parseSession(token); err != nil || tok.versionOf(key) != e {
+		t.Errorf("%s shed the session's entry %v of %q (token of %d entries, %v): it holds nothing of the key and did not stamp that version", reader.cfg.ID, e, key, len(tok.seen), err)
+	}
+	if r := do(t, "GET", reader, "/v1/kv/"+key+"?consistency=session", "", client.HeaderSession, token); r.status == 404 || r.status == 200 && r.body != "f" {
+		t.Errorf("session read of %q on %s after reading e on %s: %d %q; the key exists (%s holds f)", key, reader.cfg.ID, holder.cfg.ID, r.status, r.body, holder.cfg.ID)
+	}
+}
