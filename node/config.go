@@ -68,6 +68,9 @@ type Config struct {
 	// the batch's context; the leader calls the function it returns once the proposal is over
 	// (tests of what a follower's giving up does to a batch in flight).
 	beforePropose func(ctx context.Context) (after func())
+	// betweenLayers, when set, runs in newest between its reads of key's two layers (tests of
+	// a commit that lands between them).
+	betweenLayers func(key string)
 }
 
 // DefaultConfig returns the settings kvd starts with.

@@ -102,12 +102,20 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 }
 
 // newest returns the newer of key's committed and tentative versions, and which layer it is in.
+// It reads the tentative layer first: a commit drops a tentative entry only once the committed
+// layer holds a version at least as new, so whatever commit lands between the two reads, the
+// answer is at least the version the node held when the call began. (In the other order the
+// committed read could miss a commit whose drop the tentative read then saw, and the answer
+// fell back to the older committed value, below a version a session read had just checked.)
 func (n *Node) newest(key string) (v consistency.Value, state string, ok bool, err error) {
-	cv, cok, err := n.store.Get(key)
+	tv, tok, err := n.store.Tentative(key)
 	if err != nil {
 		return v, "", false, err
 	}
-	tv, tok, err := n.store.Tentative(key)
+	if n.cfg.betweenLayers != nil {
+		n.cfg.betweenLayers(key)
+	}
+	cv, cok, err := n.store.Get(key)
 	if err != nil {
 		return v, "", false, err
 	}

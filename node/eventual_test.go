@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -413,5 +414,82 @@ func TestEmptyNodeMarksItselfJoiningBeforeRaftOpens(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, joiningMarker)); err != nil {
 		t.Errorf("no joining marker after a start that failed as Raft opened: %v", err)
+	}
+}
+
+// A node's newest version of a key never goes back: a read that finds a tentative version finds
+// it, or the committed version that superseded it. A commit drops a key's tentative entry only
+// once the committed layer holds the new version, so newest must read the tentative layer
+// first; read in the other order, a commit landing between the two reads (the committed read
+// too early for it, the tentative one too late) answered the older committed value, below what
+// the node held, and a session read served it after checking the session's newer version.
+func TestNewestNeverAnswersBelowWhatTheNodeHeld(t *testing.T) {
+	var fireOn atomic.Int32 // the call of newest (for k) whose layer reads the commit lands between; 0: none
+	var n *Node
+	fail := make(chan string, 1)
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.CommitInterval = time.Hour // the committer runs only when the hook wakes it
+		c.betweenLayers = func(key string) {
+			if key != "k" || fireOn.Load() == 0 || fireOn.Add(-1) != 0 {
+				return
+			}
+			n.commitWake <- struct{}{}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, ok, err := n.store.Tentative(key); err == nil && !ok {
+					return
+				}
+				if time.Now().After(deadline) {
+					fail <- "the committer did not commit k within 10s"
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+	n = tc.nodes[0]
+	if r := do(t, "PUT", n, "/v1/kv/k?consistency=strong", "old"); r.status != 200 {
+		t.Fatalf("strong put: %d %s", r.status, r.body)
+	}
+	put := func(value string) (consistency.Version, string) {
+		t.Helper()
+		w := do(t, "PUT", n, "/v1/kv/k?consistency=eventual", value)
+		if w.status != 200 {
+			t.Fatalf("eventual put: %d %s", w.status, w.body)
+		}
+		v, err := consistency.ParseVersion(w.header.Get(client.HeaderVersion))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, w.header.Get(client.HeaderSession)
+	}
+	checkHook := func() {
+		t.Helper()
+		select {
+		case msg := <-fail:
+			t.Fatal(msg)
+		default:
+		}
+		if fireOn.Load() != 0 {
+			t.Fatal("the hook never fired")
+		}
+	}
+
+	held, _ := put("new")
+	fireOn.Store(1)
+	v, state, ok, err := n.newest("k")
+	checkHook()
+	if err != nil || !ok || held.Newer(v.Version) || string(v.Data) != "new" {
+		t.Errorf("newest, with the write committed between its reads: %q %v (%s, %v, %v); the node held %v before the call", v.Data, v.Version, state, ok, err, held)
+	}
+
+	// The same through a session read: prepareRead finds the session's version (the first
+	// call), then the read itself (the second) must not answer below it.
+	held, token := put("newer")
+	fireOn.Store(2)
+	r := do(t, "GET", n, "/v1/kv/k?consistency=session", "", client.HeaderSession, token)
+	checkHook()
+	if got, _ := consistency.ParseVersion(r.header.Get(client.HeaderVersion)); r.status != 200 || r.body != "newer" || held.Newer(got) {
+		t.Errorf("session read after the session wrote %v: %d %q (version %v)", held, r.status, r.body, got)
 	}
 }
