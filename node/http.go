@@ -433,11 +433,16 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	items, more, err := n.store.List(q.Get("prefix"), limit)
+	if n.cfg.beforeList != nil {
+		n.cfg.beforeList()
+	}
+	items, more, applied, err := n.store.List(q.Get("prefix"), limit)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	// The state listed may be newer than the index prepareRead saw: the session read at it.
+	a.session = a.session.advance(applied)
 	resp := client.ListResponse{Items: []client.KV{}, More: more, Meta: n.setMeta(w, a)}
 	for _, it := range items {
 		resp.Items = append(resp.Items, toKV(it.Key, it.Value, client.StateCommitted))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -431,5 +432,50 @@ func TestNodeShedsNoEntryItCannotTellWasPurged(t *testing.T) {
 	}
 	if r := do(t, "GET", reader, "/v1/kv/"+key+"?consistency=session", "", client.HeaderSession, token); r.status == 404 || r.status == 200 && r.body != "f" {
 		t.Errorf("session read of %q on %s after reading e on %s: %d %q; the key exists (%s holds f)", key, reader.cfg.ID, holder.cfg.ID, r.status, r.body, holder.cfg.ID)
+	}
+}
+
+// A session list records the log index of the state it listed (docs/http-api.md: the token
+// records the highest log index the session read at), not only the one prepareRead saw: a
+// write committed in between is in the list, and a later session read of that key on a node
+// that has applied only the lower index would answer an older value than the list showed.
+func TestSessionListRecordsTheIndexItRead(t *testing.T) {
+	var n *Node
+	var fired atomic.Bool
+	writes := make(chan reply, 1)
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.beforeList = func() {
+			if fired.CompareAndSwap(false, true) {
+				r, _ := tryDo("PUT", n, "/v1/kv/list/b?consistency=strong", "b")
+				writes <- r
+			}
+		}
+	})
+	n = tc.nodes[0]
+	w := do(t, "PUT", n, "/v1/kv/list/a?consistency=strong", "a")
+	if w.status != 200 {
+		t.Fatalf("put: %d %s", w.status, w.body)
+	}
+	r := do(t, "GET", n, "/v1/kv?consistency=session&prefix=list/", "", client.HeaderSession, w.header.Get(client.HeaderSession))
+	if !fired.Load() {
+		t.Fatal("the list never ran its hook")
+	}
+	written := <-writes
+	if written.status != 200 {
+		t.Fatalf("the write made during the list: %d %s", written.status, written.body)
+	}
+	if r.status != 200 || !strings.Contains(r.body, `"list/b"`) {
+		t.Fatalf("session list: %d %s, want list/b in it", r.status, r.body)
+	}
+	listed, err := parseSession(r.header.Get(client.HeaderSession))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrote, err := parseSession(written.header.Get(client.HeaderSession))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed.index < wrote.index {
+		t.Errorf("the list showed list/b, committed at index %d, but its token records index %d", wrote.index, listed.index)
 	}
 }

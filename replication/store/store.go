@@ -358,9 +358,12 @@ type Item struct {
 }
 
 // List returns the live (non-tombstone) keys starting with prefix in key order, at most limit of
-// them (limit <= 0: no limit); more reports whether keys were left out.
-func (s *Store) List(prefix string, limit int) (items []Item, more bool, err error) {
+// them (limit <= 0: no limit); more reports whether keys were left out. applied is the applied
+// index of the state listed, read in the same transaction (AppliedIndex, read before or after,
+// can lag it: the index moves after the transaction commits).
+func (s *Store) List(prefix string, limit int) (items []Item, more bool, applied uint64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
+		applied = readApplied(tx.Bucket(bucketCommitted))
 		c := tx.Bucket(bucketCommitted).Bucket(bucketKV).Cursor()
 		p := []byte(prefix)
 		for k, raw := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
@@ -379,7 +382,7 @@ func (s *Store) List(prefix string, limit int) (items []Item, more bool, err err
 		}
 		return nil
 	})
-	return items, more, err
+	return items, more, applied, err
 }
 
 // Members returns the recorded cluster members by id.

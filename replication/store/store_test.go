@@ -118,11 +118,11 @@ func TestListPrefixSkipsTombstonesAndHonoursLimit(t *testing.T) {
 		"app/1": val("x", 1), "app/2": {Version: consistency.Version{Wall: 1}, Tombstone: true},
 		"app/3": val("z", 1), "apq": val("no", 1), "ap": val("no", 1),
 	})
-	items, more, err := s.List("app/", 0)
-	if err != nil || more || len(items) != 2 || items[0].Key != "app/1" || items[1].Key != "app/3" {
-		t.Fatalf("List = %+v more=%v err=%v; want app/1, app/3", items, more, err)
+	items, more, applied, err := s.List("app/", 0)
+	if err != nil || more || len(items) != 2 || items[0].Key != "app/1" || items[1].Key != "app/3" || applied != 1 {
+		t.Fatalf("List = %+v more=%v applied=%d err=%v; want app/1, app/3 at index 1", items, more, applied, err)
 	}
-	items, more, _ = s.List("app/", 1)
+	items, more, _, _ = s.List("app/", 1)
 	if len(items) != 1 || !more {
 		t.Errorf("List limit 1 = %d items more=%v; want 1, true", len(items), more)
 	}
