@@ -559,6 +559,11 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		n.eventualWrite(w, r, wr, token)
 		return
 	}
+	if err := n.commitSessionVersionFirst(r.Context(), token, wr.cmd.Key); err != nil {
+		n.setMeta(w, answer{level: consistency.Strong, staleness: -1, session: token})
+		writeError(w, err)
+		return
+	}
 	res, via, err := n.strongWrite(w, r, wr)
 	if via.relayed {
 		return // an older leader's own answer has been relayed

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -309,4 +310,40 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 	}
 	t.seen = kept
 	return t.capped()
+}
+
+// commitSessionVersionFirst makes a strong write of key in a session come after the version of
+// key the session has seen (written or read), when that version is an eventual write not yet
+// committed here: it has the write committed first. The state machine judges a strong write by
+// the committed layer alone, so without this a session's strong delete right after its own
+// eventual write found nothing to delete, wrote no tombstone, and the eventual write, committed
+// later, stood again (and a conditional write checked a state the session had seen change).
+//
+// The node waits briefly for that version as a session read does, then submits the newest write
+// of key it holds for commit, which is the session's version or a newer one; the write proposed
+// next follows it in the log. A node that never gets the version refuses (503 unavailable), and
+// the client tries another node. A version in a strong space was committed before the session
+// saw it, so it needs nothing.
+func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken, key string) error {
+	want := token.versionOf(key)
+	if want.IsZero() || want.Node != want.StampedBy() {
+		return nil
+	}
+	if cv, ok, err := n.store.Get(key); err != nil || ok && cv.Version.Compare(want) >= 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
+	defer cancel()
+	if err := n.waitForVersion(ctx, key, want, sessionWait); err != nil {
+		return err
+	}
+	tv, ok, err := n.store.Tentative(key)
+	if err != nil || !ok || tv.Version.Compare(want) < 0 {
+		return err // committed here meanwhile, or the session's version was a delete, purged since
+	}
+	cmd := replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{{Key: key, Value: tv}}}
+	if err := n.submitBatch(ctx, cmd); err != nil {
+		return fmt.Errorf("%w: committing this session's earlier write of %q first: %v", replication.ErrStale, key, err)
+	}
+	return nil
 }

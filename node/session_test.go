@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -477,5 +478,73 @@ func TestSessionListRecordsTheIndexItRead(t *testing.T) {
 	}
 	if listed.index < wrote.index {
 		t.Errorf("the list showed list/b, committed at index %d, but its token records index %d", wrote.index, listed.index)
+	}
+}
+
+// A session's strong write of a key comes after the session's own eventual write of it, though
+// that write is not committed yet: a strong delete deletes it (the state machine used to find
+// nothing committed, write no tombstone, and the eventual write stood again once committed), and
+// a create-if-absent finds the key taken.
+func TestSessionStrongWriteComesAfterItsEventualWrite(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	leader, f := tc.leaderAndFollower()
+
+	w := do(t, "PUT", f, "/v1/kv/k?consistency=eventual", "x")
+	if w.status != 200 {
+		t.Fatalf("eventual write on %s: %d %s", f.cfg.ID, w.status, w.body)
+	}
+	del := do(t, "DELETE", f, "/v1/kv/k?consistency=strong", "", client.HeaderSession, w.header.Get(client.HeaderSession))
+	if del.status != 200 {
+		t.Fatalf("the session's strong delete right after its eventual write: %d %s, want 200", del.status, del.body)
+	}
+	w2 := do(t, "PUT", f, "/v1/kv/c?consistency=eventual", "x")
+	create := do(t, "PUT", f, "/v1/kv/c?consistency=strong&if_absent=true", "y", client.HeaderSession, w2.header.Get(client.HeaderSession))
+	if create.status != http.StatusConflict {
+		t.Errorf("the session's create-if-absent right after its eventual write of the key: %d %s, want 409", create.status, create.body)
+	}
+
+	// Cut off, the node that took the write keeps it; the others cannot order the delete after
+	// a write they have not seen, and say so rather than delete nothing.
+	partition(t, tc, f)
+	cut := do(t, "PUT", f, "/v1/kv/p?consistency=eventual", "x")
+	if cut.status != 200 {
+		t.Fatalf("eventual write on %s, cut off: %d %s", f.cfg.ID, cut.status, cut.body)
+	}
+	token := cut.header.Get(client.HeaderSession)
+	early := do(t, "DELETE", leader, "/v1/kv/p?consistency=strong", "", client.HeaderSession, token)
+	if early.status != http.StatusServiceUnavailable || errCode(t, early) != client.CodeUnavailable {
+		t.Errorf("strong delete on %s of a write it cannot have: %d %s, want 503 unavailable", leader.cfg.ID, early.status, early.body)
+	}
+	for _, n := range tc.nodes {
+		if r := do(t, "DELETE", n, "/v1/test/faults", ""); r.status != 200 {
+			t.Fatalf("heal %s: %d", n.cfg.ID, r.status)
+		}
+	}
+	var late reply
+	waitUntil(t, "the session's delete to go through once healed", 20*time.Second, func() bool {
+		late = do(t, "DELETE", leader, "/v1/kv/p?consistency=strong", "", client.HeaderSession, token)
+		return late.status == 200
+	})
+	token = late.header.Get(client.HeaderSession)
+
+	for _, key := range []string{"k", "p"} {
+		waitUntil(t, "the eventual write of "+key+" to leave every tentative layer", 30*time.Second, func() bool {
+			for _, n := range tc.nodes {
+				if _, ok, _ := n.store.Tentative(key); ok {
+					return false
+				}
+			}
+			return true
+		})
+		for _, n := range tc.nodes {
+			if r := do(t, "GET", n, "/v1/kv/"+key+"?consistency=strong", ""); r.status != 404 {
+				t.Errorf("%s on %s after the session deleted it: %d %q, want 404 (the delete came after the write)", key, n.cfg.ID, r.status, r.body)
+			}
+		}
+	}
+	for _, n := range tc.nodes {
+		if r := do(t, "GET", n, "/v1/kv/p?consistency=session", "", client.HeaderSession, token); r.status != 404 {
+			t.Errorf("session read of p on %s after the session deleted it: %d %q, want 404", n.cfg.ID, r.status, r.body)
+		}
 	}
 }
