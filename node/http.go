@@ -559,7 +559,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		n.eventualWrite(w, r, wr, token)
 		return
 	}
-	if err := n.commitSessionVersionFirst(r.Context(), token, wr.cmd.Key); err != nil {
+	if err := n.commitSessionVersionFirst(r.Context(), token, &wr.cmd); err != nil {
 		n.setMeta(w, answer{level: consistency.Strong, staleness: -1, session: token})
 		writeError(w, err)
 		return

@@ -312,19 +312,25 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 	return t.capped()
 }
 
-// commitSessionVersionFirst makes a strong write of key in a session come after the version of
-// key the session has seen (written or read), when that version is an eventual write not yet
-// committed here: it has the write committed first. The state machine judges a strong write by
-// the committed layer alone, so without this a session's strong delete right after its own
-// eventual write found nothing to delete, wrote no tombstone, and the eventual write, committed
-// later, stood again (and a conditional write checked a state the session had seen change).
+// commitSessionVersionFirst makes a strong delete or conditional write of a key in a session come
+// after the version of the key the session has seen (written or read), when that version is an
+// eventual write not yet committed here: it has the write committed first. The state machine
+// judges those by the committed layer alone, so without this a session's strong delete right
+// after its own eventual write found nothing to delete, wrote no tombstone, and the eventual
+// write, committed later, stood again; a create-if-absent succeeded on a key the session had
+// just written. (A plain strong put needs nothing: it is stamped after every version the token
+// records, so last-writer-wins orders it after the eventual write whenever that commits.)
 //
 // The node waits briefly for that version as a session read does, then submits the newest write
-// of key it holds for commit, which is the session's version or a newer one; the write proposed
-// next follows it in the log. A node that never gets the version refuses (503 unavailable), and
-// the client tries another node. A version in a strong space was committed before the session
-// saw it, so it needs nothing.
-func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken, key string) error {
+// of the key it holds for commit, which is the session's version or a newer one; the write
+// proposed next follows it in the log. A node that never gets the version refuses (503
+// unavailable), and the client tries another node. A version in a strong space was committed
+// before the session saw it, so it needs nothing.
+func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken, cmd *replication.Command) error {
+	if cmd.Type != replication.CmdDelete && cmd.Cond == replication.CondNone {
+		return nil
+	}
+	key := cmd.Key
 	want := token.versionOf(key)
 	if want.IsZero() || want.Node != want.StampedBy() {
 		return nil
@@ -341,8 +347,8 @@ func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken
 	if err != nil || !ok || tv.Version.Compare(want) < 0 {
 		return err // committed here meanwhile, or the session's version was a delete, purged since
 	}
-	cmd := replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{{Key: key, Value: tv}}}
-	if err := n.submitBatch(ctx, cmd); err != nil {
+	first := replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{{Key: key, Value: tv}}}
+	if err := n.submitBatch(ctx, first); err != nil {
 		return fmt.Errorf("%w: committing this session's earlier write of %q first: %v", replication.ErrStale, key, err)
 	}
 	return nil
