@@ -47,7 +47,7 @@ const (
 	CodeConflict       = "conflict"        // 409: a compare-and-set or create-if-absent condition failed
 	CodeTooLarge       = "too_large"       // 413
 	CodeNoLeader       = "no_leader"       // 503: no leader known within the wait; the request was never proposed
-	CodeUnavailable    = "unavailable"     // 503: the node cannot serve this level now (e.g. staleness bound exceeded)
+	CodeUnavailable    = "unavailable"     // 503: the node cannot serve this level now (a staleness bound, a session it is behind); another node may
 	CodeOutcomeUnknown = "outcome_unknown" // 504: the write may or may not have been applied
 	CodeTimeout        = "timeout"         // 504: a read could not complete in time; nothing was changed
 	CodeInternal       = "internal"        // 500

@@ -23,8 +23,10 @@ var (
 	// ErrOutcomeUnknown: a write was proposed but its fate is unknown (leadership lost or the
 	// wait ran out). It may or may not be applied; it must never be reported as failed.
 	ErrOutcomeUnknown = errors.New("outcome unknown")
-	// ErrStale: the node cannot promise the staleness bound the read asked for.
-	ErrStale = errors.New("staleness bound exceeded")
+	// ErrStale: this node cannot serve the request at its level now, though another node may: a
+	// bounded read's staleness bound, a session it has not caught up with, a joining node's
+	// eventual write. The wrapping error says which.
+	ErrStale = errors.New("unavailable on this node")
 	// ErrTimeout: a read (or read-index round) could not complete in time; nothing changed.
 	ErrTimeout = errors.New("timed out")
 	// ErrInvalid: the request is malformed (empty key, bad version, unsupported combination).
