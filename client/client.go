@@ -197,7 +197,8 @@ func (cl *Client) Delete(ctx context.Context, key string, opts DeleteOptions) (M
 
 // List returns the live keys that start with prefix ("" for all), in the server's order, with
 // the metadata of the answer. The server cuts the list at its limit; use ListPage to learn
-// whether it did.
+// whether it did. A key or value that is not valid UTF-8 comes base64-encoded: read them with
+// KV.RawKey and KV.Bytes.
 func (cl *Client) List(ctx context.Context, prefix string, opts ListOptions) ([]KV, Meta, error) {
 	page, err := cl.ListPage(ctx, prefix, opts)
 	if err != nil {

@@ -182,6 +182,53 @@ func TestGetValueDecoding(t *testing.T) {
 	}
 }
 
+// A key that is not valid UTF-8 travels as key_base64 (JSON text would turn it into U+FFFD):
+// RawKey gives it back exactly, and NewKV is the server's side of the same rule.
+func TestListKeyDecoding(t *testing.T) {
+	binaryKey := "\xff\xfe"
+	node := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"items":[{"key":"plain","value":"a","version":"1.0@n1"},`+
+			`{"key":"","key_base64":"//4=","value":"b","version":"2.0@n1"},`+
+			`{"key":"","key_base64":"!!!","value":"c","version":"3.0@n1"}],"more":false,"meta":{}}`)
+	})
+	cl := mustClient(t, time.Second, node.addr())
+	items, _, err := cl.List(context.Background(), "", ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 3 {
+		t.Fatalf("items = %+v", items)
+	}
+	for i, want := range []string{"plain", binaryKey} {
+		if got, err := items[i].RawKey(); err != nil || got != want {
+			t.Errorf("item %d: RawKey = %q, %v; want %q", i, got, err, want)
+		}
+	}
+	if _, err := items[2].RawKey(); err == nil {
+		t.Error("RawKey of a bad key_base64: no error")
+	}
+
+	for _, c := range []struct {
+		key, value string
+		want       KV
+	}{
+		{"plain", "v", KV{Key: "plain", Value: "v"}},
+		{"été", "", KV{Key: "été"}},
+		{binaryKey, "\xff", KV{KeyBase64: "//4=", ValueBase64: "/w=="}},
+	} {
+		kv := NewKV(c.key, []byte(c.value))
+		if kv != c.want {
+			t.Errorf("NewKV(%q, %q) = %+v, want %+v", c.key, c.value, kv, c.want)
+		}
+		key, err := kv.RawKey()
+		value, verr := kv.Bytes()
+		if err != nil || verr != nil || key != c.key || string(value) != c.value {
+			t.Errorf("NewKV(%q, %q) decodes to %q, %q (%v, %v)", c.key, c.value, key, value, err, verr)
+		}
+	}
+}
+
 func TestMetaParsing(t *testing.T) {
 	full := http.Header{}
 	full.Set(HeaderConsistency, "bounded")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 )
 
 // metaFromHeader reads the Dialkv-* headers of an answer. A malformed applied index is left at
@@ -52,6 +53,36 @@ func (m Meta) merge(body Meta) Meta {
 	return m
 }
 
+// NewKV returns key and value in their wire form: each as text when it is valid UTF-8, else
+// base64-encoded in KeyBase64 or ValueBase64.
+func NewKV(key string, value []byte) KV {
+	var kv KV
+	if utf8.ValidString(key) {
+		kv.Key = key
+	} else {
+		kv.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(key))
+	}
+	if utf8.Valid(value) {
+		kv.Value = string(value)
+	} else {
+		kv.ValueBase64 = base64.StdEncoding.EncodeToString(value)
+	}
+	return kv
+}
+
+// RawKey returns the key of kv: KeyBase64 decoded when it is set (the key is not valid UTF-8),
+// otherwise Key. It is the key to pass back to Get, Put or Delete.
+func (kv KV) RawKey() (string, error) {
+	if kv.KeyBase64 != "" {
+		b, err := base64.StdEncoding.DecodeString(kv.KeyBase64)
+		if err != nil {
+			return "", fmt.Errorf("client: bad key_base64 %q: %w", kv.KeyBase64, err)
+		}
+		return string(b), nil
+	}
+	return kv.Key, nil
+}
+
 // Bytes returns the value of kv: ValueBase64 decoded when it is set (the value was not valid
 // UTF-8), otherwise Value. It never returns nil for a present value, so an empty value and a
 // missing one stay distinguishable.
@@ -59,7 +90,11 @@ func (kv KV) Bytes() ([]byte, error) {
 	if kv.ValueBase64 != "" {
 		b, err := base64.StdEncoding.DecodeString(kv.ValueBase64)
 		if err != nil {
-			return nil, fmt.Errorf("client: key %q: bad value_base64: %w", kv.Key, err)
+			key, kerr := kv.RawKey()
+			if kerr != nil {
+				key = kv.KeyBase64
+			}
+			return nil, fmt.Errorf("client: key %q: bad value_base64: %w", key, err)
 		}
 		return b, nil
 	}

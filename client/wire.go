@@ -78,10 +78,14 @@ type Meta struct {
 	Session   string `json:"session,omitempty"`
 }
 
-// KV is one key with its value and version. Value holds the bytes when they are valid UTF-8;
-// otherwise ValueBase64 holds them base64-encoded (standard encoding) and Value is empty.
+// KV is one key with its value and version. Key and value travel alike: Key holds the key
+// when it is valid UTF-8, otherwise KeyBase64 holds it base64-encoded (standard encoding) and
+// Key is empty; the same goes for Value and ValueBase64. (JSON text cannot hold other bytes:
+// they would come back as U+FFFD, a different key.) RawKey and Bytes return the real ones;
+// NewKV builds the wire form.
 type KV struct {
 	Key         string `json:"key"`
+	KeyBase64   string `json:"key_base64,omitempty"`
 	Value       string `json:"value"`
 	ValueBase64 string `json:"value_base64,omitempty"`
 	Version     string `json:"version"`

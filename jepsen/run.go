@@ -504,8 +504,9 @@ func converge(ctx context.Context, b Backend, leader string, ops []*Op, cfg Conf
 			if err == nil {
 				m := make(map[string]FinalValue, len(items))
 				for _, it := range items {
+					key, _ := it.RawKey()
 					v, _ := it.Bytes()
-					m[it.Key] = FinalValue{Value: string(v), Version: it.Version}
+					m[key] = FinalValue{Value: string(v), Version: it.Version}
 				}
 				return m, nil
 			}

@@ -15,9 +15,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
-
-	"encoding/base64"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
@@ -327,12 +324,15 @@ func (s *headerSetter) setNonEmpty(key, value string) {
 }
 
 func toKV(key string, v consistency.Value, state string) client.KV {
-	kv := client.KV{Key: key, Version: v.Version.String(), State: state}
-	if utf8.Valid(v.Data) {
-		kv.Value = string(v.Data)
-	} else {
-		kv.ValueBase64 = base64.StdEncoding.EncodeToString(v.Data)
-	}
+	kv := client.NewKV(key, v.Data)
+	kv.Version, kv.State = v.Version.String(), state
+	return kv
+}
+
+// writtenKV is the key object of a write's JSON answer: the key, the version it got, no value.
+func writtenKV(key string, version consistency.Version, state string) client.KV {
+	kv := client.NewKV(key, nil)
+	kv.Version, kv.State = version.String(), state
 	return kv
 }
 
@@ -585,7 +585,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		return
 	}
 	if wantsJSON(r) {
-		writeAnswer(w, r, client.ValueResponse{KV: client.KV{Key: wr.cmd.Key, Version: res.Version.String(), State: client.StateCommitted}, Meta: m})
+		writeAnswer(w, r, client.ValueResponse{KV: writtenKV(wr.cmd.Key, res.Version, client.StateCommitted), Meta: m})
 		return
 	}
 	w.WriteHeader(http.StatusOK)

@@ -48,6 +48,52 @@ func TestKVAnswersCompactUnlessPretty(t *testing.T) {
 	}
 }
 
+// A key that is not valid UTF-8 comes back in key_base64, in every JSON answer, so it can be
+// read again; valid UTF-8 keys keep the plain "key" field.
+func TestKeysNotUTF8InJSONAnswers(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	const key, encoded = "\xff\xfe", "//4="
+	keyOf := func(what, body string) (string, string) {
+		t.Helper()
+		var kv client.KV
+		if err := json.Unmarshal([]byte(body), &kv); err != nil {
+			t.Fatalf("%s: %v in %s", what, err, body)
+		}
+		return kv.Key, kv.KeyBase64
+	}
+	for _, level := range []string{"strong", "eventual"} {
+		r := do(t, "PUT", n, "/v1/kv/%FF%FE?consistency="+level, "v", "Accept", "application/json")
+		if k, b := keyOf("PUT "+level, r.body); r.status != 200 || k != "" || b != encoded {
+			t.Errorf("PUT %s: %d %s, want key_base64 %q and no key", level, r.status, r.body, encoded)
+		}
+	}
+	r := do(t, "GET", n, "/v1/kv/%FF%FE?consistency=eventual", "", "Accept", "application/json")
+	if k, b := keyOf("GET", r.body); r.status != 200 || k != "" || b != encoded {
+		t.Errorf("GET: %d %s, want key_base64 %q and no key", r.status, r.body, encoded)
+	}
+	if r := do(t, "PUT", n, "/v1/kv/ok?consistency=strong", "v"); r.status != 200 {
+		t.Fatalf("PUT ok: %d %s", r.status, r.body)
+	}
+	r = do(t, "GET", n, "/v1/kv?prefix=", "", "Accept", "application/json")
+	var list client.ListResponse
+	if err := json.Unmarshal([]byte(r.body), &list); err != nil || len(list.Items) != 2 {
+		t.Fatalf("list: %d %s", r.status, r.body)
+	}
+	for _, it := range list.Items {
+		got, err := it.RawKey()
+		if err != nil || got != key && got != "ok" {
+			t.Errorf("list item %+v: RawKey %q, %v", it, got, err)
+		}
+		if got == "ok" && (it.Key != "ok" || it.KeyBase64 != "") {
+			t.Errorf("list item %+v: a UTF-8 key must stay in \"key\" alone", it)
+		}
+	}
+	if !strings.Contains(r.body, `"key":"","key_base64":"`+encoded+`"`) {
+		t.Errorf("list: %s lacks key_base64 %q", r.body, encoded)
+	}
+}
+
 // A request without an id gets a fresh one, echoed in the answer; one with an id keeps it.
 func TestRequestIDs(t *testing.T) {
 	tc := startCluster(t, 1)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/dialkv/dialkv/client"
 )
@@ -172,13 +170,9 @@ func (f *fakeCluster) serveRemoveMember(w http.ResponseWriter, r *http.Request) 
 	json.NewEncoder(w).Encode(map[string]string{"status": "ok", "leader": "n1"})
 }
 
-// encodeKV puts value in Value when it is UTF-8 text, else in ValueBase64, as the server does.
+// encodeKV is key and value in their wire form, as the server sends them.
 func encodeKV(key string, value []byte, version string) client.KV {
-	kv := client.KV{Key: key, Version: version}
-	if utf8.Valid(value) {
-		kv.Value = string(value)
-	} else {
-		kv.ValueBase64 = base64.StdEncoding.EncodeToString(value)
-	}
+	kv := client.NewKV(key, value)
+	kv.Version = version
 	return kv
 }

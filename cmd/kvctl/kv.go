@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -158,12 +157,8 @@ func runGet(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	if o.json {
-		kv := client.KV{Key: key, Version: meta.Version, State: meta.State}
-		if utf8.Valid(value) {
-			kv.Value = string(value)
-		} else {
-			kv.ValueBase64 = base64.StdEncoding.EncodeToString(value)
-		}
+		kv := client.NewKV(key, value)
+		kv.Version, kv.State = meta.Version, meta.State
 		return writeJSON(inv.stdout, client.ValueResponse{KV: kv, Meta: meta})
 	}
 	if _, err := inv.stdout.Write(value); err != nil {
@@ -240,11 +235,13 @@ func runDel(ctx context.Context, inv *invocation) error {
 	return reportWrite(inv, key, meta, err)
 }
 
-// writeResult is what --json prints for a write: the key, the version it got, the metadata.
+// writeResult is what --json prints for a write: the key (in key_base64 when it is not valid
+// UTF-8, as in the server's answers), the version it got, the metadata.
 type writeResult struct {
-	Key     string      `json:"key"`
-	Version string      `json:"version,omitempty"`
-	Meta    client.Meta `json:"meta"`
+	Key       string      `json:"key"`
+	KeyBase64 string      `json:"key_base64,omitempty"`
+	Version   string      `json:"version,omitempty"`
+	Meta      client.Meta `json:"meta"`
 }
 
 // reportWrite prints a write's outcome: nothing on success unless -v (metadata on stderr) or
@@ -257,7 +254,8 @@ func reportWrite(inv *invocation, key string, meta client.Meta, err error) error
 		return err
 	}
 	if inv.opts.json {
-		return writeJSON(inv.stdout, writeResult{Key: key, Version: meta.Version, Meta: meta})
+		kv := client.NewKV(key, nil)
+		return writeJSON(inv.stdout, writeResult{Key: kv.Key, KeyBase64: kv.KeyBase64, Version: meta.Version, Meta: meta})
 	}
 	return nil
 }
@@ -292,11 +290,15 @@ func runList(ctx context.Context, inv *invocation) error {
 		return writeJSON(inv.stdout, page)
 	}
 	for _, kv := range page.Items {
+		key, err := kv.RawKey()
+		if err != nil {
+			return err
+		}
 		value, err := kv.Bytes()
 		if err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(inv.stdout, "%s\t%s\n", listField(kv.Key), listField(string(value))); err != nil {
+		if _, err := fmt.Fprintf(inv.stdout, "%s\t%s\n", listField(key), listField(string(value))); err != nil {
 			return err
 		}
 	}

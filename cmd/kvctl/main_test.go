@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dialkv/dialkv/client"
 )
@@ -157,6 +158,36 @@ func TestJSONOutputIsOneObject(t *testing.T) {
 	}
 	if got.Key != "k" || got.Value != "v" || got.Version != "1.0@n1" || got.Meta.Node != "n1" || got.Meta.AppliedIndex != 1 {
 		t.Errorf("get --json = %+v", got)
+	}
+}
+
+// TestKeysNotUTF8: such a key comes back from list (text and --json), get --json and put --json
+// in a form that gives the key back, never as U+FFFD.
+func TestKeysNotUTF8(t *testing.T) {
+	f := newFakeCluster(t)
+	const key = "\xff\xfe"
+	r := mustKvctl(t, f.addr(), "put", key, "v", "--json")
+	if !strings.Contains(r.stdout, `{"key":"","key_base64":"//4=","version":`) {
+		t.Errorf("put --json: %s", r.stdout)
+	}
+	mustKvctl(t, f.addr(), "put", "\xffok", "w")
+	r = mustKvctl(t, f.addr(), "list", "--prefix", "\xff", "--json")
+	var page client.ListResponse
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil || len(page.Items) != 2 {
+		t.Fatalf("list --json: %v %s", err, r.stdout)
+	}
+	if got, err := page.Items[1].RawKey(); err != nil || got != key || strings.ContainsRune(r.stdout, utf8.RuneError) {
+		t.Errorf("list --json: key %q (%v) from %s, want %q", got, err, r.stdout, key)
+	}
+	if r := mustKvctl(t, f.addr(), "list", "--prefix", "\xff"); r.stdout != `"\xffok"`+"\tw\n"+`"\xff\xfe"`+"\tv\n" {
+		t.Errorf("list: %q", r.stdout)
+	}
+	r = mustKvctl(t, f.addr(), "get", key, "--json")
+	if !strings.Contains(r.stdout, `{"key":"","key_base64":"//4=","value":"v",`) {
+		t.Errorf("get --json: %s", r.stdout)
+	}
+	if r := mustKvctl(t, f.addr(), "get", key); r.stdout != "v" {
+		t.Errorf("get: %q", r.stdout)
 	}
 }
 
