@@ -54,6 +54,9 @@ const (
 	CodeNotImplemented = "not_implemented" // 501: a level this version does not serve yet
 	CodeForbidden      = "forbidden"       // 403: e.g. fault injection on a node not started for tests
 	CodeRemoved        = "removed"         // 410: the member was removed from the cluster
+
+	CodeUnknownPath      = "unknown_path"       // 404: no endpoint has the path (unlike not_found, it says nothing of a key)
+	CodeMethodNotAllowed = "method_not_allowed" // 405: the path's endpoints take other methods (the Allow header lists them)
 )
 
 // ErrorBody is the JSON body of every error response.

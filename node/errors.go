@@ -10,8 +10,14 @@ import (
 	"github.com/dialkv/dialkv/replication"
 )
 
-// errNotImplemented marks levels this version does not serve yet.
-var errNotImplemented = errors.New("not implemented")
+var (
+	// errNotImplemented marks levels this version does not serve yet.
+	errNotImplemented = errors.New("not implemented")
+	// errNoRoute: no endpoint has the request's path.
+	errNoRoute = errors.New("no such endpoint")
+	// errMethodNotAllowed: endpoints have the request's path, but not for its method.
+	errMethodNotAllowed = errors.New("method not allowed")
+)
 
 // httpError maps an error to its status and code: the one place where that happens.
 func httpError(err error) (status int, code string) {
@@ -37,6 +43,10 @@ func httpError(err error) (status int, code string) {
 		return http.StatusGone, client.CodeRemoved
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented, client.CodeNotImplemented
+	case errors.Is(err, errNoRoute):
+		return http.StatusNotFound, client.CodeUnknownPath
+	case errors.Is(err, errMethodNotAllowed):
+		return http.StatusMethodNotAllowed, client.CodeMethodNotAllowed
 	}
 	return http.StatusInternalServerError, client.CodeInternal
 }

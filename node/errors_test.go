@@ -32,6 +32,8 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: leadership lost", replication.ErrOutcomeUnknown), http.StatusGatewayTimeout, client.CodeOutcomeUnknown},
 		{replication.ErrTimeout, http.StatusGatewayTimeout, client.CodeTimeout},
 		{errNotImplemented, http.StatusNotImplemented, client.CodeNotImplemented},
+		{fmt.Errorf("%w: /nope", errNoRoute), http.StatusNotFound, client.CodeUnknownPath},
+		{fmt.Errorf("%w: POST /v1/kv/k", errMethodNotAllowed), http.StatusMethodNotAllowed, client.CodeMethodNotAllowed},
 		{errors.New("disk on fire"), http.StatusInternalServerError, client.CodeInternal},
 	}
 	for _, tc := range cases {

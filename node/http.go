@@ -49,6 +49,9 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/stats", n.handleStats)
 	mux.Handle("GET /ui/", ui.Handler())
 	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	// The dashboard is what a person opening a node's address wants. Found, not Moved
+	// Permanently: a browser would remember a permanent one for good.
+	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	if n.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -59,7 +62,34 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/test/faults", n.handleFaults)
 	mux.HandleFunc("PUT /v1/test/faults", n.handleFaults)
 	mux.HandleFunc("DELETE /v1/test/faults", n.handleFaults)
+	// Last in precedence: whatever no pattern above takes gets the JSON error body too, instead
+	// of the mux's own text answers.
+	mux.Handle("/", unrouted(mux))
 	return n.withRequestID(n.instrument(fault.Middleware(n.faults, n.keyRoutes(mux))))
+}
+
+// routeMethods are the methods the routes use (GET also serves HEAD), in Allow's order.
+var routeMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut}
+
+// unrouted answers a request that no route of mux takes, as the mux would but with the JSON error
+// body: 405 with an Allow header when routes take the path with other methods, else 404.
+func unrouted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range routeMethods {
+			probe := *r
+			probe.Method = m
+			if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, fmt.Errorf("%w: %s %s (it takes %s)", errMethodNotAllowed, r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			return
+		}
+		writeError(w, fmt.Errorf("%w: %s (docs/http-api.md lists them)", errNoRoute, r.URL.Path))
+	})
 }
 
 // keyRoutes sends key requests (GET, PUT and DELETE of /v1/kv/KEY) straight to their handlers

@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -163,7 +164,43 @@ func TestKeyRoutesNameTheKeysServeMuxWould(t *testing.T) {
 		t.Errorf("GET /v1/kv/slashed after PUT /v1/kv//slashed: %d %q", r.status, r.body)
 	}
 	// The prefix must be there before unescaping, as the mux matches it.
-	if r := do(t, "GET", n, "/v1%2Fkv/slashed", ""); r.status != 404 || strings.HasPrefix(r.body, "{") {
-		t.Errorf("GET /v1%%2Fkv/slashed: %d %s, want the mux's 404 for an unknown path", r.status, r.body)
+	if r := do(t, "GET", n, "/v1%2Fkv/slashed", ""); r.status != 404 || errCode(t, r) != client.CodeUnknownPath {
+		t.Errorf("GET /v1%%2Fkv/slashed: %d %s, want the 404 of an unknown path", r.status, r.body)
+	}
+}
+
+// What no route takes gets the JSON error body of docs/http-api.md, as every other error does:
+// 405 with Allow for a path served with other methods, 404 unknown_path (not not_found, which
+// is about keys) for the rest. The bare address leads to the dashboard.
+func TestUnroutedRequestsAnswerJSON(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	for _, c := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"POST", "/v1/kv/h", 405, client.CodeMethodNotAllowed, "DELETE, GET, HEAD, PUT"},
+		{"PATCH", "/v1/kv/a/b", 405, client.CodeMethodNotAllowed, "DELETE, GET, HEAD, PUT"},
+		{"POST", "/v1/status", 405, client.CodeMethodNotAllowed, "GET, HEAD"},
+		{"GET", "/v1/cluster/join", 405, client.CodeMethodNotAllowed, "POST"},
+		{"DELETE", "/", 405, client.CodeMethodNotAllowed, "GET, HEAD"},
+		{"GET", "/nope", 404, client.CodeUnknownPath, ""},
+		{"PUT", "/v1/nope/x", 404, client.CodeUnknownPath, ""},
+	} {
+		r := do(t, c.method, n, c.path, "x")
+		if r.status != c.status || r.header.Get("Content-Type") != "application/json" || errCode(t, r) != c.code ||
+			r.header.Get(client.HeaderError) != c.code || r.header.Get("Allow") != c.allow {
+			t.Errorf("%s %s: %d %v %s; want %d %s, Allow %q", c.method, c.path, r.status, r.header, r.body, c.status, c.code, c.allow)
+		}
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get("http://" + n.HTTPAddr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
+		t.Errorf("GET /: %d Location %q, want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
