@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/dialkv/dialkv/client"
@@ -217,6 +218,65 @@ func TestClusterHealSaysWhatItReached(t *testing.T) {
 	}
 	if r := heal(freeAddr(t), freeAddr(t)); r.code != 1 || !strings.Contains(r.stderr, "kvctl: healed no node: could not reach n1 (") {
 		t.Errorf("all down: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestClusterSlowAndSkewNeedAValue: without its flags slow or skew would set nothing and say it
+// did; that is a usage error, made before any node is asked. Flags given as 0 undo the fault.
+func TestClusterSlowAndSkewNeedAValue(t *testing.T) {
+	var mu sync.Mutex
+	faults := client.Faults{Delay: "1s", ClockOffset: "3s"}
+	requests := 0
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		if r.Method == http.MethodPut {
+			faults = client.Faults{}
+			json.NewDecoder(r.Body).Decode(&faults)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(faults)
+	}))
+	t.Cleanup(s.Close)
+	dir := filepath.Join(t.TempDir(), "data")
+	c, _ := planCluster(1, dir)
+	c.Nodes[0].HTTP = strings.TrimPrefix(s.URL, "http://")
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+		want           client.Faults
+	}{
+		{args: []string{"slow", "n1"}, code: 2, stderr: "kvctl: kvctl cluster slow needs --delay D, --jitter D or --loss P (e.g. --delay 100ms)\n"},
+		{args: []string{"skew", "n1"}, code: 2, stderr: "kvctl: kvctl cluster skew needs --offset D (e.g. --offset 2s, or -2s for behind; 0s puts the clock back)\n"},
+		{args: []string{"slow", "n1", "--loss", "0.5"}, stdout: "n1: outgoing traffic delayed 0s (+ up to 0s), 50% lost\n",
+			want: client.Faults{Loss: 0.5, ClockOffset: "3s"}},
+		{args: []string{"slow", "n1", "--delay", "0s"}, stdout: "n1: outgoing traffic no longer delayed or lost\n",
+			want: client.Faults{ClockOffset: "3s"}},
+		{args: []string{"skew", "n1", "--offset", "0s"}, stdout: "n1: clock no longer shifted\n", want: client.Faults{}},
+	} {
+		mu.Lock()
+		requests = 0
+		before := faults
+		mu.Unlock()
+		r := kvctl(t, nil, "", append([]string{"cluster"}, append(c.args, "--data-dir", dir)...)...)
+		mu.Lock()
+		n, after := requests, faults
+		mu.Unlock()
+		if r.code != c.code || r.stdout != c.stdout || r.stderr != c.stderr {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.args, r.code, r.stdout, r.stderr, c.code, c.stdout, c.stderr)
+		}
+		if c.code != 0 {
+			if n != 0 || !reflect.DeepEqual(after, before) {
+				t.Errorf("%q: %d requests, faults %+v; a usage error must touch no node", c.args, n, after)
+			}
+		} else if !reflect.DeepEqual(after, c.want) {
+			t.Errorf("%q: faults %+v, want %+v", c.args, after, c.want)
+		}
 	}
 }
 

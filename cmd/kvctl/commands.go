@@ -50,6 +50,10 @@ type options struct {
 	offset time.Duration
 
 	watch time.Duration
+
+	// given names the flags set on the command line (by fs.Visit after parsing), for commands
+	// where a flag left out and one given its zero value mean different things.
+	given map[string]bool
 }
 
 // newFlagSet defines every flag on a fresh set bound to o. getenv supplies KV_ENDPOINTS.
@@ -160,10 +164,10 @@ func commands() []command {
 			summary: "start a node removed with kvctl member remove again, from an empty data directory, joining the others"},
 		{name: "cluster partition", args: "NODE [--from N1,N2] [--one-way]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "from", "one-way"}, run: runClusterPartition,
 			summary: "cut NODE off from the others (or --from some), both ways unless --one-way (test hook, docs/faults.md)"},
-		{name: "cluster slow", args: "NODE --delay D [--jitter D] [--loss P]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "delay", "jitter", "loss"}, run: runClusterSlow,
-			summary: "delay (and lose) NODE's outgoing Raft, gossip and node-to-node traffic"},
+		{name: "cluster slow", args: "NODE [--delay D] [--jitter D] [--loss P]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "delay", "jitter", "loss"}, run: runClusterSlow,
+			summary: "delay (and lose) NODE's outgoing Raft, gossip and node-to-node traffic; at least one of the three flags, all 0 to undo"},
 		{name: "cluster skew", args: "NODE --offset D", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "offset"}, run: runClusterSkew,
-			summary: "shift NODE's clock by D (it stamps eventual writes with it)"},
+			summary: "shift NODE's clock by D (it stamps eventual writes with it); --offset 0s puts it back"},
 		{name: "cluster heal", maxArgs: 0, flags: []string{"data-dir"}, run: runClusterHeal,
 			summary: "clear every fault on every node"},
 		{name: "cluster status", maxArgs: 0, flags: []string{"data-dir", "json"}, run: runClusterStatus,

@@ -127,9 +127,14 @@ func runClusterPartition(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-// runClusterSlow adds delay, jitter and loss to NODE's outgoing traffic.
+// runClusterSlow sets the delay, jitter and loss of NODE's outgoing traffic. At least one of
+// the flags must be given: without any the command would quietly clear them, which is what
+// giving them all as 0 is for.
 func runClusterSlow(ctx context.Context, inv *invocation) error {
 	o := inv.opts
+	if !o.given["delay"] && !o.given["jitter"] && !o.given["loss"] {
+		return usageErrorf("kvctl cluster slow needs --delay D, --jitter D or --loss P (e.g. --delay 100ms)")
+	}
 	if o.delay < 0 || o.jitter < 0 || o.loss < 0 || o.loss > 1 {
 		return usageErrorf("--delay and --jitter must not be negative, --loss is a probability (0 to 1)")
 	}
@@ -142,12 +147,20 @@ func runClusterSlow(ctx context.Context, inv *invocation) error {
 	if err := storeFaults(ctx, cl, targets); err != nil {
 		return err
 	}
+	if o.delay == 0 && o.jitter == 0 && o.loss == 0 {
+		fmt.Fprintf(inv.stdout, "%s: outgoing traffic no longer delayed or lost\n", t.node.ID)
+		return nil
+	}
 	fmt.Fprintf(inv.stdout, "%s: outgoing traffic delayed %v (+ up to %v), %.0f%% lost\n", t.node.ID, o.delay, o.jitter, 100*o.loss)
 	return nil
 }
 
 // runClusterSkew shifts NODE's clock (the physical clock under its hybrid logical clock).
+// --offset must be given; --offset 0s puts the clock back.
 func runClusterSkew(ctx context.Context, inv *invocation) error {
+	if !inv.opts.given["offset"] {
+		return usageErrorf("kvctl cluster skew needs --offset D (e.g. --offset 2s, or -2s for behind; 0s puts the clock back)")
+	}
 	cl, _, targets, err := loadFaults(ctx, inv, inv.args[:1])
 	if err != nil {
 		return err
@@ -156,6 +169,10 @@ func runClusterSkew(ctx context.Context, inv *invocation) error {
 	t.faults.ClockOffset = durationText(inv.opts.offset)
 	if err := storeFaults(ctx, cl, targets); err != nil {
 		return err
+	}
+	if inv.opts.offset == 0 {
+		fmt.Fprintf(inv.stdout, "%s: clock no longer shifted\n", t.node.ID)
+		return nil
 	}
 	fmt.Fprintf(inv.stdout, "%s: clock shifted by %v\n", t.node.ID, inv.opts.offset)
 	return nil
