@@ -33,8 +33,21 @@ const (
 	logTailLines = 15
 )
 
+// checkWait refuses a --wait that leaves no time to wait: the node commands return only once
+// the nodes are ready (DESIGN.md says so of cluster up), so they would start or kill nodes and
+// then fail at once. Checked before anything is done, as --timeout and --watch are.
+func checkWait(o *options) error {
+	if o.wait <= 0 {
+		return usageErrorf("--wait must be positive, not %v: it bounds the wait for the nodes to be ready", o.wait)
+	}
+	return nil
+}
+
 func runClusterUp(ctx context.Context, inv *invocation) error {
 	o := inv.opts
+	if err := checkWait(o); err != nil {
+		return err
+	}
 	n := o.nodes
 	existing, err := loadClusterFile(o.dataDir)
 	switch {
@@ -196,6 +209,9 @@ func signalNode(ctx context.Context, inv *invocation, sig syscall.Signal, grace 
 }
 
 func runClusterRestart(ctx context.Context, inv *invocation) error {
+	if err := checkWait(inv.opts); err != nil {
+		return err
+	}
 	_, n, bin, err := clusterNodeAndKVD(inv)
 	if err != nil {
 		return err
@@ -271,6 +287,9 @@ func startAndWait(ctx context.Context, inv *invocation, bin string, n clusterNod
 // runClusterRejoin is kvctl cluster rejoin NODE: a node removed from the cluster (kvctl member
 // remove) starts again from an empty data directory and joins through another local node.
 func runClusterRejoin(ctx context.Context, inv *invocation) error {
+	if err := checkWait(inv.opts); err != nil {
+		return err
+	}
 	c, n, bin, err := clusterNodeAndKVD(inv)
 	if err != nil {
 		return err

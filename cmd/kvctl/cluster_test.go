@@ -280,6 +280,26 @@ func TestClusterSlowAndSkewNeedAValue(t *testing.T) {
 	}
 }
 
+// TestWaitMustBePositive: the commands that wait for nodes refuse --wait 0 (or less) before they
+// start or kill anything, instead of acting and then giving up at once.
+func TestWaitMustBePositive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	c, _ := planCluster(1, dir)
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	// A kvd that cannot be found: reaching for it would fail with exit 1 instead.
+	for _, args := range [][]string{{"up"}, {"restart", "n1"}, {"rejoin", "n1"}} {
+		for _, wait := range []string{"0s", "-1s"} {
+			r := kvctl(t, nil, "", append([]string{"cluster"}, append(args, "--wait", wait, "--data-dir", dir, "--kvd", "/nonexistent/kvd")...)...)
+			want := "kvctl: --wait must be positive, not " + wait + ": it bounds the wait for the nodes to be ready\n"
+			if r.code != 2 || r.stderr != want || r.stdout != "" {
+				t.Errorf("cluster %q --wait %s: exit %d, stdout %q, stderr %q; want 2, %q", args, wait, r.code, r.stdout, r.stderr, want)
+			}
+		}
+	}
+}
+
 func TestClusterUpRefusesOtherNodeCount(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	c, _ := planCluster(3, dir)
