@@ -52,6 +52,7 @@ func benchCommand() command {
 type benchOptions struct {
 	workload         string // put, get, mixed or spread
 	endpoints        []string
+	endpointsSource  string // where endpoints came from, for errors (options.endpointsSource)
 	timeout          time.Duration
 	json             bool
 	clients          int
@@ -177,6 +178,10 @@ func parseBench(shared *options, args []string, stdout io.Writer) (*benchOptions
 	}
 	b.workload = positional[0]
 	endpoints := fs.Lookup("endpoints").Value.String()
+	b.endpointsSource = shared.endpointsSource()
+	if set["endpoints"] {
+		b.endpointsSource = "--endpoints"
+	}
 	for _, e := range strings.Split(endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			b.endpoints = append(b.endpoints, e)
@@ -197,7 +202,7 @@ func (b *benchOptions) validate(set map[string]bool) error {
 		return usageErrorf("unknown workload %q: want put, get, mixed or spread", b.workload)
 	}
 	if len(b.endpoints) == 0 {
-		return usageErrorf("--endpoints is empty")
+		return usageErrorf("%s is empty", b.endpointsSource)
 	}
 	if b.clients < 1 || b.clients > benchMaxClients {
 		return usageErrorf("--clients must be between 1 and %d, not %d", benchMaxClients, b.clients)
@@ -320,7 +325,7 @@ func newBenchClient(b *benchOptions) (*client.Client, error) {
 	}
 	cl, err := client.New(cfg)
 	if err != nil {
-		return nil, usageErrorf("--endpoints %q: %v", strings.Join(b.endpoints, ","), err)
+		return nil, usageErrorf("%s %q: %v", b.endpointsSource, strings.Join(b.endpoints, ","), err)
 	}
 	return cl, nil
 }

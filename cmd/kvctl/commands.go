@@ -51,6 +51,9 @@ type options struct {
 
 	watch time.Duration
 
+	// endpointsFromEnv is true when KV_ENDPOINTS gave --endpoints its default.
+	endpointsFromEnv bool
+
 	// given names the flags set on the command line (by fs.Visit after parsing), for commands
 	// where a flag left out and one given its zero value mean different things.
 	given map[string]bool
@@ -62,7 +65,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.SetOutput(io.Discard) // errors are reported by run, once
 	endpoints := defaultEndpoints
 	if env := strings.TrimSpace(getenv("KV_ENDPOINTS")); env != "" {
-		endpoints = env
+		endpoints, o.endpointsFromEnv = env, true
 	}
 	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else the local cluster)")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next")
@@ -93,6 +96,15 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&o.watch, "watch", 0, "status: redraw every `D` (e.g. 1s) until interrupted")
 	fs.DurationVar(&o.offset, "offset", 0, "skew: shift the node's clock by `D` (negative: behind)")
 	return fs
+}
+
+// endpointsSource names where the endpoints came from, for errors: KV_ENDPOINTS when it set them
+// and --endpoints was not given, else --endpoints. An error must name what the user typed.
+func (o *options) endpointsSource() string {
+	if o.endpointsFromEnv && !o.given["endpoints"] {
+		return "KV_ENDPOINTS"
+	}
+	return "--endpoints"
 }
 
 // invocation is one parsed command line, handed to a command's run function.

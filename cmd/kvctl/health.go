@@ -24,7 +24,7 @@ func healthCommand() command {
 func runHealth(ctx context.Context, inv *invocation) error {
 	endpoints := healthEndpoints(inv.opts.endpoints, os.Getenv)
 	if len(endpoints) == 0 {
-		return usageErrorf("--endpoints is empty")
+		return usageErrorf("%s is empty", inv.opts.endpointsSource())
 	}
 	if inv.opts.timeout <= 0 {
 		return usageErrorf("--timeout must be positive")

@@ -32,7 +32,7 @@ func newClient(o *options) (*client.Client, error) {
 	cfg.Timeout = o.timeout
 	cl, err := client.New(cfg)
 	if err != nil {
-		return nil, usageErrorf("--endpoints %q: %v", o.endpoints, err)
+		return nil, usageErrorf("%s %q: %v", o.endpointsSource(), o.endpoints, err)
 	}
 	return cl, nil
 }

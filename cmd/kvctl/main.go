@@ -41,6 +41,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if _, err := parseInterspersed(fs, args[:i]); err != nil {
 			return err
 		}
+		opts.given = visited(fs)
 		rest := slices.Clone(args[i+1:])
 		if j := slices.Index(rest, "--"); j >= 0 { // the separator older usage needed
 			rest = slices.Delete(rest, j, j+1)
@@ -51,8 +52,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	opts.given = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { opts.given[f.Name] = true })
+	opts.given = visited(fs)
 	if len(positional) == 0 {
 		if opts.help {
 			writeUsage(stdout, fs)
@@ -79,6 +79,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return usageErrorf("usage: kvctl %s %s", cmd.name, cmd.args)
 	}
 	return cmd.run(ctx, &invocation{opts: &opts, args: rest, stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+// visited names the flags set on fs.
+func visited(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
 }
 
 // runHelp prints the help of the command named by words, or the whole help.

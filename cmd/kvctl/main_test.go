@@ -235,6 +235,28 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
 		t.Errorf("get with --endpoints: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// A bad value is named by where the user put it.
+	bad := map[string]string{"KV_ENDPOINTS": "foo"}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{bad, []string{"get", "k"}, `kvctl: KV_ENDPOINTS "foo": `},
+		{bad, []string{"status"}, `kvctl: KV_ENDPOINTS "foo": `},
+		{bad, []string{"bench", "put"}, `kvctl: KV_ENDPOINTS "foo": `},
+		{map[string]string{"KV_ENDPOINTS": ","}, []string{"health"}, "kvctl: KV_ENDPOINTS is empty\n"},
+		{map[string]string{"KV_ENDPOINTS": ","}, []string{"bench", "put"}, "kvctl: KV_ENDPOINTS is empty\n"},
+		{env, []string{"get", "k", "--endpoints", "bar"}, `kvctl: --endpoints "bar": `},
+		{env, []string{"--endpoints", "bar", "bench", "put"}, `kvctl: --endpoints "bar": `},
+		{env, []string{"bench", "put", "--endpoints", "bar"}, `kvctl: --endpoints "bar": `},
+		{nil, []string{"get", "k", "--endpoints", "bar"}, `kvctl: --endpoints "bar": `},
+	} {
+		r := kvctl(t, c.env, "", c.args...)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, c.want) {
+			t.Errorf("%v kvctl %q: exit %d, stderr %q; want 2 and %q", c.env, c.args, r.code, r.stderr, c.want)
+		}
+	}
 }
 
 func TestStatusCommand(t *testing.T) {
