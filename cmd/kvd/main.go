@@ -29,13 +29,33 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
+	err := run(os.Args[1:], os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintf(os.Stderr, "kvd: %v\n", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the process's exit status for run's error: 0 for none (or -h), 2 for a mistake in
+// the command line (as flag and kvctl use), 1 for anything else.
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	}
+	return 1
+}
+
+// usageError is a mistake in the command line (or the KV_* variables standing for it).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
 func run(args []string, stderr io.Writer) error {
@@ -85,11 +105,10 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 	var proc process
 	cfg := node.DefaultConfig()
 	fs := flag.NewFlagSet("kvd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kvd --id ID [flags]\n\nRuns one dialkv node. Flags (each also settable as KV_<NAME>, e.g. KV_DATA_DIR):")
-		fs.PrintDefaults()
-	}
+	// The flag package would print the whole help after every parse error; kvd reports the error
+	// in one line instead, and prints the help for -h only.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	id := fs.String("id", "", "node id: stable forever, not an address (required)")
 	fs.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP API listen address")
 	raftAddr := fs.String("raft", "127.0.0.1:7101", "Raft listen and advertise address")
@@ -120,13 +139,23 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 
 	if err := applyEnv(fs); err != nil {
-		return cfg, proc, err
+		return cfg, proc, usageErrorf("%v", err)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stderr)
+		fmt.Fprintln(stderr, "usage: kvd --id ID [flags]\n\nRuns one dialkv node. Flags (each also settable as KV_<NAME>, e.g. KV_DATA_DIR):")
+		fs.PrintDefaults()
 		return cfg, proc, err
+	} else if err != nil {
+		return cfg, proc, usageErrorf("%v (kvd -h lists the flags)", err)
 	}
 	if fs.NArg() > 0 {
-		return cfg, proc, fmt.Errorf("unexpected argument %q (see kvd -h)", fs.Arg(0))
+		return cfg, proc, usageErrorf("unexpected argument %q (see kvd -h)", fs.Arg(0))
+	}
+	if *id == "" {
+		// Checked here, alone: the other settings that depend on it (the data directory's
+		// default, gossip's node name) would each complain about it too.
+		return cfg, proc, usageErrorf("--id is required (or KV_ID): the node's stable name, such as n1 (usage: kvd --id ID [flags]; kvd -h lists the flags)")
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -139,7 +168,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 	cfg.ID = *id
 	cfg.Raft.RaftAddr = *raftAddr
 	cfg.DataDir = *dataDir
-	if cfg.DataDir == "" && cfg.ID != "" {
+	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join("data", cfg.ID)
 	}
 	if cfg.Raft.Bootstrap, err = node.ParsePeers(*bootstrap); err != nil {

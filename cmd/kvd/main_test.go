@@ -1,10 +1,48 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"io"
+	"path/filepath"
+	"strings"
 	"testing"
 )
+
+// TestUsageErrors: a mistake in the command line is one line naming it, exit 2. Without --id kvd
+// says that alone, not also what the missing id makes of the data directory or gossip.
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no arguments", nil, "--id is required (or KV_ID): the node's stable name, such as n1 (usage: kvd --id ID [flags]; kvd -h lists the flags)"},
+		{"unknown flag", []string{"--id", "n1", "--bogus"}, "flag provided but not defined: -bogus (kvd -h lists the flags)"},
+		{"bad flag value", []string{"--id", "n1", "--leader-wait", "soon"}, `invalid value "soon" for flag -leader-wait: parse error (kvd -h lists the flags)`},
+		{"argument", []string{"--id", "n1", "extra"}, `unexpected argument "extra" (see kvd -h)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr strings.Builder
+			_, _, err := parseConfig(c.args, &stderr)
+			if err == nil || err.Error() != c.want || exitCode(err) != 2 || stderr.Len() != 0 {
+				t.Errorf("err %v (exit %d), stderr %q; want %q, exit 2, nothing else on stderr", err, exitCode(err), stderr.String(), c.want)
+			}
+		})
+	}
+	var stderr strings.Builder
+	if _, _, err := parseConfig([]string{"-h"}, &stderr); exitCode(err) != 0 || !strings.HasPrefix(stderr.String(), "usage: kvd --id ID [flags]") ||
+		!strings.Contains(stderr.String(), "data directory (default ./data/ID)") {
+		t.Errorf("-h: err %v, stderr %q; want the help and exit 0", err, stderr.String())
+	}
+	if code := exitCode(errors.New("listen tcp: address already in use")); code != 1 {
+		t.Errorf("a failure that is no usage error: exit %d, want 1", code)
+	}
+	// The data directory defaults to ./data/ID, as the help says.
+	if cfg, _, err := parseConfig([]string{"--id", "n7"}, io.Discard); err != nil || cfg.DataDir != filepath.Join("data", "n7") {
+		t.Errorf("--id n7 alone: data dir %q, err %v", cfg.DataDir, err)
+	}
+}
 
 func TestContainerFlags(t *testing.T) {
 	base := []string{"--data-dir", t.TempDir(), "--http", "127.0.0.1:7001", "--raft", "127.0.0.1:7101", "--gossip", "0.0.0.0:7201"}
