@@ -93,7 +93,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.DurationVar(&o.delay, "delay", 0, "slow: delay each outgoing message by `D`")
 	fs.DurationVar(&o.jitter, "jitter", 0, "slow: add a random delay of up to `D`")
 	fs.Float64Var(&o.loss, "loss", 0, "slow: lose outgoing messages with probability `P` (0-1)")
-	fs.DurationVar(&o.watch, "watch", 0, "status: redraw every `D` (e.g. 1s) until interrupted")
+	fs.DurationVar(&o.watch, "watch", 0, "status: redraw every `D` (e.g. 1s) until interrupted; with --json, one JSON line per refresh instead")
 	fs.DurationVar(&o.offset, "offset", 0, "skew: shift the node's clock by `D` (negative: behind)")
 	return fs
 }

@@ -350,6 +350,20 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// errorBody is err as the JSON error body of docs/http-api.md, for --json output: the server's
+// message and code when a server answered, else kvctl's message and no code.
+func errorBody(err error) client.ErrorBody {
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Code != "" {
+		body := client.ErrorBody{Error: ce.Message, Code: ce.Code, Version: ce.Version}
+		if body.Error == "" {
+			body.Error = err.Error()
+		}
+		return body
+	}
+	return client.ErrorBody{Error: err.Error()}
+}
+
 // isTerminal reports whether w is a character device such as a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dialkv/dialkv/client"
@@ -278,6 +279,40 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if st.Leader != "n1" || len(st.Nodes) != 2 || st.Nodes[1].Health != "down" {
 		t.Errorf("status --json = %+v", st)
+	}
+}
+
+// TestStatusWatchJSON: --watch with --json is a stream of JSON lines, one per refresh (the
+// status, or the error body when a refresh fails), with no screen-clearing codes.
+func TestStatusWatchJSON(t *testing.T) {
+	f := newFakeCluster(t)
+	for _, c := range []struct {
+		endpoint string
+		want     func(line string) bool
+	}{
+		{f.addr(), func(line string) bool {
+			var st client.StatusResponse
+			return json.Unmarshal([]byte(line), &st) == nil && st.Leader == "n1" && len(st.Nodes) == 2
+		}},
+		{"127.0.0.1:1", func(line string) bool {
+			var eb client.ErrorBody
+			return json.Unmarshal([]byte(line), &eb) == nil && strings.Contains(eb.Error, "127.0.0.1:1")
+		}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, []string{"status", "--watch", "20ms", "--json", "--endpoints", c.endpoint, "--timeout", "50ms"},
+			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
+		cancel()
+		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
+		if err != nil || len(lines) < 2 || strings.Contains(stdout.String(), "\x1b") {
+			t.Errorf("%s: err %v, stdout %q; want two lines or more, no escape codes", c.endpoint, err, stdout.String())
+		}
+		for _, line := range lines {
+			if !c.want(line) {
+				t.Errorf("%s: line %q is not the JSON wanted", c.endpoint, line)
+			}
+		}
 	}
 }
 

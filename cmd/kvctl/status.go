@@ -56,22 +56,32 @@ func runMemberRemove(ctx context.Context, inv *invocation) error {
 
 // watchStatus redraws the status table every --watch interval until interrupted. A failed
 // refresh is shown in place of the table (the cluster may be down) and does not end the watch.
+// With --json it draws nothing: each refresh is one line, the status --json prints, or the
+// error as a JSON error body, so a program can read the stream line by line.
 func watchStatus(ctx context.Context, inv *invocation, cl *client.Client) error {
 	ticker := time.NewTicker(inv.opts.watch)
 	defer ticker.Stop()
 	for {
-		var buf bytes.Buffer
 		st, err := cl.Status(ctx)
-		fmt.Fprintf(&buf, "%s  every %v (ctrl-C stops)\n\n", time.Now().Format("15:04:05"), inv.opts.watch)
-		if err != nil {
-			fmt.Fprintf(&buf, "no status: %v\n", err)
-		} else if inv.opts.json {
-			writeJSON(&buf, st)
-		} else {
-			writeStatus(&buf, st)
+		if ctx.Err() != nil {
+			return nil // interrupted: a refresh cut short says nothing of the cluster
 		}
-		// Clear the screen and redraw from the top (ANSI), in one write to avoid flicker.
-		fmt.Fprint(inv.stdout, "\x1b[H\x1b[2J"+buf.String())
+		switch {
+		case inv.opts.json && err != nil:
+			writeJSON(inv.stdout, errorBody(err))
+		case inv.opts.json:
+			writeJSON(inv.stdout, st)
+		default:
+			var buf bytes.Buffer
+			fmt.Fprintf(&buf, "%s  every %v (ctrl-C stops)\n\n", time.Now().Format("15:04:05"), inv.opts.watch)
+			if err != nil {
+				fmt.Fprintf(&buf, "no status: %v\n", err)
+			} else {
+				writeStatus(&buf, st)
+			}
+			// Clear the screen and redraw from the top (ANSI), in one write to avoid flicker.
+			fmt.Fprint(inv.stdout, "\x1b[H\x1b[2J"+buf.String())
+		}
 		select {
 		case <-ctx.Done():
 			return nil
