@@ -154,7 +154,7 @@ func runGet(ctx context.Context, inv *invocation) error {
 		writeMeta(inv.stderr, meta)
 	}
 	if err != nil {
-		return err
+		return failJSON(inv, err, meta)
 	}
 	if o.json {
 		kv := client.NewKV(key, value)
@@ -251,7 +251,7 @@ func reportWrite(inv *invocation, key string, meta client.Meta, err error) error
 		writeMeta(inv.stderr, meta)
 	}
 	if err != nil {
-		return err
+		return failJSON(inv, err, meta)
 	}
 	if inv.opts.json {
 		kv := client.NewKV(key, nil)
@@ -284,7 +284,11 @@ func runList(ctx context.Context, inv *invocation) error {
 		writeMeta(inv.stderr, page.Meta)
 	}
 	if err != nil {
-		return err
+		var meta client.Meta
+		if page != nil {
+			meta = page.Meta
+		}
+		return failJSON(inv, err, meta)
 	}
 	if o.json {
 		return writeJSON(inv.stdout, page)
@@ -348,6 +352,29 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// errorResult is what --json prints for a failed key command: the error body, and the
+// metadata of the answer when a node answered (a 404 says which node found nothing, and at
+// which applied index).
+type errorResult struct {
+	client.ErrorBody
+	Meta *client.Meta `json:"meta,omitempty"`
+}
+
+// failJSON returns err, having printed it on stdout as an errorResult when --json asks for JSON
+// there: a script reading stdout gets a document on failure too. The exit status and the line
+// on stderr stay as for any error.
+func failJSON(inv *invocation, err error, meta client.Meta) error {
+	if !inv.opts.json {
+		return err
+	}
+	res := errorResult{ErrorBody: errorBody(err)}
+	if meta.Node != "" {
+		res.Meta = &meta
+	}
+	writeJSON(inv.stdout, res)
+	return err
 }
 
 // errorBody is err as the JSON error body of docs/http-api.md, for --json output: the server's

@@ -28,7 +28,7 @@ func runStatus(ctx context.Context, inv *invocation) error {
 	}
 	st, err := cl.Status(ctx)
 	if err != nil {
-		return err
+		return failJSON(inv, err, client.Meta{})
 	}
 	if inv.opts.json {
 		return writeJSON(inv.stdout, st)
