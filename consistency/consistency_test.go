@@ -152,7 +152,7 @@ func TestClockNowStrong(t *testing.T) {
 	issued[prev] = true
 	for i := 0; i < 100; i++ {
 		s := c.NowStrong()
-		if s.Node != "n1/s" || s.StampedBy() != "n1" || !s.Newer(prev) {
+		if s.Node != "n1/s" || s.StampedBy() != "n1" || !s.Strong() || !s.Newer(prev) {
 			t.Fatalf("NowStrong = %v after %v: want a newer version stamped by n1 in its strong space", s, prev)
 		}
 		c.Observe(Version{Wall: s.Wall, Logical: s.Logical + 3, Node: "n2"}) // the key moves ahead
@@ -165,7 +165,7 @@ func TestClockNowStrong(t *testing.T) {
 			t.Fatalf("Now issued the strong stamp %v or its successor %v", s, succ)
 		}
 	}
-	if v := c.Now(); v.StampedBy() != "n1" || v.Node != "n1" {
+	if v := c.Now(); v.StampedBy() != "n1" || v.Node != "n1" || v.Strong() {
 		t.Errorf("Now = %v: StampedBy of a plain version is its node", v)
 	}
 }

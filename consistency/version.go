@@ -63,6 +63,10 @@ const strongMark = "/s"
 // StampedBy is the id of the node that stamped v: its Node, without the mark of a strong write.
 func (v Version) StampedBy() string { return strings.TrimSuffix(v.Node, strongMark) }
 
+// Strong reports whether v is in a strong-write space: a version the state machine gave a strong
+// write, committed in the Raft log from the moment anyone saw it.
+func (v Version) Strong() bool { return strings.HasSuffix(v.Node, strongMark) }
+
 // Max returns the newer of v and w.
 func Max(v, w Version) Version {
 	if w.Newer(v) {

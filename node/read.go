@@ -198,16 +198,20 @@ func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.
 }
 
 // holdsSessionVersion reports whether this node can answer a session that has seen version want
-// of key: it holds a version at least as new; or it stamped want itself (its origin, also for
-// what it stamped as leader, in its strong space), holds nothing of key, and has applied a purge
-// horizon newer than want. The origin gives a version it took up only for a newer one of the key
-// or once it is committed, so there the key's absence means a later delete, purged since:
-// without this, a session that wrote or read its own delete would wait, on every node, for a
-// tombstone no node keeps any more. Other nodes cannot tell a purged delete from a newer write
-// they have not received yet; they forward to the origin.
+// of key: it holds a version at least as new; or it holds nothing of key, has applied a purge
+// horizon newer than want, and either stamped want itself (its origin) or want is a strong
+// write's. The origin gives a version it took up only for a newer one of the key or once it is
+// committed, so there the key's absence means a later delete, purged since: without this, a
+// session that wrote or read its own delete would wait, on every node, for a tombstone no node
+// keeps any more. A strong write's version is committed when anyone sees it, at or below the
+// session's log index, which a session read waits for first: a node that has applied that index
+// holds the write or what deleted it since, so the key's absence there means a purged delete,
+// whoever stamped the version (the leader of the time may be long gone). Other nodes cannot tell
+// a purged delete from a newer eventual write they have not received yet; they forward to the
+// origin.
 func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, error) {
 	v, _, ok, err := n.newest(key)
-	if err != nil || ok || want.StampedBy() != n.cfg.ID {
+	if err != nil || ok || want.StampedBy() != n.cfg.ID && !want.Strong() {
 		return ok && v.Version.Compare(want) >= 0, err
 	}
 	h, err := n.store.PurgeHorizon()

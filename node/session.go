@@ -245,7 +245,8 @@ func parseSession(s string) (sessionToken, error) {
 // index to the applied index of the state that holds them: every node that has applied that
 // index holds those versions or newer ones. It sheds too an entry whose key is gone, from both
 // layers, while the purge horizon of that state is newer than its version, but only when this
-// node stamped that version (holdsSessionVersion, for the same reason): its origin gives a
+// node stamped that version or it is a strong write's (holdsSessionVersion, for the same
+// reasons; the token's index, which shedding only raises, covers a strong write): its origin gives a
 // version up only for a newer one of the key, which it then holds until that is committed, or
 // once the version is committed, so there the key's absence means a newer tombstone, purged
 // since, and every node that has applied the index finds the key gone as well. Elsewhere the
@@ -270,9 +271,9 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 	if len(keys) == 0 {
 		return t.capped()
 	}
-	var own []string // keys of the entries this node stamped
+	var own []string // keys of the entries this node stamped, or a leader did (strong writes)
 	for _, e := range t.seen {
-		if e.key != "" && e.version.StampedBy() == n.cfg.ID {
+		if e.key != "" && (e.version.StampedBy() == n.cfg.ID || e.version.Strong()) {
 			own = append(own, e.key)
 		}
 	}
@@ -299,7 +300,7 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 		if e.key != "" {
 			v := committed[i]
 			i++
-			purged := v.IsZero() && horizon.Newer(e.version) && e.version.StampedBy() == n.cfg.ID && !held[e.key]
+			purged := v.IsZero() && horizon.Newer(e.version) && (e.version.StampedBy() == n.cfg.ID || e.version.Strong()) && !held[e.key]
 			if !v.IsZero() && v.Compare(e.version) >= 0 || purged {
 				t.floor = consistency.Max(t.floor, e.version)
 				t = t.advance(applied)
@@ -332,7 +333,7 @@ func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken
 	}
 	key := cmd.Key
 	want := token.versionOf(key)
-	if want.IsZero() || want.Node != want.StampedBy() {
+	if want.IsZero() || want.Strong() {
 		return nil
 	}
 	if cv, ok, err := n.store.Get(key); err != nil || ok && cv.Version.Compare(want) >= 0 {

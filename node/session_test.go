@@ -548,3 +548,41 @@ func TestSessionStrongWriteComesAfterItsEventualWrite(t *testing.T) {
 		}
 	}
 }
+
+// A session that deleted a key strongly holds the tombstone's version, stamped by the leader
+// of the time (NODE/s). Once the tombstone is purged, any node that has applied the session's
+// index may answer the key's absence. Only that leader could before, so when it was gone for
+// good no node ever served the session a read of that key again (503 on every node).
+func TestSessionReadsItsPurgedDeleteAfterTheStampingLeaderIsGone(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.PurgeInterval = 100 * time.Millisecond })
+	leader, follower := tc.leaderAndFollower()
+	w := do(t, "PUT", follower, "/v1/kv/gone?consistency=strong", "v")
+	del := do(t, "DELETE", follower, "/v1/kv/gone?consistency=strong", "", client.HeaderSession, w.header.Get(client.HeaderSession))
+	if del.status != 200 {
+		t.Fatalf("delete: %d %s", del.status, del.body)
+	}
+	tomb, _ := consistency.ParseVersion(del.header.Get(client.HeaderVersion))
+	token := del.header.Get(client.HeaderSession)
+	waitUntil(t, "the tombstone to be purged everywhere", 20*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			h, err := n.store.PurgeHorizon()
+			if _, ok, gerr := n.store.Get("gone"); err != nil || gerr != nil || ok || tomb.Newer(h) {
+				return false
+			}
+		}
+		return true
+	})
+	for i, n := range tc.nodes {
+		if n == leader {
+			tc.stopNode(i)
+		}
+	}
+	waitUntil(t, "a new leader", 20*time.Second, func() bool {
+		id, _ := follower.raft.Leader()
+		return id != "" && id != leader.cfg.ID
+	})
+	r := do(t, "GET", follower, "/v1/kv/gone?consistency=session", "", client.HeaderSession, token)
+	if r.status != 404 {
+		t.Errorf("session read of its purged delete once %s (which stamped it) is gone: %d %s, want 404", leader.cfg.ID, r.status, r.body)
+	}
+}
