@@ -342,6 +342,131 @@ func TestSessionChecker(t *testing.T) {
 	}
 }
 
+// A session's strong delete (or create-if-absent) of a key it has just written eventually must
+// come after that write (docs/http-api.md, Sessions): its later reads of the key must not show
+// the deleted value again.
+func TestSessionCheckerDeletes(t *testing.T) {
+	const key = "session/d1-0"
+	at := int64(0)
+	op := func(h *hist, o Op) *Op {
+		o.Process, o.Key, o.Invoke, o.Complete = 1, key, at, at+5
+		if o.Session == 0 {
+			o.Session = 1
+		}
+		at += 10
+		return h.add(o)
+	}
+	write := func(h *hist, v, version string) *Op {
+		return op(h, Op{F: FWrite, Level: client.ConsistencyEventual, Value: v, Version: version})
+	}
+	del := func(h *hist, typ, version string) *Op {
+		o := Op{F: FDelete, Type: typ, Version: version}
+		if typ == TypeFail {
+			o.Code = client.CodeNotFound
+		}
+		return op(h, o)
+	}
+	read := func(h *hist, v, version string) *Op {
+		return op(h, Op{F: FRead, Level: client.ConsistencySession, Value: v, Absent: v == "", Version: version})
+	}
+	create := func(h *hist, v, typ, version string) *Op {
+		o := Op{F: FCAS, FromAbsent: true, Value: v, Type: typ, Version: version}
+		if typ == TypeFail {
+			o.Code = client.CodeConflict
+		}
+		return op(h, o)
+	}
+	kinds := func(res CheckResult) []string {
+		var ks []string
+		for _, a := range res.Anomalies {
+			ks = append(ks, a.Kind)
+		}
+		return ks
+	}
+	cases := []struct {
+		name  string
+		build func(h *hist)
+		want  []string // anomaly kinds; none: the history is fine
+	}{
+		{"read after the delete finds the key absent, then the new value", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			del(h, TypeOK, "101.0@n2/s")
+			read(h, "", "")
+			create(h, "2", TypeOK, "102.0@n3/s")
+			read(h, "2", "102.0@n3/s")
+			write(h, "3", "103.0@n1")
+			create(h, "4", TypeFail, "103.0@n1") // conflicts with the session's write: right
+			read(h, "3", "103.0@n1")
+		}, nil},
+		{"read after the acknowledged delete returns the deleted value", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			del(h, TypeOK, "101.0@n2/s")
+			read(h, "1", "100.0@n1")
+		}, []string{"read-your-deletes"}},
+		{"the delete found nothing, and the write came back", func(h *hist) {
+			// The bug: the delete was judged before the session's eventual write was committed.
+			write(h, "1", "100.0@n1")
+			del(h, TypeFail, "")
+			read(h, "1", "100.0@n1")
+		}, []string{"delete-missed-write", "read-your-deletes"}},
+		{"the delete found nothing at an older tombstone", func(h *hist) {
+			del(h, TypeOK, "90.0@n2/s")
+			write(h, "1", "100.0@n1")
+			del(h, TypeFail, "90.0@n2/s")
+			read(h, "", "")
+		}, []string{"delete-missed-write"}},
+		{"create-if-absent succeeded over the session's own write", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			create(h, "2", TypeOK, "101.0@n2/s")
+			read(h, "2", "101.0@n2/s")
+		}, []string{"create-over-value"}},
+		{"create-if-absent after the delete conflicts with the deleted value", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			del(h, TypeOK, "101.0@n2/s")
+			create(h, "2", TypeFail, "100.0@n1")
+		}, []string{"read-your-deletes"}},
+		{"a delete in doubt may have happened, or not", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			del(h, TypeInfo, "")
+			read(h, "1", "100.0@n1")
+			read(h, "", "")
+			create(h, "2", TypeOK, "102.0@n3/s")
+			read(h, "2", "102.0@n3/s")
+		}, nil},
+		{"a delete in doubt does not excuse a read of an older value", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			del(h, TypeInfo, "")
+			read(h, "0", "99.0@n1")
+		}, []string{"read-your-writes"}},
+		{"a delete in doubt is settled by the next strong answer", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			del(h, TypeInfo, "")
+			create(h, "2", TypeFail, "100.0@n1") // the delete did not happen (yet: never)
+			read(h, "", "")
+		}, []string{"monotonic-reads"}},
+		{"another session deletes the key", func(h *hist) {
+			write(h, "1", "100.0@n1")
+			op(h, Op{Session: 2, F: FDelete, Version: "101.0@n2/s"})
+			read(h, "", "")
+			create(h, "2", TypeOK, "102.0@n3/s")
+		}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &hist{}
+			at = 0
+			tc.build(h)
+			res := CheckSessions("session", h.ops)
+			if got := kinds(res); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("anomalies %v, want %v: %s %+v", got, tc.want, res.Summary, res.Anomalies)
+			}
+			if res.Valid != (len(tc.want) == 0) {
+				t.Fatalf("valid = %v with anomalies %v", res.Valid, tc.want)
+			}
+		})
+	}
+}
+
 func TestStalenessChecker(t *testing.T) {
 	h := &hist{}
 	for i, at := range []int64{0, 100, 200, 300} {

@@ -146,71 +146,185 @@ func allFailed(ws []*Op) bool {
 // the session's earlier writes and reads of the key, or last-writer-wins would keep the older
 // value and the session would later read its own earlier write back (monotonic writes,
 // writes-follow-reads; clocks that disagree are what breaks it).
+//
+// A session's strong delete must come after what the session wrote or read of the key
+// (docs/http-api.md, Sessions): once acknowledged (ok, or 404 "nothing to delete", which also
+// says the key was absent), the session's reads of the key find it absent or a value newer than
+// the delete and than everything the session had seen of the key before it; one that returns a
+// value no newer than that read the deleted value (read-your-deletes). A delete that found
+// nothing although the session had just written the key, or at a version older than one the
+// session had seen, was judged without that write (delete-missed-write); a create-if-absent
+// that succeeded on such a key likewise (create-over-value). A create-if-absent that conflicts
+// reports the key's live committed version and is held to the same rules as a read. A delete in
+// doubt may or may not have happened: absence is then allowed, and nothing is concluded from
+// the key's presence until a strong operation of the session on the key is answered (Raft
+// orders it after the delete in doubt, or that delete never happens). Absence is never held
+// against a session on a key that another session deletes.
 func CheckSessions(workload string, ops []*Op) CheckResult {
-	type floor struct {
-		version string
-		op      *Op
-		own     bool // from the session's own write
+	type state struct {
+		floor string // the newest version the session wrote, read or deleted of the key
+		op    *Op    // the operation floor comes from
+		own   bool   // floor is from the session's own write or delete
+		// deleted is the session's acknowledged delete, when it has observed no value of the key
+		// since: the key may be absent, and a value no newer than floor is the deleted one.
+		deleted *Op
+		// present is the session's latest write or observation of a value, when nothing the
+		// session did since may have removed the key.
+		present *Op
+		// unsure: a delete of the key by the session is in doubt, and no strong operation of the
+		// session on the key has been answered since.
+		unsure bool
 	}
 	sorted := append([]*Op(nil), ops...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Invoke < sorted[j].Invoke })
-	floors := map[string]floor{} // session/key
-	var an anomalies
-	reads, writes := 0, 0
+	deleters := map[string]map[int]bool{} // key -> sessions that delete it (0: none)
 	for _, op := range sorted {
-		if op.Type != TypeOK || op.Session == 0 {
+		if op.F == FDelete {
+			if deleters[op.Key] == nil {
+				deleters[op.Key] = map[int]bool{}
+			}
+			deleters[op.Key][op.Session] = true
+		}
+	}
+	othersDelete := func(op *Op) bool {
+		d := deleters[op.Key]
+		return len(d) > 1 || len(d) == 1 && !d[op.Session]
+	}
+	states := map[string]state{} // session/key
+	var an anomalies
+	reads, writes, deletes := 0, 0, 0
+	// observed checks a value (or absence) the session saw of the key, from a session read or a
+	// conflicting create-if-absent, against what it had seen before; false when it is a violation.
+	observed := func(f state, op *Op, absent bool, what string) bool {
+		if f.op == nil {
+			return true
+		}
+		var kind, why string
+		switch {
+		case absent && f.deleted == nil && !f.unsure && !othersDelete(op):
+			kind, why = "monotonic-reads", "nothing (absent), after it had read version "+f.floor
+			if f.own {
+				kind, why = "read-your-writes", "nothing (absent), after its own acknowledged write at version "+f.floor
+			}
+		case absent:
+			return true
+		case f.deleted != nil && compareVersions(op.Version, f.floor) <= 0:
+			got := "a value"
+			if op.F == FRead {
+				got = fmt.Sprintf("%q", op.Value)
+			}
+			kind, why = "read-your-deletes", fmt.Sprintf("%s at version %s, after its acknowledged delete of the key (%s): no newer than %s, so the deleted value", got, op.Version, deleteOutcome(f.deleted), f.floor)
+		case compareVersions(op.Version, f.floor) < 0:
+			kind, why = "monotonic-reads", "version "+op.Version+", an older version than "+f.floor+", which it had already read"
+			if f.own {
+				kind, why = "read-your-writes", "version "+op.Version+", older than its own acknowledged write at version "+f.floor
+			}
+		default:
+			return true
+		}
+		an.add(Anomaly{Kind: kind, Level: op.Level, Key: op.Key, Node: op.ServedBy,
+			Description: fmt.Sprintf("session %d %s %s: %s", op.Session, what, op.Key, why),
+			Ops:         []string{"earlier: " + describeOp(f.op), op.F + ": " + describeOp(op)}})
+		return false
+	}
+	for _, op := range sorted {
+		if op.Session == 0 {
 			continue
 		}
 		k := fmt.Sprintf("%d\x00%s", op.Session, op.Key)
-		f := floors[k]
-		if op.IsWrite() {
-			writes++
-			if op.Version == "" {
-				continue
-			}
-			if f.op != nil && compareVersions(op.Version, f.version) < 0 {
-				kind, what := "writes-follow-reads", "a version it had already read"
-				if f.own {
-					kind, what = "monotonic-writes", "its own earlier acknowledged write"
+		f := states[k]
+		switch {
+		case op.F == FDelete && op.Type == TypeInfo:
+			f.unsure, f.present = true, nil
+		case op.F == FDelete && (op.Type == TypeOK || op.Type == TypeFail && op.Code == client.CodeNotFound):
+			deletes++
+			found := op.Type == TypeOK
+			switch {
+			case !found && f.present != nil && !f.unsure && !othersDelete(op):
+				an.add(Anomaly{Kind: "delete-missed-write", Level: op.Level, Key: op.Key, Node: op.ServedBy,
+					Description: fmt.Sprintf("session %d deleted %s and the node found nothing to delete, but the key held what the session had written or read (version %s) and nothing since could have removed it: the delete was judged without it, so that value can come back", op.Session, op.Key, f.present.Version),
+					Ops:         []string{"earlier: " + describeOp(f.present), "delete: " + describeOp(op)}})
+			case op.Version != "" && f.op != nil && compareVersions(op.Version, f.floor) < 0:
+				kind, why := "delete-missed-write", fmt.Sprintf("found nothing to delete at version %s, older than %s, which it had already read", op.Version, f.floor)
+				switch {
+				case found && f.own:
+					kind, why = "monotonic-writes", fmt.Sprintf("wrote its tombstone at version %s, older than its own earlier acknowledged write at %s: last-writer-wins keeps the earlier value", op.Version, f.floor)
+				case found:
+					kind, why = "writes-follow-reads", fmt.Sprintf("wrote its tombstone at version %s, older than %s, which it had already read: last-writer-wins keeps that value", op.Version, f.floor)
+				case f.own:
+					why = fmt.Sprintf("found nothing to delete at version %s, older than its own acknowledged write at %s: the delete was judged without it, so that write can come back", op.Version, f.floor)
 				}
 				an.add(Anomaly{Kind: kind, Level: op.Level, Key: op.Key, Node: op.ServedBy,
-					Description: fmt.Sprintf("session %d wrote %s with version %s, older than %s (%s): last-writer-wins keeps the earlier value", op.Session, op.Key, op.Version, what, f.version),
+					Description: fmt.Sprintf("session %d deleted %s and %s", op.Session, op.Key, why),
+					Ops:         []string{"earlier: " + describeOp(f.op), "delete: " + describeOp(op)}})
+			}
+			floor := f.floor
+			if op.Version != "" && (f.op == nil || compareVersions(op.Version, floor) > 0) {
+				floor = op.Version
+			}
+			f = state{floor: floor, op: op, own: true, deleted: op, unsure: f.unsure && op.Level != client.ConsistencyStrong}
+		case op.F == FCAS && op.FromAbsent && op.Type == TypeFail && op.Code == client.CodeConflict && op.Version != "":
+			// The key held a live value at this committed version: an observation of it.
+			if observed(f, op, false, "got a conflict creating") {
+				f = state{floor: op.Version, op: op, present: op}
+			}
+			f.unsure = false // answered by Raft: a delete in doubt is settled
+		case op.IsWrite() && op.Type == TypeOK:
+			writes++
+			if op.F == FCAS && op.FromAbsent && f.present != nil && !f.unsure && !othersDelete(op) {
+				an.add(Anomaly{Kind: "create-over-value", Level: op.Level, Key: op.Key, Node: op.ServedBy,
+					Description: fmt.Sprintf("session %d created %s if absent, and it was, although the key held what the session had written or read (version %s) and nothing since could have removed it: the condition was judged without that value", op.Session, op.Key, f.present.Version),
+					Ops:         []string{"earlier: " + describeOp(f.present), "create: " + describeOp(op)}})
+			}
+			f.present, f.deleted = op, nil
+			f.unsure = f.unsure && op.Level != client.ConsistencyStrong
+			if op.Version == "" {
+				break
+			}
+			if f.op != nil && compareVersions(op.Version, f.floor) < 0 {
+				kind, what := "writes-follow-reads", "a version it had already read"
+				if f.own {
+					kind, what = "monotonic-writes", "its own earlier acknowledged write or delete"
+				}
+				an.add(Anomaly{Kind: kind, Level: op.Level, Key: op.Key, Node: op.ServedBy,
+					Description: fmt.Sprintf("session %d wrote %s with version %s, older than %s (%s): last-writer-wins keeps the earlier value", op.Session, op.Key, op.Version, what, f.floor),
 					Ops:         []string{"earlier: " + describeOp(f.op), "write: " + describeOp(op)}})
-				continue
+				break
 			}
-			floors[k] = floor{op.Version, op, true}
-			continue
-		}
-		if op.Level != client.ConsistencySession {
-			continue
-		}
-		reads++
-		if f.op != nil && (op.Absent || compareVersions(op.Version, f.version) < 0) {
-			kind, what := "monotonic-reads", "an older version than it had already read"
-			if f.own {
-				kind, what = "read-your-writes", "a version older than its own acknowledged write"
+			f.floor, f.op, f.own = op.Version, op, true
+		case op.F == FRead && op.Type == TypeOK && op.Level == client.ConsistencySession:
+			reads++
+			if !observed(f, op, op.Absent, "read") {
+				break
 			}
-			got := op.Version
 			if op.Absent {
-				got = "nothing (absent)"
+				f.present = nil
+			} else if op.Version != "" {
+				f = state{floor: op.Version, op: op, present: op, unsure: f.unsure}
 			}
-			an.add(Anomaly{Kind: kind, Level: client.ConsistencySession, Key: op.Key, Node: op.ServedBy,
-				Description: fmt.Sprintf("session %d read %s of %s: %s, after %s", op.Session, got, op.Key, what, f.version),
-				Ops:         []string{"earlier: " + describeOp(f.op), "read: " + describeOp(op)}})
-			continue
 		}
-		if op.Version != "" {
-			floors[k] = floor{op.Version, op, false}
-		}
+		states[k] = f
 	}
 	cr := CheckResult{Checker: CheckerSession, Workload: workload, Valid: an.count == 0, Anomalies: an.list,
-		Stats: an.stats(map[string]any{"session_reads": reads, "session_writes": writes})}
+		Stats: an.stats(map[string]any{"session_reads": reads, "session_writes": writes, "session_deletes": deletes})}
 	if cr.Valid {
-		cr.Summary = fmt.Sprintf("read-your-writes, monotonic reads and session-ordered writes held: %d session reads after %d acknowledged writes", reads, writes)
+		cr.Summary = fmt.Sprintf("read-your-writes (and deletes), monotonic reads and session-ordered writes held: %d session reads after %d acknowledged writes and %d acknowledged deletes", reads, writes, deletes)
 	} else {
-		cr.Summary = fmt.Sprintf("%d session violations in %d session reads", an.count, reads)
+		cr.Summary = fmt.Sprintf("%d session violations in %d session reads, %d acknowledged writes and %d acknowledged deletes", an.count, reads, writes, deletes)
 	}
 	return cr
+}
+
+// deleteOutcome is how a delete was acknowledged, for anomaly descriptions.
+func deleteOutcome(op *Op) string {
+	if op.Type == TypeOK {
+		v := op.Version
+		if v == "" {
+			v = "unknown"
+		}
+		return "tombstone at version " + v
+	}
+	return "answered: nothing to delete"
 }
 
 // StalenessConfig is what bounded reads promise.
