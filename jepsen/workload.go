@@ -166,6 +166,9 @@ func (w *Worker) pace(ctx context.Context) bool {
 	return ctx.Err() == nil
 }
 
+// skipSlot takes the worker's next slot for an operation it runs at once, without waiting.
+func (w *Worker) skipSlot() { w.next = w.next.Add(w.interval) }
+
 // do runs one operation: records its invocation, calls fn under the operation timeout,
 // classifies the outcome and records the completion. fn returns the answer's metadata; a read
 // fills op.Value itself. An indeterminate outcome gives the worker a new process number.
@@ -316,9 +319,10 @@ func (w *Worker) write(cl *client.Client, key, value, level string, sess *client
 	return op
 }
 
-func (w *Worker) cas(cl *client.Client, key string, from lastRead, value string) *Op {
+// cas is a compare-and-set on the version last read, or a create-if-absent when from.absent.
+func (w *Worker) cas(cl *client.Client, key string, from lastRead, value string, sess *client.Session) *Op {
 	op := &Op{F: FCAS, Key: key, Value: value, From: from.value, FromAbsent: from.absent, Level: client.ConsistencyStrong}
-	opts := client.PutOptions{Consistency: client.ConsistencyStrong, IfVersion: from.version, IfAbsent: from.absent}
+	opts := client.PutOptions{Consistency: client.ConsistencyStrong, IfVersion: from.version, IfAbsent: from.absent, Session: sess}
 	if from.absent {
 		opts.IfVersion = ""
 	}

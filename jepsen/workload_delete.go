@@ -33,7 +33,7 @@ func (d *deleteWorkload) Worker(ctx context.Context, w *Worker) {
 		case p < 0.25+0.75*0.55:
 			w.write(cl, key, w.env.uniqueValue(), level, nil)
 		default:
-			w.del(cl, key, level)
+			w.del(cl, key, level, nil)
 		}
 	}
 }
@@ -42,16 +42,17 @@ func (d *deleteWorkload) Check(in CheckInput) []CheckResult {
 	return []CheckResult{CheckDeletes(d.Name(), in.Ops, in.Final)}
 }
 
-// del deletes key at level.
-func (w *Worker) del(cl *client.Client, key, level string) *Op {
+// del deletes key at level. A 404 (nothing to delete) is a failed operation with code
+// not_found: it changed nothing, though the node found the key absent (CheckSessions uses that).
+func (w *Worker) del(cl *client.Client, key, level string, sess *client.Session) *Op {
 	op := &Op{F: FDelete, Key: key, Level: level}
 	w.do(op, func(ctx context.Context) (client.Meta, error) {
-		return cl.Delete(ctx, key, client.DeleteOptions{Consistency: level})
+		return cl.Delete(ctx, key, client.DeleteOptions{Consistency: level, Session: sess})
 	})
 	return op
 }
 
-// CheckDeletes checks writes and deletes against the settled committed state (final, from a
+// CheckDeletes checks writes (compare-and-sets included) and deletes against the settled committed state (final, from a
 // strong list: a deleted key is absent), by version, and the strong reads made meanwhile:
 //   - resurrection: a key holds a value older than an acknowledged delete of it, or a strong read
 //     returned one after an acknowledged strong delete of it had completed (a strong delete is
@@ -65,7 +66,7 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 	byKey, reads := map[string][]*Op{}, map[string][]*Op{}
 	for _, op := range ops {
 		switch {
-		case op.F == FWrite || op.F == FDelete:
+		case op.IsWrite() || op.F == FDelete:
 			byKey[op.Key] = append(byKey[op.Key], op)
 		case op.F == FRead && op.Type == TypeOK && op.Level == client.ConsistencyStrong && !op.Absent && op.Version != "":
 			reads[op.Key] = append(reads[op.Key], op)
@@ -100,7 +101,11 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 			if op.Type != TypeOK {
 				continue
 			}
-			acked[op.F]++
+			if op.IsWrite() {
+				acked[FWrite]++ // a compare-and-set (the session workload's create-if-absent) too
+			} else {
+				acked[op.F]++
+			}
 			if op.Version == "" {
 				continue
 			}
@@ -113,7 +118,7 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 				an.add(Anomaly{Kind: "lost-write", Level: op.Level, Key: k,
 					Description: fmt.Sprintf("acknowledged %s write (version %s) lost: %s ended with %q at the older version %s", op.Level, op.Version, k, fv.Value, fv.Version),
 					Ops:         []string{describeOp(op)}})
-			case !present && op.F == FWrite && !deleteInDoubt && (newestDelete == "" || compareVersions(newestDelete, op.Version) < 0):
+			case !present && op.IsWrite() && !deleteInDoubt && (newestDelete == "" || compareVersions(newestDelete, op.Version) < 0):
 				an.add(Anomaly{Kind: "lost-write", Level: op.Level, Key: k,
 					Description: fmt.Sprintf("acknowledged %s write (version %s) of %s is gone, and no delete newer than it was acknowledged", op.Level, op.Version, k),
 					Ops:         []string{describeOp(op)}})

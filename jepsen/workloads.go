@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,7 +36,7 @@ func (r *registerWorkload) Worker(ctx context.Context, w *Worker) {
 		case p < 0.75 || !known || (!prev.absent && prev.version == ""):
 			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyStrong, nil)
 		default:
-			w.cas(cl, key, prev, w.env.uniqueValue())
+			w.cas(cl, key, prev, w.env.uniqueValue(), nil)
 			delete(last, key)
 		}
 	}
@@ -105,9 +106,11 @@ func (s *setWorkload) Check(in CheckInput) []CheckResult {
 
 // sessionWorkload: each worker is one session (client.Session) that writes (strong or
 // eventual) and reads at the session level on a few shared keys, each operation starting at a
-// random node and failing over. Checked for read-your-writes, monotonic reads and
-// session-ordered writes (each acknowledged write newer than what the session wrote or read of
-// the key before) per session, and durability.
+// random node and failing over; now and then it deletes or creates-if-absent, strongly, a key
+// of its own it has just written eventually (deleteCycle). Checked for read-your-writes (deletes
+// included), monotonic reads and session-ordered writes (each acknowledged write newer than what
+// the session wrote or read of the key before) per session, and durability (CheckDeletes for
+// the keys that are deleted).
 type sessionWorkload struct {
 	keys int
 }
@@ -124,6 +127,10 @@ func (s *sessionWorkload) Worker(ctx context.Context, w *Worker) {
 		cl := w.env.roaming[w.Node.ID]
 		if w.Rng.IntN(sessionBurstEvery) == 0 {
 			s.burst(ctx, w, sess)
+			continue
+		}
+		if w.Rng.IntN(sessionDeleteEvery) == 0 {
+			s.deleteCycle(ctx, w, sess)
 			continue
 		}
 		key := fmt.Sprintf("%s/k%d", s.Name(), w.Rng.IntN(s.keys))
@@ -164,10 +171,86 @@ func (s *sessionWorkload) burst(ctx context.Context, w *Worker, sess *client.Ses
 	w.read(w.env.roaming[w.Node.ID], s.Name()+"/b0", client.ConsistencySession, 0, sess)
 }
 
+// A delete cycle, on one of the session's own keys (session/dS-J: no other session touches
+// them): an eventual write at one node, then at once, at another node, a strong delete followed
+// by a session read, a strong create-if-absent and a session read; or (one cycle in
+// sessionCreateOnly) the create-if-absent at once, which must conflict with the write, and a
+// session read. The node taking the delete or the create may not have the write yet, and must
+// still order its operation after it (docs/http-api.md, Sessions, last paragraph): judged
+// without it, the delete finds nothing, writes no tombstone, and the write stands again once
+// committed; the create succeeds over it.
+const (
+	sessionDeleteEvery = 12 // about one operation in this many starts a delete cycle
+	sessionCreateOnly  = 3
+	sessionOwnKeys     = 2 // keys of its own per session
+)
+
+func (s *sessionWorkload) deleteCycle(ctx context.Context, w *Worker, sess *client.Session) {
+	key := fmt.Sprintf("%s/d%d-%d", s.Name(), w.Session, w.Rng.IntN(sessionOwnKeys))
+	origin := w.Node
+	w.write(w.env.roaming[origin.ID], key, w.env.uniqueValue(), client.ConsistencyEventual, sess)
+	// At once, not at the next slot: nodes hand their eventual writes for commit every 50 ms,
+	// about a slot, and the delete or create must meet the write uncommitted to test anything.
+	// The slot is still taken, so the rate stays the same.
+	w.skipSlot()
+	for len(w.env.nodes) > 1 && w.Node == origin {
+		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+	}
+	if w.Rng.IntN(sessionCreateOnly) != 0 {
+		w.del(w.env.roaming[w.Node.ID], key, client.ConsistencyStrong, sess)
+		if !s.roam(ctx, w) {
+			return
+		}
+		w.read(w.env.roaming[w.Node.ID], key, client.ConsistencySession, 0, sess)
+		if !s.roam(ctx, w) {
+			return
+		}
+	}
+	w.cas(w.env.roaming[w.Node.ID], key, lastRead{absent: true}, w.env.uniqueValue(), sess)
+	if !s.roam(ctx, w) {
+		return
+	}
+	w.read(w.env.roaming[w.Node.ID], key, client.ConsistencySession, 0, sess)
+}
+
+// roam waits for the worker's next slot and moves it to a random node; false when ctx ended.
+func (s *sessionWorkload) roam(ctx context.Context, w *Worker) bool {
+	if !w.pace(ctx) {
+		return false
+	}
+	w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+	return true
+}
+
+// isOwnKey reports whether key is one of a session's own keys (deleteCycle).
+func (s *sessionWorkload) isOwnKey(key string) bool {
+	return strings.HasPrefix(key, s.Name()+"/d")
+}
+
+// Check: the keys that are deleted are checked for durability by CheckDeletes (an acknowledged
+// write is lost only when no newer delete was acknowledged), the others by CheckDurability.
 func (s *sessionWorkload) Check(in CheckInput) []CheckResult {
+	var own, shared []*Op
+	for _, op := range in.Ops {
+		if s.isOwnKey(op.Key) {
+			own = append(own, op)
+		} else {
+			shared = append(shared, op)
+		}
+	}
+	var sharedFinal map[string]FinalValue
+	if in.Final != nil {
+		sharedFinal = map[string]FinalValue{}
+		for k, v := range in.Final {
+			if !s.isOwnKey(k) {
+				sharedFinal[k] = v
+			}
+		}
+	}
 	return []CheckResult{
 		CheckSessions(s.Name(), in.Ops),
-		CheckDurability(CheckerDurability, s.Name(), in.Ops, in.Final),
+		CheckDurability(CheckerDurability, s.Name(), shared, sharedFinal),
+		CheckDeletes(s.Name(), own, in.Final),
 	}
 }
 

@@ -81,7 +81,8 @@ Workloads (--workload, comma-separated; the clients are split between them):
   register   strong reads, writes and compare-and-sets; linearizability per key (porcupine)
   mixed      strong reads and writes with eventual writes on the same keys; linearizability
   set        unique keys written strong and eventual; no acknowledged write lost, none invented
-  session    session reads and writes from node to node; read-your-writes, monotonic reads
+  session    session reads and writes from node to node, strong deletes and creates-if-absent
+             of keys just written eventually; read-your-writes (deletes included), monotonic reads
   staleness  bounded and eventual reads of a counter; staleness in versions and ms
   delete     strong and eventual writes and deletes while tombstones are purged; no deleted
              key comes back, no acknowledged write lost
