@@ -172,17 +172,19 @@ func (s *sessionWorkload) burst(ctx context.Context, w *Worker, sess *client.Ses
 }
 
 // A delete cycle, on one of the session's own keys (session/dS-J: no other session touches
-// them): an eventual write at one node, then at once, at another node, a strong delete followed
-// by a session read, a strong create-if-absent and a session read; or (one cycle in
-// sessionCreateOnly) the create-if-absent at once, which must conflict with the write, and a
-// session read. The node taking the delete or the create may not have the write yet, and must
-// still order its operation after it (docs/http-api.md, Sessions, last paragraph): judged
-// without it, the delete finds nothing, writes no tombstone, and the write stands again once
-// committed; the create succeeds over it.
+// them): an eventual write at one node, then at once, at another node, one of
+//   - a strong delete and a session read (the key is left absent, so that the next cycle's
+//     write goes to an absent key: a delete judged without that write then finds nothing);
+//   - the same, then a strong create-if-absent and a session read;
+//   - a strong create-if-absent, which must conflict with the write, and a session read.
+//
+// The node taking the delete or the create may not have the write yet, and must still order its
+// operation after it (docs/http-api.md, Sessions, last paragraph): judged without it, the
+// delete finds nothing, writes no tombstone, and the write stands again once committed; the
+// create succeeds over it.
 const (
 	sessionDeleteEvery = 12 // about one operation in this many starts a delete cycle
-	sessionCreateOnly  = 3
-	sessionOwnKeys     = 2 // keys of its own per session
+	sessionOwnKeys     = 2  // keys of its own per session
 )
 
 func (s *sessionWorkload) deleteCycle(ctx context.Context, w *Worker, sess *client.Session) {
@@ -196,13 +198,14 @@ func (s *sessionWorkload) deleteCycle(ctx context.Context, w *Worker, sess *clie
 	for len(w.env.nodes) > 1 && w.Node == origin {
 		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
 	}
-	if w.Rng.IntN(sessionCreateOnly) != 0 {
+	variant := w.Rng.IntN(3)
+	if variant < 2 {
 		w.del(w.env.roaming[w.Node.ID], key, client.ConsistencyStrong, sess)
 		if !s.roam(ctx, w) {
 			return
 		}
 		w.read(w.env.roaming[w.Node.ID], key, client.ConsistencySession, 0, sess)
-		if !s.roam(ctx, w) {
+		if variant == 0 || !s.roam(ctx, w) {
 			return
 		}
 	}
