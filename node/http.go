@@ -466,7 +466,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	if n.cfg.beforeList != nil {
 		n.cfg.beforeList()
 	}
-	items, more, applied, err := n.store.List(q.Get("prefix"), limit)
+	items, more, applied, err := n.store.List(store.ListRange{Prefix: q.Get("prefix"), Limit: limit})
 	if err != nil {
 		writeError(w, err)
 		return

@@ -357,16 +357,43 @@ type Item struct {
 	Value consistency.Value
 }
 
-// List returns the live (non-tombstone) keys starting with prefix in key order, at most limit of
-// them (limit <= 0: no limit); more reports whether keys were left out. applied is the applied
-// index of the state listed, read in the same transaction (AppliedIndex, read before or after,
-// can lag it: the index moves after the transaction commits).
-func (s *Store) List(prefix string, limit int) (items []Item, more bool, applied uint64, err error) {
+// ListRange names the keys one List reads and how much of them it may return.
+type ListRange struct {
+	// Prefix: only keys that start with it ("" for every key).
+	Prefix string
+	// After: only keys strictly greater than it, so that a list can go on from the last key an
+	// earlier one returned ("" for the first key: keys are never empty).
+	After string
+	// Limit: at most this many items (<= 0: no limit).
+	Limit int
+	// MaxBytes: stop before an item that would take the items' keys and values past this many
+	// bytes (<= 0: no limit). The first item is always returned, whatever its size, so that a
+	// list always moves on.
+	MaxBytes int
+}
+
+// List returns the live (non-tombstone) keys of r in key order, as many as r's limits allow;
+// more reports whether live keys of r were left out (the last item's key, as r.After, goes on
+// from there). It reads one transaction, and applied is the applied index of the state listed,
+// read in that transaction (AppliedIndex, read before or after, can lag it: the index moves
+// after the transaction commits). Tombstones are skipped without counting against the limits.
+func (s *Store) List(r ListRange) (items []Item, more bool, applied uint64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		applied = readApplied(tx.Bucket(bucketCommitted))
 		c := tx.Bucket(bucketCommitted).Bucket(bucketKV).Cursor()
-		p := []byte(prefix)
-		for k, raw := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
+		p, after := []byte(r.Prefix), []byte(r.After)
+		// Start at the later of prefix and after: keys below prefix do not have it, and keys
+		// up to after are excluded (after itself is skipped below).
+		start := p
+		if bytes.Compare(after, p) > 0 {
+			start = after
+		}
+		k, raw := c.Seek(start)
+		if k != nil && bytes.Equal(k, after) {
+			k, raw = c.Next()
+		}
+		size := 0
+		for ; k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
 			v, err := decodeRecord(raw)
 			if err != nil {
 				return fmt.Errorf("key %q: %w", k, err)
@@ -374,7 +401,8 @@ func (s *Store) List(prefix string, limit int) (items []Item, more bool, applied
 			if v.Tombstone {
 				continue
 			}
-			if limit > 0 && len(items) == limit {
+			size += len(k) + len(v.Data)
+			if r.Limit > 0 && len(items) == r.Limit || r.MaxBytes > 0 && len(items) > 0 && size > r.MaxBytes {
 				more = true
 				return nil
 			}

@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dialkv/dialkv/consistency"
@@ -118,13 +120,116 @@ func TestListPrefixSkipsTombstonesAndHonoursLimit(t *testing.T) {
 		"app/1": val("x", 1), "app/2": {Version: consistency.Version{Wall: 1}, Tombstone: true},
 		"app/3": val("z", 1), "apq": val("no", 1), "ap": val("no", 1),
 	})
-	items, more, applied, err := s.List("app/", 0)
+	items, more, applied, err := s.List(ListRange{Prefix: "app/"})
 	if err != nil || more || len(items) != 2 || items[0].Key != "app/1" || items[1].Key != "app/3" || applied != 1 {
 		t.Fatalf("List = %+v more=%v applied=%d err=%v; want app/1, app/3 at index 1", items, more, applied, err)
 	}
-	items, more, _, _ = s.List("app/", 1)
+	items, more, _, _ = s.List(ListRange{Prefix: "app/", Limit: 1})
 	if len(items) != 1 || !more {
 		t.Errorf("List limit 1 = %d items more=%v; want 1, true", len(items), more)
+	}
+	// more is exact: a limit that leaves out only tombstones leaves out nothing.
+	items, more, _, _ = s.List(ListRange{Prefix: "app/", After: "app/1", Limit: 1})
+	if len(items) != 1 || items[0].Key != "app/3" || more {
+		t.Errorf("List after app/1 limit 1 = %+v more=%v; want app/3 and no more", items, more)
+	}
+}
+
+// Paging: each page goes on strictly after the key given, stays within the prefix whatever
+// bytes the keys hold (keys that are not UTF-8, 0x00 and 0xff next to the prefix), and walking
+// the pages from one page's last key to the next returns every live key once, in order.
+func TestListPagesAfterKeys(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	tomb := consistency.Value{Version: consistency.Version{Wall: 1}, Tombstone: true}
+	mustPut(t, s, 7, map[string]consistency.Value{
+		"\xfe\xff": val("before the prefix", 1),
+		"\xff":     val("the prefix itself", 1),
+		"\xff\x00": val("a", 1),
+		"\xff\x01": tomb,
+		"\xff\x80": val("b", 1),
+		"\xff\xfe": val("c", 1),
+		"\xff\xff": val("d", 1),
+		"b":        val("after the prefix", 1),
+		"a/1":      val("1", 1), "a/2": val("2", 1), "a0": val("past a/", 1), "a.": val("before a/", 1),
+	})
+	keys := func(items []Item) []string {
+		var ks []string
+		for _, it := range items {
+			ks = append(ks, it.Key)
+		}
+		return ks
+	}
+	tests := []struct {
+		name string
+		r    ListRange
+		want []string
+		more bool
+	}{
+		{"prefix, no after", ListRange{Prefix: "\xff"}, []string{"\xff", "\xff\x00", "\xff\x80", "\xff\xfe", "\xff\xff"}, false},
+		{"after the prefix itself", ListRange{Prefix: "\xff", After: "\xff"}, []string{"\xff\x00", "\xff\x80", "\xff\xfe", "\xff\xff"}, false},
+		{"after a tombstone", ListRange{Prefix: "\xff", After: "\xff\x01"}, []string{"\xff\x80", "\xff\xfe", "\xff\xff"}, false},
+		{"after a key that is not there", ListRange{Prefix: "\xff", After: "\xff\x7f\xff"}, []string{"\xff\x80", "\xff\xfe", "\xff\xff"}, false},
+		{"after the last key", ListRange{Prefix: "\xff", After: "\xff\xff"}, nil, false},
+		{"after past the prefix", ListRange{Prefix: "a/", After: "a0"}, nil, false},
+		{"after below the prefix", ListRange{Prefix: "a/", After: "a."}, []string{"a/1", "a/2"}, false},
+		{"after with no prefix", ListRange{After: "\xff\xfe"}, []string{"\xff\xff"}, false},
+		{"after and a limit", ListRange{Prefix: "\xff", After: "\xff\x00", Limit: 2}, []string{"\xff\x80", "\xff\xfe"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items, more, applied, err := s.List(tt.r)
+			if err != nil || !slices.Equal(keys(items), tt.want) || more != tt.more || applied != 7 {
+				t.Errorf("List(prefix %+q after %+q limit %d) = %+q more=%v applied=%d err=%v; want %+q more=%v applied 7", tt.r.Prefix, tt.r.After, tt.r.Limit, keys(items), more, applied, err, tt.want, tt.more)
+			}
+		})
+	}
+
+	var walked []string
+	r := ListRange{Prefix: "\xff", Limit: 2}
+	for pages := 1; ; pages++ {
+		items, more, _, err := s.List(r)
+		if err != nil || len(items) == 0 || pages > 3 {
+			t.Fatalf("page %d after %q: %+q, %v", pages, r.After, keys(items), err)
+		}
+		walked = append(walked, keys(items)...)
+		if !more {
+			break
+		}
+		r.After = items[len(items)-1].Key
+	}
+	if want := []string{"\xff", "\xff\x00", "\xff\x80", "\xff\xfe", "\xff\xff"}; !slices.Equal(walked, want) {
+		t.Errorf("pages of 2 walked %+q, want %+q", walked, want)
+	}
+}
+
+// MaxBytes bounds one answer by the bytes of its keys and values, but never below one item: a
+// value larger than the budget comes alone, so a walk never stalls.
+func TestListMaxBytes(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	mustPut(t, s, 1, map[string]consistency.Value{
+		"k1": val("12345678", 1), "k2": val("12345678", 1), "k3": val(strings.Repeat("x", 100), 1), "k4": val("", 1),
+	})
+	tests := []struct {
+		r    ListRange
+		want []string
+		more bool
+	}{
+		{ListRange{MaxBytes: 20}, []string{"k1", "k2"}, true}, // 10 + 10 bytes fit, k3 does not
+		{ListRange{MaxBytes: 19}, []string{"k1"}, true},
+		{ListRange{MaxBytes: 1}, []string{"k1"}, true}, // the first item always
+		{ListRange{After: "k2", MaxBytes: 20}, []string{"k3"}, true},
+		{ListRange{After: "k2", MaxBytes: 104}, []string{"k3", "k4"}, false},
+		{ListRange{MaxBytes: 1 << 20, Limit: 3}, []string{"k1", "k2", "k3"}, true},
+	}
+	for _, tt := range tests {
+		items, more, _, err := s.List(tt.r)
+		var got []string
+		for _, it := range items {
+			got = append(got, it.Key)
+		}
+		if err != nil || !slices.Equal(got, tt.want) || more != tt.more {
+			t.Errorf("List(%+v) = %q more=%v err=%v; want %q more=%v", tt.r, got, more, err, tt.want, tt.more)
+		}
 	}
 }
 
