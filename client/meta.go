@@ -100,3 +100,16 @@ func (kv KV) Bytes() ([]byte, error) {
 	}
 	return []byte(kv.Value), nil
 }
+
+// NextKey returns the key to go on after (ListOptions.After): NextBase64 decoded when it is set,
+// otherwise Next; "" when the answer has no next page.
+func (lr *ListResponse) NextKey() (string, error) {
+	if lr.NextBase64 != "" {
+		b, err := base64.StdEncoding.DecodeString(lr.NextBase64)
+		if err != nil {
+			return "", fmt.Errorf("client: bad next_base64 %q: %w", lr.NextBase64, err)
+		}
+		return string(b), nil
+	}
+	return lr.Next, nil
+}

@@ -102,12 +102,18 @@ type ValueResponse struct {
 	Meta Meta `json:"meta"`
 }
 
-// ListResponse is the JSON body of GET /v1/kv?prefix=P.
+// ListResponse is the JSON body of GET /v1/kv?prefix=P: one page of the keys.
 type ListResponse struct {
 	Items []KV `json:"items"`
-	// More is true when the list was cut at the limit.
+	// More is true when keys with the prefix are left after the last item: the list was cut at
+	// the caller's limit or at the server's page size.
 	More bool `json:"more"`
-	Meta Meta `json:"meta"`
+	// Next, when More, is the last item's key, to send back as after to go on; NextBase64
+	// holds it instead, for after_base64, when it is not valid UTF-8 (as KV.Key and
+	// KV.KeyBase64 do). NextKey decodes it.
+	Next       string `json:"next,omitempty"`
+	NextBase64 string `json:"next_base64,omitempty"`
+	Meta       Meta   `json:"meta"`
 }
 
 // NodeStatus is one member of the cluster in StatusResponse.

@@ -71,6 +71,9 @@ type Config struct {
 	// betweenLayers, when set, runs in newest between its reads of key's two layers (tests of
 	// a commit that lands between them).
 	betweenLayers func(key string)
+	// listPageKeys and listPageBytes override maxListKeys and maxListBytes (tests of lists
+	// longer than one answer, without writing 10,000 keys).
+	listPageKeys, listPageBytes int
 	// beforeList, when set, runs in a list between prepareRead and the read of the committed
 	// layer (tests of a commit that lands in between).
 	beforeList func()

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -441,6 +443,20 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	w.Write(v.Data)
 }
 
+// One list answer holds at most maxListKeys keys, and stops before the key that would take
+// its keys and values past maxListBytes (it always holds one, whatever its size); more and next
+// then tell the caller where to go on. The answer is built whole in memory, several times over
+// (the records read, their JSON form with base64 for bytes that are not UTF-8, the encoded
+// body), and a node serves lists concurrently, so one answer must stay a few MiB: 4 MiB is a
+// few thousand values of a KiB, or four of the largest (1 MiB by default), and 10,000 keys
+// bound the per-key overhead (versions, JSON fields) when values are tiny. A list under both
+// caps is one answer, as before paging. Both also bound how long the read transaction stays
+// open.
+const (
+	maxListKeys  = 10_000
+	maxListBytes = 4 << 20
+)
+
 func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	q := queryOf(r)
 	p, err := n.parseRead(r)
@@ -448,12 +464,10 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 0 {
-			writeError(w, fmt.Errorf("%w: limit %q is not a non-negative number", replication.ErrInvalid, s))
-			return
-		}
+	lr, err := n.parseListRange(q)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
 	a, err := n.prepareRead(r, p.level, p.bound, p.token, "")
 	if err != nil {
@@ -466,7 +480,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	if n.cfg.beforeList != nil {
 		n.cfg.beforeList()
 	}
-	items, more, applied, err := n.store.List(store.ListRange{Prefix: q.Get("prefix"), Limit: limit})
+	items, more, applied, err := n.store.List(lr)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -477,7 +491,39 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		resp.Items = append(resp.Items, toKV(it.Key, it.Value, client.StateCommitted))
 	}
+	if more && len(items) > 0 {
+		// The last key goes back as after (after_base64 when it is not UTF-8, as keys do).
+		last := client.NewKV(items[len(items)-1].Key, nil)
+		resp.Next, resp.NextBase64 = last.Key, last.KeyBase64
+	}
 	writeAnswer(w, r, resp)
+}
+
+// parseListRange reads a list's prefix, limit and after (or after_base64), and caps the answer
+// at the node's page size.
+func (n *Node) parseListRange(q query) (store.ListRange, error) {
+	lr := store.ListRange{Prefix: q.Get("prefix"), After: q.Get("after"), MaxBytes: cmp.Or(n.cfg.listPageBytes, maxListBytes)}
+	if s := q.Get("limit"); s != "" {
+		var err error
+		if lr.Limit, err = strconv.Atoi(s); err != nil || lr.Limit < 0 {
+			return lr, fmt.Errorf("%w: limit %q is not a non-negative number", replication.ErrInvalid, s)
+		}
+	}
+	if q.Has("after_base64") {
+		if q.Has("after") {
+			return lr, fmt.Errorf("%w: after and after_base64 exclude each other: send the one the answer's next or next_base64 gave", replication.ErrInvalid)
+		}
+		s := q.Get("after_base64")
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return lr, fmt.Errorf("%w: after_base64 %q is not standard base64 (in a URL, + must be escaped as %%2B): %v", replication.ErrInvalid, s, err)
+		}
+		lr.After = string(b)
+	}
+	if pageKeys := cmp.Or(n.cfg.listPageKeys, maxListKeys); lr.Limit == 0 || lr.Limit > pageKeys {
+		lr.Limit = pageKeys
+	}
+	return lr, nil
 }
 
 // readParams are what every read names: its level, its staleness bound and the session token.

@@ -1,0 +1,171 @@
+package node
+
+import (
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// listPage is one GET /v1/kv answer, decoded.
+func listPage(t *testing.T, n *Node, query string, header ...string) (client.ListResponse, reply) {
+	t.Helper()
+	r := do(t, "GET", n, "/v1/kv?"+query, "", header...)
+	var page client.ListResponse
+	if r.status != 200 {
+		t.Fatalf("GET /v1/kv?%s: %d %s", query, r.status, r.body)
+	}
+	if err := json.Unmarshal([]byte(r.body), &page); err != nil {
+		t.Fatalf("GET /v1/kv?%s: %v in %s", query, err, r.body)
+	}
+	return page, r
+}
+
+// A list longer than the node's page size comes in pages: each answer says more and carries the
+// last key in next (next_base64 when it is not UTF-8), and sending that back as after (or
+// after_base64) goes on strictly after it, within the prefix, at every read level, until an
+// answer says no more. A caller's limit above the page size is cut to it.
+func TestListPagesGoOnAfterTheLastKey(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) { c.listPageKeys = 2 })
+	n := tc.nodes[0]
+	keys := []string{"p/a", "p/b", "p/c", "p/\xff\x01", "p/\xff\xfe"}
+	for _, k := range append([]string{"o", "q", "p/gone"}, keys...) {
+		if r := do(t, "PUT", n, "/v1/kv/"+url.PathEscape(k)+"?consistency=strong", "v"); r.status != 200 {
+			t.Fatalf("put %q: %d %s", k, r.status, r.body)
+		}
+	}
+	if r := do(t, "DELETE", n, "/v1/kv/p/gone", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+
+	for _, level := range []string{"strong", "bounded", "session", "eventual"} {
+		t.Run(level, func(t *testing.T) {
+			var got []string
+			var nexts []string
+			after, token := "", ""
+			for pages := 1; ; pages++ {
+				page, r := listPage(t, n, "prefix=p/&consistency="+level+after, client.HeaderSession, token)
+				if level == "session" && r.header.Get(client.HeaderSession) == "" {
+					t.Errorf("page %d: no session token", pages)
+				}
+				token = r.header.Get(client.HeaderSession)
+				for _, it := range page.Items {
+					k, err := it.RawKey()
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, k)
+				}
+				if !page.More {
+					if page.Next != "" || page.NextBase64 != "" {
+						t.Errorf("page %d: next %q/%q without more", pages, page.Next, page.NextBase64)
+					}
+					break
+				}
+				if pages == len(keys) {
+					t.Fatalf("still more after %d pages: %+v", pages, got)
+				}
+				if len(page.Items) != 2 {
+					t.Errorf("page %d holds %d keys, want the page size, 2", pages, len(page.Items))
+				}
+				next, err := page.NextKey()
+				if err != nil || next != got[len(got)-1] {
+					t.Fatalf("page %d: next %q (%v), want the last key %q", pages, next, err, got[len(got)-1])
+				}
+				// Send back the field the answer used, as a caller reading JSON would.
+				if page.NextBase64 != "" {
+					nexts = append(nexts, "next_base64")
+					after = "&after_base64=" + url.QueryEscape(page.NextBase64)
+				} else {
+					nexts = append(nexts, "next")
+					after = "&after=" + url.QueryEscape(page.Next)
+				}
+			}
+			if !slices.Equal(got, keys) {
+				t.Errorf("pages listed %+q, want %+q", got, keys)
+			}
+			if !slices.Equal(nexts, []string{"next", "next_base64"}) {
+				t.Errorf("pages went on with %v, want next then next_base64 (p/\\xff\\x01 is not UTF-8)", nexts)
+			}
+		})
+	}
+
+	// A limit under the page size cuts there, with where to go on; one over it is cut to it.
+	page, _ := listPage(t, n, "prefix=p/&limit=1")
+	if len(page.Items) != 1 || !page.More || page.Next != "p/a" {
+		t.Errorf("limit 1: %+v, want p/a with more and next p/a", page)
+	}
+	page, _ = listPage(t, n, "prefix=p/&limit=100&after=p/a")
+	if len(page.Items) != 2 || page.Items[0].Key != "p/b" || !page.More || page.Next != "p/c" {
+		t.Errorf("limit 100 after p/a: %+v, want p/b, p/c with more and next p/c", page)
+	}
+	// after beyond the prefix, or at its last key: nothing, and no more.
+	for _, q := range []string{"prefix=p/&after=p0", "prefix=p/&after_base64=" + url.QueryEscape("cC///g==")} {
+		if page, _ := listPage(t, n, q); len(page.Items) != 0 || page.More {
+			t.Errorf("%s: %+v, want no items and no more", q, page)
+		}
+	}
+}
+
+// The byte budget cuts an answer too, before the value that would pass it; a value larger than
+// the whole budget still comes, alone, so paging moves on.
+func TestListPageByteBudget(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) { c.listPageBytes = 100 })
+	n := tc.nodes[0]
+	for k, size := range map[string]int{"b/1": 40, "b/2": 40, "b/3": 300, "b/4": 10} {
+		if r := do(t, "PUT", n, "/v1/kv/"+k, strings.Repeat("x", size)); r.status != 200 {
+			t.Fatalf("put %s: %d %s", k, r.status, r.body)
+		}
+	}
+	var pages [][]string
+	after := ""
+	for len(pages) < 5 {
+		page, _ := listPage(t, n, "prefix=b/"+after)
+		var ks []string
+		for _, it := range page.Items {
+			ks = append(ks, it.Key)
+		}
+		pages = append(pages, ks)
+		if !page.More {
+			break
+		}
+		after = "&after=" + url.QueryEscape(page.Next)
+	}
+	want := [][]string{{"b/1", "b/2"}, {"b/3"}, {"b/4"}}
+	if !slices.EqualFunc(pages, want, slices.Equal) {
+		t.Errorf("pages %q, want %q", pages, want)
+	}
+}
+
+func TestListBadContinuation(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	for _, q := range []string{"after=a&after_base64=YQ==", "after_base64=!!!", "after_base64=a+b"} {
+		if r := do(t, "GET", n, "/v1/kv?"+q, ""); r.status != 400 || errCode(t, r) != client.CodeBadRequest {
+			t.Errorf("GET /v1/kv?%s: %d %s, want 400 bad_request", q, r.status, r.body)
+		}
+	}
+}
+
+// Without a test override, an answer holds at most maxListKeys keys and maxListBytes bytes,
+// whatever limit the caller asks for.
+func TestListRangeCapsAtThePageSize(t *testing.T) {
+	n := &Node{}
+	for _, tt := range []struct {
+		query string
+		limit int
+	}{
+		{"", maxListKeys},
+		{"limit=0", maxListKeys},
+		{"limit=7", 7},
+		{"limit=1000000", maxListKeys},
+	} {
+		lr, err := n.parseListRange(query(tt.query))
+		if err != nil || lr.Limit != tt.limit || lr.MaxBytes != maxListBytes {
+			t.Errorf("%q: limit %d, max bytes %d, %v; want %d, %d", tt.query, lr.Limit, lr.MaxBytes, err, tt.limit, maxListBytes)
+		}
+	}
+}
