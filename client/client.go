@@ -66,8 +66,13 @@ type ListOptions struct {
 	Consistency string
 	// MaxStaleness bounds a bounded read; zero means the server's default.
 	MaxStaleness time.Duration
-	// Limit caps the number of keys returned; zero means the server's default.
+	// Limit caps the number of keys: in all for List and ListPages, in the one answer for
+	// ListPage. Zero means every key for List and ListPages, and the server's page size for
+	// ListPage (docs/http-api.md: at most 10,000 keys or 4 MiB).
 	Limit int
+	// After lists only the keys strictly greater than it, in key order ("" from the first
+	// key); ListResponse.NextKey gives the one to go on after. Any bytes.
+	After string
 	// Session, when set, is sent and updated (see Session).
 	Session *Session
 }
@@ -195,20 +200,67 @@ func (cl *Client) Delete(ctx context.Context, key string, opts DeleteOptions) (M
 	return writeMeta(rep), err
 }
 
-// List returns the live keys that start with prefix ("" for all), in the server's order, with
-// the metadata of the answer. The server cuts the list at its limit; use ListPage to learn
-// whether it did. A key or value that is not valid UTF-8 comes base64-encoded: read them with
-// KV.RawKey and KV.Bytes.
+// List returns the live keys that start with prefix ("" for all) in key order, every one of them
+// or opts.Limit, with the metadata of the last answer. It reads them page by page (ListPages),
+// so a list longer than a page is not one read: see ListPages. A key or value that is not
+// valid UTF-8 comes base64-encoded: read them with KV.RawKey and KV.Bytes.
 func (cl *Client) List(ctx context.Context, prefix string, opts ListOptions) ([]KV, Meta, error) {
-	page, err := cl.ListPage(ctx, prefix, opts)
+	items := []KV{}
+	meta, err := cl.ListPages(ctx, prefix, opts, func(page *ListResponse) error {
+		items = append(items, page.Items...)
+		return nil
+	})
 	if err != nil {
-		return nil, page.Meta, err
+		return nil, meta, err
 	}
-	return page.Items, page.Meta, nil
+	return items, meta, nil
 }
 
-// ListPage is List with the whole answer: ListResponse.More is true when the server cut the list
-// at the limit. Meta merges the answer's headers and body; it is filled also on server errors.
+// ListPages calls fn with each answer (page) of the live keys that start with prefix, in key
+// order, going on after each page's last key until no key is left, opts.Limit keys have been
+// listed (the last page then has More set when keys are left, and NextKey to go on after),
+// or fn returns an error, which ListPages returns. Only one page is in memory at a time.
+//
+// Each page is a separate read at opts.Consistency, as a Get is: a key written or deleted
+// between two pages may be in the list or not, as in etcd's paged range without a revision.
+// opts.Session, when set, is sent and updated with every page. The Meta returned is the last
+// answer's (the failed one's, on a server error).
+func (cl *Client) ListPages(ctx context.Context, prefix string, opts ListOptions, fn func(*ListResponse) error) (Meta, error) {
+	if opts.Limit < 0 {
+		return Meta{}, fmt.Errorf("%w: negative limit %d", ErrBadOptions, opts.Limit)
+	}
+	pageOpts, listed := opts, 0
+	for {
+		if opts.Limit > 0 {
+			pageOpts.Limit = opts.Limit - listed
+		}
+		page, err := cl.ListPage(ctx, prefix, pageOpts)
+		if err != nil {
+			return page.Meta, err
+		}
+		listed += len(page.Items)
+		if err := fn(page); err != nil {
+			return page.Meta, err
+		}
+		if !page.More || opts.Limit > 0 && listed >= opts.Limit {
+			return page.Meta, nil
+		}
+		next, err := page.NextKey()
+		if err != nil {
+			return page.Meta, err
+		}
+		// A server that ignores after would hand back the same page for ever.
+		if next <= pageOpts.After {
+			return page.Meta, fmt.Errorf("client: list %q: an answer says more keys are left but gives no next key past %q (a node older than paging?)", prefix, pageOpts.After)
+		}
+		pageOpts.After = next
+	}
+}
+
+// ListPage reads one answer of List: at most opts.Limit keys (and never more than the server's
+// page size), after opts.After. ListResponse.More is true when keys were left out, and NextKey
+// is then the key to pass as the next call's After. Meta merges the answer's headers and body;
+// it is filled also on server errors.
 func (cl *Client) ListPage(ctx context.Context, prefix string, opts ListOptions) (*ListResponse, error) {
 	if opts.Limit < 0 {
 		return &ListResponse{}, fmt.Errorf("%w: negative limit %d", ErrBadOptions, opts.Limit)
@@ -219,6 +271,11 @@ func (cl *Client) ListPage(ctx context.Context, prefix string, opts ListOptions)
 	setStaleness(q, opts.MaxStaleness)
 	if opts.Limit > 0 {
 		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.After != "" {
+		// A query parameter carries any bytes, escaped; after_base64 is for callers that hold
+		// only an answer's next_base64.
+		q.Set("after", opts.After)
 	}
 	rep, err := cl.do(ctx, call{method: http.MethodGet, path: "/v1/kv", query: q, read: true, session: opts.Session})
 	if rep == nil {

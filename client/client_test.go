@@ -410,12 +410,16 @@ func TestRequestShape(t *testing.T) {
 		{"conditional delete", func() error { _, err := cl.Delete(ctx, key, DeleteOptions{IfVersion: "7.0@n1"}); return err },
 			seen{"DELETE", path, "if_version=7.0%40n1", ""}},
 		{"list", func() error {
-			items, _, err := cl.List(ctx, "a/", ListOptions{Limit: 10, Consistency: ConsistencyEventual})
-			if err == nil && (len(items) != 1 || items[0].Key != "a/1") {
-				t.Errorf("items = %+v", items)
+			page, err := cl.ListPage(ctx, "a/", ListOptions{Limit: 10, Consistency: ConsistencyEventual})
+			if err == nil && (len(page.Items) != 1 || page.Items[0].Key != "a/1") {
+				t.Errorf("items = %+v", page.Items)
 			}
 			return err
 		}, seen{"GET", "/v1/kv", "consistency=eventual&limit=10&prefix=a%2F", ""}},
+		{"list after a key", func() error {
+			_, err := cl.ListPage(ctx, "a/", ListOptions{After: "a/\xff+"})
+			return err
+		}, seen{"GET", "/v1/kv", "after=a%2F%FF%2B&prefix=a%2F", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
