@@ -33,6 +33,7 @@ type options struct {
 	absent  bool
 	prefix  string
 	limit   int
+	after   string
 
 	// Local cluster commands.
 	nodes   int
@@ -80,7 +81,8 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&o.version, "version", "", "write only if the key's current `VERSION` is this one")
 	fs.BoolVar(&o.absent, "absent", false, "write only if the key does not exist")
 	fs.StringVar(&o.prefix, "prefix", "", "list keys that start with `PREFIX` (default: all)")
-	fs.IntVar(&o.limit, "limit", 0, "list at most `N` keys (default: every key; the server has no limit of its own)")
+	fs.IntVar(&o.limit, "limit", 0, "list at most `N` keys (default: every key, read page by page)")
+	fs.StringVar(&o.after, "after", "", "list only the keys after `KEY` (strictly), e.g. the last one a --limit list printed")
 
 	fs.IntVar(&o.nodes, "nodes", 0, "start `N` nodes, 1-99 (default 3, or as many as DIR/cluster.json lists)")
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "keep the local cluster's data, logs and pid files in `DIR`")
@@ -153,9 +155,9 @@ func commands() []command {
 		{name: "del", args: "KEY", minArgs: 1, maxArgs: 1,
 			flags: append(slices.Clone(writeFlags), "version"), run: runDel,
 			summary: "delete KEY (--version V: only if it is at version V)"},
-		{name: "list", args: "[--prefix P]", maxArgs: 0,
-			flags: append(slices.Clone(readFlags), "prefix", "limit"), run: runList,
-			summary: "print key<TAB>value lines for the keys starting with P"},
+		{name: "list", args: "[--prefix P] [--after KEY] [--limit N]", maxArgs: 0,
+			flags: append(slices.Clone(readFlags), "prefix", "limit", "after"), run: runList,
+			summary: "print key<TAB>value lines for the keys starting with P, in key order, page by page (each page a separate read)"},
 		{name: "status", args: "[--watch D]", maxArgs: 0, flags: append(slices.Clone(clientFlags), "json", "watch"), run: runStatus,
 			summary: "show the cluster as one node sees it: leader and nodes"},
 		{name: "member remove", args: "ID", minArgs: 1, maxArgs: 1, flags: clientFlags, run: runMemberRemove,
@@ -232,7 +234,7 @@ Commands:
 	fmt.Fprint(w, "\nFlags of the key and status commands:\n")
 	writeFlagHelp(w, fs, []string{"endpoints", "timeout", "consistency", "max-staleness", "session", "v", "json", "watch"})
 	fmt.Fprint(w, "\nFlags of put, cas, del and list:\n")
-	writeFlagHelp(w, fs, []string{"version", "absent", "prefix", "limit"})
+	writeFlagHelp(w, fs, []string{"version", "absent", "prefix", "after", "limit"})
 	fmt.Fprint(w, "\nFlags of the cluster commands:\n")
 	writeFlagHelp(w, fs, []string{"nodes", "data-dir", "wait", "kvd", "purge", "json"})
 	fmt.Fprint(w, "\nFlags of the fault commands (partition, slow, skew; test hook of docs/faults.md):\n")

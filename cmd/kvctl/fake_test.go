@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,6 +25,11 @@ type fakeCluster struct {
 	values   map[string][]byte
 	versions map[string]string
 	clock    int
+	// pageSize, when set, cuts each list answer at that many keys, as a node cuts at its page
+	// size; failAfter, when set, fails a list that goes on after that key (a node lost
+	// between two pages).
+	pageSize  int
+	failAfter string
 	// sessionsSeen records the Dialkv-Session header of every request, in order.
 	sessionsSeen []string
 }
@@ -124,19 +130,34 @@ func (f *fakeCluster) serveKey(w http.ResponseWriter, r *http.Request) {
 func (f *fakeCluster) serveList(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	prefix := r.URL.Query().Get("prefix")
-	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	q := r.URL.Query()
+	prefix, after := q.Get("prefix"), q.Get("after")
+	if q.Has("after_base64") {
+		b, _ := base64.StdEncoding.DecodeString(q.Get("after_base64"))
+		after = string(b)
+	}
+	if f.failAfter != "" && after == f.failAfter {
+		f.answer(w, r, "")
+		f.fail(w, 503, client.CodeUnavailable, "node going away", "")
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if f.pageSize > 0 && (limit == 0 || limit > f.pageSize) {
+		limit = f.pageSize
+	}
 	var keys []string
 	for k := range f.values {
-		if strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && k > after {
 			keys = append(keys, k)
 		}
 	}
 	slices.Sort(keys)
 	resp := client.ListResponse{Items: []client.KV{}}
-	for _, k := range keys {
+	for i, k := range keys {
 		if limit > 0 && len(resp.Items) == limit {
 			resp.More = true
+			next := client.NewKV(keys[i-1], nil)
+			resp.Next, resp.NextBase64 = next.Key, next.KeyBase64
 			break
 		}
 		resp.Items = append(resp.Items, encodeKV(k, f.values[k], f.versions[k]))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -260,6 +262,8 @@ func reportWrite(inv *invocation, key string, meta client.Meta, err error) error
 	return nil
 }
 
+// runList prints the keys page by page as they come (client.ListPages), so memory holds one
+// page however long the list; --limit is the total printed.
 func runList(ctx context.Context, inv *invocation) error {
 	o := inv.opts
 	if err := checkStaleness(o); err != nil {
@@ -272,28 +276,64 @@ func runList(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	var page *client.ListResponse
+	out := bufio.NewWriter(inv.stdout)
+	var printItems func([]client.KV) error
+	var doc *jsonList
+	if o.json {
+		doc = &jsonList{w: out}
+		printItems = doc.items
+	} else {
+		printItems = func(items []client.KV) error { return writeListLines(out, items) }
+	}
+	var last *client.ListResponse
+	var meta client.Meta
+	printed := 0
 	err = withSession(o, func(s *client.Session) error {
 		var err error
-		page, err = cl.ListPage(ctx, o.prefix, client.ListOptions{
-			Consistency: o.consistency, MaxStaleness: o.maxStaleness, Limit: o.limit, Session: s,
+		meta, err = cl.ListPages(ctx, o.prefix, client.ListOptions{
+			Consistency: o.consistency, MaxStaleness: o.maxStaleness, Limit: o.limit, After: o.after, Session: s,
+		}, func(page *client.ListResponse) error {
+			last = page
+			if err := printItems(page.Items); err != nil {
+				return err
+			}
+			printed += len(page.Items)
+			// Each page reaches the reader as it comes.
+			return out.Flush()
 		})
 		return err
 	})
-	if o.verbose && page != nil && page.Meta.Node != "" {
-		writeMeta(inv.stderr, page.Meta)
+	if o.verbose && meta.Node != "" {
+		writeMeta(inv.stderr, meta)
 	}
 	if err != nil {
-		var meta client.Meta
-		if page != nil {
-			meta = page.Meta
+		if printed == 0 {
+			return failJSON(inv, err, meta)
 		}
-		return failJSON(inv, err, meta)
+		// Keys are printed already: say where the list stopped, so it can go on from there
+		// (--json: in the one document, with the error).
+		if doc != nil {
+			doc.fail(err, meta)
+			out.Flush()
+		}
+		return fmt.Errorf("%w (the list stopped after %d keys: go on with --after and the last key printed)", err, printed)
 	}
-	if o.json {
-		return writeJSON(inv.stdout, page)
+	if doc != nil {
+		if err := doc.end(last, meta); err != nil {
+			return err
+		}
+		return out.Flush()
 	}
-	for _, kv := range page.Items {
+	if last != nil && last.More {
+		// Not an error (the keys printed are right), but the reader must know there are more.
+		fmt.Fprintf(inv.stderr, "kvctl: note: the list stops at %d keys (--limit); more follow: go on with --after and the last key printed\n", printed)
+	}
+	return nil
+}
+
+// writeListLines prints items as key<TAB>value lines.
+func writeListLines(w io.Writer, items []client.KV) error {
+	for _, kv := range items {
 		key, err := kv.RawKey()
 		if err != nil {
 			return err
@@ -302,15 +342,92 @@ func runList(ctx context.Context, inv *invocation) error {
 		if err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(inv.stdout, "%s\t%s\n", listField(key), listField(string(value))); err != nil {
+		if _, err := fmt.Fprintf(w, "%s\t%s\n", listField(key), listField(string(value))); err != nil {
 			return err
 		}
 	}
-	if page.More {
-		// Not an error (the keys printed are right), but the reader must know there are more.
-		fmt.Fprintf(inv.stderr, "kvctl: note: the list stops at %d keys; raise --limit or narrow --prefix\n", len(page.Items))
+	return nil
+}
+
+// jsonList prints a list with --json as one document shaped like one answer of GET /v1/kv,
+// {"items":[...],"more":...,"next":...,"meta":{...}}, writing the items as pages come. more and
+// next are the last page's: set when --limit stopped the list before its end. A list that
+// fails after printing keys ends the document with the error ({"error","code"}), more set and
+// next the last key printed.
+type jsonList struct {
+	w       io.Writer
+	printed int
+	lastKey string
+}
+
+// listTail is what follows the items in jsonList's document.
+type listTail struct {
+	More       bool   `json:"more"`
+	Next       string `json:"next,omitempty"`
+	NextBase64 string `json:"next_base64,omitempty"`
+	*client.ErrorBody
+	Meta *client.Meta `json:"meta,omitempty"`
+}
+
+func (j *jsonList) items(items []client.KV) error {
+	for _, kv := range items {
+		b, err := marshalJSON(kv)
+		if err != nil {
+			return err
+		}
+		sep := ","
+		if j.printed == 0 {
+			sep = `{"items":[`
+		}
+		if _, err := fmt.Fprintf(j.w, "%s%s", sep, b); err != nil {
+			return err
+		}
+		j.printed++
+		if j.lastKey, err = kv.RawKey(); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+func (j *jsonList) end(last *client.ListResponse, meta client.Meta) error {
+	tail := listTail{}
+	if last != nil {
+		tail.More, tail.Next, tail.NextBase64 = last.More, last.Next, last.NextBase64
+	}
+	return j.close(tail, meta)
+}
+
+func (j *jsonList) fail(err error, meta client.Meta) error {
+	next := client.NewKV(j.lastKey, nil)
+	body := errorBody(err)
+	return j.close(listTail{More: true, Next: next.Key, NextBase64: next.KeyBase64, ErrorBody: &body}, meta)
+}
+
+func (j *jsonList) close(tail listTail, meta client.Meta) error {
+	if meta.Node != "" {
+		tail.Meta = &meta
+	}
+	b, err := marshalJSON(tail)
+	if err != nil {
+		return err
+	}
+	head := "],"
+	if j.printed == 0 {
+		head = `{"items":[],`
+	}
+	// b is {"more":...}: the tail's fields go on the items' object.
+	_, err = fmt.Fprintf(j.w, "%s%s\n", head, b[1:])
+	return err
+}
+
+// marshalJSON is v as writeJSON prints it (no HTML escaping), without the newline.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := writeJSON(&buf, v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // listField keeps one key<TAB>value line per key: text that would break the line format (tabs,

@@ -1,7 +1,7 @@
 // Command kvctl is the dialkv command-line client and local-cluster tool (run `kvctl help`).
 //
 // The key commands (get, put, cas, del, list, status) are thin wrappers over package client:
-// they parse flags, make one call, and print the value or the metadata the server reported, so
+// they parse flags, make one call (list: one per page), and print the value or the metadata the server reported, so
 // a script sees exactly the trade-off it got. The cluster commands start and stop local kvd
 // processes under a data directory whose cluster.json and pid files are their only state. kvctl
 // must never retry a write itself (the client decides what is safe to re-send), and on failure

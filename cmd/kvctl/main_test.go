@@ -372,7 +372,7 @@ func TestHelpAndUsage(t *testing.T) {
 		{name: "help of a group", args: []string{"help", "cluster"}, stdoutHas: "  cluster partition NODE"},
 		{name: "help of member", args: []string{"help", "member"}, stdoutHas: "  member remove ID"},
 		// The server lists every match unless asked for fewer: help must not promise a cap.
-		{name: "help of list", args: []string{"help", "list"}, stdoutHas: "--limit N            list at most N keys (default: every key;"},
+		{name: "help of list", args: []string{"help", "list"}, stdoutHas: "--limit N            list at most N keys (default: every key, read page by page)"},
 		{name: "unknown flag", args: []string{"get", "k", "--frob"}, code: 2, stderrHas: "kvctl: unknown flag --frob"},
 		{name: "unknown one-letter flag", args: []string{"get", "k", "-x"}, code: 2, stderrHas: "kvctl: unknown flag -x\n"},
 		{name: "one-letter flag of another command", args: []string{"status", "-v"}, code: 2, stderrHas: "kvctl status does not take -v "},
