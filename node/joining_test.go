@@ -159,6 +159,10 @@ func TestRejoiningMemberTakesNoWriteBeforeItAppliedTheLogPastItsRegistration(t *
 		if r := do(t, "GET", back, "/v1/health/ready", ""); r.status == 200 {
 			t.Fatalf("%s said it was ready while still joining", id)
 		}
+		// Nor does it answer eventual reads from what it has caught up with so far.
+		if r := do(t, "GET", back, "/v1/kv/before?consistency=eventual", ""); r.status != 503 || errCode(t, r) != client.CodeUnavailable {
+			t.Fatalf("eventual read on %s while joining: %d %s, want 503 unavailable", id, r.status, r.body)
+		}
 	}
 	for _, n := range others {
 		if r := do(t, "DELETE", n, "/v1/test/faults", ""); r.status != 200 {

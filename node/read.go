@@ -128,6 +128,11 @@ func (n *Node) relaySessionRead(w http.ResponseWriter, r *http.Request, token se
 func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.Duration, token sessionToken, key string) (answer, error) {
 	a := answer{level: level, state: client.StateCommitted, staleness: -1}
 	if level == consistency.Eventual {
+		if !n.joined.Load() {
+			// Its layers hold what it has caught up with so far, which may be nothing: a wiped
+			// member would answer "not found" for every key for as long as that takes.
+			return a, fmt.Errorf("%w: %s is joining the cluster and has not caught up yet; it serves no eventual reads until then: send it to another node", errJoining, n.cfg.ID)
+		}
 		// Nothing to wait for: skip the deadline's context and timer (most reads at this level).
 		a.staleness = n.stalenessBound()
 		a.session = token.advance(n.store.AppliedIndex())
