@@ -339,6 +339,13 @@ func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken
 	if cv, ok, err := n.store.Get(key); err != nil || ok && cv.Version.Compare(want) >= 0 {
 		return err
 	}
+	// Below the purge horizon the version was committed or superseded already, and can never be
+	// committed again (the state machine refuses writes below it): nothing to commit first.
+	// Only its origin could tell that from the key's absence (holdsSessionVersion); any other
+	// node would wait for a version no node keeps and refuse, for good once the origin is gone.
+	if h, err := n.store.PurgeHorizon(); err != nil || h.Newer(want) {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
 	defer cancel()
 	if err := n.waitForVersion(ctx, key, want, sessionWait); err != nil {

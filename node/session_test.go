@@ -586,3 +586,51 @@ func TestSessionReadsItsPurgedDeleteAfterTheStampingLeaderIsGone(t *testing.T) {
 		t.Errorf("session read of its purged delete once %s (which stamped it) is gone: %d %s, want 404", leader.cfg.ID, r.status, r.body)
 	}
 }
+
+// A session whose last version of a key is an eventual write another node stamped, committed
+// and then deleted and purged since, can still delete or create that key strongly through any
+// node: with the purge horizon past that version, no node can ever commit it again (the state
+// machine refuses writes below the horizon), and it was committed or superseded already, so
+// there is nothing to commit first. Only the node that stamped it could tell before; every
+// other node waited for a version no node keeps and refused (503), for good once that node was
+// gone.
+func TestSessionStrongWriteAfterItsPurgedEventualWrite(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.PurgeInterval = 100 * time.Millisecond })
+	leader, origin := tc.leaderAndFollower()
+	other := tc.otherThan(leader, origin)
+	const key = "purged-eventual"
+	w := do(t, "PUT", origin, "/v1/kv/"+key+"?consistency=eventual", "x")
+	if w.status != 200 {
+		t.Fatalf("eventual write on %s: %d %s", origin.cfg.ID, w.status, w.body)
+	}
+	token := w.header.Get(client.HeaderSession)
+	awaitCommitted(t, leader, key, "x")
+	del := do(t, "DELETE", leader, "/v1/kv/"+key+"?consistency=strong", "") // another client's delete
+	if del.status != 200 {
+		t.Fatalf("delete: %d %s", del.status, del.body)
+	}
+	tomb, _ := consistency.ParseVersion(del.header.Get(client.HeaderVersion))
+	waitUntil(t, "the tombstone to be purged everywhere", 20*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			h, err := n.store.PurgeHorizon()
+			if _, ok, gerr := n.store.Get(key); err != nil || gerr != nil || ok || tomb.Newer(h) {
+				return false
+			}
+		}
+		return true
+	})
+	for i, n := range tc.nodes {
+		if n == origin {
+			tc.stopNode(i)
+		}
+	}
+	for _, n := range []*Node{other, leader} {
+		r := do(t, "PUT", n, "/v1/kv/"+key+"?consistency=strong&if_absent=true", "y", client.HeaderSession, token)
+		if r.status == 409 {
+			continue // created through the node asked before
+		}
+		if r.status != 200 {
+			t.Errorf("the session's create-if-absent of %q on %s once its eventual write was purged (and %s, which stamped it, is gone): %d %s, want 200", key, n.cfg.ID, origin.cfg.ID, r.status, r.body)
+		}
+	}
+}
