@@ -334,7 +334,25 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 	if n.cfg.beforePropose != nil {
 		defer n.cfg.beforePropose(ctx)()
 	}
-	results, errs := n.raft.ProposeAll(ctx, cmds)
+	// A key the store cannot hold is refused here, never proposed: a follower of the release
+	// before keys were checked forwards one, and every replica of that release stops on the
+	// entry (a rolling upgrade runs both). The state machine refuses it too (strong's apply).
+	results, errs := make([]replication.Result, len(cmds)), make([]error, len(cmds))
+	var valid []*replication.Command
+	var at []int
+	for i, c := range cmds {
+		if c.Key == "" || len(c.Key) > maxKeySize {
+			errs[i] = fmt.Errorf("%w: a key of %d bytes; keys are 1 to %d bytes", replication.ErrInvalid, len(c.Key), maxKeySize)
+			continue
+		}
+		valid, at = append(valid, c), append(at, i)
+	}
+	if len(valid) > 0 {
+		rs, es := n.raft.ProposeAll(ctx, valid)
+		for j, i := range at {
+			results[i], errs[i] = rs[j], es[j]
+		}
+	}
 	ans := proposeAnswer{Leader: n.cfg.ID, Applied: n.store.AppliedIndex(), Results: make([]proposeResult, len(cmds))}
 	for i, res := range results {
 		pr := proposeResult{Version: res.Version.String(), Existed: res.Existed, Index: res.Index}

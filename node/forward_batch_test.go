@@ -234,3 +234,34 @@ func TestForwardedWriteIsNotProposedAfterItsClientGaveUp(t *testing.T) {
 		t.Errorf("the write whose client gave up before it was proposed was applied: %d %q", r.status, r.body)
 	}
 }
+
+// A follower of the release before keys were checked forwards a write of a key the store cannot
+// hold. The leader refuses it without proposing it: the replicas of that release still running
+// in a rolling upgrade would stop on the entry. The rest of the batch is proposed as usual.
+func TestLeaderProposesNoForwardedKeyTheStoreCannotHold(t *testing.T) {
+	tc := startCluster(t, 1)
+	leader := tc.nodes[0]
+	long := replication.Command{Type: replication.CmdPut, Key: strings.Repeat("k", maxKeySize+1), Value: []byte("v")}
+	ok := replication.Command{Type: replication.CmdPut, Key: "fine", Value: []byte("v")}
+	body := replication.EncodeBatch([][]byte{long.Encode(), ok.Encode()})
+	req, err := http.NewRequest("POST", "http://"+leader.HTTPAddr()+"/v1/internal/propose", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(client.HeaderForwarded, "n9")
+	resp, err := testHTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans proposeAnswer
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != 200 || len(ans.Results) != 2 {
+		t.Fatalf("propose: %d %+v %v", resp.StatusCode, ans, err)
+	}
+	if r := ans.Results[0]; r.Code != client.CodeBadRequest || r.Index != 0 {
+		t.Errorf("the write of a %d-byte key: code %q at log index %d, want bad_request and never proposed (index 0)", len(long.Key), r.Code, r.Index)
+	}
+	if r := ans.Results[1]; r.Code != "" || r.Index == 0 {
+		t.Errorf("the batch's other write: %+v, want it committed", r)
+	}
+}
