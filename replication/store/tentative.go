@@ -522,9 +522,12 @@ func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([
 }
 
 // storedFloorLead is how far above the newest version of its own node's it stores the tentative
-// layer records the clock floor, so that the floor is written about once per second of clock, not with every
-// group commit. A node restarted within that time stamps up to this much ahead at first.
-const storedFloorLead = time.Second
+// layer records the clock floor, so that the floor is written about ten times per second of
+// clock, not with every group commit (a small put in a transaction that syncs anyway). A node
+// restarted within that time stamps up to this much ahead of its wall clock at first, and a node
+// restarted over and over, taking a write each time, gains at most this much per restart: kept
+// small, since a clock ahead widens last-writer-wins' window over strong writes made later.
+const storedFloorLead = 100 * time.Millisecond
 
 // raiseClockFloor makes the clock floor, in the same transaction, newer than v, the newest
 // version of this node's own a group commit stores. The node's clock restarts from the wall
