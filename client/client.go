@@ -238,6 +238,13 @@ func (cl *Client) ListPages(ctx context.Context, prefix string, opts ListOptions
 		if err != nil {
 			return page.Meta, err
 		}
+		if pageOpts.After != "" && len(page.Items) > 0 {
+			// A node older than paging ignores after and starts over (possibly after another
+			// node gave the first pages): its keys would be listed twice.
+			if first, err := page.Items[0].RawKey(); err != nil || first <= pageOpts.After {
+				return page.Meta, fmt.Errorf("client: list %q: asked for keys after %q, a node listed %q first: it ignores after (older than paging?)", prefix, pageOpts.After, first)
+			}
+		}
 		listed += len(page.Items)
 		if err := fn(page); err != nil {
 			return page.Meta, err

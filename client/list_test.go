@@ -132,10 +132,27 @@ func TestListPagesStopWhenTheServerIgnoresAfter(t *testing.T) {
 		writeJSON(w, 200, ListResponse{Items: []KV{{Key: "a"}}, More: true, Next: "a"})
 	})
 	cl := mustClient(t, time.Second, node.addr())
-	if _, _, err := cl.List(context.Background(), "", ListOptions{}); err == nil || !strings.Contains(err.Error(), "no next key") {
-		t.Errorf("List = %v, want an error that the server gave no next key", err)
+	if _, _, err := cl.List(context.Background(), "", ListOptions{}); err == nil || !strings.Contains(err.Error(), "ignores after") {
+		t.Errorf("List = %v, want an error that the server ignores after", err)
 	}
 	if node.hits.Load() != 2 {
 		t.Errorf("%d requests, want 2", node.hits.Load())
+	}
+}
+
+// A node older than paging ignores after and lists from the start again; when the first page
+// came from a newer node, its keys would be listed twice. The client stops instead.
+func TestListPagesStopWhenAPageStartsBeforeAfter(t *testing.T) {
+	node := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("after") == "" {
+			writeJSON(w, 200, ListResponse{Items: []KV{{Key: "a"}, {Key: "b"}}, More: true, Next: "b"})
+			return
+		}
+		writeJSON(w, 200, ListResponse{Items: []KV{{Key: "a"}, {Key: "b"}, {Key: "c"}}}) // after ignored
+	})
+	cl := mustClient(t, time.Second, node.addr())
+	items, _, err := cl.List(context.Background(), "", ListOptions{})
+	if err == nil || !strings.Contains(err.Error(), "ignores after") {
+		t.Errorf("List = %d items, %v; want an error that the node ignores after", len(items), err)
 	}
 }
