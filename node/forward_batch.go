@@ -14,6 +14,7 @@ import (
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/internal/batch"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
 )
 
 // Strong writes a follower receives reach the leader in batches: the follower's forwarder sends
@@ -341,8 +342,7 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 	var valid []*replication.Command
 	var at []int
 	for i, c := range cmds {
-		if c.Key == "" || len(c.Key) > maxKeySize {
-			errs[i] = fmt.Errorf("%w: a key of %d bytes; keys are 1 to %d bytes", replication.ErrInvalid, len(c.Key), maxKeySize)
+		if errs[i] = store.CheckKey(c.Key); errs[i] != nil {
 			continue
 		}
 		valid, at = append(valid, c), append(at, i)

@@ -15,6 +15,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
 )
 
 // Concurrent strong writes through a follower reach the leader in shared calls, and each client
@@ -241,7 +242,7 @@ func TestForwardedWriteIsNotProposedAfterItsClientGaveUp(t *testing.T) {
 func TestLeaderProposesNoForwardedKeyTheStoreCannotHold(t *testing.T) {
 	tc := startCluster(t, 1)
 	leader := tc.nodes[0]
-	long := replication.Command{Type: replication.CmdPut, Key: strings.Repeat("k", maxKeySize+1), Value: []byte("v")}
+	long := replication.Command{Type: replication.CmdPut, Key: strings.Repeat("k", store.MaxKeySize+1), Value: []byte("v")}
 	ok := replication.Command{Type: replication.CmdPut, Key: "fine", Value: []byte("v")}
 	body := replication.EncodeBatch([][]byte{long.Encode(), ok.Encode()})
 	req, err := http.NewRequest("POST", "http://"+leader.HTTPAddr()+"/v1/internal/propose", strings.NewReader(string(body)))

@@ -376,20 +376,14 @@ func pathKey(r *http.Request) string {
 	return r.PathValue("key")
 }
 
-// maxKeySize is the longest key accepted, in bytes: bbolt's MaxKeySize, the longest its
-// buckets can hold. A longer key must be refused here: in a log entry it would fail to apply on
-// every replica, and each would stop rather than diverge, for good.
-const maxKeySize = store.MaxKeySize
-
+// keyOf is the request's key. A key the store cannot hold (store.CheckKey) is refused here: in a
+// log entry it would only be refused again on every replica.
 func keyOf(r *http.Request) (string, error) {
 	key := pathKey(r)
 	if key == "" {
 		return "", fmt.Errorf("%w: the key is empty", replication.ErrInvalid)
 	}
-	if len(key) > maxKeySize {
-		return "", fmt.Errorf("%w: the key is %d bytes, over the %d-byte limit", replication.ErrInvalid, len(key), maxKeySize)
-	}
-	return key, nil
+	return key, store.CheckKey(key)
 }
 
 func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/internal/freeport"
+	"github.com/dialkv/dialkv/replication/store"
 	"github.com/dialkv/dialkv/replication/strong"
 	bolt "go.etcd.io/bbolt"
 )
@@ -339,10 +340,10 @@ func TestBadRequests(t *testing.T) {
 		{"write level bounded", "PUT", "/v1/kv/a?consistency=bounded", "x", 400, client.CodeBadRequest},
 		{"empty key", "PUT", "/v1/kv/", "x", 400, client.CodeBadRequest},
 		// A key the store cannot hold must never reach the log: every replica would stop on it.
-		{"key too long", "PUT", "/v1/kv/" + strings.Repeat("k", maxKeySize+1) + "?consistency=strong", "x", 400, client.CodeBadRequest},
-		{"key too long, eventual", "PUT", "/v1/kv/" + strings.Repeat("k", maxKeySize+1) + "?consistency=eventual", "x", 400, client.CodeBadRequest},
-		{"delete key too long", "DELETE", "/v1/kv/" + strings.Repeat("k", maxKeySize+1), "", 400, client.CodeBadRequest},
-		{"get key too long", "GET", "/v1/kv/" + strings.Repeat("k", maxKeySize+1), "", 400, client.CodeBadRequest},
+		{"key too long", "PUT", "/v1/kv/" + strings.Repeat("k", store.MaxKeySize+1) + "?consistency=strong", "x", 400, client.CodeBadRequest},
+		{"key too long, eventual", "PUT", "/v1/kv/" + strings.Repeat("k", store.MaxKeySize+1) + "?consistency=eventual", "x", 400, client.CodeBadRequest},
+		{"delete key too long", "DELETE", "/v1/kv/" + strings.Repeat("k", store.MaxKeySize+1), "", 400, client.CodeBadRequest},
+		{"get key too long", "GET", "/v1/kv/" + strings.Repeat("k", store.MaxKeySize+1), "", 400, client.CodeBadRequest},
 		{"cas on eventual", "PUT", "/v1/kv/a?consistency=eventual&if_absent=true", "x", 400, client.CodeBadRequest},
 		{"bad version", "PUT", "/v1/kv/a?if_version=yesterday", "x", 400, client.CodeBadRequest},
 		{"bad staleness", "GET", "/v1/kv/a?consistency=bounded&max_staleness=-1s", "", 400, client.CodeBadRequest},
@@ -360,15 +361,15 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("a rejected write left a value: %d %q", r.status, r.body)
 	}
 	// The longest key accepted is one the store holds, and the node keeps serving after it.
-	if maxKeySize != bolt.MaxKeySize {
-		t.Errorf("maxKeySize = %d, bbolt's MaxKeySize = %d", maxKeySize, bolt.MaxKeySize)
+	if store.MaxKeySize != bolt.MaxKeySize {
+		t.Errorf("store.MaxKeySize = %d, bbolt's MaxKeySize = %d", store.MaxKeySize, bolt.MaxKeySize)
 	}
-	longest := "/v1/kv/" + strings.Repeat("k", maxKeySize)
+	longest := "/v1/kv/" + strings.Repeat("k", store.MaxKeySize)
 	if r := do(t, "PUT", n, longest, "x"); r.status != 200 {
-		t.Fatalf("put of a %d-byte key: %d %s", maxKeySize, r.status, r.body)
+		t.Fatalf("put of a %d-byte key: %d %s", store.MaxKeySize, r.status, r.body)
 	}
 	if r := do(t, "GET", n, longest, ""); r.status != 200 || r.body != "x" {
-		t.Errorf("get of a %d-byte key: %d %q", maxKeySize, r.status, r.body)
+		t.Errorf("get of a %d-byte key: %d %q", store.MaxKeySize, r.status, r.body)
 	}
 }
 

@@ -48,10 +48,19 @@ var (
 	keyClockFloor = []byte("clock_floor")
 )
 
-// snapshotMagic opens every snapshot stream; the digit is the format version.
 // MaxKeySize is the longest key the store can hold, in bytes (bbolt's limit for a bucket key).
 const MaxKeySize = bolt.MaxKeySize
 
+// CheckKey refuses, as invalid, a key the store cannot hold: an empty one, or one longer than
+// MaxKeySize.
+func CheckKey(key string) error {
+	if key == "" || len(key) > MaxKeySize {
+		return fmt.Errorf("%w: a key of %d bytes; keys are 1 to %d bytes", replication.ErrInvalid, len(key), MaxKeySize)
+	}
+	return nil
+}
+
+// snapshotMagic opens every snapshot stream; the digit is the format version.
 const snapshotMagic = "dialkv-snapshot-1\n"
 
 // ErrClosed is returned by operations on a closed store.

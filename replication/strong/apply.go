@@ -106,11 +106,11 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 	default:
 		return replication.Result{}, fmt.Errorf("%w: %v", replication.ErrUnknownCommand, cmd.Type)
 	}
-	if cmd.Key == "" || len(cmd.Key) > store.MaxKeySize {
+	if err := store.CheckKey(cmd.Key); err != nil {
 		// The store cannot hold it; every replica refuses it alike, as a result, rather than
 		// failing the entry, which would stop them all, on every restart, for good. (The API
 		// refuses such keys; an entry can still carry one from a binary that did not.)
-		return replication.Result{Err: fmt.Errorf("%w: a key of %d bytes; keys are 1 to %d bytes", replication.ErrInvalid, len(cmd.Key), store.MaxKeySize)}, nil
+		return replication.Result{Err: err}, nil
 	}
 	cur, exists, err := tx.Get(cmd.Key)
 	if err != nil {
