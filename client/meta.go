@@ -72,15 +72,19 @@ func NewKV(key string, value []byte) KV {
 
 // RawKey returns the key of kv: KeyBase64 decoded when it is set (the key is not valid UTF-8),
 // otherwise Key. It is the key to pass back to Get, Put or Delete.
-func (kv KV) RawKey() (string, error) {
-	if kv.KeyBase64 != "" {
-		b, err := base64.StdEncoding.DecodeString(kv.KeyBase64)
-		if err != nil {
-			return "", fmt.Errorf("client: bad key_base64 %q: %w", kv.KeyBase64, err)
-		}
-		return string(b), nil
+func (kv KV) RawKey() (string, error) { return fromWire(kv.Key, kv.KeyBase64, "key_base64") }
+
+// fromWire is a string as the wire carries it: b64 (the field named field) decoded when it is
+// set, text otherwise.
+func fromWire(text, b64, field string) (string, error) {
+	if b64 == "" {
+		return text, nil
 	}
-	return kv.Key, nil
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", fmt.Errorf("client: bad %s %q: %w", field, b64, err)
+	}
+	return string(b), nil
 }
 
 // Bytes returns the value of kv: ValueBase64 decoded when it is set (the value was not valid
@@ -104,12 +108,5 @@ func (kv KV) Bytes() ([]byte, error) {
 // NextKey returns the key to go on after (ListOptions.After): NextBase64 decoded when it is set,
 // otherwise Next; "" when the answer has no next page.
 func (lr *ListResponse) NextKey() (string, error) {
-	if lr.NextBase64 != "" {
-		b, err := base64.StdEncoding.DecodeString(lr.NextBase64)
-		if err != nil {
-			return "", fmt.Errorf("client: bad next_base64 %q: %w", lr.NextBase64, err)
-		}
-		return string(b), nil
-	}
-	return lr.Next, nil
+	return fromWire(lr.Next, lr.NextBase64, "next_base64")
 }
