@@ -95,7 +95,7 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 	a := answer{level: consistency.Eventual, version: val.Version, state: client.StateTentative, staleness: -1, session: token.saw(wr.cmd.Key, val.Version)}
 	m := n.setMeta(w, a)
 	if wantsJSON(r) {
-		writeAnswer(w, r, client.ValueResponse{KV: writtenKV(wr.cmd.Key, val.Version, client.StateTentative), Meta: m})
+		writeAnswer(w, r, client.ValueResponse{KV: toKV(wr.cmd.Key, consistency.Value{Version: val.Version}, client.StateTentative), Meta: m})
 		return
 	}
 	w.WriteHeader(http.StatusOK)

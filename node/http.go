@@ -361,13 +361,6 @@ func toKV(key string, v consistency.Value, state string) client.KV {
 	return kv
 }
 
-// writtenKV is the key object of a write's JSON answer: the key, the version it got, no value.
-func writtenKV(key string, version consistency.Version, state string) client.KV {
-	kv := client.NewKV(key, nil)
-	kv.Version, kv.State = version.String(), state
-	return kv
-}
-
 // pathKey is the key r's path names ("" for none).
 func pathKey(r *http.Request) string {
 	if info := infoOf(r); info != nil && info.routed {
@@ -655,7 +648,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		return
 	}
 	if wantsJSON(r) {
-		writeAnswer(w, r, client.ValueResponse{KV: writtenKV(wr.cmd.Key, res.Version, client.StateCommitted), Meta: m})
+		writeAnswer(w, r, client.ValueResponse{KV: toKV(wr.cmd.Key, consistency.Value{Version: res.Version}, client.StateCommitted), Meta: m})
 		return
 	}
 	w.WriteHeader(http.StatusOK)
