@@ -216,11 +216,18 @@ func (n *Node) waitForVersion(ctx context.Context, key string, want consistency.
 // origin.
 func (n *Node) holdsSessionVersion(key string, want consistency.Version) (bool, error) {
 	v, _, ok, err := n.newest(key)
-	if err != nil || ok || want.StampedBy() != n.cfg.ID && !want.Strong() {
+	if err != nil || ok || !n.vouchesForAbsence(want) {
 		return ok && v.Version.Compare(want) >= 0, err
 	}
 	h, err := n.store.PurgeHorizon()
 	return err == nil && h.Newer(want), err
+}
+
+// vouchesForAbsence reports whether this node may take a key's absence, under a purge horizon
+// newer than v, for a purged delete after v (holdsSessionVersion says why): it stamped v, or v
+// is a strong write's.
+func (n *Node) vouchesForAbsence(v consistency.Version) bool {
+	return v.StampedBy() == n.cfg.ID || v.Strong()
 }
 
 // stalenessBound is how stale the committed layer may be right now, when that is known without

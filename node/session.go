@@ -273,7 +273,7 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 	}
 	var own []string // keys of the entries this node stamped, or a leader did (strong writes)
 	for _, e := range t.seen {
-		if e.key != "" && (e.version.StampedBy() == n.cfg.ID || e.version.Strong()) {
+		if e.key != "" && n.vouchesForAbsence(e.version) {
 			own = append(own, e.key)
 		}
 	}
@@ -300,7 +300,7 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 		if e.key != "" {
 			v := committed[i]
 			i++
-			purged := v.IsZero() && horizon.Newer(e.version) && (e.version.StampedBy() == n.cfg.ID || e.version.Strong()) && !held[e.key]
+			purged := v.IsZero() && horizon.Newer(e.version) && n.vouchesForAbsence(e.version) && !held[e.key]
 			if !v.IsZero() && v.Compare(e.version) >= 0 || purged {
 				t.floor = consistency.Max(t.floor, e.version)
 				t = t.advance(applied)
