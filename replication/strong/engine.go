@@ -91,7 +91,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 
 	var err error
 	e.bolt, err = raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(cfg.Dir, "raft.db"),
+		Path: filepath.Join(cfg.Dir, raftLogFile),
 		BoltOptions: &bolt.Options{
 			Timeout:        5 * time.Second,
 			NoFreelistSync: true,
@@ -580,12 +580,16 @@ func (e *Engine) LeaderReady() bool {
 	return term != 0 && e.IsLeader() && term == e.raft.CurrentTerm()
 }
 
+// raftLogFile is the Raft log and stable store (raft-boltdb) in Config.Dir; raft's file
+// snapshot store keeps its snapshots in Config.Dir/snapshots.
+const raftLogFile = "raft.db"
+
 // Empty reports, without opening anything, whether dir holds no Raft log file and no
 // snapshot: a node that Open starts on it starts with no Raft state. (Open may create state at
 // once: a new cluster's configuration, or the term of a leader that already counts this id as
 // a voter.)
 func Empty(dir string) (bool, error) {
-	for _, name := range []string{"raft.db", "snapshots"} {
+	for _, name := range []string{raftLogFile, "snapshots"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
 			return false, nil
 		} else if !errors.Is(err, fs.ErrNotExist) {
