@@ -457,6 +457,9 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := n.prepareRead(r, p.level, p.bound, p.token, "")
+	if err == nil && p.level == consistency.Session {
+		err = n.commitSessionWritesIn(r.Context(), r.Header.Get(client.HeaderForwarded) != "", p.token, lr)
+	}
 	if err != nil {
 		if p.level == consistency.Session && errors.Is(err, replication.ErrStale) && n.relaySessionRead(w, r, p.token, "") {
 			return

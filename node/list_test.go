@@ -169,3 +169,44 @@ func TestListRangeCapsAtThePageSize(t *testing.T) {
 		}
 	}
 }
+
+// A session list shows the session's own writes in its range although lists read the committed
+// layer only: the node has the session's uncommitted writes of the range committed first, and
+// leaves those outside the range alone. Here no committer runs, so nothing else commits them.
+func TestSessionListShowsItsOwnUncommittedWrites(t *testing.T) {
+	tc := startCluster(t, 3, func(_ int, c *Config) { c.disableCommitter = true })
+	leader, f := tc.leaderAndFollower()
+	if w := do(t, "PUT", leader, "/v1/kv/own/gone?consistency=strong", "old"); w.status != 200 {
+		t.Fatalf("strong put: %d %s", w.status, w.body)
+	}
+	token := ""
+	for _, req := range []struct{ method, path, body string }{
+		{"PUT", "/v1/kv/own/a?consistency=eventual", "a"},
+		{"PUT", "/v1/kv/own/b?consistency=eventual", "b"},
+		{"DELETE", "/v1/kv/own/gone?consistency=eventual", ""},
+		{"PUT", "/v1/kv/else/x?consistency=eventual", "x"},
+	} {
+		w := do(t, req.method, f, req.path, req.body, client.HeaderSession, token)
+		if w.status != 200 {
+			t.Fatalf("%s %s on %s: %d %s", req.method, req.path, f.cfg.ID, w.status, w.body)
+		}
+		token = w.header.Get(client.HeaderSession)
+	}
+	for _, n := range []*Node{f, leader} {
+		page, r := listPage(t, n, "consistency=session&prefix=own/", client.HeaderSession, token)
+		var keys []string
+		for _, it := range page.Items {
+			keys = append(keys, it.Key)
+		}
+		if !slices.Equal(keys, []string{"own/a", "own/b"}) {
+			t.Errorf("session list of own/ on %s: %v, want the session's own/a and own/b, and not own/gone, which it deleted", n.cfg.ID, keys)
+		}
+		token = r.header.Get(client.HeaderSession)
+	}
+	if _, ok, err := f.store.Tentative("else/x"); err != nil || !ok {
+		t.Errorf("else/x, outside the list's range, left %s's tentative layer (ok %v, err %v): the list committed more than it needed", f.cfg.ID, ok, err)
+	}
+	if page, _ := listPage(t, f, "consistency=eventual&prefix=else/"); len(page.Items) != 0 {
+		t.Errorf("an eventual list shows committed data only, but listed %v", page.Items)
+	}
+}

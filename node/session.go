@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/store"
 )
 
 // sessionToken is what a session has seen, carried by the client between requests
@@ -360,4 +361,79 @@ func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken
 		return fmt.Errorf("%w: committing this session's earlier write of %q first: %v", replication.ErrStale, key, err)
 	}
 	return nil
+}
+
+// commitSessionWritesIn makes a session list show the session's own writes in the listed range.
+// A list reads the committed layer only, at every level: a session list that showed what the
+// committed layer held would leave out the session's eventual write it had just made, or show a
+// key the session had just deleted. So the node has the versions the session has seen of keys
+// in the range, and not yet committed here, committed first, as commitSessionVersionFirst does
+// for one key: it waits briefly for each, submits the newest write it holds of those keys as one
+// eventual batch, then waits until its committed layer holds them. Keys the token carries by hash
+// only (longer than maxTokenKey) cannot be matched against the range and are not covered. A node
+// that cannot get a version, or reach the leader, refuses (503 unavailable), as a session read
+// does.
+func (n *Node) commitSessionWritesIn(ctx context.Context, forwarded bool, token sessionToken, lr store.ListRange) error {
+	var keys []string
+	var wants []consistency.Version
+	for _, e := range token.seen {
+		if e.key != "" && !e.version.Strong() && strings.HasPrefix(e.key, lr.Prefix) && e.key > lr.After {
+			keys, wants = append(keys, e.key), append(wants, e.version)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
+	defer cancel()
+	wait := sessionWait
+	if forwarded {
+		wait = forwardedSessionWait
+	}
+	var batch []replication.Write
+	pending := func() ([]string, []consistency.Version, error) {
+		committed, _, horizon, err := n.store.CommittedVersions(keys)
+		if err != nil {
+			return nil, nil, err
+		}
+		var ks []string
+		var ws []consistency.Version
+		for i, v := range committed {
+			// Below the purge horizon a version was committed or superseded already and can
+			// never be committed again (see commitSessionVersionFirst).
+			if v.Compare(wants[i]) < 0 && !horizon.Newer(wants[i]) {
+				ks, ws = append(ks, keys[i]), append(ws, wants[i])
+			}
+		}
+		return ks, ws, nil
+	}
+	keys, wants, err := pending()
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	for i, key := range keys {
+		if err := n.waitForVersion(ctx, key, wants[i], wait); err != nil {
+			return err
+		}
+		tv, ok, err := n.store.Tentative(key)
+		if err != nil {
+			return err
+		}
+		if ok && tv.Version.Compare(wants[i]) >= 0 {
+			batch = append(batch, replication.Write{Key: key, Value: tv})
+		}
+	}
+	if len(batch) > 0 {
+		if err := n.submitBatch(ctx, replication.Command{Type: replication.CmdEventualBatch, Writes: batch}); err != nil {
+			return fmt.Errorf("%w: committing this session's writes in the listed range first: %v", replication.ErrStale, err)
+		}
+	}
+	for {
+		if keys, wants, err = pending(); err != nil || len(keys) == 0 {
+			return err
+		}
+		if pause(ctx, 5*time.Millisecond) != nil {
+			return fmt.Errorf("%w: %s has not yet applied this session's write of %q, committed for the list", replication.ErrStale, n.cfg.ID, keys[0])
+		}
+	}
 }
