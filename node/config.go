@@ -127,6 +127,11 @@ func (c *Config) Validate() error {
 	if c.CommitInterval <= 0 || c.DeadCommitDelay <= 0 || c.PurgeInterval <= 0 {
 		errs = append(errs, fmt.Errorf("commit interval %v, dead commit delay %v and purge interval %v must be positive", c.CommitInterval, c.DeadCommitDelay, c.PurgeInterval))
 	}
+	if len(errs) > 0 {
+		// The raft and gossip configs take the id and the addresses from this one: checked now,
+		// one mistake would be reported twice, in two wordings.
+		return errors.Join(errs...)
+	}
 	raftCfg := c.raftConfig()
 	if err := raftCfg.Validate(); err != nil {
 		errs = append(errs, err)

@@ -197,7 +197,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 	cfg.ReadCacheBytes = *readCacheMB << 20
 	cfg.Logger = logger
 	if err := cfg.Validate(); err != nil {
-		return cfg, proc, err
+		return cfg, proc, usageErrorf("%v", err) // every setting it checks came from a flag or KV_*
 	}
 	return cfg, proc, nil
 }

@@ -21,6 +21,10 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"--id", "n1", "--bogus"}, "flag provided but not defined: -bogus (kvd -h lists the flags)"},
 		{"bad flag value", []string{"--id", "n1", "--leader-wait", "soon"}, `invalid value "soon" for flag -leader-wait: parse error (kvd -h lists the flags)`},
 		{"argument", []string{"--id", "n1", "extra"}, `unexpected argument "extra" (see kvd -h)`},
+		// A value the node's config refuses is named once, though raft's and gossip's configs,
+		// built from the same flags, would refuse it too.
+		{"bad id", []string{"--id", "a b"}, `node id "a b" must not contain spaces or any of ,=/@`},
+		{"bad address", []string{"--id", "n1", "--http", "nonsense"}, `http address "nonsense": address nonsense: missing port in address`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr strings.Builder
