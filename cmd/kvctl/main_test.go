@@ -280,7 +280,7 @@ func TestStatusCommand(t *testing.T) {
 	for _, s := range []string{
 		"leader: n1 (as seen by n1; term 2, commit index 9, applied index 9)",
 		"ID  HTTP", "n1  " + f.addr(), "leader", "no contact for 12s", "GOSSIP", "suspect", "BACKLOG", "42",
-		"purge: 3 deleted keys wait for n2 (last report 2m0s ago); remove a member gone for good with kvctl member remove ID",
+		"purge: 3 deleted keys wait for n2 (last report 2m0s ago, down); if n2 is gone for good, remove it with kvctl member remove ID",
 	} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("status output lacks %q:\n%s", s, r.stdout)
@@ -293,6 +293,32 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if st.Leader != "n1" || len(st.Nodes) != 2 || st.Nodes[1].Health != "down" {
 		t.Errorf("status --json = %+v", st)
+	}
+}
+
+// TestPurgeLine: the status names every member deleted keys wait for, and advises removing only
+// those it shows down; a member that is up lags because of writes it holds, and stays.
+func TestPurgeLine(t *testing.T) {
+	nodes := []client.NodeStatus{
+		{ID: "n1", Health: "ok", Gossip: "alive"},
+		{ID: "n2", Health: "ok", Gossip: "alive"},
+		{ID: "n3", Health: "down", Gossip: "dead"},
+		{ID: "n4", Health: "ok", Gossip: "left"},
+	}
+	for _, c := range []struct {
+		purge *client.PurgeStatus
+		want  string
+	}{
+		{nil, ""},
+		{&client.PurgeStatus{PendingTombstones: 2}, ""},
+		{&client.PurgeStatus{PendingTombstones: 1, HeldBackBy: map[string]string{"n2": "40s"}},
+			"purge: 1 deleted key waits for n2 (last report 40s ago); a member that is up reports once the writes it holds uncommitted are committed"},
+		{&client.PurgeStatus{PendingTombstones: 5, BlockedBy: []string{"n4"}, HeldBackBy: map[string]string{"n2": "40s", "n3": "1m0s"}},
+			"purge: 5 deleted keys wait for n4 (never reported, down), n2 (last report 40s ago), n3 (last report 1m0s ago, down); if n4 or n3 is gone for good, remove it with kvctl member remove ID"},
+	} {
+		if got := purgeLine(client.StatusResponse{Nodes: nodes, Purge: c.purge}); got != c.want {
+			t.Errorf("purge %+v:\n got %q\nwant %q", c.purge, got, c.want)
+		}
 	}
 }
 

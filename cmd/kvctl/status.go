@@ -107,22 +107,48 @@ func writeStatus(w io.Writer, st *client.StatusResponse) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if p := st.Purge; p != nil && (len(p.BlockedBy) > 0 || len(p.HeldBackBy) > 0) {
-		var why []string
-		for _, id := range p.BlockedBy {
-			why = append(why, id+" (never reported)")
-		}
-		for _, id := range slices.Sorted(maps.Keys(p.HeldBackBy)) {
-			why = append(why, fmt.Sprintf("%s (last report %s ago)", id, p.HeldBackBy[id]))
-		}
-		keys := "deleted keys wait"
-		if p.PendingTombstones == 1 {
-			keys = "deleted key waits"
-		}
-		fmt.Fprintf(w, "purge: %d %s for %s; remove a member gone for good with kvctl member remove ID\n",
-			p.PendingTombstones, keys, strings.Join(why, ", "))
+	if line := purgeLine(*st); line != "" {
+		fmt.Fprintln(w, line)
 	}
 	return nil
+}
+
+// purgeLine says which members deleted keys wait for before they can be purged ("" when none
+// wait on anyone), and what to do. A member that is up and still named has reports that lag
+// because of writes it holds uncommitted (a dead peer's, say): removing it would be wrong, so only
+// members the status shows down are named for removal.
+func purgeLine(st client.StatusResponse) string {
+	p := st.Purge
+	if p == nil || len(p.BlockedBy) == 0 && len(p.HeldBackBy) == 0 {
+		return ""
+	}
+	down := map[string]bool{}
+	for _, n := range st.Nodes {
+		down[n.ID] = n.Health == "down" || n.Gossip == "dead" || n.Gossip == "left"
+	}
+	var why, gone []string
+	note := func(id, what string) {
+		if down[id] {
+			what += ", down"
+			gone = append(gone, id)
+		}
+		why = append(why, id+" ("+what+")")
+	}
+	for _, id := range p.BlockedBy {
+		note(id, "never reported")
+	}
+	for _, id := range slices.Sorted(maps.Keys(p.HeldBackBy)) {
+		note(id, "last report "+p.HeldBackBy[id]+" ago")
+	}
+	keys := "deleted keys wait"
+	if p.PendingTombstones == 1 {
+		keys = "deleted key waits"
+	}
+	advice := "a member that is up reports once the writes it holds uncommitted are committed"
+	if len(gone) > 0 {
+		advice = "if " + strings.Join(gone, " or ") + " is gone for good, remove it with kvctl member remove ID"
+	}
+	return fmt.Sprintf("purge: %d %s for %s; %s", p.PendingTombstones, keys, strings.Join(why, ", "), advice)
 }
 
 // dash stands in for an unknown field, so table columns stay aligned and readable.
