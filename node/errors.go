@@ -17,6 +17,10 @@ var (
 	errNoRoute = errors.New("no such endpoint")
 	// errMethodNotAllowed: endpoints have the request's path, but not for its method.
 	errMethodNotAllowed = errors.New("method not allowed")
+	// errClockSkew refuses a session's write that would be stamped no newer than the version of
+	// its key the session has already seen (503 unavailable: another node, or this one once it
+	// has heard of that version, takes it). See stampedAfterSession.
+	errClockSkew = errors.New("clock behind the session")
 )
 
 // httpError maps an error to its status and code: the one place where that happens.
@@ -33,7 +37,7 @@ func httpError(err error) (status int, code string) {
 	case errors.Is(err, replication.ErrNoLeader), errors.Is(err, replication.ErrNotLeader):
 		return http.StatusServiceUnavailable, client.CodeNoLeader
 	case errors.Is(err, replication.ErrStale), errors.Is(err, errUnsafeRemoval), errors.Is(err, errLeaving),
-		errors.Is(err, errJoining), errors.Is(err, errBelowHorizon):
+		errors.Is(err, errJoining), errors.Is(err, errBelowHorizon), errors.Is(err, errClockSkew):
 		return http.StatusServiceUnavailable, client.CodeUnavailable
 	case errors.Is(err, replication.ErrOutcomeUnknown):
 		return http.StatusGatewayTimeout, client.CodeOutcomeUnknown

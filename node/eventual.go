@@ -58,7 +58,9 @@ func (n *Node) gossipAddr() string {
 }
 
 // eventualWrite takes a write into the tentative layer, durably, then spreads it by gossip and
-// wakes the committer. It is acknowledged once durable on this node, whatever the network does.
+// wakes the committer. It is acknowledged once durable on this node, whatever the network does;
+// a session's write this node's clock can only stamp below the session's version of the key is
+// refused (stampedAfterSession).
 func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeRequest, token sessionToken) {
 	val := consistency.Value{Tombstone: wr.cmd.Type == replication.CmdDelete, Data: wr.cmd.Value}
 	if !n.joined.Load() {
@@ -68,6 +70,11 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 	var ok bool
 	if val.Version, ok = n.stamps.stamp(n.clock); !ok {
 		writeError(w, fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))
+		return
+	}
+	if err := stampedAfterSession(n.cfg.ID, wr.cmd.Key, val.Version, wr.seen); err != nil {
+		n.stamps.done(val.Version)
+		writeError(w, err)
 		return
 	}
 	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})

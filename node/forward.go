@@ -38,6 +38,9 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 			// A strong write's stamp is in this node's strong space, so the version it gets never
 			// equals one this clock gives an eventual write (consistency.Clock.NowStrong).
 			cmd.Stamp = n.clock.NowStrong()
+			if err := n.strongStampedAfterSession(&cmd, wr.seen); err != nil {
+				return replication.Result{}, forwardedVia{}, err
+			}
 			res, err := n.propose(ctx, &cmd)
 			if !errors.Is(err, replication.ErrNotLeader) {
 				return res, forwardedVia{}, err

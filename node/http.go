@@ -553,6 +553,9 @@ type writeRequest struct {
 	level consistency.Level
 	cmd   replication.Command
 	body  []byte
+	// seen is the version of the key the request's session token records (zero: none): the
+	// write must be stamped after it (stampedAfterSession).
+	seen consistency.Version
 }
 
 func (n *Node) parseWrite(r *http.Request, typ replication.CommandType) (writeRequest, error) {
@@ -621,6 +624,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		return
 	}
 	n.observeSession(token)
+	wr.seen = token.versionOf(wr.cmd.Key)
 	if wr.level == consistency.Eventual {
 		n.eventualWrite(w, r, wr, token)
 		return

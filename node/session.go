@@ -177,8 +177,42 @@ func (n *Node) observeOutside(v consistency.Version, source string) {
 	n.logger.Warn("a version far ahead of this node's clock was observed only up to the bound", "from", source, "version", v, "bound", sessionClockLead)
 }
 
+// stampedAfterSession returns nil when stamp, a node's stamp for a session's write of key, is
+// newer than seen, the version of key the session's token records (zero: none), and else
+// errClockSkew. A token moves a clock at most sessionClockLead ahead of its wall clock
+// (observeSession), so a node whose clock lags the one that stamped seen by more than that
+// stamps the write below it. Acknowledged, such a write is lost to the session: its next read
+// returns seen (the newest version a node holds), and last-writer-wins drops the write wherever
+// both meet. Stamping the write just above seen instead would trust a client's version beyond
+// the lead, which the lead is there to prevent: a forged token would drag the key, and through
+// gossip and the log every clock, into the future. So the write is refused before anything is
+// stored or proposed; the client tries another node, and this one takes it once seen has
+// reached it (gossip, the log), since its clock observes what reaches it.
+func stampedAfterSession(nodeID, key string, stamp, seen consistency.Version) error {
+	if stamp.Newer(seen) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s would stamp this write of %q %v, not newer than the version %v the session has already seen of it: its clock is more than %v behind the clock that stamped that version (a session token moves a node's clock at most that far), and nothing was written; retry on another node, or here once that version has reached %s",
+		errClockSkew, nodeID, key, stamp, seen, sessionClockLead, nodeID)
+}
+
+// strongStampedAfterSession is stampedAfterSession for a strong write of cmd.Key that this node,
+// the leader, has stamped. A strong version needs no check: the session saw it committed, so it
+// is in the log before this write, and the state machine gives a write stamped below the key's
+// committed version that version's successor (a leader that has not applied it yet, its clock
+// far behind the leader that stamped it, would otherwise refuse for nothing).
+func (n *Node) strongStampedAfterSession(cmd *replication.Command, seen consistency.Version) error {
+	if seen.Strong() {
+		return nil
+	}
+	return stampedAfterSession(n.cfg.ID, cmd.Key, cmd.Stamp, seen)
+}
+
 // versionOf is the newest version of key the session has seen (zero when none is recorded).
 func (t sessionToken) versionOf(key string) consistency.Version {
+	if len(t.seen) == 0 {
+		return consistency.Version{} // most writes: no token, and no hashing of the key
+	}
 	h := keyHash(key)
 	for _, e := range t.seen {
 		if e.keyHash == h {

@@ -152,6 +152,100 @@ func TestSessionWritesStayOrderedAcrossSkewedClocks(t *testing.T) {
 	})
 }
 
+// A session token moves a node's clock at most sessionClockLead ahead of its wall clock. A node
+// whose clock is further behind the one that stamped the session's version of a key could only
+// stamp the session's next write of the key below that version, and acknowledged it: the
+// session's next read returned its older write, and last-writer-wins dropped the newer one for
+// good. Whoever stamps such a write refuses it (503 unavailable, naming the clock skew, so the
+// client tries another node): the node taking an eventual write, or the leader taking a strong
+// one. Once the session's version has reached the node, the retried write is taken, after it.
+func TestSessionWriteStampedBelowItsTokenIsRefused(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	leader, ahead := tc.leaderAndFollower()
+	other := tc.otherThan(leader, ahead)
+	skew := 3 * sessionClockLead
+	setFaults := func(n *Node, faults string) {
+		t.Helper()
+		if r := do(t, "PUT", n, "/v1/test/faults", faults); r.status != 200 {
+			t.Fatalf("faults on %s: %d %s", n.cfg.ID, r.status, r.body)
+		}
+	}
+	// ahead runs far beyond the bound and hears nobody, so no gossip moves the others' clocks
+	// past its writes: only the session token tells them.
+	setFaults(ahead, fmt.Sprintf(`{"clock_offset":"%s","drop_in":["%s","%s"],"drop_out":["%s","%s"]}`,
+		skew, leader.cfg.ID, other.cfg.ID, leader.cfg.ID, other.cfg.ID))
+	cutOff := fmt.Sprintf(`"drop_in":["%s"],"drop_out":["%s"]`, ahead.cfg.ID, ahead.cfg.ID)
+	for _, n := range []*Node{leader, other} {
+		setFaults(n, "{"+cutOff+"}")
+	}
+	version := func(r reply) consistency.Version {
+		t.Helper()
+		v, err := consistency.ParseVersion(r.header.Get(client.HeaderVersion))
+		if err != nil || v.IsZero() {
+			t.Fatalf("answer without a version: %d %s (%v)", r.status, r.body, err)
+		}
+		return v
+	}
+	cases := []struct {
+		key, level string
+		second     *Node
+	}{
+		{"ev", "eventual", other}, // stamped by other itself
+		{"ld", "strong", leader},  // stamped by the leader
+	}
+	tokens := map[string]string{}
+	firsts := map[string]consistency.Version{}
+	for _, c := range cases {
+		first := do(t, "PUT", ahead, "/v1/kv/"+c.key+"?consistency=eventual", "first")
+		if first.status != 200 {
+			t.Fatalf("%s: first write on %s: %d %s", c.key, ahead.cfg.ID, first.status, first.body)
+		}
+		tokens[c.key], firsts[c.key] = first.header.Get(client.HeaderSession), version(first)
+		second := do(t, "PUT", c.second, "/v1/kv/"+c.key+"?consistency="+c.level, "second", client.HeaderSession, tokens[c.key])
+		switch {
+		case second.status == 200:
+			t.Errorf("%s: the session's second (%s) write on %s was acknowledged with version %v, below its first %v (stamped %v ahead): its next read returns the first",
+				c.key, c.level, c.second.cfg.ID, version(second), firsts[c.key], skew)
+		case second.status != http.StatusServiceUnavailable || errCode(t, second) != client.CodeUnavailable || !strings.Contains(second.body, "clock"):
+			t.Errorf("%s: the session's second (%s) write on %s: %d %s, want 503 unavailable naming the clock skew", c.key, c.level, c.second.cfg.ID, second.status, second.body)
+		}
+	}
+	for _, n := range tc.nodes {
+		if r := do(t, "DELETE", n, "/v1/test/faults", ""); r.status != 200 {
+			t.Fatalf("heal %s: %d", n.cfg.ID, r.status)
+		}
+	}
+	// Healed, the first writes reach every node, and the retried writes are stamped after them.
+	for _, c := range cases {
+		var second reply
+		waitUntil(t, c.key+": the retried second write to be taken", 20*time.Second, func() bool {
+			second = do(t, "PUT", c.second, "/v1/kv/"+c.key+"?consistency="+c.level, "second", client.HeaderSession, tokens[c.key])
+			return second.status == 200
+		})
+		if v := version(second); !v.Newer(firsts[c.key]) {
+			t.Errorf("%s: the retried second write got %v, not newer than the first %v", c.key, v, firsts[c.key])
+		}
+		tokens[c.key] = second.header.Get(client.HeaderSession)
+	}
+	waitUntil(t, "every node to hold the session's second writes", 20*time.Second, func() bool {
+		for _, n := range tc.nodes {
+			for _, c := range cases {
+				if r := do(t, "GET", n, "/v1/kv/"+c.key+"?consistency=strong", ""); r.body != "second" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for _, n := range tc.nodes {
+		for _, c := range cases {
+			if r := do(t, "GET", n, "/v1/kv/"+c.key+"?consistency=session", "", client.HeaderSession, tokens[c.key]); r.status != 200 || r.body != "second" {
+				t.Errorf("%s: session read on %s: %d %q, want the session's second write", c.key, n.cfg.ID, r.status, r.body)
+			}
+		}
+	}
+}
+
 // A node that cannot catch up with a session's token in time forwards the read (DESIGN.md:
 // "waits briefly, else forwards"): to the node that stamped the session's version of the key,
 // or to the leader for the session's log index. A forwarded read that cannot be served either
