@@ -53,7 +53,7 @@ func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeReque
 			// Stamped here too: the leader stamps the write anew, after this stamp (see
 			// handlePropose), so what this node's clock saw orders it.
 			wr.cmd.Stamp = n.clock.NowStrong()
-			fr := n.forwardWrite(ctx, &wr.cmd)
+			fr := n.forwardWrite(ctx, &wr.cmd, wr.seen)
 			if fr.relay {
 				done, err := n.forwardToLeader(ctx, w, r, wr.body)
 				if done || err != nil {

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,14 @@ import (
 const (
 	forwardInflight = 2
 	forwardBatch    = 256
+	// headerSessionSeen, on POST /v1/internal/propose, carries for each write of the batch, in
+	// order, the version of its key its session has seen (replication.AppendVersion, the zero
+	// version for none; unpadded base64url). The leader stamps the writes, so it is the one that
+	// must stamp each after that version or refuse it (strongStampedAfterSession). Sent only
+	// when some write has one. A leader older than this header ignores it and stamps as it did,
+	// possibly below that version; a follower older than it sends none, and its writes go
+	// unchecked as before.
+	headerSessionSeen = "Dialkv-Session-Seen"
 )
 
 // forwardQueue is a follower's queue of strong writes waiting to go to the leader.
@@ -38,7 +47,8 @@ type forwardQueue struct {
 // forwardedWrite is one write in a forwarder batch.
 type forwardedWrite struct {
 	batch.State
-	cmd  []byte // encoded command, stamped here; the leader stamps it anew, after this stamp
+	cmd  []byte              // encoded command, stamped here; the leader stamps it anew, after this stamp
+	seen consistency.Version // the version of its key the write's session has seen (headerSessionSeen)
 	done chan forwardResult
 	// wait is the caller's context: once every caller in a call has given up, the call to the
 	// leader is cancelled, so the leader does not propose what nobody waits for any more.
@@ -74,9 +84,10 @@ type proposeResult struct {
 	Current string `json:"current,omitempty"`
 }
 
-// forwardWrite sends cmd to the leader through the forwarder and waits for its answer.
-func (n *Node) forwardWrite(ctx context.Context, cmd *replication.Command) forwardResult {
-	fw := &forwardedWrite{cmd: cmd.Encode(), done: make(chan forwardResult, 1), wait: ctx}
+// forwardWrite sends cmd to the leader through the forwarder and waits for its answer. seen is
+// the version of cmd.Key its session has seen (zero: none), which the leader stamps it after.
+func (n *Node) forwardWrite(ctx context.Context, cmd *replication.Command, seen consistency.Version) forwardResult {
+	fw := &forwardedWrite{cmd: cmd.Encode(), seen: seen, done: make(chan forwardResult, 1), wait: ctx}
 	select {
 	case n.forwards.queue <- fw:
 	case <-ctx.Done():
@@ -152,8 +163,15 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	var encoded [][]byte
 	var sent []int
 	var waits []context.Context
+	var seen []consistency.Version // nil unless some write carries a session's version
 	for i, fw := range writes {
 		if fw.Commit() {
+			if !fw.seen.IsZero() && seen == nil {
+				seen = make([]consistency.Version, len(encoded), len(writes))
+			}
+			if seen != nil {
+				seen = append(seen, fw.seen)
+			}
 			encoded = append(encoded, fw.cmd)
 			sent = append(sent, i)
 			waits = append(waits, fw.wait)
@@ -168,7 +186,7 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	// outcome_unknown stops short of the log wherever it can, instead of landing seconds later.
 	ctx, stop := whileAnyWaits(ctx, waits)
 	defer stop()
-	for j, r := range n.callLeader(ctx, id, addr, encoded) {
+	for j, r := range n.callLeader(ctx, id, addr, encoded, seen) {
 		out[sent[j]] = r
 	}
 	return out
@@ -197,7 +215,8 @@ func whileAnyWaits(parent context.Context, waits []context.Context) (context.Con
 }
 
 // callLeader proposes the encoded writes through leader id at addr and returns each one's result.
-func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte) []forwardResult {
+// seen, when not nil, holds for each write the version of its key its session has seen.
+func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte, seen []consistency.Version) []forwardResult {
 	all := func(r forwardResult) []forwardResult {
 		out := make([]forwardResult, len(encoded))
 		for i := range out {
@@ -211,6 +230,9 @@ func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	if seen != nil {
+		req.Header.Set(headerSessionSeen, encodeSessionSeen(seen))
+	}
 	n.metrics.forwarded.WithLabelValues("write").Add(float64(len(encoded)))
 	n.forwards.calls.Add(1)
 	resp, err := n.peerClient.Do(req)
@@ -296,6 +318,37 @@ func errorFromCode(code, msg string) error {
 	return fmt.Errorf("%w: %s", kind, msg)
 }
 
+// encodeSessionSeen is the value of headerSessionSeen for versions, one per write.
+func encodeSessionSeen(versions []consistency.Version) string {
+	var b []byte
+	for _, v := range versions {
+		b = replication.AppendVersion(b, v)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeSessionSeen parses headerSessionSeen for a batch of count writes ("" gives nil: the
+// follower sent none).
+func decodeSessionSeen(s string, count int) ([]consistency.Version, error) {
+	if s == "" {
+		return nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", headerSessionSeen, err)
+	}
+	versions := make([]consistency.Version, count)
+	for i := range versions {
+		if versions[i], raw, err = replication.DecodeVersion(raw); err != nil {
+			return nil, fmt.Errorf("%s, version %d: %v", headerSessionSeen, i, err)
+		}
+	}
+	if len(raw) > 0 {
+		return nil, fmt.Errorf("%s holds more than the batch's %d versions", headerSessionSeen, count)
+	}
+	return versions, nil
+}
+
 // handlePropose is the leader's side of forwarding: it proposes a follower's batch of strong
 // writes together and answers each one's result.
 func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
@@ -308,6 +361,10 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 	if err == nil && packed.Type != replication.CmdBatch {
 		err = fmt.Errorf("a %v command, not a batch", packed.Type)
 	}
+	var seen []consistency.Version
+	if err == nil {
+		seen, err = decodeSessionSeen(r.Header.Get(headerSessionSeen), len(packed.Batch))
+	}
 	cmds := make([]*replication.Command, len(packed.Batch))
 	for i := range packed.Batch {
 		c := &packed.Batch[i]
@@ -318,6 +375,11 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 			// The follower's stamp: this write comes after everything its clock had seen
 			// (its session's writes among them), so the leader's stamp must be newer.
 			n.observeOutside(c.Stamp, "forwarded stamp")
+		}
+		if seen != nil && !seen[i].IsZero() {
+			// As the follower's clock observed the session's token (observeSession): the
+			// follower's stamp is after it only within the lead of the follower's clock.
+			n.observeOutside(seen[i], "session token")
 		}
 		c.Stamp = n.clock.NowStrong() // as strongWrite stamps it
 		cmds[i] = c
@@ -344,6 +406,11 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 	for i, c := range cmds {
 		if errs[i] = store.CheckKey(c.Key); errs[i] != nil {
 			continue
+		}
+		if seen != nil {
+			if errs[i] = n.strongStampedAfterSession(c, seen[i]); errs[i] != nil {
+				continue
+			}
 		}
 		valid, at = append(valid, c), append(at, i)
 	}

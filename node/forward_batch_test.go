@@ -266,3 +266,86 @@ func TestLeaderProposesNoForwardedKeyTheStoreCannotHold(t *testing.T) {
 		t.Errorf("the batch's other write: %+v, want it committed", r)
 	}
 }
+
+// The leader stamps a follower's strong writes, so it is the one that must stamp a session's
+// write after the version of its key the session has seen, or refuse it (503 unavailable, never
+// proposed): the follower sends those versions along (headerSessionSeen). A batch without them,
+// from a follower older than the header, is proposed as before; a malformed one is refused whole.
+func TestLeaderRefusesForwardedWritesItWouldStampBelowTheirSession(t *testing.T) {
+	tc := startCluster(t, 1)
+	leader := tc.nodes[0]
+	propose := func(header string, cmds ...replication.Command) (int, proposeAnswer) {
+		t.Helper()
+		encoded := make([][]byte, len(cmds))
+		for i := range cmds {
+			encoded[i] = cmds[i].Encode()
+		}
+		req, err := http.NewRequest("POST", "http://"+leader.HTTPAddr()+"/v1/internal/propose", strings.NewReader(string(replication.EncodeBatch(encoded))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(client.HeaderForwarded, "n9")
+		if header != "" {
+			req.Header.Set(headerSessionSeen, header)
+		}
+		resp, err := testHTTP.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans proposeAnswer
+		if resp.StatusCode == 200 {
+			if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || len(ans.Results) != len(cmds) {
+				t.Fatalf("propose: %+v %v", ans, err)
+			}
+		}
+		return resp.StatusCode, ans
+	}
+	behind := replication.Command{Type: replication.CmdPut, Key: "behind", Value: []byte("v")}
+	fresh := replication.Command{Type: replication.CmdPut, Key: "fresh", Value: []byte("v")}
+
+	// A version within the lead a token may move the leader's clock: the leader's clock observes
+	// it, as the follower's did (whose own stamp may be behind it, its clock behind the leader's),
+	// and stamps the write after it.
+	near := consistency.Version{Wall: time.Now().Add(sessionClockLead / 2).UnixNano(), Node: "n9"}
+	if status, ans := propose(encodeSessionSeen([]consistency.Version{near}), fresh); status != 200 || ans.Results[0].Code != "" {
+		t.Errorf("a write after a session version %v within the lead: %d %+v, want it committed", near, status, ans.Results)
+	} else if v := ans.Results[0].result("", 0).res.Version; !v.Newer(near) {
+		t.Errorf("a write after a session version %v within the lead got %v, not newer", near, v)
+	}
+
+	// An eventual write stamped by a clock an hour ahead, which never reached the leader.
+	ahead := consistency.Version{Wall: time.Now().Add(time.Hour).UnixNano(), Node: "n9"}
+	seen := encodeSessionSeen([]consistency.Version{ahead, {}})
+
+	status, ans := propose(seen, behind, fresh)
+	if status != 200 {
+		t.Fatalf("propose with the session's versions: %d", status)
+	}
+	if r := ans.Results[0]; r.Code != client.CodeUnavailable || r.Index != 0 || !strings.Contains(r.Error, "clock") {
+		t.Errorf("a write the leader can only stamp below its session's version %v: %+v, want unavailable naming the clock, never proposed", ahead, r)
+	}
+	if r := ans.Results[1]; r.Code != "" || r.Index == 0 {
+		t.Errorf("the batch's write without a session version: %+v, want it committed", r)
+	}
+	if r := do(t, "GET", leader, "/v1/kv/behind?consistency=strong", ""); r.status != http.StatusNotFound {
+		t.Errorf("the refused write was applied: %d %q", r.status, r.body)
+	}
+
+	// A strong version is in the log before the write (the session saw it committed), and the
+	// state machine orders the write after it whatever the stamp: nothing to refuse.
+	strongAhead := consistency.Version{Wall: ahead.Wall, Node: "n9/s"}
+	if status, ans := propose(encodeSessionSeen([]consistency.Version{strongAhead}), fresh); status != 200 || ans.Results[0].Code != "" || ans.Results[0].Index == 0 {
+		t.Errorf("a write after a strong session version: %d %+v, want it committed", status, ans.Results)
+	}
+
+	// A follower older than the header sends none: proposed, as it was before.
+	if status, ans := propose("", behind); status != 200 || ans.Results[0].Code != "" || ans.Results[0].Index == 0 {
+		t.Errorf("a batch without session versions: %d %+v, want it committed", status, ans.Results)
+	}
+	for _, bad := range []string{"!!", encodeSessionSeen([]consistency.Version{ahead}), encodeSessionSeen([]consistency.Version{{}, {}, {}})} {
+		if status, _ := propose(bad, behind, fresh); status != http.StatusBadRequest {
+			t.Errorf("%s %q (a batch of 2): %d, want 400", headerSessionSeen, bad, status)
+		}
+	}
+}

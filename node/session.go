@@ -354,8 +354,9 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 // judges those by the committed layer alone, so without this a session's strong delete right
 // after its own eventual write found nothing to delete, wrote no tombstone, and the eventual
 // write, committed later, stood again; a create-if-absent succeeded on a key the session had
-// just written. (A plain strong put needs nothing: it is stamped after every version the token
-// records, so last-writer-wins orders it after the eventual write whenever that commits.)
+// just written. (A plain strong put needs nothing: the leader stamps it after the session's
+// version of its key, or refuses it, strongStampedAfterSession, so last-writer-wins orders it
+// after the eventual write whenever that commits.)
 //
 // The node waits briefly for that version as a session read does, then submits the newest write
 // of the key it holds for commit, which is the session's version or a newer one; the write

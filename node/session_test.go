@@ -157,8 +157,10 @@ func TestSessionWritesStayOrderedAcrossSkewedClocks(t *testing.T) {
 // stamp the session's next write of the key below that version, and acknowledged it: the
 // session's next read returned its older write, and last-writer-wins dropped the newer one for
 // good. Whoever stamps such a write refuses it (503 unavailable, naming the clock skew, so the
-// client tries another node): the node taking an eventual write, or the leader taking a strong
-// one. Once the session's version has reached the node, the retried write is taken, after it.
+// client tries another node): the node taking an eventual write, the leader taking a strong
+// one, and the leader a follower forwarded one to, even when the follower's own clock is not
+// behind (the leader stamps the write). Once the session's version has reached the node, the
+// retried write is taken, after it.
 func TestSessionWriteStampedBelowItsTokenIsRefused(t *testing.T) {
 	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
 	leader, ahead := tc.leaderAndFollower()
@@ -189,13 +191,19 @@ func TestSessionWriteStampedBelowItsTokenIsRefused(t *testing.T) {
 	cases := []struct {
 		key, level string
 		second     *Node
+		fastSecond bool // the second node's clock runs as far ahead as ahead's (only the leader's lags)
 	}{
-		{"ev", "eventual", other}, // stamped by other itself
-		{"ld", "strong", leader},  // stamped by the leader
+		{"ev", "eventual", other, false}, // stamped by other itself
+		{"ld", "strong", leader, false},  // stamped by the leader
+		{"fw", "strong", other, false},   // forwarded: stamped by the leader
+		{"ff", "strong", other, true},    // forwarded by a follower whose own stamp is newer
 	}
 	tokens := map[string]string{}
 	firsts := map[string]consistency.Version{}
 	for _, c := range cases {
+		if c.fastSecond {
+			setFaults(c.second, fmt.Sprintf(`{"clock_offset":"%s",%s}`, skew, cutOff))
+		}
 		first := do(t, "PUT", ahead, "/v1/kv/"+c.key+"?consistency=eventual", "first")
 		if first.status != 200 {
 			t.Fatalf("%s: first write on %s: %d %s", c.key, ahead.cfg.ID, first.status, first.body)
@@ -208,6 +216,9 @@ func TestSessionWriteStampedBelowItsTokenIsRefused(t *testing.T) {
 				c.key, c.level, c.second.cfg.ID, version(second), firsts[c.key], skew)
 		case second.status != http.StatusServiceUnavailable || errCode(t, second) != client.CodeUnavailable || !strings.Contains(second.body, "clock"):
 			t.Errorf("%s: the session's second (%s) write on %s: %d %s, want 503 unavailable naming the clock skew", c.key, c.level, c.second.cfg.ID, second.status, second.body)
+		}
+		if c.fastSecond {
+			setFaults(c.second, "{"+cutOff+"}")
 		}
 	}
 	for _, n := range tc.nodes {
