@@ -39,9 +39,11 @@ type Engine struct {
 	// its own (a barrier). Until then its commit index may lag entries committed by an earlier
 	// leader, so it must not hand out read indexes. 0 = not ready.
 	readyTerm atomic.Uint64
-	// quorumContact is when (UnixNano) a round that started then last confirmed, with a quorum,
-	// that this node was still the leader. Bounded reads on the leader measure staleness from it.
-	quorumContact atomic.Int64
+	// quorumContact is when a round that started then last confirmed, with a quorum, that this
+	// node was still the leader (nil: never). Bounded reads on the leader measure staleness from
+	// it with time.Since, so it keeps its monotonic clock reading: a time rebuilt from wall-clock
+	// nanoseconds would make a wall clock stepped back pass for a younger contact.
+	quorumContact atomic.Pointer[time.Time]
 
 	readReqs  chan chan readIndexResult
 	proposals chan *proposal // see propose.go
@@ -248,7 +250,7 @@ func (e *Engine) becomeReady() {
 		start := time.Now()
 		err := e.await(e.raft.Barrier(e.cfg.ElectionTimeout * 5))
 		if err == nil && e.raft.State() == raft.Leader && e.raft.CurrentTerm() == term {
-			e.quorumContact.Store(start.UnixNano())
+			e.quorumContact.Store(&start)
 			e.readyTerm.Store(term)
 			e.logger.Info("leader ready for linearizable reads", "term", term)
 			return
@@ -361,7 +363,7 @@ func (e *Engine) readIndexRound() (uint64, error) {
 	if e.raft.CurrentTerm() != term {
 		return 0, &replication.NotLeaderError{}
 	}
-	e.quorumContact.Store(start.UnixNano())
+	e.quorumContact.Store(&start)
 	return index, nil
 }
 
@@ -404,16 +406,16 @@ func (e *Engine) awaitFreshQuorum(start time.Time) error {
 }
 
 // QuorumContact is, on the leader, the start time of the last round that confirmed leadership
-// with a quorum; zero elsewhere.
+// with a quorum; zero elsewhere. It carries its monotonic clock reading, so time.Since on it
+// ignores wall-clock steps.
 func (e *Engine) QuorumContact() time.Time {
 	if !e.IsLeader() {
 		return time.Time{}
 	}
-	ns := e.quorumContact.Load()
-	if ns == 0 {
-		return time.Time{}
+	if qc := e.quorumContact.Load(); qc != nil {
+		return *qc
 	}
-	return time.Unix(0, ns)
+	return time.Time{}
 }
 
 // LastContact is, on a follower, when it last heard from the leader (heartbeats included).

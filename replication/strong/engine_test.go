@@ -402,3 +402,33 @@ func TestMachineCrashRebuildsCommittedLayerFromSnapshotAndLog(t *testing.T) {
 		}
 	}
 }
+
+// Bounded reads on the leader measure their staleness as time.Since(QuorumContact()). That must
+// run on the monotonic clock, as a follower's measure does (node/fresh.go): a time rebuilt from
+// wall-clock nanoseconds has no monotonic reading, so time.Since would take the wall clock, and a
+// wall clock stepped back by NTP (or by hand) by d would make a deposed leader's last quorum
+// contact look d younger than it is: it would keep serving bounded reads long past their bound,
+// and report a staleness d too small on every read. A wall clock cannot be stepped inside a
+// test; what it shows is that the time handed out carries its monotonic reading (Round(0)
+// strips it, so a time without one equals its own Round(0)).
+func TestQuorumContactIsOnTheMonotonicClock(t *testing.T) {
+	tc := newTestCluster(t, 3, nil)
+	leader := tc.leader()
+	mustPropose(t, leader, "k", "v")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	before := time.Now()
+	if _, err := leader.eng.ReadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	qc := leader.eng.QuorumContact()
+	if qc.IsZero() {
+		t.Fatal("no quorum contact after a read-index round")
+	}
+	if qc == qc.Round(0) {
+		t.Fatalf("QuorumContact %v has no monotonic clock reading: time.Since on it follows wall-clock steps", qc)
+	}
+	if qc.Before(before) {
+		t.Fatalf("QuorumContact %v is older than the read-index round that began after %v", qc, before)
+	}
+}
