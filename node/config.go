@@ -77,6 +77,9 @@ type Config struct {
 	// beforeList, when set, runs in a list between prepareRead and the read of the committed
 	// layer (tests of a commit that lands in between).
 	beforeList func()
+	// beforeAnswer, when set, runs in a read (a key's or a list's) after it read the committed
+	// layer and before it builds the answer (tests of a commit that lands in between).
+	beforeAnswer func()
 }
 
 // DefaultConfig returns the settings kvd starts with.

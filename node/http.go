@@ -288,6 +288,12 @@ type answer struct {
 	staleness time.Duration // < 0: unknown
 	session   sessionToken
 	via       forwardedVia // a write this node forwarded: the leader's view
+	// read marks a read's answer: applied is then the applied index of the state it read (for
+	// a key, the index applied before the read, which the value reflects at least). Reading
+	// the index when answering could count a write committed after the read, which the value
+	// misses. Other answers report the node's applied index when they are built.
+	read    bool
+	applied uint64
 }
 
 func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
@@ -297,9 +303,12 @@ func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
 		Node:         n.cfg.ID,
 		Leader:       leader,
 		Version:      a.version.String(),
-		AppliedIndex: n.store.AppliedIndex(),
+		AppliedIndex: a.applied,
 		State:        a.state,
 		Session:      n.settleSession(a.session).String(),
+	}
+	if !a.read {
+		m.AppliedIndex = n.store.AppliedIndex()
 	}
 	if a.via.leader != "" {
 		// The leader proposed it: answer as it would have, naming this node as the relay.
@@ -415,6 +424,9 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if n.cfg.beforeAnswer != nil {
+		n.cfg.beforeAnswer()
+	}
 	a.version = v.Version
 	a.session = a.session.saw(key, v.Version)
 	m := n.setMeta(w, a)
@@ -475,8 +487,13 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	// The state listed may be newer than the index prepareRead saw: the session read at it.
+	if n.cfg.beforeAnswer != nil {
+		n.cfg.beforeAnswer()
+	}
+	// The state listed may be newer than the index prepareRead saw: the session read at it,
+	// and the answer reports it.
 	a.session = a.session.advance(applied)
+	a.applied = applied
 	resp := client.ListResponse{Items: []client.KV{}, More: more, Meta: n.setMeta(w, a)}
 	for _, it := range items {
 		resp.Items = append(resp.Items, toKV(it.Key, it.Value, client.StateCommitted))

@@ -122,7 +122,7 @@ func (n *Node) relaySessionRead(w http.ResponseWriter, r *http.Request, token se
 }
 
 // prepareRead does what the level requires before the committed layer may be read locally, and
-// says what the answer will promise.
+// says what the answer will promise, with the applied index the read will reflect at least.
 // For a session read of key, the node must also hold a version of key at least as new as the
 // session has seen (it may be an eventual write gossip is still spreading).
 func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.Duration, token sessionToken, key string) (answer, error) {
@@ -135,7 +135,8 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 		}
 		// Nothing to wait for: skip the deadline's context and timer (most reads at this level).
 		a.staleness = n.stalenessBound()
-		a.session = token.advance(n.store.AppliedIndex())
+		a.read, a.applied = true, n.store.AppliedIndex()
+		a.session = token.advance(a.applied)
 		return a, nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
@@ -180,7 +181,8 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 		}
 		a.staleness = n.stalenessBound()
 	}
-	a.session = token.advance(n.store.AppliedIndex())
+	a.read, a.applied = true, n.store.AppliedIndex()
+	a.session = token.advance(a.applied)
 	return a, nil
 }
 

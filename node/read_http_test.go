@@ -2,8 +2,10 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -202,5 +204,71 @@ func TestUnroutedRequestsAnswerJSON(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/ui/" {
 		t.Errorf("GET /: %d Location %q, want 302 to /ui/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// A read's Dialkv-Applied-Index says which log index the answer reflects: a client compares it
+// with the index a write was committed at (its session token's) to tell whether the answer can
+// have missed that write. It used to be read when the answer was built, after the value: a write
+// committed in between was counted as applied, though the value (or list) read did not show it.
+// Here a strong write lands after each read of the committed layer; the answer must not claim
+// its index.
+func TestReadAnswersClaimNoIndexTheirValueMisses(t *testing.T) {
+	var n *Node
+	type write struct{ path, value string }
+	armed := make(chan write, 1) // the write the hook makes, once
+	writes := make(chan reply, 1)
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.beforeAnswer = func() {
+			select {
+			case w := <-armed:
+				r, _ := tryDo("PUT", n, w.path+"?consistency=strong", w.value)
+				writes <- r
+			default:
+			}
+		}
+	})
+	n = tc.nodes[0]
+	if r := do(t, "PUT", n, "/v1/kv/k", "old"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	cases := []struct {
+		name, read, write, shows string // shows: what the answer holds if it saw the write
+	}{
+		{"strong get", "/v1/kv/k?consistency=strong", "/v1/kv/k", "v1"},
+		{"bounded get", "/v1/kv/k?consistency=bounded", "/v1/kv/k", "v2"},
+		{"eventual get", "/v1/kv/k?consistency=eventual", "/v1/kv/k", "v3"},
+		{"get of an absent key", "/v1/kv/absent?consistency=strong", "/v1/kv/absent", "v4"},
+		{"strong list", "/v1/kv?prefix=list/&consistency=strong", "/v1/kv/list/b", `"list/b"`},
+		{"session list", "/v1/kv?prefix=list2/&consistency=session", "/v1/kv/list2/b", `"list2/b"`},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			value := fmt.Sprintf("v%d", i+1)
+			armed <- write{c.write, value}
+			r := do(t, "GET", n, c.read, "")
+			if len(armed) != 0 {
+				<-armed
+				t.Fatal("the read never ran its hook")
+			}
+			w := <-writes
+			if w.status != 200 {
+				t.Fatalf("the write made during the read: %d %s", w.status, w.body)
+			}
+			if strings.Contains(r.body, c.shows) {
+				t.Fatalf("the read (%d %s) shows the write made after it read", r.status, r.body)
+			}
+			wrote, err := parseSession(w.header.Get(client.HeaderSession))
+			if err != nil || wrote.index == 0 {
+				t.Fatalf("the write's token %q: %v", w.header.Get(client.HeaderSession), err)
+			}
+			claimed, err := strconv.ParseUint(r.header.Get(client.HeaderAppliedIndex), 10, 64)
+			if err != nil {
+				t.Fatalf("applied index %q: %v", r.header.Get(client.HeaderAppliedIndex), err)
+			}
+			if claimed >= wrote.index {
+				t.Errorf("the answer (%d %s) claims applied index %d, though it misses the write committed at %d", r.status, strings.TrimSpace(r.body), claimed, wrote.index)
+			}
+		})
 	}
 }
