@@ -251,3 +251,38 @@ func TestFollowerRefreshesItsStalenessOncePerInterval(t *testing.T) {
 		t.Errorf("%d read-index calls in %v of reads, want at least %d: the refresher stopped", calls, elapsed.Round(time.Millisecond), least)
 	}
 }
+
+// A bounded read checks its bound, then waits for the state machine to apply what the bound
+// covers. A node that stalls there (a slow disk, an apply backlog, a GC pause) must check again
+// before it answers: the leader used to wait up to LeaderWait with no deadline, and either node
+// answered 200 with a Dialkv-Staleness over the max_staleness the read asked for, which the read
+// promises to refuse (DESIGN.md: "error if the node cannot promise it"). Here every bounded read
+// stalls for longer than its bound at that point, on the leader and on a follower.
+func TestBoundedReadThatStallsPastItsBoundIsRefused(t *testing.T) {
+	const bound = 50 * time.Millisecond
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.beforeApplyWait = func() {
+			// The node stalls: time passes, nothing else happens.
+			for start := time.Now(); time.Since(start) <= bound+10*time.Millisecond; {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	})
+	l, f := tc.leaderAndFollower()
+	if r := do(t, "PUT", l, "/v1/kv/k", "v"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	for _, n := range []*Node{l, f} {
+		for range 5 {
+			r := do(t, "GET", n, fmt.Sprintf("/v1/kv/k?consistency=bounded&max_staleness=%v", bound), "")
+			if r.status != 200 {
+				continue
+			}
+			staleness, err := time.ParseDuration(r.header.Get(client.HeaderStaleness))
+			if err != nil || staleness > bound {
+				t.Errorf("bounded read with max_staleness %v on %s answered 200 with staleness %q", bound, n.cfg.ID, r.header.Get(client.HeaderStaleness))
+				break
+			}
+		}
+	}
+}

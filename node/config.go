@@ -80,6 +80,9 @@ type Config struct {
 	// beforeAnswer, when set, runs in a read (a key's or a list's) after it read the committed
 	// layer and before it builds the answer (tests of a commit that lands in between).
 	beforeAnswer func()
+	// beforeApplyWait, when set, runs in a bounded read once it has checked its bound and before
+	// it waits for the state machine (tests of a node that stalls there).
+	beforeApplyWait func()
 }
 
 // DefaultConfig returns the settings kvd starts with.

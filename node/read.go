@@ -264,10 +264,17 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 		if qc.IsZero() || time.Since(qc) > bound {
 			return 0, fmt.Errorf("%w: leader %s has not confirmed its leadership with a quorum within max_staleness %v", replication.ErrStale, n.cfg.ID, bound)
 		}
-		if err := n.raft.WaitApplied(ctx, n.raft.CommitIndex()); err != nil {
-			return 0, err
+		// Wait for the state machine no longer than the bound allows, as a follower does.
+		wctx, cancel := context.WithTimeout(ctx, bound-time.Since(qc))
+		defer cancel()
+		if n.cfg.beforeApplyWait != nil {
+			n.cfg.beforeApplyWait()
 		}
-		return time.Since(qc), nil
+		commit := n.raft.CommitIndex()
+		if err := n.raft.WaitApplied(wctx, commit); err != nil {
+			return 0, fmt.Errorf("%w: leader %s is still applying entries up to %d", replication.ErrStale, n.cfg.ID, commit)
+		}
+		return n.stillWithin(qc, bound)
 	}
 	asked, index := n.followerFreshness()
 	if asked.IsZero() || time.Since(asked) > bound {
@@ -288,10 +295,26 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 	}
 	wctx, cancel := context.WithTimeout(ctx, bound-time.Since(asked))
 	defer cancel()
+	if n.cfg.beforeApplyWait != nil {
+		n.cfg.beforeApplyWait()
+	}
 	if err := n.raft.WaitApplied(wctx, index); err != nil {
 		return 0, fmt.Errorf("%w: %s is still applying entries up to %d", replication.ErrStale, n.cfg.ID, index)
 	}
-	return time.Since(asked), nil
+	return n.stillWithin(asked, bound)
+}
+
+// stillWithin is the staleness of a committed layer that misses no write acknowledged before
+// since, once checkBound has waited for the state machine: that wait (or a stall of the node
+// around it) may have taken the read past its bound, and WaitApplied does not fail when the
+// state machine catches up just as its deadline passes. The read is then refused rather than
+// answered with a staleness over the max_staleness it asked for.
+func (n *Node) stillWithin(since time.Time, bound time.Duration) (time.Duration, error) {
+	age := time.Since(since)
+	if age > bound {
+		return 0, fmt.Errorf("%w: %s caught up with the leader only %v after its last confirmation, over max_staleness %v", replication.ErrStale, n.cfg.ID, age.Round(time.Millisecond), bound)
+	}
+	return age, nil
 }
 
 // readIndex returns a linearizable read index: from the local engine when this node leads,
