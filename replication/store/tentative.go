@@ -412,7 +412,11 @@ func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, er
 	return true, t.tentative.Put(k, encodeRecord(w.Value))
 }
 
-// Tentative returns key's tentative entry, if any.
+// Tentative returns key's tentative entry, if any. An entry below the purge horizon is not
+// returned: it can never be committed, and the delete that superseded it may be purged already
+// (then the committed layer holds nothing of the key), while the group committer drops such
+// entries only after the purge has committed. The horizon is read after the entry, so a purge
+// committed before the call began is seen.
 func (s *Store) Tentative(key string) (v consistency.Value, ok bool, err error) {
 	if s.tentativeEmpty.Load() {
 		return v, false, nil
@@ -426,7 +430,14 @@ func (s *Store) Tentative(key string) (v consistency.Value, ok bool, err error) 
 		v, err = decodeRecord(raw)
 		return err
 	})
-	return v, ok, err
+	if err != nil || !ok {
+		return v, ok, err
+	}
+	h, err := s.PurgeHorizon()
+	if err != nil || h.Newer(v.Version) {
+		return consistency.Value{}, false, err
+	}
+	return v, true, nil
 }
 
 // TentativeDigest returns key → version of every tentative entry.

@@ -214,6 +214,68 @@ func TestPruneAfterAPurgeSeesThePurge(t *testing.T) {
 	}
 }
 
+// A commit drops the tentative entries it supersedes, and a purge those below its horizon, only
+// afterwards, in the group committer's next commit. A node that applies a delete and its purge
+// together (catching up on the log) while it holds an older eventual write of the key
+// (gossip reached it before the log did) had, until that commit, no committed record of the key
+// and the old write still in its tentative layer: an eventual read, which answers the newer of
+// the two layers, showed the deleted value again, at an applied index past the delete. An entry
+// below the purge horizon can never be committed; Tentative must not show it.
+func TestTentativeHidesEntriesBelowThePurgeHorizonBeforeTheyAreDropped(t *testing.T) {
+	var stall atomic.Bool
+	stalled, release := make(chan struct{}), make(chan struct{})
+	opts := Options{OpenTimeout: DefaultOptions().OpenTimeout, InitialMmapSize: 1 << 20, viewTaken: func() {
+		if stall.CompareAndSwap(true, false) {
+			close(stalled)
+			<-release
+		}
+	}}
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	mustMerge(t, s, write("k", "old", 100, "n2"))
+	stall.Store(true) // the group commit that would drop it waits
+	if err := s.Apply(1, func(tx *Tx) error {
+		if err := tx.PutMember(replication.Member{ID: "n1"}); err != nil {
+			return err
+		}
+		if err := tx.Put("k", consistency.Value{Version: consistency.Version{Wall: 150, Node: "n1"}, Tombstone: true}); err != nil {
+			return err
+		}
+		if err := tx.SetWatermark("n1", consistency.Version{Wall: 200}); err != nil {
+			return err
+		}
+		rep, err := tx.Purge()
+		if err == nil && rep.Purged != 1 {
+			err = fmt.Errorf("purge %+v, want the tombstone purged", rep)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-stalled
+	if _, ok := mustGet(t, s, "k"); ok {
+		t.Fatal("the purged tombstone is still committed")
+	}
+	if v, ok, err := s.Tentative("k"); err != nil || ok {
+		t.Errorf("Tentative(k) = %q at %v (err %v) after the delete and its purge: the deleted value is back", v.Data, v.Version, err)
+	}
+	close(release)
+	settle(t, s)
+	if v, ok, err := s.Tentative("k"); err != nil || ok {
+		t.Errorf("Tentative(k) = %q at %v (err %v) once the group committer ran", v.Data, v.Version, err)
+	}
+}
+
 // Gossip can deliver a write to a node at the moment the node commits it: whichever order the
 // merge and the commit take, no tentative entry may outlive a committed version as new as its
 // own (a node keeps only its own writes moving toward commit; anyone else's would linger).
