@@ -475,6 +475,12 @@ func (e *Engine) Snapshot() error { return e.await(e.raft.Snapshot()) }
 // CaughtUp reports whether the state machine reflects every entry up to index. Entries the FSM
 // never sees (no-ops, barriers) are skipped over by looking at the log once raft has dispatched
 // them: raft's own AppliedIndex moves when entries are handed to the FSM, not when it is done.
+// An entry the log no longer holds, at or below raft's applied index, is in a snapshot the state
+// machine holds already: raft removes committed entries only once a snapshot covers them (taken
+// from the state machine, or installed into it before raft's applied index moves past it). A
+// follower that installed a snapshot ending in no-ops or barriers has no log below it, and its
+// store's applied index, which only commands move, stays below the snapshot's until the next
+// write.
 func (e *Engine) CaughtUp(index uint64) bool {
 	applied := e.store.AppliedIndex()
 	if applied >= index {
@@ -485,7 +491,11 @@ func (e *Engine) CaughtUp(index uint64) bool {
 	}
 	for i := applied + 1; i <= index; i++ {
 		var l raft.Log
-		if err := e.logs.GetLog(i, &l); err != nil {
+		err := e.logs.GetLog(i, &l)
+		if errors.Is(err, raft.ErrLogNotFound) {
+			continue
+		}
+		if err != nil {
 			return false
 		}
 		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {

@@ -432,3 +432,49 @@ func TestQuorumContactIsOnTheMonotonicClock(t *testing.T) {
 		t.Fatalf("QuorumContact %v is older than the read-index round that began after %v", qc, before)
 	}
 }
+
+// CaughtUp skips the entries the state machine never sees (no-ops, barriers) by looking them up
+// in the log. A follower that caught up by installing a snapshot has no log below the
+// snapshot's index: when the snapshot's last entries were such entries (a new leader's no-op
+// and barrier, with no write since), the store's applied index stays below the snapshot's, the
+// lookup failed, and CaughtUp said no until the next write: on a quiet cluster that follower
+// refused every strong and bounded read, and reported no staleness.
+func TestCaughtUpAfterASnapshotInstallThatEndsInBarriers(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.TrailingLogs = 10
+		c.SnapshotThreshold = 50
+		c.SnapshotInterval = 50 * time.Millisecond
+	})
+	leader := tc.leader()
+	var lagger *testNode
+	for _, nd := range tc.nodes {
+		if nd != leader {
+			lagger = nd
+			break
+		}
+	}
+	tc.stop(lagger)
+	for i := 0; i < 100; i++ {
+		tc.propose(fmt.Sprintf("key-%03d", i), fmt.Sprint(i))
+	}
+	leader = tc.leader()
+	for range 3 { // entries the state machine never sees, at the end of the log
+		if err := leader.eng.await(leader.eng.raft.Barrier(5 * time.Second)); err != nil {
+			t.Fatalf("barrier: %v", err)
+		}
+	}
+	if err := leader.eng.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	commit := leader.eng.CommitIndex()
+	if applied := leader.store.AppliedIndex(); applied >= commit {
+		t.Fatalf("the leader's store applied index %d is not below its commit index %d: the log does not end in barriers", applied, commit)
+	}
+	tc.start(lagger, nil)
+	waitFor(t, "the lagging follower to install the snapshot", 20*time.Second, func() bool {
+		return lagger.eng.SnapshotRestores() > 0 && lagger.eng.raft.AppliedIndex() >= commit
+	})
+	waitFor(t, "the follower to count itself caught up with the leader's commit index", 5*time.Second, func() bool {
+		return lagger.eng.CaughtUp(commit)
+	})
+}
