@@ -591,7 +591,9 @@ func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
 type Snapshot struct {
 	tx      *bolt.Tx
 	applied uint64
-	once    sync.Once
+	// covers is the log index the snapshot reflects, if above applied (see CoverLogIndex).
+	covers uint64
+	once   sync.Once
 }
 
 // Snapshot opens a read transaction over the committed layer. It is cheap; the copying happens
@@ -606,6 +608,14 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 
 // AppliedIndex is the applied index the snapshot holds.
 func (sn *Snapshot) AppliedIndex() uint64 { return sn.applied }
+
+// CoverLogIndex records that the snapshot reflects every log entry up to index: the caller
+// took it once every entry up to there had been handed to Apply or skipped as one Apply never
+// sees (a no-op, a barrier). WriteTo then writes index as the applied index when it is the
+// higher, so that the committed layer restored from the snapshot says it holds those entries:
+// the node that installs it has none of them in its log, and could not tell otherwise that
+// there is nothing in them left to apply. Call it before WriteTo.
+func (sn *Snapshot) CoverLogIndex(index uint64) { sn.covers = index }
 
 // WriteTo streams the committed layer: the magic line, then per sub-bucket its name and its
 // key/value pairs, each length-prefixed, a zero-length key ending a bucket and a zero-length name
@@ -626,16 +636,42 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, err
 	}
 	root := sn.tx.Bucket(bucketCommitted)
+	// The applied index goes out in its place among the meta keys (they go out in order), as
+	// the higher of the state's and the log index the snapshot covers: also when the state has
+	// none yet (nothing applied, only entries Apply never sees).
+	applied := max(sn.applied, sn.covers)
+	appliedWritten := false
+	writeApplied := func() error {
+		appliedWritten = true
+		if applied == 0 {
+			return nil
+		}
+		if err := writeChunk(keyApplied); err != nil {
+			return err
+		}
+		return writeChunk(binary.BigEndian.AppendUint64(nil, applied))
+	}
 	for _, name := range committedSubs {
 		if err := writeChunk(name); err != nil {
 			return cw.n, err
 		}
+		isMeta := bytes.Equal(name, bucketMeta)
 		err := root.Bucket(name).ForEach(func(k, v []byte) error {
+			if isMeta && !appliedWritten {
+				if c := bytes.Compare(k, keyApplied); c >= 0 {
+					if err := writeApplied(); err != nil || c == 0 {
+						return err
+					}
+				}
+			}
 			if err := writeChunk(k); err != nil {
 				return err
 			}
 			return writeChunk(v)
 		})
+		if err == nil && isMeta && !appliedWritten {
+			err = writeApplied()
+		}
 		if err != nil {
 			return cw.n, err
 		}

@@ -249,6 +249,11 @@ type fsmSnapshot struct {
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	start := time.Now()
+	if is, ok := sink.(*indexedSink); ok {
+		// Raft took the snapshot once every entry up to this index was through the state
+		// machine, barriers included, which leave the applied index behind.
+		s.snap.CoverLogIndex(is.index)
+	}
 	if _, err := s.snap.WriteTo(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
@@ -261,3 +266,23 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) Release() { s.snap.Release() }
+
+// indexedSnapshots is the snapshot store with sinks that tell Persist the log index raft labels
+// the snapshot with. The state machine never sees some entries (no-ops, barriers), so the
+// committed layer's applied index can be below that label; a follower that installs the
+// snapshot has none of those entries in its log, and without the label in the snapshot it
+// would wait for them (CaughtUp) until the next write.
+type indexedSnapshots struct{ raft.SnapshotStore }
+
+type indexedSink struct {
+	raft.SnapshotSink
+	index uint64
+}
+
+func (s indexedSnapshots) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration, configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	sink, err := s.SnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
+	if err != nil {
+		return nil, err
+	}
+	return &indexedSink{SnapshotSink: sink, index: index}, nil
+}

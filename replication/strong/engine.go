@@ -114,10 +114,11 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	if err != nil {
 		return fail(err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog.Named("snapshot"))
+	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog.Named("snapshot"))
 	if err != nil {
 		return fail(fmt.Errorf("snapshot store: %w", err))
 	}
+	snaps := indexedSnapshots{files}
 	if err := e.catchUpFromSnapshot(snaps); err != nil {
 		return fail(err)
 	}

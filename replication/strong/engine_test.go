@@ -478,3 +478,48 @@ func TestCaughtUpAfterASnapshotInstallThatEndsInBarriers(t *testing.T) {
 		return lagger.eng.CaughtUp(commit)
 	})
 }
+
+// An idle cluster's log ends in entries the state machine never sees (a new leader's no-op and
+// barrier), so a snapshot taken then covers more of the log than the committed layer's applied
+// index says. A follower that installs it holds none of those entries in its log: it must still
+// count itself caught up with them, or every strong, bounded and session read it serves waits
+// for the next write and times out while the cluster is quiet.
+func TestSnapshotInstallCoversEntriesTheStateMachineNeverSaw(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.TrailingLogs = 10
+		c.SnapshotThreshold = 1 << 20 // only the snapshot asked for below
+		c.SnapshotInterval = time.Hour
+	})
+	leader := tc.leader()
+	var lagger *testNode
+	for _, nd := range tc.nodes {
+		if nd != leader {
+			lagger = nd
+			break
+		}
+	}
+	tc.stop(lagger)
+	for i := 0; i < 50; i++ {
+		mustPropose(t, leader, fmt.Sprintf("key-%02d", i), fmt.Sprint(i))
+	}
+	if err := leader.eng.await(leader.eng.raft.Barrier(5 * time.Second)); err != nil {
+		t.Fatalf("barrier: %v", err)
+	}
+	if err := leader.eng.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	commit := leader.eng.CommitIndex()
+	if applied := leader.store.AppliedIndex(); applied >= commit {
+		t.Fatalf("the log does not end in entries the state machine skips (applied %d, commit %d): the test does not exercise them", applied, commit)
+	}
+	tc.start(lagger, nil)
+	waitFor(t, lagger.id+" to install the snapshot", 20*time.Second, func() bool { return lagger.eng.SnapshotRestores() > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := lagger.eng.WaitApplied(ctx, commit); err != nil {
+		t.Fatalf("%s installed a snapshot covering index %d and, with no write since, still waits for it: %v", lagger.id, commit, err)
+	}
+	if got := valueOn(lagger, "key-49"); got != "49" {
+		t.Errorf("key-49 = %q on %s after the snapshot install", got, lagger.id)
+	}
+}
