@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/store"
 )
 
@@ -302,11 +304,24 @@ func TestRejoiningMemberStampsAboveTheWatermarkItReportedBefore(t *testing.T) {
 		tc.startNodeAt(i, cfg)
 		waitUntil(t, "n2 or n3 to lead", 20*time.Second, func() bool { return leaderOf() != nil })
 	}
-	for _, method := range []string{"PUT", "DELETE"} { // a new key: "gone" is newer than the report
-		if r := do(t, method, others[0], "/v1/kv/gone-too", "v"); r.status != 200 {
-			t.Fatalf("%s gone-too: %d %s", method, r.status, r.body)
-		}
+	// A tombstone below the report, so that purging it takes the horizon up to the report while
+	// k waits on the cut-off node: k must be above it. Every clock has observed the report (and
+	// keeps it across restarts), so a delete through the API now would be stamped above it; the
+	// tombstone is committed as a peer's eventual delete stamped at real time instead.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tombstone := replication.Write{Key: "gone-too", Value: consistency.Value{Tombstone: true, Version: consistency.Version{Wall: time.Now().UnixNano(), Node: others[0].cfg.ID}}}
+	if !reported.Newer(tombstone.Value.Version) {
+		t.Fatalf("the test needs the tombstone %v below the report %v", tombstone.Value.Version, reported)
 	}
+	waitUntil(t, "the tombstone below the report to be committed", 20*time.Second, func() bool {
+		leader := leaderOf()
+		if leader == nil {
+			return false
+		}
+		_, err := leader.raft.Propose(ctx, &replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{tombstone}})
+		return err == nil
+	})
 	waitUntil(t, "the tombstone to be purged once every member reported", 20*time.Second, func() bool {
 		for _, n := range others {
 			if _, ok, err := n.store.Get("gone-too"); err != nil || ok {

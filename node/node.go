@@ -135,10 +135,15 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%s: %w: wipe its data directory (%s) and start it with --join to add it again", cfg.ID, ErrRemoved, cfg.DataDir)
 	}
 	// The clock restarts from the wall clock, which may be behind what this node stamped or
-	// saw before: never stamp below the purge horizon (such writes are refused), nor below
-	// what its watermark reports promised (the clock floor; purging trusted those).
+	// saw before: never stamp below the purge horizon (such writes are refused), below the
+	// versions the committed layer holds (its clock observed them as it applied them, and the
+	// log is not replayed into them again), nor below what its watermark reports promised (the
+	// clock floor; purging trusted those).
 	if h, err := st.PurgeHorizon(); err == nil && !h.IsZero() {
 		n.clock.Observe(h)
+	}
+	if v, err := st.NewestVersion(); err == nil && !v.IsZero() {
+		n.clock.Observe(v)
 	}
 	floor, err := st.ClockFloor()
 	if err != nil {

@@ -34,6 +34,9 @@ var (
 	bucketTombstones = []byte("tombstones")
 	keyApplied       = []byte("applied_index")
 	keyPurgeHorizon  = []byte("purge_horizon")
+	// keyNewest is the newest version the applied entries carried (NoteVersion): a node's
+	// clock observes it again when it reopens the committed layer or restores it.
+	keyNewest = []byte("newest_version")
 	// prefixRemoved + id marks a member removed from the cluster (CmdRemove), in the meta bucket
 	// so that snapshots carry it. Registering again clears it.
 	prefixRemoved = []byte("removed/")

@@ -53,7 +53,21 @@ func (t *Tx) SetWatermark(member string, v consistency.Version) error {
 func (t *Tx) PurgeHorizon() consistency.Version { return readHorizon(t.meta()) }
 
 func readHorizon(meta *bolt.Bucket) consistency.Version {
-	raw := meta.Get(keyPurgeHorizon)
+	return readMetaVersion(meta, keyPurgeHorizon)
+}
+
+// NoteVersion records v as a version the applied entries carried, if it is newer than every
+// one recorded so far (see Store.NewestVersion). It must be called with versions that follow
+// from the log alone, like everything else in the committed layer.
+func (t *Tx) NoteVersion(v consistency.Version) error {
+	if !v.Newer(readMetaVersion(t.meta(), keyNewest)) {
+		return nil
+	}
+	return t.meta().Put(keyNewest, replication.AppendVersion(nil, v))
+}
+
+func readMetaVersion(meta *bolt.Bucket, key []byte) consistency.Version {
+	raw := meta.Get(key)
 	if raw == nil {
 		return consistency.Version{}
 	}
@@ -591,6 +605,19 @@ func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
 		return nil
 	})
 	return h, err
+}
+
+// NewestVersion is the newest version the committed layer's applied entries carried (zero when
+// none was recorded: a layer written before it was). A node's clock had observed it when it
+// applied them; the log is not replayed into a layer that holds it already, so the clock must
+// observe it again on reopening (and on a restore), or the node would stamp its next writes
+// below versions it serves.
+func (s *Store) NewestVersion() (v consistency.Version, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		v = readMetaVersion(tx.Bucket(bucketCommitted).Bucket(bucketMeta), keyNewest)
+		return nil
+	})
+	return v, err
 }
 
 // TombstonesPending says whether any committed tombstone waits for purging. Unlike

@@ -76,7 +76,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			observed = consistency.Max(observed, res.Version)
 			results[i] = res
 		}
-		return nil
+		// Kept with the state, so the clock observes it again after a restart or a restore:
+		// entries the state holds already are not applied (or observed) again.
+		return tx.NoteVersion(observed)
 	})
 	if err != nil {
 		f.logger.Error("cannot apply committed entries: stopping to keep replicas identical", "first", logs[0].Index, "last", last, "err", err)
@@ -234,6 +236,9 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	if h, err := f.store.PurgeHorizon(); err == nil && !h.IsZero() {
 		f.clock.Observe(h) // as applying the purge would have
+	}
+	if v, err := f.store.NewestVersion(); err == nil && !v.IsZero() {
+		f.clock.Observe(v) // as applying the entries would have
 	}
 	if f.restores != nil {
 		f.restores()

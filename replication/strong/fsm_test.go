@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand"
 	"path/filepath"
@@ -372,5 +373,37 @@ func TestApplyRefusesKeysTheStoreCannotHold(t *testing.T) {
 	}
 	if f.store.AppliedIndex() != 4 {
 		t.Errorf("applied = %d, want 4", f.store.AppliedIndex())
+	}
+}
+
+// A node's clock observes the versions of the entries it applies. Entries a committed layer
+// already holds are not applied again (a restart) or not at all (a snapshot install), so the
+// layer keeps the newest version they carried, for the clock to observe on a restore (and on
+// reopening: node.New).
+func TestRestoreShowsTheClockTheVersionsTheStateHolds(t *testing.T) {
+	ahead := time.Now().Add(time.Hour).UnixNano()
+	src := newTestFSM(t)
+	src.ApplyBatch([]*raft.Log{
+		entry(1, replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{eventualWrite("k", "v", ahead, "fast")}}),
+		entry(2, replication.Command{Type: replication.CmdPut, Key: "other", Value: []byte("x"), Stamp: stamp(1, "n1")}),
+	})
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Release()
+	var buf bytes.Buffer
+	if _, err := snap.(*fsmSnapshot).snap.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := newTestFSM(t)
+	if err := dst.Restore(io.NopCloser(&buf)); err != nil {
+		t.Fatal(err)
+	}
+	if now := dst.clock.Now(); !now.Newer(stamp(ahead, "fast")) {
+		t.Errorf("after restoring a state holding version %d@fast, the clock stamps %s, below it", ahead, now)
+	}
+	if v, err := src.store.NewestVersion(); err != nil || v.Wall != ahead {
+		t.Errorf("newest version recorded = %s, %v; want wall %d", v, err, ahead)
 	}
 }
