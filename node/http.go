@@ -398,7 +398,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	p, err := n.parseRead(r)
+	p, err := n.parseRead(r, getParams)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -458,7 +458,7 @@ const (
 
 func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	q := queryOf(r)
-	p, err := n.parseRead(r)
+	p, err := n.parseRead(r, listParams)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -540,10 +540,14 @@ type readParams struct {
 	token sessionToken
 }
 
-func (n *Node) parseRead(r *http.Request) (readParams, error) {
+// parseRead reads a read's parameters, refusing any not in allowed (query.check).
+func (n *Node) parseRead(r *http.Request, allowed []string) (readParams, error) {
 	q := queryOf(r)
 	var p readParams
-	var err error
+	err := q.check(allowed)
+	if err != nil {
+		return p, err
+	}
 	if p.level, err = consistency.ParseRead(q.Get("consistency")); err != nil {
 		return p, err
 	}
@@ -581,6 +585,13 @@ func (n *Node) parseWrite(r *http.Request, typ replication.CommandType) (writeRe
 		return writeRequest{}, err
 	}
 	q := queryOf(r)
+	allowed := putParams
+	if typ == replication.CmdDelete {
+		allowed = deleteParams
+	}
+	if err := q.check(allowed); err != nil {
+		return writeRequest{}, err
+	}
 	level, err := consistency.ParseWrite(q.Get("consistency"))
 	if err != nil {
 		return writeRequest{}, err
@@ -593,10 +604,14 @@ func (n *Node) parseWrite(r *http.Request, typ replication.CommandType) (writeRe
 		}
 		wr.cmd.Cond, wr.cmd.IfVersion = replication.CondIfVersion, v
 	}
-	if s := q.Get("if_absent"); s != "" {
-		absent, err := strconv.ParseBool(s)
-		if err != nil {
-			return wr, fmt.Errorf("%w: if_absent %q is not a boolean", replication.ErrInvalid, s)
+	if q.Has("if_absent") {
+		// A bare if_absent means true, as a bare pretty does: taking it for absent would
+		// overwrite the very value the caller meant to keep.
+		absent := true
+		if s := q.Get("if_absent"); s != "" {
+			if absent, err = strconv.ParseBool(s); err != nil {
+				return wr, fmt.Errorf("%w: if_absent %q is not a boolean", replication.ErrInvalid, s)
+			}
 		}
 		if absent {
 			if wr.cmd.Cond != replication.CondNone {

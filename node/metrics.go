@@ -196,7 +196,7 @@ func requestLabels(r *http.Request, q query) (op, level string, ok bool) {
 		}
 	case http.MethodPut:
 		op = "put"
-		if q.Has("if_version") || q.Get("if_absent") != "" {
+		if q.Has("if_version") || q.Has("if_absent") {
 			op = "cas"
 		}
 	case http.MethodDelete:

@@ -391,3 +391,61 @@ func TestSessionTokenReadYourWrites(t *testing.T) {
 		t.Errorf("garbage session token: %d, want 400", r.status)
 	}
 }
+
+// A query parameter the server does not act on must never be taken as absent: a typo, a doubled
+// name or a ';' separator would otherwise turn a compare-and-set into a plain write, or a
+// request into a weaker one than the caller asked for, with a 200.
+func TestQueryParametersAreTakenOrRefused(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	if r := do(t, "PUT", n, "/v1/kv/a", "v1"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	v1 := url.QueryEscape(do(t, "GET", n, "/v1/kv/a", "").header.Get(client.HeaderVersion))
+	refused := []struct{ name, method, path string }{
+		{"typo in if_version", "PUT", "/v1/kv/a?if_verison=1.0@n9"},
+		{"typo in if_absent", "PUT", "/v1/kv/a?ifabsent=true"},
+		{"typo in consistency", "PUT", "/v1/kv/a?consistancy=strong"},
+		{"consistency twice", "PUT", "/v1/kv/a?consistency=eventual&consistency=strong"},
+		{"if_version twice", "PUT", "/v1/kv/a?if_version=" + v1 + "&if_version=1.0@n9"},
+		{"semicolon separator", "PUT", "/v1/kv/a?consistency=strong;if_version=1.0@n9"},
+		{"bad escape", "PUT", "/v1/kv/a?if_version=%zz"},
+		{"if_absent on a delete", "DELETE", "/v1/kv/a?if_absent=true"},
+		{"delete typo", "DELETE", "/v1/kv/a?if_versoin=1.0@n9"},
+		{"read level twice", "GET", "/v1/kv/a?consistency=strong&consistency=eventual"},
+		{"read typo", "GET", "/v1/kv/a?max_stalenes=5s"},
+		{"list typo", "GET", "/v1/kv?prefx=b"},
+		{"list parameter on a key", "GET", "/v1/kv/a?limit=1"},
+	}
+	for _, c := range refused {
+		r := do(t, c.method, n, c.path, "v2")
+		if r.status != 400 || errCode(t, r) != client.CodeBadRequest {
+			t.Errorf("%s: %s %s answered %d %s, want 400 bad_request", c.name, c.method, c.path, r.status, r.body)
+		}
+	}
+	if r := do(t, "GET", n, "/v1/kv/a", ""); r.status != 200 || r.body != "v1" {
+		t.Fatalf("after the refused requests a = %d %q, want v1 untouched", r.status, r.body)
+	}
+
+	// A bare if_absent is if_absent=true, as a bare pretty is pretty=true.
+	if r := do(t, "PUT", n, "/v1/kv/a?if_absent", "v2"); r.status != 409 {
+		t.Errorf("bare if_absent on an existing key: %d %s, want 409", r.status, r.body)
+	}
+	if r := do(t, "PUT", n, "/v1/kv/new?if_absent", "n"); r.status != 200 {
+		t.Errorf("bare if_absent on a new key: %d %s, want 200", r.status, r.body)
+	}
+	if r := do(t, "PUT", n, "/v1/kv/a?if_version="+v1+"&", "v3"); r.status != 200 {
+		t.Errorf("if_version and an empty pair: %d %s, want 200", r.status, r.body)
+	}
+	if r := do(t, "PUT", n, "/v1/kv/a?if_absent=false&consistency=strong&pretty", "v4"); r.status != 200 {
+		t.Errorf("if_absent=false, consistency and pretty: %d %s, want 200", r.status, r.body)
+	}
+	for _, path := range []string{
+		"/v1/kv/a?consistency=bounded&max_staleness=5s&pretty=true",
+		"/v1/kv?prefix=a&limit=1&after=&consistency=eventual&max_staleness=1s",
+	} {
+		if r := do(t, "GET", n, path, ""); r.status != 200 {
+			t.Errorf("GET %s: %d %s, want 200", path, r.status, r.body)
+		}
+	}
+}

@@ -1,8 +1,12 @@
 package node
 
 import (
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
+
+	"github.com/dialkv/dialkv/replication"
 )
 
 // query is a request's raw query string, read in place. A key request names a parameter or two,
@@ -53,4 +57,50 @@ func unescapeQuery(s string) (string, bool) {
 	}
 	u, err := url.QueryUnescape(s)
 	return u, err == nil
+}
+
+// The parameters each key request takes (docs/http-api.md), for query.check.
+var (
+	getParams    = []string{"consistency", "max_staleness", "pretty"}
+	listParams   = []string{"consistency", "max_staleness", "prefix", "limit", "after", "after_base64", "pretty"}
+	putParams    = []string{"consistency", "if_version", "if_absent", "pretty"}
+	deleteParams = []string{"consistency", "if_version", "pretty"}
+)
+
+// check refuses (replication.ErrInvalid) a query that names a parameter not in allowed, names
+// one twice, or holds a pair Get would skip (a ';' or an escape that does not decode). Get reads
+// the first value of a name and ignores every other pair, so without this a typo (if_verison,
+// consistancy), a doubled name (consistency=strong appended to a URL that already says
+// eventual) or an old-style ';' separator would quietly turn a compare-and-set into a plain
+// write, or a write or read into a weaker one than the caller asked for. At most 64 names.
+func (q query) check(allowed []string) error {
+	var seen uint64
+	rest := string(q)
+	for rest != "" {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if pair == "" {
+			continue
+		}
+		if strings.Contains(pair, ";") {
+			return fmt.Errorf("%w: query parameter %q holds a ';': separate parameters with '&' (and escape a ';' in a value as %%3B)", replication.ErrInvalid, pair)
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		name, ok := unescapeQuery(k)
+		if ok {
+			_, ok = unescapeQuery(v)
+		}
+		if !ok {
+			return fmt.Errorf("%w: query parameter %q is not URL-escaped properly", replication.ErrInvalid, pair)
+		}
+		i := slices.Index(allowed, name)
+		if i < 0 {
+			return fmt.Errorf("%w: unknown query parameter %q: this request takes %s", replication.ErrInvalid, name, strings.Join(allowed, ", "))
+		}
+		if seen&(1<<i) != 0 {
+			return fmt.Errorf("%w: query parameter %q is given twice: send it once", replication.ErrInvalid, name)
+		}
+		seen |= 1 << i
+	}
+	return nil
 }

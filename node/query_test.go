@@ -52,3 +52,16 @@ func FuzzQueryReadsAsParseQuery(f *testing.F) {
 		checkQueryLikeParseQuery(t, raw)
 	})
 }
+
+// check runs on every key request (the path dd1d92f made allocation-free): it must not allocate
+// when the query is good.
+func TestQueryCheckDoesNotAllocate(t *testing.T) {
+	q := query("consistency=bounded&max_staleness=2s&pretty")
+	if allocs := testing.AllocsPerRun(100, func() {
+		if err := q.check(getParams); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("check allocated %v times per call", allocs)
+	}
+}
