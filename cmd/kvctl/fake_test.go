@@ -32,6 +32,19 @@ type fakeCluster struct {
 	failAfter string
 	// sessionsSeen records the Dialkv-Session header of every request, in order.
 	sessionsSeen []string
+	// holdKey, when set, makes a request for that key wait, before it is served, until release
+	// is closed; arrived is closed when the first such request comes.
+	holdKey          string
+	arrived, release chan struct{}
+}
+
+// hold makes requests for key wait until the returned release is called; arrived is closed when
+// the first one comes.
+func (f *fakeCluster) hold(key string) (arrived <-chan struct{}, release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holdKey, f.arrived, f.release = key, make(chan struct{}), make(chan struct{})
+	return f.arrived, sync.OnceFunc(func() { close(f.release) })
 }
 
 func newFakeCluster(t *testing.T) *fakeCluster {
@@ -82,9 +95,17 @@ func (f *fakeCluster) fail(w http.ResponseWriter, status int, code, msg, version
 }
 
 func (f *fakeCluster) serveKey(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	key := r.PathValue("key")
+	f.mu.Lock()
+	if f.holdKey != "" && key == f.holdKey {
+		arrived, release := f.arrived, f.release
+		f.holdKey = ""
+		f.mu.Unlock()
+		close(arrived)
+		<-release
+		f.mu.Lock()
+	}
+	defer f.mu.Unlock()
 	q := r.URL.Query()
 	current, exists := f.versions[key]
 	switch r.Method {

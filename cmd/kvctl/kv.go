@@ -42,10 +42,21 @@ func newClient(o *options) (*client.Client, error) {
 // withSession runs fn with the session kept in --session FILE, if one was given: the token is
 // read before and written back after, also when fn failed (an error answer can carry a newer
 // token). Without --session, fn gets a nil session.
-func withSession(o *options, fn func(*client.Session) error) error {
+//
+// Runs that share FILE take turns (a lock on FILE.lock from reading the token to writing it
+// back): a server builds each answer's token on the one the request sent, so two runs that both
+// read the same token would each write back a token missing the other's request, and the one
+// that finished last would erase the other's write from the session (the next session read
+// could miss it).
+func withSession(ctx context.Context, o *options, fn func(*client.Session) error) error {
 	if o.session == "" {
 		return fn(nil)
 	}
+	unlock, err := lockFile(ctx, o.session+".lock")
+	if err != nil {
+		return fmt.Errorf("locking the session file: %w", err)
+	}
+	defer unlock()
 	before, err := readSessionFile(o.session)
 	if err != nil {
 		return err
@@ -147,7 +158,7 @@ func runGet(ctx context.Context, inv *invocation) error {
 	}
 	var value []byte
 	var meta client.Meta
-	err = withSession(o, func(s *client.Session) error {
+	err = withSession(ctx, o, func(s *client.Session) error {
 		var err error
 		value, meta, err = cl.Get(ctx, key, client.GetOptions{Consistency: o.consistency, MaxStaleness: o.maxStaleness, Session: s})
 		return err
@@ -209,7 +220,7 @@ func put(ctx context.Context, inv *invocation, opts client.PutOptions) error {
 	}
 	opts.Consistency = o.consistency
 	var meta client.Meta
-	err = withSession(o, func(s *client.Session) error {
+	err = withSession(ctx, o, func(s *client.Session) error {
 		opts.Session = s
 		var err error
 		meta, err = cl.Put(ctx, key, value, opts)
@@ -229,7 +240,7 @@ func runDel(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	var meta client.Meta
-	err = withSession(o, func(s *client.Session) error {
+	err = withSession(ctx, o, func(s *client.Session) error {
 		var err error
 		meta, err = cl.Delete(ctx, key, client.DeleteOptions{Consistency: o.consistency, IfVersion: o.version, Session: s})
 		return err
@@ -288,7 +299,7 @@ func runList(ctx context.Context, inv *invocation) error {
 	var last *client.ListResponse
 	var meta client.Meta
 	printed := 0
-	err = withSession(o, func(s *client.Session) error {
+	err = withSession(ctx, o, func(s *client.Session) error {
 		var err error
 		meta, err = cl.ListPages(ctx, o.prefix, client.ListOptions{
 			Consistency: o.consistency, MaxStaleness: o.maxStaleness, Limit: o.limit, After: o.after, Session: s,

@@ -239,6 +239,43 @@ func TestSessionFile(t *testing.T) {
 	}
 }
 
+// TestSessionFileConcurrentRuns: two kvctl runs that share a session file take turns, so the
+// one that finishes last leaves a token built on the other's (the server builds each answer's
+// token on the request's). Writing back whichever answered last would drop the other run's
+// write from the session.
+func TestSessionFileConcurrentRuns(t *testing.T) {
+	f := newFakeCluster(t)
+	file := filepath.Join(t.TempDir(), "session")
+	arrived, release := f.hold("slow")
+	defer release()
+
+	done := make(chan result, 2)
+	go func() { done <- kvctl(t, nil, "", "put", "slow", "v", "--session", file, "--endpoints", f.addr()) }()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first run's request never reached the server")
+	}
+	go func() { done <- kvctl(t, nil, "", "put", "k", "v", "--session", file, "--endpoints", f.addr()) }()
+	// The second run must wait for the first. Give it the time to get its request through if it
+	// does not (a bounded wait for something that must not happen), then let the first finish.
+	for deadline := time.Now().Add(300 * time.Millisecond); len(f.sessions()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	release()
+	for range 2 {
+		if r := <-done; r.code != 0 {
+			t.Fatalf("kvctl put: exit %d, stderr %q", r.code, r.stderr)
+		}
+	}
+	if got, want := f.sessions(), []string{"", "tok-1"}; !slices.Equal(got, want) {
+		t.Errorf("session headers sent = %q, want %q: the runs did not take turns", got, want)
+	}
+	if b, _ := os.ReadFile(file); strings.TrimSpace(string(b)) != "tok-2" {
+		t.Errorf("session file holds %q, want tok-2 (built on both runs' requests)", b)
+	}
+}
+
 func TestEndpointsFromEnvironment(t *testing.T) {
 	f := newFakeCluster(t)
 	env := map[string]string{"KV_ENDPOINTS": "127.0.0.1:1," + f.addr()}
