@@ -95,7 +95,10 @@ func writeSessionFile(path, token string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to a temporary file next to path and renames it over path.
+// writeFileAtomic writes data to a temporary file next to path and renames it over path. The
+// data is synced before the rename and the directory after it: without the first, a machine that
+// crashes soon after can come back with path renamed but empty (delayed allocation), which a
+// session file would read as a new, empty session; without the second, with the old contents.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -110,6 +113,9 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err == nil {
 		err = f.Chmod(perm)
 	}
+	if err == nil {
+		err = f.Sync()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -118,8 +124,15 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
 	}
-	return err
+	// Best effort: the new contents are in place either way, and not every system can sync a
+	// directory.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // checkStaleness rejects a --max-staleness that the read would not honour: the client sends
