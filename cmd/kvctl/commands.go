@@ -78,7 +78,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.BoolVar(&o.help, "h", false, "show help")
 	fs.BoolVar(&o.help, "help", false, "show help")
 
-	fs.StringVar(&o.version, "version", "", "write only if the key's current `VERSION` is this one")
+	fs.StringVar(&o.version, "version", "", "write only if the key's current `VERSION` is this one (an empty one is an error, not \"no condition\")")
 	fs.BoolVar(&o.absent, "absent", false, "write only if the key does not exist")
 	fs.StringVar(&o.prefix, "prefix", "", "list keys that start with `PREFIX` (default: all)")
 	fs.IntVar(&o.limit, "limit", 0, "list at most `N` keys (default: every key, read page by page)")

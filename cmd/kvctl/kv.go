@@ -198,8 +198,21 @@ func runGet(ctx context.Context, inv *invocation) error {
 	return err
 }
 
+// checkVersion rejects a --version given empty (`kvctl put k v --version "$V"` with V unset or
+// a failed lookup): the client takes an empty version for none, so the write would go ahead
+// unconditionally and overwrite the value the condition was there to protect.
+func checkVersion(o *options) error {
+	if o.given["version"] && o.version == "" {
+		return usageErrorf("--version must not be empty (leave it out for an unconditional write)")
+	}
+	return nil
+}
+
 func runPut(ctx context.Context, inv *invocation) error {
 	o := inv.opts
+	if err := checkVersion(o); err != nil {
+		return err
+	}
 	if o.version != "" && o.absent {
 		return usageErrorf("--version and --absent exclude each other")
 	}
@@ -208,6 +221,9 @@ func runPut(ctx context.Context, inv *invocation) error {
 
 func runCAS(ctx context.Context, inv *invocation) error {
 	o := inv.opts
+	if err := checkVersion(o); err != nil {
+		return err
+	}
 	if (o.version == "") == !o.absent {
 		return usageErrorf("kvctl cas needs exactly one of --version V or --absent")
 	}
@@ -244,6 +260,9 @@ func put(ctx context.Context, inv *invocation, opts client.PutOptions) error {
 
 func runDel(ctx context.Context, inv *invocation) error {
 	o := inv.opts
+	if err := checkVersion(o); err != nil {
+		return err
+	}
 	key := inv.args[0]
 	if err := checkKey(key); err != nil {
 		return err

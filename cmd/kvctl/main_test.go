@@ -239,6 +239,27 @@ func TestSessionFile(t *testing.T) {
 	}
 }
 
+// TestEmptyVersionIsRefused: a --version that expands to nothing (`--version "$V"`, V unset)
+// must not become an unconditional write or delete of the value it was meant to protect.
+func TestEmptyVersionIsRefused(t *testing.T) {
+	f := newFakeCluster(t)
+	mustKvctl(t, f.addr(), "put", "k", "keep")
+	for _, args := range [][]string{
+		{"put", "k", "lost", "--version", ""},
+		{"put", "k", "lost", "--version="},
+		{"cas", "k", "lost", "--version", "", "--absent"},
+		{"del", "k", "--version", ""},
+	} {
+		r := kvctl(t, nil, "", append(args, "--endpoints", f.addr())...)
+		if r.code != 2 || !strings.Contains(r.stderr, "--version must not be empty") {
+			t.Errorf("kvctl %q: exit %d, stderr %q; want exit 2, --version must not be empty", args, r.code, r.stderr)
+		}
+	}
+	if r := mustKvctl(t, f.addr(), "get", "k"); r.stdout != "keep" {
+		t.Errorf("after the refused commands k = %q, want keep", r.stdout)
+	}
+}
+
 // TestSessionFileConcurrentRuns: two kvctl runs that share a session file take turns, so the
 // one that finishes last leaves a token built on the other's (the server builds each answer's
 // token on the request's). Writing back whichever answered last would drop the other run's
