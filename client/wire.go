@@ -49,7 +49,7 @@ const (
 	CodeNoLeader       = "no_leader"       // 503: no leader known within the wait; the request was never proposed
 	CodeUnavailable    = "unavailable"     // 503: the node cannot serve this level now (a staleness bound, a session it is behind); another node may
 	CodeOutcomeUnknown = "outcome_unknown" // 504: the write may or may not have been applied
-	CodeTimeout        = "timeout"         // 504: a read could not complete in time; nothing was changed
+	CodeTimeout        = "timeout"         // 504: a read, or a write's proposal or forwarding, could not complete in time; nothing was changed
 	CodeInternal       = "internal"        // 500
 	CodeNotImplemented = "not_implemented" // 501: a level this version does not serve yet
 	CodeForbidden      = "forbidden"       // 403: e.g. fault injection on a node not started for tests
