@@ -175,10 +175,19 @@ func New(cfg Config) (*Node, error) {
 	gossipCfg.Logger = logger.With("component", "gossip", "node", cfg.ID)
 	gossipCfg.Faults = faults
 	// Rejoin every gossip address the committed members table remembers, not only the flags:
-	// memberlist itself forgets everything on restart.
+	// memberlist itself forgets everything on restart. Gossip lists every member and removed id
+	// as dead until it hears from it, so that the committer submits the writes this node holds
+	// of one that never returns (deadPeers), as it would have before the restart.
+	gossipCfg.Known = map[string]string{}
 	for id, m := range n.memberTable() {
 		if id != cfg.ID && m.GossipAddr != "" {
 			gossipCfg.Peers = append(gossipCfg.Peers, m.GossipAddr)
+		}
+		gossipCfg.Known[id] = m.GossipAddr
+	}
+	for id := range n.removedMembers() {
+		if _, ok := gossipCfg.Known[id]; !ok {
+			gossipCfg.Known[id] = ""
 		}
 	}
 	n.gossip, err = eventual.Open(gossipCfg, tentativeStore{n})

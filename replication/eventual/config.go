@@ -43,6 +43,14 @@ type Config struct {
 	// membership is not persisted, and after a partition longer than GossipToTheDeadTime the
 	// sides would otherwise forget each other for good.
 	Peers []string
+	// Known names members the node knows of from elsewhere (its committed members table, and
+	// the ids removed from the cluster), id → gossip address ("" when none is known). Membership
+	// is not persisted: after a restart, memberlist never reports a member that is gone for
+	// good, not even as dead. The engine lists each known member as dead from its start until
+	// memberlist reports it, so that the node can act on a member that never comes back (its
+	// committer submits such a member's writes after DeadCommitDelay, as it would have before
+	// the restart).
+	Known map[string]string
 	// Label is memberlist's packet and stream label: clusters with different labels on one
 	// network never mix. The internal HTTP endpoints check it too.
 	Label string

@@ -105,6 +105,9 @@ func Open(cfg Config, st Store) (*Engine, error) {
 	if e.client == nil {
 		e.client, e.ownClient = defaultHTTPClient(), true
 	}
+	for id, addr := range cfg.Known {
+		e.members.remember(id, addr)
+	}
 	e.setMeta(false)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.queue = &memberlist.TransmitLimitedQueue{NumNodes: e.members.liveCount}

@@ -63,6 +63,17 @@ func (t *memberTable) observe(n *memberlist.Node, state MemberState) (changed bo
 	return changed, *cur
 }
 
+// remember lists a member the node knows of from elsewhere (Config.Known) as dead from now,
+// unless memberlist has reported it already.
+func (t *memberTable) remember(id, gossipAddr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id == t.self || t.byID[id] != nil {
+		return
+	}
+	t.byID[id] = &Member{ID: id, GossipAddr: gossipAddr, State: StateDead, Since: t.now()}
+}
+
 // setStateLocked moves m to state, stamping Since on a change.
 func (t *memberTable) setStateLocked(m *Member, state MemberState) bool {
 	if m.State == state {
