@@ -14,6 +14,7 @@ import (
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
+	"github.com/dialkv/dialkv/replication/store"
 )
 
 // tentativeStore is the store as the gossip engine sees it: merging also moves this node's
@@ -159,7 +160,7 @@ func (n *Node) runCommitter() {
 			continue
 		}
 		report := time.Since(lastReport) >= reportInterval && n.tombstonesPending()
-		ws, indexed, watermark, err := n.nextBatch(submitted, report)
+		ws, indexed, watermark, full, err := n.nextBatch(submitted, report)
 		if err != nil {
 			n.logger.Error("committer: reading pending writes", "err", err)
 			continue
@@ -206,7 +207,7 @@ func (n *Node) runCommitter() {
 			}
 		}
 		n.pending.forget(done)
-		if len(ws) == maxCommitBatch {
+		if full {
 			select { // more are waiting: go again at once
 			case n.commitWake <- struct{}{}:
 			default:
@@ -215,7 +216,52 @@ func (n *Node) runCommitter() {
 	}
 }
 
-const maxCommitBatch = 512
+// A committer batch holds at most maxCommitBatch writes and, unless it is a single write, at
+// most maxCommitBytes of keys and values. It is one Raft entry, posted whole to the leader within
+// LeaderWait, and every node reads it into memory at once: a backlog of large values (a node cut
+// off from the leader for a while, with values of up to --max-value-size) used to go as one batch
+// of hundreds of MiB, which never reached the leader in time, or at all past handleCommit's limit,
+// so none of those writes was ever committed.
+const (
+	maxCommitBatch = 512
+	maxCommitBytes = 4 << 20
+)
+
+// commitSize approximates w's share of a committer batch, in bytes.
+func commitSize(w replication.Write) int {
+	return len(w.Key) + len(w.Value.Data) + len(w.Value.Version.Node) + 32
+}
+
+// batchBudget fills one committer batch: fits reports whether a write of size bytes still goes
+// in, and counts it if so.
+type batchBudget struct{ writes, bytes int }
+
+func (b *batchBudget) fits(size int) bool {
+	if b.writes >= maxCommitBatch || b.writes > 0 && b.bytes+size > maxCommitBytes {
+		return false
+	}
+	b.writes++
+	b.bytes += size
+	return true
+}
+
+// commitChunk is how many of ws, from the front, make one committer batch (at least one).
+func commitChunk(ws []replication.Write) int {
+	var b batchBudget
+	for i, w := range ws {
+		if !b.fits(commitSize(w)) {
+			return i
+		}
+	}
+	return len(ws)
+}
+
+// maxCommitBody bounds the body of a committer batch that handleCommit reads: 256 MiB, what
+// nodes that did not bound their batches in bytes may still send, or more when --max-value-size
+// makes a batch of one write larger.
+func (n *Node) maxCommitBody() int64 {
+	return max(256<<20, 2*(maxCommitBytes+n.cfg.MaxValueSize+store.MaxKeySize))
+}
 
 // clockFloorSlack is how far above a reported watermark the committer records the clock floor,
 // so that it writes one (an fsync) about once per reportInterval, not with every batch. A node
@@ -249,7 +295,8 @@ type writeID struct {
 
 func writeKey(w replication.Write) writeID { return writeID{key: w.Key, version: w.Value.Version} }
 
-// nextBatch collects up to maxCommitBatch writes to commit: this node's own, from the pending
+// nextBatch collects one batch of writes to commit (maxCommitBatch, maxCommitBytes; full reports
+// that more wait): this node's own, from the pending
 // index and read back from the tentative layer (the first indexed of ws), or, while the index
 // is not complete, from a scan of the layer, which then seeds it; and those of peers gossip has
 // had dead (a scan). Writes in submitted, recently committed, are left out of scans (and
@@ -258,34 +305,38 @@ func writeKey(w replication.Write) writeID { return writeID{key: w.Key, version:
 // Whenever it scans, and always with report, it also returns a watermark: no tentative write this
 // node holds (of any origin) is older than it, and neither is any write it will still
 // acknowledge. Otherwise the watermark is zero: no report.
-func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []replication.Write, indexed int, watermark consistency.Version, err error) {
+func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []replication.Write, indexed int, watermark consistency.Version, full bool, err error) {
 	for w, at := range submitted {
 		if time.Since(at) > resubmitAfter {
 			delete(submitted, w)
 		}
 	}
+	var budget batchBudget
 	sample, complete, gen := n.pending.sample(maxCommitBatch)
 	if complete && len(sample) > 0 {
-		if ws, err = n.ownPending(sample); err != nil {
-			return nil, 0, consistency.Version{}, err
+		if ws, full, err = n.ownPending(sample, &budget); err != nil {
+			return nil, 0, consistency.Version{}, false, err
 		}
 	}
 	indexed = len(ws)
 	dead := n.deadPeers()
 	if complete && len(dead) == 0 && !report {
-		return ws, indexed, consistency.Version{}, nil
+		return ws, indexed, consistency.Version{}, full, nil
 	}
 	// The floor first, then the scan: a write stamped before the floor was read is either still
 	// in flight (and the floor is not newer than it) or already durable, so the scan sees it.
 	floor := n.stamps.floor(n.clock)
 	room := maxCommitBatch - len(ws)
+	if full {
+		room = 0 // the scan only finds the watermark: the batch is full already
+	}
 	include := func(origin string) bool {
 		return room > 0 && (dead[origin] || !complete && origin == n.cfg.ID)
 	}
 	limit := room + len(submitted)
 	scanned, sum, err := n.store.PendingTentative(include, limit)
 	if err != nil {
-		return nil, 0, consistency.Version{}, err
+		return nil, 0, consistency.Version{}, false, err
 	}
 	var own []replication.Write
 	for _, w := range scanned {
@@ -295,10 +346,13 @@ func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []rep
 		if w.Origin() == n.cfg.ID {
 			own = append(own, w)
 		}
-		if len(ws) < maxCommitBatch {
-			ws = append(ws, w)
+		if full || !budget.fits(commitSize(w)) {
+			full = true
+			continue
 		}
+		ws = append(ws, w)
 	}
+	full = full || len(ws) == maxCommitBatch
 	if !complete && room > 0 && len(scanned) < limit {
 		// The scan returned every pending write of this node (and of the dead): seed the index.
 		n.pending.seed(own, gen)
@@ -307,36 +361,47 @@ func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []rep
 	if !sum.Oldest.IsZero() && watermark.Newer(sum.Oldest) {
 		watermark = sum.Oldest
 	}
-	return ws, indexed, watermark, nil
+	return ws, indexed, watermark, full, nil
 }
 
+// ownPendingRead is how many indexed writes ownPending reads from the tentative layer at once:
+// it stops reading once the batch is full, so a backlog of large values is not read whole.
+const ownPendingRead = 32
+
 // ownPending reads the indexed writes back from the tentative layer, the truth: it returns those
-// the layer still holds as this node's (a newer version of the key than indexed included), and
-// forgets the others, committed or superseded by a newer write of another node.
-func (n *Node) ownPending(ids []writeID) ([]replication.Write, error) {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = id.key
-	}
-	held, err := n.store.GetTentative(keys)
-	if err != nil {
-		return nil, err
-	}
-	byKey := make(map[string]replication.Write, len(held))
-	for _, w := range held {
-		byKey[w.Key] = w
-	}
-	var ws []replication.Write
+// the layer still holds as this node's (a newer version of the key than indexed included), as
+// many as budget lets in (full reports that some were left for the next batch), and forgets the
+// others it read, committed or superseded by a newer write of another node.
+func (n *Node) ownPending(ids []writeID, budget *batchBudget) (ws []replication.Write, full bool, err error) {
 	var gone []writeID
-	for _, id := range ids {
-		if w, ok := byKey[id.key]; ok && w.Origin() == n.cfg.ID && !id.version.Newer(w.Value.Version) {
-			ws = append(ws, w)
-		} else {
-			gone = append(gone, id)
+	defer func() { n.pending.forget(gone) }()
+	for start := 0; start < len(ids) && !full; start += ownPendingRead {
+		chunk := ids[start:min(start+ownPendingRead, len(ids))]
+		keys := make([]string, len(chunk))
+		for i, id := range chunk {
+			keys[i] = id.key
+		}
+		held, err := n.store.GetTentative(keys)
+		if err != nil {
+			return nil, false, err
+		}
+		byKey := make(map[string]replication.Write, len(held))
+		for _, w := range held {
+			byKey[w.Key] = w
+		}
+		for _, id := range chunk {
+			w, ok := byKey[id.key]
+			switch {
+			case !ok || w.Origin() != n.cfg.ID || id.version.Newer(w.Value.Version):
+				gone = append(gone, id)
+			case full || !budget.fits(commitSize(w)):
+				full = true
+			default:
+				ws = append(ws, w)
+			}
 		}
 	}
-	n.pending.forget(gone)
-	return ws, nil
+	return ws, full, nil
 }
 
 // deadPeers are the members gossip has had dead (or gone) for at least DeadCommitDelay, and
@@ -401,9 +466,14 @@ func (n *Node) postPeer(ctx context.Context, addr, path string, body []byte, for
 
 // handleCommit proposes a peer's committer batch. Leader only.
 func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 256<<20))
+	limit := n.maxCommitBody()
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		writeError(w, fmt.Errorf("%w: %v", replication.ErrInvalid, err))
+		return
+	}
+	if int64(len(body)) > limit {
+		writeError(w, fmt.Errorf("%w: a committer batch over the %d-byte limit", replication.ErrTooLarge, limit))
 		return
 	}
 	cmd, err := replication.DecodeCommand(body)

@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -214,9 +216,9 @@ func TestCommitterChecksItsIndexAgainstTheTentativeLayer(t *testing.T) {
 		{key: "gone", version: v(base+1, "n1")},
 	}
 	n.pending.add([]replication.Write{w("held", ids[0].version), w("newer-here", ids[1].version), w("taken-over", ids[2].version), w("gone", ids[3].version)})
-	ws, err := n.ownPending(ids)
-	if err != nil {
-		t.Fatal(err)
+	ws, full, err := n.ownPending(ids, &batchBudget{})
+	if err != nil || full {
+		t.Fatalf("ownPending: full %v, err %v", full, err)
 	}
 	got := map[string]consistency.Version{}
 	for _, w := range ws {
@@ -491,5 +493,58 @@ func TestNewestNeverAnswersBelowWhatTheNodeHeld(t *testing.T) {
 	checkHook()
 	if got, _ := consistency.ParseVersion(r.header.Get(client.HeaderVersion)); r.status != 200 || r.body != "newer" || held.Newer(got) {
 		t.Errorf("session read after the session wrote %v: %d %q (version %v)", held, r.status, r.body, got)
+	}
+}
+
+// The committer's batches are bounded in bytes as well as in writes, whether it scans the
+// tentative layer (after a start, its index of pending writes is not complete) or takes its own
+// writes from the index, so that each reaches the leader whole and in time
+// (TestCommitterCommitsABacklogOfLargeValues, without -race, shows a backlog that otherwise
+// never commits). Batch after batch, the backlog drains.
+func TestCommitterBatchesAreBoundedInBytes(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.disableCommitter = true
+		c.MaxValueSize = 2 << 20
+	})
+	n := tc.nodes[0]
+	const valueSize = 1 << 20
+	value := strings.Repeat("v", valueSize)
+	keys := 3 * maxCommitBytes / valueSize
+	for i := range keys {
+		if r := do(t, "PUT", n, fmt.Sprintf("/v1/kv/big%03d?consistency=eventual", i), value); r.status != 200 {
+			t.Fatalf("eventual put: %d %s", r.status, r.body)
+		}
+	}
+	submitted := map[writeID]time.Time{}
+	for batches := 0; n.pending.size() > 0 || batches == 0; batches++ {
+		if batches > keys {
+			t.Fatalf("%d batches and %d writes still pending", batches, n.pending.size())
+		}
+		ws, indexed, _, _, err := n.nextBatch(submitted, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := 0
+		for _, w := range ws {
+			size += len(w.Key) + len(w.Value.Data)
+		}
+		if len(ws) > 1 && size > maxCommitBytes {
+			t.Fatalf("a batch of %d writes, %d bytes: over the %d-byte bound", len(ws), size, maxCommitBytes)
+		}
+		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Writes: ws}
+		if err := n.submitBatch(context.Background(), cmd); err != nil {
+			t.Fatal(err)
+		}
+		done := make([]writeID, len(ws))
+		for i, w := range ws {
+			done[i] = writeKey(w)
+			if i >= indexed {
+				submitted[done[i]] = time.Now()
+			}
+		}
+		n.pending.forget(done)
+	}
+	for i := range keys {
+		awaitCommitted(t, n, fmt.Sprintf("big%03d", i), value)
 	}
 }

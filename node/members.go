@@ -229,7 +229,7 @@ func (n *Node) handOver(ctx context.Context) (int, error) {
 	}
 	handed := 0
 	for len(held) > 0 {
-		batch := held[:min(len(held), maxCommitBatch)]
+		batch := held[:commitChunk(held)]
 		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Writes: batch}
 		if err := n.submitToAnyLeader(ctx, cmd.Encode()); err != nil {
 			return handed, err
