@@ -12,8 +12,11 @@ import (
 )
 
 const (
-	// digestPageEntries bounds the entries of one digest page (~40 bytes each).
+	// digestPageEntries bounds the entries of one digest page (~40 bytes each with short keys);
+	// the transfer budget bounds its bytes.
 	digestPageEntries = 16384
+	// digestEntryOverhead is about what an entry of a digest page costs beyond its key.
+	digestEntryOverhead = 24
 	// maxPageExchanges bounds how often one round re-asks for a page whose answer was truncated;
 	// the next round continues.
 	maxPageExchanges = 8
@@ -63,8 +66,8 @@ func (e *Engine) reconcile(ctx context.Context, addr string) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	for start := 0; ; start += e.cfg.digestPageEntries {
-		end := min(start+e.cfg.digestPageEntries, len(keys))
+	for start := 0; ; {
+		end := e.digestPageEnd(keys, start)
 		page := &digestPage{Sender: e.cfg.NodeID, Entries: make(map[string]consistency.Version, end-start)}
 		if start > 0 {
 			page.From = keys[start]
@@ -81,7 +84,24 @@ func (e *Engine) reconcile(ctx context.Context, addr string) error {
 		if end >= len(keys) {
 			return nil
 		}
+		start = end
 	}
+}
+
+// digestPageEnd returns where the digest page of the sorted keys that begins at start ends:
+// after digestPageEntries keys, or once they fill the transfer budget (keys may be up to 32 KiB
+// each, and a page, or the list of keys the peer answers with, larger than maxBody would be
+// refused every round), but never before one key.
+func (e *Engine) digestPageEnd(keys []string, start int) int {
+	end, size := start, 0
+	for end < len(keys) && end-start < e.cfg.digestPageEntries {
+		size += len(keys[end]) + digestEntryOverhead
+		if size > e.cfg.transferBudget && end > start {
+			break
+		}
+		end++
+	}
+	return end
 }
 
 func (e *Engine) reconcilePage(ctx context.Context, addr string, page *digestPage) error {

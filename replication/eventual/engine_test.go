@@ -194,6 +194,37 @@ func TestAntiEntropyAloneHeals(t *testing.T) {
 	}
 }
 
+// TestAntiEntropyPagesOfLongKeys reconciles a tentative layer whose keys alone (up to 32 KiB
+// each, as the store allows) add up to more than an internal request body may carry: digest
+// pages are bounded in bytes as well as in entries, or the peer refuses the page every round and
+// anti-entropy never repairs anything.
+func TestAntiEntropyPagesOfLongKeys(t *testing.T) {
+	nodes := startCluster(t, 2, func(_ int, c *Config) {
+		c.AntiEntropyInterval = time.Hour
+		c.DropGossipFrom = func(string) bool { return true }
+	})
+	n1, n2 := nodes[0], nodes[1]
+	const keySize = 32 << 10
+	keys := maxBody/keySize + 64
+	now := time.Now().UnixNano()
+	ws := make([]replication.Write, keys)
+	for i := range ws {
+		key := fmt.Sprintf("%05d", i) + strings.Repeat("k", keySize-5)
+		ws[i] = put(key, "v", stamp(now+int64(i), "n1"))
+	}
+	if _, err := n1.store.MergeTentative(ws); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.e().reconcile(context.Background(), n2.cfg.HTTPAddr); err != nil {
+		t.Fatalf("reconcile: %v", err)
+	}
+	for _, w := range ws {
+		if !n2.store.has(w.Key, w.Value.Version) {
+			t.Fatalf("n2 lacks %.5s... after a round of anti-entropy", w.Key)
+		}
+	}
+}
+
 // TestAntiEntropyPagesAndTruncation drives reconciliation with tiny pages and transfer budgets,
 // so digests are split and answers cut short, and checks both sides still converge.
 func TestAntiEntropyPagesAndTruncation(t *testing.T) {
