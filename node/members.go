@@ -487,13 +487,27 @@ func (n *Node) forgetRemovedPeers() {
 	if len(removed) == 0 {
 		return
 	}
+	var gone []string
 	for _, m := range n.gossip.Members() {
-		if !removed[m.ID] || m.ID == n.cfg.ID || !n.goneFor(m) {
-			continue
+		if removed[m.ID] && m.ID != n.cfg.ID && n.goneFor(m) {
+			gone = append(gone, m.ID)
 		}
-		held, _, err := n.store.PendingTentative(func(origin string) bool { return origin == m.ID }, 1)
-		if err == nil && len(held) == 0 && n.gossip.Forget(m.ID) {
-			n.logger.Info("removed member forgotten by gossip", "id", m.ID)
+	}
+	if len(gone) == 0 {
+		return
+	}
+	// One scan for them all (gossip lists every id ever removed as dead after a restart), reading
+	// versions only: include records the origins held and decodes nothing.
+	held := map[string]bool{}
+	if _, _, err := n.store.PendingTentative(func(origin string) bool {
+		held[origin] = true
+		return false
+	}, 0); err != nil {
+		return
+	}
+	for _, id := range gone {
+		if !held[id] && n.gossip.Forget(id) {
+			n.logger.Info("removed member forgotten by gossip", "id", id)
 		}
 	}
 }
