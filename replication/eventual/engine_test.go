@@ -469,3 +469,27 @@ func TestBroadcastQueueIsBounded(t *testing.T) {
 		return s.BroadcastsQueued == 51 && s.QueueDepth <= 10 && s.BroadcastsDropped >= 40
 	})
 }
+
+// Members the node knows of from elsewhere (Config.Known) are listed dead from the engine's
+// start until memberlist reports them: after a restart memberlist never reports a member that
+// is gone for good, and the node must still see it gone. One that is up turns alive.
+func TestKnownMembersAreDeadUntilHeardFrom(t *testing.T) {
+	t.Parallel()
+	n1 := newTestNode(t, "n1", nil)
+	before := time.Now()
+	n2 := newTestNode(t, "n2", func(c *Config) {
+		c.Peers = []string{n1.e().LocalAddr()}
+		c.Known = map[string]string{"n1": n1.e().LocalAddr(), "ghost": "127.0.0.1:1", "n2": "ignored"}
+	})
+	waitAllAlive(t, []*testNode{n1, n2}, 10*time.Second)
+	ghost, ok := memberState(n2, "ghost")
+	if !ok || ghost.State != StateDead || ghost.Since.Before(before) || ghost.GossipAddr != "127.0.0.1:1" {
+		t.Errorf("the known member that never answers: %+v (listed %v), want dead since the start at 127.0.0.1:1", ghost, ok)
+	}
+	if self, _ := memberState(n2, "n2"); self.State != StateAlive || self.GossipAddr != n2.e().LocalAddr() {
+		t.Errorf("n2 sees itself as %+v", self)
+	}
+	if !n2.e().Forget("ghost") {
+		t.Error("a known member that never answered cannot be forgotten")
+	}
+}
