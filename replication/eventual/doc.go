@@ -41,7 +41,8 @@
 //   - LocalState is empty: memberlist sends it whole on every push/pull. Data goes over HTTP.
 //   - *memberlist.Node is read only inside event callbacks (memberlist rewrites those structs in
 //     place); the engine keeps its own member table, which also remembers members memberlist
-//     has forgotten (reported dead or left until Forget).
+//     has forgotten (reported dead or left until Forget), and lists the members the node knows
+//     of from elsewhere (Config.Known) as dead from its start until memberlist reports them.
 //   - Membership is not persisted, so the engine re-joins, forever, every configured or once-known
 //     peer that is not alive, and syncs with one random live peer each RejoinInterval.
 //   - Member states: alive, dead and left come from memberlist's callbacks (left is told apart
