@@ -11,7 +11,7 @@ import (
 // never sees the dead one in gossip: the survivors must still commit its writes, which they hold
 // and nobody else does (DESIGN.md: no acknowledged write depends on one node surviving).
 func TestSurvivorsRestartedAfterAPeerDiedStillCommitItsWrites(t *testing.T) {
-	const delay = 2 * time.Second
+	const delay = 3 * time.Second
 	tc := startCluster(t, 3, func(i int, c *Config) {
 		c.DeadCommitDelay = delay
 		if i == 2 {
