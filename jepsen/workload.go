@@ -311,6 +311,33 @@ func (w *Worker) read(cl *client.Client, key, level string, bound time.Duration,
 	return op
 }
 
+// listSession lists prefix at the session level and records what it showed of each of keys as
+// a session read of that key (absent when not listed), all invoked before the list and completed
+// after it, so that CheckSessions holds a list to what it holds reads to: read-your-writes and
+// monotonic reads.
+func (w *Worker) listSession(cl *client.Client, prefix string, keys []string, sess *client.Session) {
+	ops := make([]*Op, len(keys))
+	for i, key := range keys {
+		ops[i] = &Op{F: FRead, Key: key, Level: client.ConsistencySession, Process: w.Process, Workload: w.workload, Node: w.Node.ID, Session: w.Session}
+		w.env.rec.Invoke(ops[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.env.opTimeout)
+	items, meta, err := cl.List(ctx, prefix, client.ListOptions{Consistency: client.ConsistencySession, Session: sess})
+	cancel()
+	listed := map[string]client.KV{}
+	for _, it := range items {
+		listed[it.Key] = it
+	}
+	for _, op := range ops {
+		classify(op, meta, err)
+		if err == nil {
+			it, ok := listed[op.Key]
+			op.Value, op.Version, op.State, op.Absent = string(it.Value), it.Version, it.State, !ok
+		}
+		w.env.rec.Complete(op)
+	}
+}
+
 func (w *Worker) write(cl *client.Client, key, value, level string, sess *client.Session) *Op {
 	op := &Op{F: FWrite, Key: key, Value: value, Level: level}
 	w.do(op, func(ctx context.Context) (client.Meta, error) {

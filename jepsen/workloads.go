@@ -176,7 +176,9 @@ func (s *sessionWorkload) burst(ctx context.Context, w *Worker, sess *client.Ses
 //   - a strong delete and a session read (the key is left absent, so that the next cycle's
 //     write goes to an absent key: a delete judged without that write then finds nothing);
 //   - the same, then a strong create-if-absent and a session read;
-//   - a strong create-if-absent, which must conflict with the write, and a session read.
+//   - a strong create-if-absent, which must conflict with the write, and a session read;
+//   - a session list of the session's own keys, which must show the write (lists read the
+//     committed layer: the node commits the session's writes in the range first).
 //
 // The node taking the delete or the create may not have the write yet, and must still order its
 // operation after it (docs/http-api.md, Sessions, last paragraph): judged without it, the
@@ -198,7 +200,15 @@ func (s *sessionWorkload) deleteCycle(ctx context.Context, w *Worker, sess *clie
 	for len(w.env.nodes) > 1 && w.Node == origin {
 		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
 	}
-	variant := w.Rng.IntN(3)
+	variant := w.Rng.IntN(4)
+	if variant == 3 {
+		own := make([]string, sessionOwnKeys)
+		for j := range own {
+			own[j] = fmt.Sprintf("%s/d%d-%d", s.Name(), w.Session, j)
+		}
+		w.listSession(w.env.roaming[w.Node.ID], fmt.Sprintf("%s/d%d-", s.Name(), w.Session), own, sess)
+		return
+	}
 	if variant < 2 {
 		w.del(w.env.roaming[w.Node.ID], key, client.ConsistencyStrong, sess)
 		if !s.roam(ctx, w) {
