@@ -45,6 +45,9 @@ type Config struct {
 	// ProposalBatch 1 turns packing off (one entry per write, as before CmdBatch existed).
 	ProposalBatch    int
 	ProposalInflight int
+	// ProposalBytes caps the encoded commands packed into one log entry (a command larger than
+	// it is an entry of its own): a batch over it becomes several entries. 0 takes the default.
+	ProposalBytes int
 
 	// Transport, when set, replaces the TCP transport (tests use raft's in-memory one).
 	Transport raft.Transport
@@ -52,6 +55,11 @@ type Config struct {
 	Faults *fault.Injector
 	Logger *slog.Logger
 }
+
+// DefaultProposalBytes is the default ProposalBytes: big enough that small writes never reach
+// it (256 writes of up to ~16 KiB fit), small enough that a log entry stays a few MiB however
+// large the values (AppendEntries carries up to MaxAppendEntries of them).
+const DefaultProposalBytes = 4 << 20
 
 // DefaultConfig returns production settings: hashicorp/raft's timings, bigger batches.
 func DefaultConfig() Config {
@@ -66,6 +74,7 @@ func DefaultConfig() Config {
 		MaxAppendEntries:   64,
 		ProposalBatch:      256,
 		ProposalInflight:   2,
+		ProposalBytes:      DefaultProposalBytes,
 	}
 }
 

@@ -77,6 +77,9 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	if cfg.ProposalInflight <= 0 {
 		cfg.ProposalInflight = defaults.ProposalInflight
 	}
+	if cfg.ProposalBytes <= 0 {
+		cfg.ProposalBytes = defaults.ProposalBytes
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

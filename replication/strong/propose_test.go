@@ -2,6 +2,7 @@ package strong
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -143,5 +144,73 @@ func TestProposalBatchOneKeepsOneEntryPerWrite(t *testing.T) {
 	wg.Wait()
 	if got := leader.eng.stats.proposalEntries.Load() - before; got != 8 {
 		t.Errorf("8 writes with ProposalBatch 1 took %d entries, want 8", got)
+	}
+}
+
+// A batch of proposals larger than ProposalBytes goes into the log as several entries, none
+// over the cap unless one proposal alone is; small proposals are still packed together, and
+// every caller gets its own result.
+func TestProposalEntriesStayUnderProposalBytes(t *testing.T) {
+	const capBytes = 16 << 10
+	tc := newTestCluster(t, 1, func(c *Config) { c.ProposalBytes = capBytes })
+	leader := tc.leader()
+	clock := consistency.NewClock(leader.id, nil)
+	value := make([]byte, 3<<10)
+	huge := make([]byte, 2*capBytes)
+	first, err := leader.eng.logs.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			var cmds []*replication.Command
+			for i := range 32 {
+				v := value
+				if w == 0 && i == 16 {
+					v = huge
+				}
+				cmds = append(cmds, &replication.Command{Type: replication.CmdPut, Key: fmt.Sprintf("w%d/%d", w, i), Value: v, Stamp: clock.Now()})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for i, err := range func() []error { _, errs := leader.eng.ProposeAll(ctx, cmds); return errs }() {
+				if err != nil {
+					t.Errorf("%s: %v", cmds[i].Key, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	last, err := leader.eng.logs.LastIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, largest := 0, 0
+	for i := first + 1; i <= last; i++ {
+		var l raft.Log
+		if err := leader.eng.logs.GetLog(i, &l); err != nil {
+			t.Fatal(err)
+		}
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		cmd, err := replication.DecodeCommand(l.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmd.Type != replication.CmdBatch {
+			continue // one proposal alone, the huge one among them
+		}
+		packed++
+		largest = max(largest, len(l.Data))
+		// The cap counts the packed commands; the batch adds a few bytes per command.
+		if len(l.Data) > capBytes+binary.MaxVarintLen64*(len(cmd.Batch)+1)+2 {
+			t.Errorf("entry %d packs %d commands in %d bytes, over the %d-byte cap", i, len(cmd.Batch), len(l.Data), capBytes)
+		}
+	}
+	t.Logf("%d packed entries, the largest %d bytes", packed, largest)
+	if packed == 0 {
+		t.Error("no entry packed several proposals: small proposals must still share entries")
 	}
 }
