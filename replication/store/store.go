@@ -19,8 +19,9 @@ import (
 	"github.com/dialkv/dialkv/replication"
 )
 
-// Bucket layout. The committed layer is one root bucket of sub-buckets, so Restore can drop and
-// rebuild it in one transaction without touching anything else in the file.
+// Bucket layout. The committed layer is one root bucket of sub-buckets, so Restore can build a
+// new one beside it and swap it in with one transaction without touching anything else in the
+// file.
 var (
 	bucketCommitted = []byte("committed")
 	bucketKV        = []byte("kv")
@@ -41,6 +42,8 @@ var (
 	// so that snapshots carry it. Registering again clears it.
 	prefixRemoved = []byte("removed/")
 	committedSubs = [][]byte{bucketKV, bucketMembers, bucketMeta, bucketWatermarks, bucketTombstones}
+	// bucketRestoring holds a committed layer Restore is building, until it replaces the old one.
+	bucketRestoring = []byte("restoring")
 
 	// bucketTentative is the tentative layer: this node's view of eventual writes not yet
 	// committed. It is outside the committed root, so Restore never touches it.
@@ -88,6 +91,10 @@ type Options struct {
 	// viewTaken, if set, runs in each group commit once its view of the committed layer is
 	// open (tests interleave a commit there).
 	viewTaken func()
+	// restoreTxBytes overrides the package's restoreTxBytes (0: keep it), and restoreStaged, if
+	// set, runs after each of Restore's transactions but the last (tests of a restore in parts).
+	restoreTxBytes int
+	restoreStaged  func()
 }
 
 // DefaultOptions are the options kvd uses.
@@ -124,6 +131,9 @@ type Store struct {
 	merges    chan mergeRequest // group commit of tentative writes
 	viewTaken func()            // Options.viewTaken
 	nodeID    string            // Options.NodeID
+	// restoreTxBytes and restoreStaged: Options' (restoreTxBytes defaulted).
+	restoreTxBytes int
+	restoreStaged  func()
 	// layerMu orders a commit against the tentative writes it did not see: Apply holds it from
 	// taking its view of the tentative layer until its commit, and commitTentative re-checks the
 	// writes it just stored under it (see commitTentative).
@@ -154,7 +164,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.BootID != nil {
 		boot = opts.BootID
 	}
-	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{}), viewTaken: opts.viewTaken, nodeID: opts.NodeID}
+	s := &Store{path: path, boot: boot(), changed: make(chan struct{}), merges: make(chan mergeRequest, 1024), dropWake: make(chan struct{}, 1), stop: make(chan struct{}), viewTaken: opts.viewTaken, nodeID: opts.NodeID, restoreTxBytes: opts.restoreTxBytes, restoreStaged: opts.restoreStaged}
+	if s.restoreTxBytes <= 0 {
+		s.restoreTxBytes = restoreTxBytes
+	}
 	cacheBytes := opts.ReadCacheBytes
 	if cacheBytes == 0 {
 		cacheBytes = DefaultReadCacheBytes
@@ -216,6 +229,9 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		s.applied.Store(readApplied(root))
+		if err := dropRestoring(tx); err != nil {
+			return err
+		}
 		return s.moveOldTentative(tx)
 	})
 	if err != nil {
@@ -704,9 +720,14 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Restore replaces the committed layer with the stream WriteTo produced, in one transaction: on
-// any error the old state stays whole. Tentative entries the restored state has caught up with
-// are dropped afterwards by the group committer.
+// Restore replaces the committed layer with the stream WriteTo produced. It builds the new layer
+// under bucketRestoring in transactions of about restoreTxBytes each, then swaps it in with one
+// last transaction: on any error (or a crash) the old state stays whole, and the half-built one
+// is dropped. One transaction for the whole stream held every value of the state in memory at
+// once, and again as pages at commit: restoring 512 MiB of 1 MiB values peaked at 1.5 GiB of
+// heap, so a follower sent the snapshot of a state that size could not install it in a 1 GiB
+// container (and, restarted, got it again). Tentative entries the restored state has caught up
+// with are dropped afterwards by the group committer.
 func (s *Store) Restore(r io.Reader) error {
 	br := bufio.NewReaderSize(r, 256<<10)
 	magic := make([]byte, len(snapshotMagic))
@@ -725,12 +746,15 @@ func (s *Store) Restore(r io.Reader) error {
 		_, err = io.ReadFull(br, p)
 		return p, err
 	}
-	var applied uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.DeleteBucket(bucketCommitted); err != nil {
+		if err := dropRestoring(tx); err != nil {
 			return err
 		}
-		root, err := tx.CreateBucket(bucketCommitted)
+		staging, err := tx.CreateBucket(bucketRestoring)
+		if err != nil {
+			return err
+		}
+		root, err := staging.CreateBucket(bucketCommitted)
 		if err != nil {
 			return err
 		}
@@ -739,27 +763,44 @@ func (s *Store) Restore(r io.Reader) error {
 				return err
 			}
 		}
-		for {
-			name, err := readChunk()
-			if err != nil {
-				return fmt.Errorf("bucket name: %w", err)
+		return nil
+	})
+	// The stream is read across transactions: name is the sub-bucket being filled (nil between
+	// sub-buckets), done is set by the stream's end.
+	var name []byte
+	done := false
+	for err == nil && !done {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			root := tx.Bucket(bucketRestoring).Bucket(bucketCommitted)
+			var b *bolt.Bucket
+			if name != nil {
+				b = root.Bucket(name)
+				b.FillPercent = 0.9 // keys arrive sorted, bbolt's best case for filling pages
 			}
-			if len(name) == 0 {
-				break
-			}
-			b := root.Bucket(name)
-			if b == nil {
-				return fmt.Errorf("unknown bucket %q", name)
-			}
-			// Keys arrive sorted, which is bbolt's best case for filling pages.
-			b.FillPercent = 0.9
-			for {
+			for size := 0; size < s.restoreTxBytes; {
+				if name == nil {
+					next, err := readChunk()
+					if err != nil {
+						return fmt.Errorf("bucket name: %w", err)
+					}
+					if len(next) == 0 {
+						done = true
+						return nil
+					}
+					if b = root.Bucket(next); b == nil {
+						return fmt.Errorf("unknown bucket %q", next)
+					}
+					b.FillPercent = 0.9
+					name = next
+					continue
+				}
 				k, err := readChunk()
 				if err != nil {
 					return fmt.Errorf("bucket %s: key: %w", name, err)
 				}
 				if len(k) == 0 {
-					break
+					name = nil
+					continue
 				}
 				v, err := readChunk()
 				if err != nil {
@@ -768,17 +809,46 @@ func (s *Store) Restore(r io.Reader) error {
 				if err := b.Put(k, v); err != nil {
 					return err
 				}
+				size += len(k) + len(v)
 			}
+			return nil
+		})
+		if err == nil && !done && s.restoreStaged != nil {
+			s.restoreStaged()
 		}
-		applied = readApplied(root)
-		return nil
-	})
-	s.cache.reset()
+	}
+	var applied uint64
+	if err == nil {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket(bucketCommitted); err != nil {
+				return err
+			}
+			if err := tx.MoveBucket(bucketCommitted, tx.Bucket(bucketRestoring), nil); err != nil {
+				return err
+			}
+			applied = readApplied(tx.Bucket(bucketCommitted))
+			return tx.DeleteBucket(bucketRestoring)
+		})
+	}
 	if err != nil {
+		s.db.Update(dropRestoring) // best effort: Open drops it too
 		return fmt.Errorf("store: restore: %w", err)
 	}
+	s.cache.reset()
 	s.membersGen.Add(1)
 	s.setApplied(applied)
 	s.queueDrops(nil, true)
 	return nil
+}
+
+// restoreTxBytes is how much of a snapshot Restore writes per transaction (see Restore).
+const restoreTxBytes = 16 << 20
+
+// dropRestoring deletes a half-built committed layer left by a Restore that failed or was cut
+// short by a crash.
+func dropRestoring(tx *bolt.Tx) error {
+	if tx.Bucket(bucketRestoring) == nil {
+		return nil
+	}
+	return tx.DeleteBucket(bucketRestoring)
 }

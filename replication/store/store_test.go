@@ -2,10 +2,15 @@ package store
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
@@ -375,5 +380,99 @@ func TestCommittedVersionsReadOneState(t *testing.T) {
 	want := []consistency.Version{{Wall: 11, Node: "n2"}, {}, {Wall: 12, Node: "n1"}}
 	if applied != 5 || len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] || !horizon.IsZero() {
 		t.Errorf("CommittedVersions = %v at %d (horizon %v), want %v at 5 (no horizon)", got, applied, horizon, want)
+	}
+}
+
+// Restore writes a large snapshot in several transactions, not one that holds the whole state
+// in memory, and still replaces the state at once: until the last transaction the old state is
+// what readers see, a stream that breaks off midway leaves it whole, and a half-built state
+// left by a crash is dropped when the store is opened again.
+func TestRestoreInPartsReplacesTheStateAtOnce(t *testing.T) {
+	src := mustOpen(t, filepath.Join(t.TempDir(), "src.db"))
+	fresh := map[string]consistency.Value{}
+	for i := range 64 {
+		fresh[fmt.Sprintf("new%02d", i)] = val(strings.Repeat("n", 1000), 2)
+	}
+	mustPut(t, src, 9, fresh)
+	snap, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err = snap.WriteTo(&buf)
+	snap.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	path := filepath.Join(t.TempDir(), "dst.db")
+	staged := 0
+	var dst *Store
+	oldStateWhole := func(when string) {
+		t.Helper()
+		if v, ok := mustGet(t, dst, "old"); !ok || string(v.Data) != "kept" || dst.AppliedIndex() != 3 {
+			t.Errorf("%s: old = %q ok=%v, applied %d; want the old state whole", when, v.Data, ok, dst.AppliedIndex())
+		}
+		if _, ok := mustGet(t, dst, "new00"); ok {
+			t.Errorf("%s: the restored state shows already", when)
+		}
+	}
+	opts := Options{OpenTimeout: time.Second, InitialMmapSize: 1 << 20, restoreTxBytes: 8 << 10, restoreStaged: func() {
+		staged++
+		oldStateWhole(fmt.Sprintf("after part %d", staged))
+	}}
+	dst, err = Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := dst
+	t.Cleanup(func() { first.Close() })
+	mustPut(t, dst, 3, map[string]consistency.Value{"old": val("kept", 1)})
+
+	if err := dst.Restore(bytes.NewReader(buf.Bytes()[:buf.Len()*2/3])); err == nil {
+		t.Fatal("restore of a truncated snapshot succeeded")
+	}
+	oldStateWhole("after a broken stream")
+	if staged < 2 {
+		t.Errorf("the broken restore committed %d parts before failing, want several", staged)
+	}
+
+	staged = 0
+	if err := dst.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if staged < 4 {
+		t.Errorf("a %d-byte snapshot restored in %d parts of at most 8 KiB", buf.Len(), staged+1)
+	}
+	if _, ok := mustGet(t, dst, "old"); ok || dst.AppliedIndex() != 9 {
+		t.Errorf("after the restore: old survived (%v) or applied %d, want 9", ok, dst.AppliedIndex())
+	}
+	for key, want := range fresh {
+		if v, ok := mustGet(t, dst, key); !ok || !bytes.Equal(v.Data, want.Data) {
+			t.Fatalf("%s after the restore: ok=%v, %d bytes", key, ok, len(v.Data))
+		}
+	}
+
+	// A crash midway leaves the half-built layer in the file: Open drops it.
+	if err := dst.db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket(bucketRestoring)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dst = mustOpen(t, path)
+	if err := dst.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketRestoring) != nil {
+			return errors.New("a half-built restore survived Open")
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+	if dst.AppliedIndex() != 9 {
+		t.Errorf("reopened at applied %d, want 9", dst.AppliedIndex())
 	}
 }
