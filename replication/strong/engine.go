@@ -113,7 +113,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 		}
 		return nil, err
 	}
-	e.logs, err = raft.NewLogCache(512, e.bolt)
+	e.logs, err = newLogCache(512, defaultLogCacheBytes, e.bolt)
 	if err != nil {
 		return fail(err)
 	}
