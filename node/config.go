@@ -74,6 +74,9 @@ type Config struct {
 	// listPageKeys and listPageBytes override maxListKeys and maxListBytes (tests of lists
 	// longer than one answer, without writing 10,000 keys).
 	listPageKeys, listPageBytes int
+	// forwardBytes overrides the package's forwardBytes (tests of a follower's forwarding
+	// calls, without megabytes of writes).
+	forwardBytes int
 	// beforeList, when set, runs in a list between prepareRead and the read of the committed
 	// layer (tests of a commit that lands in between).
 	beforeList func()

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -28,6 +29,8 @@ import (
 const (
 	forwardInflight = 2
 	forwardBatch    = 256
+	// forwardBytes caps the encoded writes of one call to the leader (a larger write goes alone).
+	forwardBytes = 4 << 20
 	// headerSessionSeen, on POST /v1/internal/propose, carries for each write of the batch, in
 	// order, the version of its key its session has seen (replication.AppendVersion, the zero
 	// version for none; unpadded base64url). The leader stamps the writes, so it is the one that
@@ -129,13 +132,34 @@ func (n *Node) forwardLoop() {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			results := n.sendForwarded(sent)
+			// One call per forwardBytes of writes, one after another: a batch of 256 writes of
+			// 1 MiB was one 256 MiB request, held whole by both ends (twice by the leader,
+			// which encodes each write again to propose it).
+			results := make([]forwardResult, 0, len(sent))
+			for rest := sent; len(rest) > 0; {
+				var call []*forwardedWrite
+				call, rest = cutForwards(rest, cmp.Or(n.cfg.forwardBytes, forwardBytes))
+				results = append(results, n.sendForwarded(call)...)
+			}
 			<-inflight
 			for i, fw := range sent {
 				fw.done <- results[i]
 			}
 		}()
 	}
+}
+
+// cutForwards returns the longest prefix of writes within maxBytes (the first whatever its
+// size), and the rest.
+func cutForwards(writes []*forwardedWrite, maxBytes int) (call, rest []*forwardedWrite) {
+	size := 0
+	for i, fw := range writes {
+		if i > 0 && size+len(fw.cmd) > maxBytes {
+			return writes[:i], writes[i:]
+		}
+		size += len(fw.cmd)
+	}
+	return writes, nil
 }
 
 // sendForwarded makes one POST /v1/internal/propose call for writes and returns each write's

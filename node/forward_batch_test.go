@@ -349,3 +349,49 @@ func TestLeaderRefusesForwardedWritesItWouldStampBelowTheirSession(t *testing.T)
 		}
 	}
 }
+
+// Writes queued on a follower while the leader is busy go to it in calls of at most
+// forwardBytes (a larger write alone), not as one call holding the whole queue (256 writes of
+// 1 MiB were one 256 MiB request, held whole by both ends). Here the cap is 256 KiB.
+func TestForwardedCallsStayUnderTheByteCap(t *testing.T) {
+	const capBytes = 256 << 10
+	release := make(chan struct{})
+	var calls atomic.Int64
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.forwardBytes = capBytes
+		c.LeaderWait = 20 * time.Second
+		c.beforePropose = func(ctx context.Context) func() {
+			calls.Add(1)
+			select {
+			case <-ctx.Done():
+			case <-release:
+			}
+			return func() {}
+		}
+	})
+	_, follower := tc.leaderAndFollower()
+
+	// Two writes hold both of the follower's calls at the leader; the rest queue meanwhile.
+	value := strings.Repeat("q", 64<<10)
+	const queued = 24
+	var wg sync.WaitGroup
+	for i := range queued + forwardInflight {
+		wg.Go(func() {
+			if r, err := tryDo("PUT", follower, fmt.Sprintf("/v1/kv/q%02d", i), value); err != nil || r.status != 200 {
+				t.Errorf("q%02d: %v %d %.200s", i, err, r.status, r.body)
+			}
+		})
+		if i < forwardInflight {
+			waitUntil(t, "the leader to hold the follower's call", 10*time.Second, func() bool { return calls.Load() == int64(i+1) })
+		}
+	}
+	// The forwarder holds the first of them while it waits for a free call.
+	waitUntil(t, "the writes to queue on the follower", 10*time.Second, func() bool { return len(follower.forwards.queue) == queued-1 })
+	close(release)
+	wg.Wait()
+	perCall := capBytes / len(value)
+	want := int64(forwardInflight + (queued+perCall-1)/perCall)
+	if got := calls.Load(); got < want {
+		t.Errorf("%d queued writes of %d bytes reached the leader in %d calls (with the 2 held), want at least %d of at most %d bytes", queued, len(value), got, want, capBytes)
+	}
+}
