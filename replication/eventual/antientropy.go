@@ -149,21 +149,25 @@ func (e *Engine) push(ctx context.Context, addr string, keys []string) error {
 		chunk, size = chunk[:0], 0
 		return nil
 	}
-	for start := 0; start < len(keys); start += getBatch {
-		ws, err := e.store.GetTentative(keys[start:min(start+getBatch, len(keys))])
-		if err != nil {
-			return fmt.Errorf("reading writes to push: %w", err)
-		}
+	var sendErr error
+	err := e.readTentative(keys, func(ws []replication.Write) bool {
 		for _, w := range ws {
 			n := writeSize(w)
 			if size+n > e.cfg.transferBudget {
-				if err := flush(); err != nil {
-					return err
+				if sendErr = flush(); sendErr != nil {
+					return false
 				}
 			}
 			chunk = append(chunk, w)
 			size += n
 		}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("reading writes to push: %w", err)
+	}
+	if sendErr != nil {
+		return sendErr
 	}
 	return flush()
 }

@@ -41,8 +41,10 @@ const (
 	transferBudget = 4 << 20
 	// maxFetchKeys bounds the keys of one GET PathWrites.
 	maxFetchKeys = 1024
-	// getBatch is how many keys go to the store's GetTentative at once.
-	getBatch = 256
+	// getBatch is how many keys go to the store's GetTentative at once, at most, and
+	// firstGetBatch how many at first (readTentative).
+	getBatch      = 256
+	firstGetBatch = 4
 )
 
 func (e *Engine) routes() http.Handler {
@@ -163,24 +165,54 @@ func (e *Engine) serveDigest(w http.ResponseWriter, r *http.Request) {
 // entry changed since the digest) is left out.
 func (e *Engine) collect(keys []string, skip map[string]consistency.Version) (ws []replication.Write, truncated bool, err error) {
 	size := 0
-	for start := 0; start < len(keys); start += getBatch {
-		batch, err := e.store.GetTentative(keys[start:min(start+getBatch, len(keys))])
-		if err != nil {
-			return nil, false, err
-		}
+	err = e.readTentative(keys, func(batch []replication.Write) bool {
 		for _, w := range batch {
 			if v, ok := skip[w.Key]; ok && !w.Value.Version.Newer(v) {
 				continue
 			}
 			n := writeSize(w)
 			if size+n > e.cfg.transferBudget && len(ws) > 0 {
-				return ws, true, nil
+				truncated = true
+				return false
 			}
 			size += n
 			ws = append(ws, w)
 		}
+		return true
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	return ws, false, nil
+	return ws, truncated, nil
+}
+
+// readTentative reads the tentative writes of keys, in order, and hands them to fn a group at a
+// time until fn returns false. A group is getBatch keys at most, and fewer when the writes are
+// large: the first is firstGetBatch keys, and each next one is sized from the writes read so far
+// to about the transfer budget. Reading getBatch keys at once, a digest reply over values of
+// 1 MiB read 256 MiB from the store to send 4 MiB.
+func (e *Engine) readTentative(keys []string, fn func([]replication.Write) bool) error {
+	group, read, bytes := firstGetBatch, 0, 0
+	for start := 0; start < len(keys); {
+		end := min(start+group, len(keys))
+		ws, err := e.store.GetTentative(keys[start:end])
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			read++
+			bytes += writeSize(w)
+		}
+		if !fn(ws) {
+			return nil
+		}
+		start = end
+		group = getBatch
+		if read > 0 {
+			group = max(1, min(getBatch, e.cfg.transferBudget/max(1, bytes/read)))
+		}
+	}
+	return nil
 }
 
 // writeSize approximates a write's encoded size.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -342,5 +343,63 @@ func TestMemberTableStates(t *testing.T) {
 	tab.observe(leaving, StateAlive)
 	if _, m := tab.observe(leaving, StateDead); m.State != StateLeft {
 		t.Errorf("a member gone after announcing its leave is %s, want left", m.State)
+	}
+}
+
+// countingStore counts the bytes of the values GetTentative returns.
+type countingStore struct {
+	*memStore
+	read atomic.Int64
+}
+
+func (s *countingStore) GetTentative(keys []string) ([]replication.Write, error) {
+	ws, err := s.memStore.GetTentative(keys)
+	for _, w := range ws {
+		s.read.Add(int64(len(w.Value.Data)))
+	}
+	return ws, err
+}
+
+// A digest reply, or a push, over large values reads from the store about what it sends, not
+// getBatch values at once; over small values it still reads getBatch keys at a time.
+func TestTransfersReadLargeValuesWithinTheBudget(t *testing.T) {
+	const budget, valueSize = 256 << 10, 64 << 10
+	st := &countingStore{memStore: newMemStore()}
+	var keys []string
+	for i := range 64 {
+		key := fmt.Sprintf("k%02d", i)
+		keys = append(keys, key)
+		st.MergeTentative([]replication.Write{put(key, strings.Repeat("v", valueSize), stamp(int64(i+1), "n1"))})
+	}
+	e := &Engine{cfg: Config{NodeID: "n1", transferBudget: budget}, store: st}
+	ws, truncated, err := e.collect(keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !truncated || len(ws) == 0 || len(ws)*valueSize > budget {
+		t.Fatalf("collected %d writes of %d bytes (truncated %v) under a %d-byte budget", len(ws), valueSize, truncated, budget)
+	}
+	if read := st.read.Load(); read > budget+firstGetBatch*valueSize {
+		t.Errorf("read %d bytes from the store to send %d", read, len(ws)*valueSize)
+	}
+
+	small := &countingStore{memStore: newMemStore()}
+	var calls []int
+	e.store = small
+	for i := range 600 {
+		small.MergeTentative([]replication.Write{put(fmt.Sprintf("s%03d", i), "v", stamp(int64(i+1), "n1"))})
+	}
+	var smallKeys []string
+	for i := range 600 {
+		smallKeys = append(smallKeys, fmt.Sprintf("s%03d", i))
+	}
+	if err := e.readTentative(smallKeys, func(ws []replication.Write) bool {
+		calls = append(calls, len(ws))
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 4 || calls[1] != getBatch {
+		t.Errorf("600 small values read in groups of %v, want %d, then %d at a time", calls, firstGetBatch, getBatch)
 	}
 }
