@@ -330,19 +330,21 @@ func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []rep
 	if full {
 		room = 0 // the scan only finds the watermark: the batch is full already
 	}
-	include := func(origin string) bool {
-		return room > 0 && (dead[origin] || !complete && origin == n.cfg.ID)
+	// Writes submitted a moment ago are left out before they are read: they would take the
+	// batch's room and bytes from the writes still waiting.
+	include := func(key []byte, v consistency.Version) bool {
+		if room == 0 || !dead[v.Node] && (complete || v.Node != n.cfg.ID) {
+			return false
+		}
+		_, done := submitted[writeID{key: string(key), version: v}]
+		return !done
 	}
-	limit := room + len(submitted)
-	scanned, sum, err := n.store.PendingTentative(include, limit)
+	scanned, sum, err := n.store.PendingTentative(include, room, max(1, maxCommitBytes-budget.bytes))
 	if err != nil {
 		return nil, 0, consistency.Version{}, false, err
 	}
 	var own []replication.Write
 	for _, w := range scanned {
-		if _, done := submitted[writeKey(w)]; done {
-			continue
-		}
 		if w.Origin() == n.cfg.ID {
 			own = append(own, w)
 		}
@@ -352,8 +354,8 @@ func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []rep
 		}
 		ws = append(ws, w)
 	}
-	full = full || len(ws) == maxCommitBatch
-	if !complete && room > 0 && len(scanned) < limit {
+	full = full || sum.Left > 0 || len(ws) == maxCommitBatch
+	if !complete && room > 0 && sum.Left == 0 {
 		// The scan returned every pending write of this node (and of the dead): seed the index.
 		n.pending.seed(own, gen)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/internal/durable"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
@@ -223,7 +224,7 @@ func (n *Node) waitStampsIdle(ctx context.Context) bool {
 // it would be lost if that peer were removed while down. Re-submitting a committed write is
 // harmless: the log keeps the newer version of each key.
 func (n *Node) handOver(ctx context.Context) (int, error) {
-	held, _, err := n.store.PendingTentative(nil, 0)
+	held, _, err := n.store.PendingTentative(nil, 0, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -499,10 +500,10 @@ func (n *Node) forgetRemovedPeers() {
 	// One scan for them all (gossip lists every id ever removed as dead after a restart), reading
 	// versions only: include records the origins held and decodes nothing.
 	held := map[string]bool{}
-	if _, _, err := n.store.PendingTentative(func(origin string) bool {
-		held[origin] = true
+	if _, _, err := n.store.PendingTentative(func(_ []byte, v consistency.Version) bool {
+		held[v.Node] = true
 		return false
-	}, 0); err != nil {
+	}, 0, 0); err != nil {
 		return
 	}
 	for _, id := range gone {

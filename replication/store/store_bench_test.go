@@ -90,7 +90,7 @@ func BenchmarkPendingTentative(b *testing.B) {
 		b.Run("backlog="+strconv.Itoa(backlog), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, sum, err := s.PendingTentative(nil, 512); err != nil || sum.Count != backlog {
+				if _, sum, err := s.PendingTentative(nil, 512, 0); err != nil || sum.Count != backlog {
 					b.Fatalf("pending: %+v %v", sum, err)
 				}
 			}

@@ -499,6 +499,9 @@ type TentativeSummary struct {
 	Count int
 	// Oldest is the oldest version held (zero when empty).
 	Oldest consistency.Version
+	// Left counts the entries PendingTentative's include accepted but did not return, over its
+	// limit or its byte budget: zero when it returned every one.
+	Left int
 }
 
 // add counts an entry of version v.
@@ -512,20 +515,24 @@ func (sum *TentativeSummary) add(v consistency.Version) {
 // SummarizeTentative counts the tentative layer and finds its oldest version (the backlog
 // gauges): PendingTentative returning no entries.
 func (s *Store) SummarizeTentative() (TentativeSummary, error) {
-	_, sum, err := s.PendingTentative(func(string) bool { return false }, 0)
+	_, sum, err := s.PendingTentative(func([]byte, consistency.Version) bool { return false }, 0, 0)
 	return sum, err
 }
 
-// PendingTentative returns up to limit tentative entries whose origin include accepts (a nil
-// include takes all), oldest versions first not guaranteed, and a summary of the whole layer.
-// Only the entries it returns are decoded whole; for the rest it reads the version alone (the
-// committer's watermark scans and the backlog gauges read every entry, every second).
-func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([]replication.Write, TentativeSummary, error) {
+// PendingTentative returns the tentative entries include accepts (a nil include takes all; key
+// is valid only during the call), in key order, and a summary of the whole layer: at most limit
+// of them, and none past the one that takes their keys and records over maxBytes (the first is
+// returned whatever its size); 0 means no limit. Only the entries it returns are decoded whole;
+// for the rest it reads the version alone (the committer's watermark scans and the backlog
+// gauges read every entry, every second), so a backlog of large values is not read into memory
+// whole to fill one batch.
+func (s *Store) PendingTentative(include func(key []byte, v consistency.Version) bool, limit, maxBytes int) ([]replication.Write, TentativeSummary, error) {
 	var ws []replication.Write
 	var sum TentativeSummary
 	if s.tentativeEmpty.Load() {
 		return nil, sum, nil
 	}
+	size := 0
 	err := s.tdb.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
 			version, err := recordVersion(raw)
@@ -533,13 +540,19 @@ func (s *Store) PendingTentative(include func(origin string) bool, limit int) ([
 				return err
 			}
 			sum.add(version)
-			if (include == nil || include(version.Node)) && (limit <= 0 || len(ws) < limit) {
-				v, err := decodeRecord(raw)
-				if err != nil {
-					return err
-				}
-				ws = append(ws, replication.Write{Key: string(k), Value: v})
+			if include != nil && !include(k, version) {
+				return nil
 			}
+			if limit > 0 && len(ws) >= limit || maxBytes > 0 && len(ws) > 0 && size+len(k)+len(raw) > maxBytes {
+				sum.Left++
+				return nil
+			}
+			v, err := decodeRecord(raw)
+			if err != nil {
+				return err
+			}
+			size += len(k) + len(raw)
+			ws = append(ws, replication.Write{Key: string(k), Value: v})
 			return nil
 		})
 	})

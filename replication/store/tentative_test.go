@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,7 +71,7 @@ func TestCommittedPutPrunesTentative(t *testing.T) {
 	if _, ok, _ := s.Tentative("b"); !ok {
 		t.Error("tentative b (newer than committed) was dropped")
 	}
-	pending, sum, err := s.PendingTentative(func(origin string) bool { return origin == "n1" }, 0)
+	pending, sum, err := s.PendingTentative(func(_ []byte, v consistency.Version) bool { return v.Node == "n1" }, 0, 0)
 	if err != nil || len(pending) != 1 || sum.Count != 1 || sum.Oldest.Wall != 30 {
 		t.Errorf("pending = %+v sum=%+v err=%v", pending, sum, err)
 	}
@@ -296,7 +297,7 @@ func TestMergeRacingCommitLeavesNoSupersededEntry(t *testing.T) {
 	settle(t, s)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, sum, err := s.PendingTentative(nil, 0)
+		_, sum, err := s.PendingTentative(nil, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -364,7 +365,7 @@ func TestSummarizeTentative(t *testing.T) {
 	if err != nil || sum.Count != 3 || sum.Oldest != (consistency.Version{Wall: 10, Node: "n2"}) {
 		t.Errorf("summary %+v %v, want 3 entries, oldest 10@n2", sum, err)
 	}
-	if _, full, err := s.PendingTentative(nil, 0); err != nil || full != sum {
+	if _, full, err := s.PendingTentative(nil, 0, 0); err != nil || full != sum {
 		t.Errorf("full scan's summary %+v %v differs from %+v", full, err, sum)
 	}
 	mustPut(t, s, 1, map[string]consistency.Value{"a": val("c", 40), "b": val("c", 40), "c": val("c", 40)})
@@ -516,5 +517,37 @@ func TestStoringOwnTentativeWritesRaisesTheClockFloor(t *testing.T) {
 	s = open()
 	if v, err := s.ClockFloor(); err != nil || v != want {
 		t.Fatalf("clock floor after reopening = %v, %v; want %v", v, err, want)
+	}
+}
+
+// PendingTentative stops decoding at its byte budget (the first entry is returned whatever its
+// size) and counts what include accepted but it left out, so that a committer scan over a
+// backlog of large values reads about one batch, not the backlog.
+func TestPendingTentativeStopsAtItsByteBudget(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	big := strings.Repeat("x", 100_000)
+	for i := range 10 {
+		mustMerge(t, s, write(fmt.Sprintf("k%d", i), big, int64(i+1), "n1"))
+	}
+	mustMerge(t, s, write("other", big, 50, "n2"))
+	mine := func(_ []byte, v consistency.Version) bool { return v.Node == "n1" }
+	for _, c := range []struct {
+		limit, maxBytes, want int
+	}{
+		{0, 0, 10},
+		{0, 350_000, 3},
+		{0, 10, 1}, // the first whatever its size
+		{2, 350_000, 2},
+	} {
+		got, sum, err := s.PendingTentative(mine, c.limit, c.maxBytes)
+		if err != nil || len(got) != c.want || sum.Left != 10-c.want || sum.Count != 11 {
+			t.Errorf("limit %d, budget %d: %d entries, left %d, count %d, err %v; want %d, left %d, count 11",
+				c.limit, c.maxBytes, len(got), sum.Left, sum.Count, err, c.want, 10-c.want)
+		}
+		for _, w := range got {
+			if w.Origin() != "n1" {
+				t.Errorf("include refused %s's write, returned: %s", w.Origin(), w.Key)
+			}
+		}
 	}
 }
