@@ -134,17 +134,17 @@ func (n *Node) forwardLoop() {
 			defer n.wg.Done()
 			// One call per forwardBytes of writes, one after another: a batch of 256 writes of
 			// 1 MiB was one 256 MiB request, held whole by both ends (twice by the leader,
-			// which encodes each write again to propose it).
-			results := make([]forwardResult, 0, len(sent))
+			// which encodes each write again to propose it). Each call's writes are answered
+			// as soon as it returns: their callers must not wait for the calls after it (nor,
+			// giving up meanwhile, be told outcome_unknown about a known outcome).
 			for rest := sent; len(rest) > 0; {
 				var call []*forwardedWrite
 				call, rest = cutForwards(rest, cmp.Or(n.cfg.forwardBytes, forwardBytes))
-				results = append(results, n.sendForwarded(call)...)
+				for i, r := range n.sendForwarded(call) {
+					call[i].done <- r
+				}
 			}
 			<-inflight
-			for i, fw := range sent {
-				fw.done <- results[i]
-			}
 		}()
 	}
 }

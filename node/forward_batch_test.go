@@ -395,3 +395,68 @@ func TestForwardedCallsStayUnderTheByteCap(t *testing.T) {
 		t.Errorf("%d queued writes of %d bytes reached the leader in %d calls (with the 2 held), want at least %d of at most %d bytes", queued, len(value), got, want, capBytes)
 	}
 }
+
+// A batch the forwarder cuts into several calls answers each write as soon as its own call has
+// been answered, not once the last call is: a client whose write the leader committed in the
+// first call must not wait for the calls after it (and, giving up meanwhile, be told
+// outcome_unknown about a write whose outcome was known).
+func TestForwardedWriteIsAnsweredWhenItsOwnCallIs(t *testing.T) {
+	const capBytes = 100 << 10
+	releaseFirst, releaseLast := make(chan struct{}), make(chan struct{})
+	defer close(releaseLast)
+	var calls atomic.Int64
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.forwardBytes = capBytes
+		c.LeaderWait = 20 * time.Second
+		c.beforePropose = func(ctx context.Context) func() {
+			wait := releaseFirst // the two calls that fill the follower's slots
+			switch calls.Add(1) {
+			case 1, 2:
+			case 4: // the second call of the batch cut in two
+				wait = releaseLast
+			default:
+				wait = nil
+			}
+			if wait != nil {
+				select {
+				case <-ctx.Done():
+				case <-wait:
+				}
+			}
+			return func() {}
+		}
+	})
+	_, follower := tc.leaderAndFollower()
+
+	value := strings.Repeat("q", 64<<10) // one write per call under the cap
+	answered := make([]chan reply, 4)
+	for i := range answered {
+		answered[i] = make(chan reply, 1)
+		go func() {
+			r, err := tryDo("PUT", follower, fmt.Sprintf("/v1/kv/q%d", i), value)
+			if err != nil {
+				r.status, r.body = -1, err.Error()
+			}
+			answered[i] <- r
+		}()
+		if i < forwardInflight {
+			waitUntil(t, "the leader to hold the follower's call", 10*time.Second, func() bool { return calls.Load() == int64(i+1) })
+		}
+	}
+	// q2 and q3 wait on the follower, to go as one batch, cut into two calls (whichever queued
+	// first in the first).
+	waitUntil(t, "the writes to queue on the follower", 10*time.Second, func() bool { return len(follower.forwards.queue) == 1 })
+	close(releaseFirst)
+	waitUntil(t, "the batch's second call to reach the leader", 10*time.Second, func() bool { return calls.Load() == 4 })
+	// q2 and q3 queued in either order: the one in the first call must be answered now.
+	var r reply
+	select {
+	case r = <-answered[2]:
+	case r = <-answered[3]:
+	case <-time.After(5 * time.Second):
+		t.Fatal("neither q2 nor q3 is answered while the leader holds the second call of their batch: the first call's write waits for it")
+	}
+	if r.status != 200 {
+		t.Errorf("the write of the batch's first call: %d %.200s, want 200", r.status, r.body)
+	}
+}
