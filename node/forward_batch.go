@@ -137,9 +137,7 @@ func (n *Node) forwardLoop() {
 			// which encodes each write again to propose it). Each call's writes are answered
 			// as soon as it returns: their callers must not wait for the calls after it (nor,
 			// giving up meanwhile, be told outcome_unknown about a known outcome).
-			for rest := sent; len(rest) > 0; {
-				var call []*forwardedWrite
-				call, rest = cutForwards(rest, cmp.Or(n.cfg.forwardBytes, forwardBytes))
+			for _, call := range batch.Split(sent, encodedSize, cmp.Or(n.cfg.forwardBytes, forwardBytes)) {
 				for i, r := range n.sendForwarded(call) {
 					call[i].done <- r
 				}
@@ -149,18 +147,8 @@ func (n *Node) forwardLoop() {
 	}
 }
 
-// cutForwards returns the longest prefix of writes within maxBytes (the first whatever its
-// size), and the rest.
-func cutForwards(writes []*forwardedWrite, maxBytes int) (call, rest []*forwardedWrite) {
-	size := 0
-	for i, fw := range writes {
-		if i > 0 && size+len(fw.cmd) > maxBytes {
-			return writes[:i], writes[i:]
-		}
-		size += len(fw.cmd)
-	}
-	return writes, nil
-}
+// encodedSize is a forwarded write's share of a call to the leader (batch.Split).
+func encodedSize(fw *forwardedWrite) int { return len(fw.cmd) }
 
 // sendForwarded makes one POST /v1/internal/propose call for writes and returns each write's
 // result.

@@ -82,3 +82,27 @@ drain:
 	}
 	return items, true
 }
+
+// Split cuts items, in order, into groups whose sizes add up to at most maxBytes each; an item
+// larger than maxBytes is a group of its own. maxBytes <= 0 keeps one group. The senders cut a
+// batch of large items this way, so that one message (a log entry, a call to the leader) stays
+// a few MiB however many items the batch took.
+func Split[T any](items []T, size func(T) int, maxBytes int) [][]T {
+	if len(items) == 0 {
+		return nil
+	}
+	if maxBytes <= 0 {
+		return [][]T{items}
+	}
+	var groups [][]T
+	start, sum := 0, 0
+	for i, it := range items {
+		n := size(it)
+		if i > start && sum+n > maxBytes {
+			groups = append(groups, items[start:i])
+			start, sum = i, 0
+		}
+		sum += n
+	}
+	return append(groups, items[start:])
+}

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -100,4 +101,25 @@ func ns(items []*item) []int {
 		out = append(out, it.n)
 	}
 	return out
+}
+
+func TestSplitKeepsGroupsWithinMaxBytes(t *testing.T) {
+	size := func(n int) int { return n }
+	for _, c := range []struct {
+		items    []int
+		maxBytes int
+		want     [][]int
+	}{
+		{nil, 10, nil},
+		{[]int{3, 3, 3, 3}, 0, [][]int{{3, 3, 3, 3}}},
+		{[]int{3, 3, 3, 3}, 6, [][]int{{3, 3}, {3, 3}}},
+		{[]int{3, 3, 3, 3}, 7, [][]int{{3, 3}, {3, 3}}},
+		{[]int{2, 20, 2, 2}, 5, [][]int{{2}, {20}, {2, 2}}}, // larger than the cap: alone
+		{[]int{20}, 5, [][]int{{20}}},
+	} {
+		got := Split(c.items, size, c.maxBytes)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("Split(%v, %d) = %v, want %v", c.items, c.maxBytes, got, c.want)
+		}
+	}
 }

@@ -126,7 +126,7 @@ func (e *Engine) proposeLoop() {
 			<-inflight
 			continue
 		}
-		entries := cutByBytes(sent, e.cfg.ProposalBytes)
+		entries := batch.Split(sent, func(p *proposal) int { return len(p.data) }, e.cfg.ProposalBytes)
 		var answered sync.WaitGroup
 		for _, group := range entries {
 			data := group[0].data
@@ -150,24 +150,6 @@ func (e *Engine) proposeLoop() {
 			<-inflight
 		}()
 	}
-}
-
-// cutByBytes splits ps, in order, into groups whose encoded commands add up to at most maxBytes
-// each; a proposal larger than maxBytes is a group of its own. maxBytes <= 0 keeps one group.
-func cutByBytes(ps []*proposal, maxBytes int) [][]*proposal {
-	if maxBytes <= 0 {
-		return [][]*proposal{ps}
-	}
-	var groups [][]*proposal
-	start, size := 0, 0
-	for i, p := range ps {
-		if i > start && size+len(p.data) > maxBytes {
-			groups = append(groups, ps[start:i])
-			start, size = i, 0
-		}
-		size += len(p.data)
-	}
-	return append(groups, ps[start:])
 }
 
 // proposeEnqueueTimeout bounds how long raft may take to accept an entry; callers' own
