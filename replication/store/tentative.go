@@ -532,7 +532,7 @@ func (s *Store) PendingTentative(include func(key []byte, v consistency.Version)
 	if s.tentativeEmpty.Load() {
 		return nil, sum, nil
 	}
-	size := 0
+	size, stopped := 0, false
 	err := s.tdb.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
 			version, err := recordVersion(raw)
@@ -543,7 +543,10 @@ func (s *Store) PendingTentative(include func(key []byte, v consistency.Version)
 			if include != nil && !include(k, version) {
 				return nil
 			}
-			if limit > 0 && len(ws) >= limit || maxBytes > 0 && len(ws) > 0 && size+len(k)+len(raw) > maxBytes {
+			// Past the limit or the budget, every later entry is left too (a smaller one that
+			// would still fit included): the writes returned are the first ones include accepts.
+			stopped = stopped || limit > 0 && len(ws) >= limit || maxBytes > 0 && len(ws) > 0 && size+len(k)+len(raw) > maxBytes
+			if stopped {
 				sum.Left++
 				return nil
 			}

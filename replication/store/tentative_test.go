@@ -551,3 +551,20 @@ func TestPendingTentativeStopsAtItsByteBudget(t *testing.T) {
 		}
 	}
 }
+
+// PendingTentative stops at the first entry over its byte budget: a smaller entry after it is
+// left out too, so that what it returns is the first entries include accepts, in key order.
+func TestPendingTentativeLeavesEverythingPastTheBudget(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	mustMerge(t, s, write("a", strings.Repeat("x", 1_000), 1, "n1"))
+	mustMerge(t, s, write("b", strings.Repeat("x", 100_000), 2, "n1"))
+	mustMerge(t, s, write("c", strings.Repeat("x", 1_000), 3, "n1"))
+	got, sum, err := s.PendingTentative(nil, 0, 50_000)
+	if err != nil || len(got) != 1 || got[0].Key != "a" || sum.Left != 2 {
+		var keys []string
+		for _, w := range got {
+			keys = append(keys, w.Key)
+		}
+		t.Errorf("budget 50,000 over a (1,000), b (100,000), c (1,000): returned %v, left %d, err %v; want a, left 2", keys, sum.Left, err)
+	}
+}
