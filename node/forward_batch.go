@@ -20,7 +20,8 @@ import (
 )
 
 // Strong writes a follower receives reach the leader in batches: the follower's forwarder sends
-// the writes queued while at most forwardInflight calls are out as one POST /v1/internal/propose,
+// the writes queued while at most forwardInflight batches are out as one POST
+// /v1/internal/propose (several, one after another, when they add up to more than forwardBytes),
 // and the leader proposes them together (they usually share one log entry, see strong's
 // proposal batching). Relaying each write as its own HTTP request cost the leader a request per
 // write; now it costs a share of one. The follower answers its client itself, with the leader's

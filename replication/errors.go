@@ -27,7 +27,8 @@ var (
 	// bounded read's staleness bound, a session it has not caught up with, a joining node's
 	// eventual write. The wrapping error says which.
 	ErrStale = errors.New("unavailable on this node")
-	// ErrTimeout: a read (or read-index round) could not complete in time; nothing changed.
+	// ErrTimeout: a read (or read-index round) could not complete in time, or a write could not
+	// be proposed or forwarded in time (it never was); nothing changed.
 	ErrTimeout = errors.New("timed out")
 	// ErrInvalid: the request is malformed (empty key, bad version, unsupported combination).
 	ErrInvalid = errors.New("invalid request")
