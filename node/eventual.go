@@ -245,17 +245,6 @@ func (b *batchBudget) fits(size int) bool {
 	return true
 }
 
-// commitChunk is how many of ws, from the front, make one committer batch (at least one).
-func commitChunk(ws []replication.Write) int {
-	var b batchBudget
-	for i, w := range ws {
-		if !b.fits(commitSize(w)) {
-			return i
-		}
-	}
-	return len(ws)
-}
-
 // maxCommitBody bounds the body of a committer batch that handleCommit reads: 256 MiB, what
 // nodes that did not bound their batches in bytes may still send, or more when --max-value-size
 // makes a batch of one write larger.

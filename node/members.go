@@ -224,21 +224,27 @@ func (n *Node) waitStampsIdle(ctx context.Context) bool {
 // it would be lost if that peer were removed while down. Re-submitting a committed write is
 // harmless: the log keeps the newer version of each key.
 func (n *Node) handOver(ctx context.Context) (int, error) {
-	held, _, err := n.store.PendingTentative(nil, 0, 0)
-	if err != nil {
-		return 0, err
-	}
-	handed := 0
-	for len(held) > 0 {
-		batch := held[:commitChunk(held)]
+	// One committer batch read at a time: the layer may hold a backlog of large values (a node
+	// cut off from the leader for a while), too much to read into memory at once.
+	handed := map[writeID]bool{}
+	for {
+		batch, sum, err := n.store.PendingTentative(func(key []byte, v consistency.Version) bool {
+			return !handed[writeID{key: string(key), version: v}]
+		}, maxCommitBatch, maxCommitBytes)
+		if err != nil || len(batch) == 0 {
+			return len(handed), err
+		}
 		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Writes: batch}
 		if err := n.submitToAnyLeader(ctx, cmd.Encode()); err != nil {
-			return handed, err
+			return len(handed), err
 		}
-		handed += len(batch)
-		held = held[len(batch):]
+		for _, w := range batch {
+			handed[writeKey(w)] = true
+		}
+		if sum.Left == 0 {
+			return len(handed), nil
+		}
 	}
-	return handed, nil
 }
 
 // submitToAnyLeader posts a committer batch to whichever member leads, trying the leader this

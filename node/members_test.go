@@ -1,8 +1,10 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -568,4 +570,31 @@ func TestJoiningNodeAcknowledgesNoWriteBelowThePurgeHorizon(t *testing.T) {
 		t.Fatalf("the joining node acknowledged a write at %v, below the purge horizon %v: the log will refuse it", v, horizon)
 	}
 	awaitCommitted(t, leader, "fresh", "x")
+}
+
+// A node hands over a backlog larger than one committer batch in several batches, each read from
+// the tentative layer on its own (a backlog of large values is not read into memory whole), and
+// every write of it is committed.
+func TestHandOverGoesBatchByBatch(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.disableCommitter = true
+		c.MaxValueSize = 2 << 20
+	})
+	n := tc.nodes[0]
+	value := strings.Repeat("h", 1<<20)
+	keys := 3 * maxCommitBytes / len(value)
+	for i := range keys {
+		if r := do(t, "PUT", n, fmt.Sprintf("/v1/kv/h%03d?consistency=eventual", i), value); r.status != 200 {
+			t.Fatalf("eventual put: %d %s", r.status, r.body)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	handed, err := n.handOver(ctx)
+	if err != nil || handed != keys {
+		t.Fatalf("handOver = %d, %v; want %d", handed, err, keys)
+	}
+	for i := range keys {
+		awaitCommitted(t, n, fmt.Sprintf("h%03d", i), value)
+	}
 }
