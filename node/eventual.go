@@ -73,7 +73,7 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		writeError(w, fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))
 		return
 	}
-	if err := stampedAfterSession(n.cfg.ID, wr.cmd.Key, val.Version, wr.seen); err != nil {
+	if err := stampedAfterSession(n.cfg.ID, wr.cmd.Key, val.Version, wr.seen, "retry on another node, or here once that version has reached "+n.cfg.ID); err != nil {
 		n.stamps.done(val.Version)
 		writeError(w, err)
 		return

@@ -188,12 +188,14 @@ func (n *Node) observeOutside(v consistency.Version, source string) {
 // gossip and the log every clock, into the future. So the write is refused before anything is
 // stored or proposed; the client tries another node, and this one takes it once seen has
 // reached it (gossip, the log), since its clock observes what reaches it.
-func stampedAfterSession(nodeID, key string, stamp, seen consistency.Version) error {
+// retry says what the caller can do: an eventual write can go to another node, a strong one
+// only to the leader, once the version has reached it.
+func stampedAfterSession(nodeID, key string, stamp, seen consistency.Version, retry string) error {
 	if stamp.Newer(seen) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s would stamp this write of %q %v, not newer than the version %v the session has already seen of it: its clock is more than %v behind the clock that stamped that version (a session token moves a node's clock at most that far), and nothing was written; retry on another node, or here once that version has reached %s",
-		errClockSkew, nodeID, key, stamp, seen, sessionClockLead, nodeID)
+	return fmt.Errorf("%w: %s would stamp this write of %q %v, not newer than the version %v the session has already seen of it: its clock is more than %v behind the clock that stamped that version (a session token moves a node's clock at most that far), and nothing was written; %s",
+		errClockSkew, nodeID, key, stamp, seen, sessionClockLead, retry)
 }
 
 // strongStampedAfterSession is stampedAfterSession for a strong write of cmd.Key that this node,
@@ -205,7 +207,7 @@ func (n *Node) strongStampedAfterSession(cmd *replication.Command, seen consiste
 	if seen.Strong() {
 		return nil
 	}
-	return stampedAfterSession(n.cfg.ID, cmd.Key, cmd.Stamp, seen)
+	return stampedAfterSession(n.cfg.ID, cmd.Key, cmd.Stamp, seen, "retry in a moment: the leader takes it once that version has reached it (gossip, the log)")
 }
 
 // versionOf is the newest version of key the session has seen (zero when none is recorded).
