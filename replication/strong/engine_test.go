@@ -134,6 +134,17 @@ func (tc *testCluster) leader() *testNode {
 	return leader
 }
 
+// followerOf is a node of the cluster other than leader.
+func (tc *testCluster) followerOf(leader *testNode) *testNode {
+	for _, nd := range tc.nodes {
+		if nd != leader {
+			return nd
+		}
+	}
+	tc.t.Fatal("the cluster has no node but the leader")
+	return nil
+}
+
 func mustPropose(t *testing.T, nd *testNode, key, value string) replication.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -270,13 +281,7 @@ func TestLaggingFollowerCatchesUpBySnapshotInstall(t *testing.T) {
 		c.SnapshotInterval = 50 * time.Millisecond
 	})
 	leader := tc.leader()
-	var lagger *testNode
-	for _, nd := range tc.nodes {
-		if nd != leader {
-			lagger = nd
-			break
-		}
-	}
+	lagger := tc.followerOf(leader)
 	tc.stop(lagger)
 	for i := 0; i < 300; i++ {
 		tc.propose(fmt.Sprintf("key-%03d", i), fmt.Sprint(i))
@@ -446,13 +451,7 @@ func TestCaughtUpAfterASnapshotInstallThatEndsInBarriers(t *testing.T) {
 		c.SnapshotInterval = 50 * time.Millisecond
 	})
 	leader := tc.leader()
-	var lagger *testNode
-	for _, nd := range tc.nodes {
-		if nd != leader {
-			lagger = nd
-			break
-		}
-	}
+	lagger := tc.followerOf(leader)
 	tc.stop(lagger)
 	for i := 0; i < 100; i++ {
 		tc.propose(fmt.Sprintf("key-%03d", i), fmt.Sprint(i))
@@ -479,6 +478,42 @@ func TestCaughtUpAfterASnapshotInstallThatEndsInBarriers(t *testing.T) {
 	})
 }
 
+// The same on the node that took the snapshot: with TrailingLogs 0 raft compacts its own log up
+// to the snapshot, barriers included, while its store's applied index, which only commands move,
+// stays below them (the snapshot's stream records the covered index, but a node that takes a
+// snapshot does not restore it). CaughtUp must count the compacted entries as applied rather
+// than fail to find them.
+func TestCaughtUpAfterItsOwnLogIsCompactedPastBarriers(t *testing.T) {
+	tc := newTestCluster(t, 3, func(c *Config) {
+		c.TrailingLogs = 0
+		c.SnapshotThreshold = 1 << 20 // only the snapshot asked for below
+		c.SnapshotInterval = time.Hour
+	})
+	leader := tc.leader()
+	for i := 0; i < 20; i++ {
+		mustPropose(t, leader, fmt.Sprintf("key-%02d", i), fmt.Sprint(i))
+	}
+	for range 3 {
+		if err := leader.eng.await(leader.eng.raft.Barrier(5 * time.Second)); err != nil {
+			t.Fatalf("barrier: %v", err)
+		}
+	}
+	if err := leader.eng.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	commit := leader.eng.CommitIndex()
+	if applied := leader.store.AppliedIndex(); applied >= commit {
+		t.Fatalf("the log does not end in entries the state machine skips (applied %d, commit %d): the test does not exercise them", applied, commit)
+	}
+	var l raft.Log
+	if err := leader.eng.logs.GetLog(commit, &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Fatalf("entry %d is still in the leader's log (err %v): the test does not exercise compaction", commit, err)
+	}
+	if !leader.eng.CaughtUp(commit) {
+		t.Errorf("the leader applied every entry up to %d, compacted into its own snapshot, but CaughtUp says it has not", commit)
+	}
+}
+
 // An idle cluster's log ends in entries the state machine never sees (a new leader's no-op and
 // barrier), so a snapshot taken then covers more of the log than the committed layer's applied
 // index says. A follower that installs it holds none of those entries in its log: it must still
@@ -491,13 +526,7 @@ func TestSnapshotInstallCoversEntriesTheStateMachineNeverSaw(t *testing.T) {
 		c.SnapshotInterval = time.Hour
 	})
 	leader := tc.leader()
-	var lagger *testNode
-	for _, nd := range tc.nodes {
-		if nd != leader {
-			lagger = nd
-			break
-		}
-	}
+	lagger := tc.followerOf(leader)
 	tc.stop(lagger)
 	for i := 0; i < 50; i++ {
 		mustPropose(t, leader, fmt.Sprintf("key-%02d", i), fmt.Sprint(i))
