@@ -145,6 +145,27 @@ func (tc *testCluster) followerOf(leader *testNode) *testNode {
 	return nil
 }
 
+// snapshotEndingInBarriers appends barriers, entries the state machine never sees, at the end of
+// nd's log, has nd take a snapshot, and returns its commit index, which the store's applied index
+// (moved by commands only) is then below; it fails the test when it is not, as nothing would
+// then exercise such entries.
+func snapshotEndingInBarriers(t *testing.T, nd *testNode, barriers int) uint64 {
+	t.Helper()
+	for range barriers {
+		if err := nd.eng.await(nd.eng.raft.Barrier(5 * time.Second)); err != nil {
+			t.Fatalf("barrier: %v", err)
+		}
+	}
+	if err := nd.eng.Snapshot(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	commit := nd.eng.CommitIndex()
+	if applied := nd.store.AppliedIndex(); applied >= commit {
+		t.Fatalf("the log does not end in entries the state machine skips (applied %d, commit %d): the test does not exercise them", applied, commit)
+	}
+	return commit
+}
+
 func mustPropose(t *testing.T, nd *testNode, key, value string) replication.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -457,18 +478,7 @@ func TestCaughtUpAfterASnapshotInstallThatEndsInBarriers(t *testing.T) {
 		tc.propose(fmt.Sprintf("key-%03d", i), fmt.Sprint(i))
 	}
 	leader = tc.leader()
-	for range 3 { // entries the state machine never sees, at the end of the log
-		if err := leader.eng.await(leader.eng.raft.Barrier(5 * time.Second)); err != nil {
-			t.Fatalf("barrier: %v", err)
-		}
-	}
-	if err := leader.eng.Snapshot(); err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	commit := leader.eng.CommitIndex()
-	if applied := leader.store.AppliedIndex(); applied >= commit {
-		t.Fatalf("the leader's store applied index %d is not below its commit index %d: the log does not end in barriers", applied, commit)
-	}
+	commit := snapshotEndingInBarriers(t, leader, 3)
 	tc.start(lagger, nil)
 	waitFor(t, "the lagging follower to install the snapshot", 20*time.Second, func() bool {
 		return lagger.eng.SnapshotRestores() > 0 && lagger.eng.raft.AppliedIndex() >= commit
@@ -493,18 +503,7 @@ func TestCaughtUpAfterItsOwnLogIsCompactedPastBarriers(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		mustPropose(t, leader, fmt.Sprintf("key-%02d", i), fmt.Sprint(i))
 	}
-	for range 3 {
-		if err := leader.eng.await(leader.eng.raft.Barrier(5 * time.Second)); err != nil {
-			t.Fatalf("barrier: %v", err)
-		}
-	}
-	if err := leader.eng.Snapshot(); err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	commit := leader.eng.CommitIndex()
-	if applied := leader.store.AppliedIndex(); applied >= commit {
-		t.Fatalf("the log does not end in entries the state machine skips (applied %d, commit %d): the test does not exercise them", applied, commit)
-	}
+	commit := snapshotEndingInBarriers(t, leader, 3)
 	var l raft.Log
 	if err := leader.eng.logs.GetLog(commit, &l); !errors.Is(err, raft.ErrLogNotFound) {
 		t.Fatalf("entry %d is still in the leader's log (err %v): the test does not exercise compaction", commit, err)
@@ -531,16 +530,7 @@ func TestSnapshotInstallCoversEntriesTheStateMachineNeverSaw(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		mustPropose(t, leader, fmt.Sprintf("key-%02d", i), fmt.Sprint(i))
 	}
-	if err := leader.eng.await(leader.eng.raft.Barrier(5 * time.Second)); err != nil {
-		t.Fatalf("barrier: %v", err)
-	}
-	if err := leader.eng.Snapshot(); err != nil {
-		t.Fatalf("snapshot: %v", err)
-	}
-	commit := leader.eng.CommitIndex()
-	if applied := leader.store.AppliedIndex(); applied >= commit {
-		t.Fatalf("the log does not end in entries the state machine skips (applied %d, commit %d): the test does not exercise them", applied, commit)
-	}
+	commit := snapshotEndingInBarriers(t, leader, 1)
 	tc.start(lagger, nil)
 	waitFor(t, lagger.id+" to install the snapshot", 20*time.Second, func() bool { return lagger.eng.SnapshotRestores() > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
