@@ -48,19 +48,24 @@ func mustPut(t *testing.T, s *Store, index uint64, kvs map[string]consistency.Va
 // mustRestoreFrom snapshots src's committed layer and restores dst from it.
 func mustRestoreFrom(t *testing.T, src, dst *Store) {
 	t.Helper()
+	if err := dst.Restore(bytes.NewReader(snapshotBytes(t, src))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// snapshotBytes is a snapshot of src's committed layer, as its stream.
+func snapshotBytes(t *testing.T, src *Store) []byte {
+	t.Helper()
 	snap, err := src.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Release()
 	var buf bytes.Buffer
-	_, err = snap.WriteTo(&buf)
-	snap.Release()
-	if err != nil {
+	if _, err := snap.WriteTo(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := dst.Restore(&buf); err != nil {
-		t.Fatal(err)
-	}
+	return buf.Bytes()
 }
 
 func mustGet(t *testing.T, s *Store, key string) (consistency.Value, bool) {
@@ -394,16 +399,7 @@ func TestRestoreInPartsReplacesTheStateAtOnce(t *testing.T) {
 		fresh[fmt.Sprintf("new%02d", i)] = val(strings.Repeat("n", 1000), 2)
 	}
 	mustPut(t, src, 9, fresh)
-	snap, err := src.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	_, err = snap.WriteTo(&buf)
-	snap.Release()
-	if err != nil {
-		t.Fatal(err)
-	}
+	stream := snapshotBytes(t, src)
 
 	path := filepath.Join(t.TempDir(), "dst.db")
 	staged := 0
@@ -421,7 +417,7 @@ func TestRestoreInPartsReplacesTheStateAtOnce(t *testing.T) {
 		staged++
 		oldStateWhole(fmt.Sprintf("after part %d", staged))
 	}}
-	dst, err = Open(path, opts)
+	dst, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +425,7 @@ func TestRestoreInPartsReplacesTheStateAtOnce(t *testing.T) {
 	t.Cleanup(func() { first.Close() })
 	mustPut(t, dst, 3, map[string]consistency.Value{"old": val("kept", 1)})
 
-	if err := dst.Restore(bytes.NewReader(buf.Bytes()[:buf.Len()*2/3])); err == nil {
+	if err := dst.Restore(bytes.NewReader(stream[:len(stream)*2/3])); err == nil {
 		t.Fatal("restore of a truncated snapshot succeeded")
 	}
 	oldStateWhole("after a broken stream")
@@ -438,11 +434,11 @@ func TestRestoreInPartsReplacesTheStateAtOnce(t *testing.T) {
 	}
 
 	staged = 0
-	if err := dst.Restore(bytes.NewReader(buf.Bytes())); err != nil {
+	if err := dst.Restore(bytes.NewReader(stream)); err != nil {
 		t.Fatal(err)
 	}
 	if staged < 4 {
-		t.Errorf("a %d-byte snapshot restored in %d parts of at most 8 KiB", buf.Len(), staged+1)
+		t.Errorf("a %d-byte snapshot restored in %d parts of at most 8 KiB", len(stream), staged+1)
 	}
 	if _, ok := mustGet(t, dst, "old"); ok || dst.AppliedIndex() != 9 {
 		t.Errorf("after the restore: old survived (%v) or applied %d, want 9", ok, dst.AppliedIndex())
