@@ -374,28 +374,61 @@ func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken
 	if want.IsZero() || want.Strong() {
 		return nil
 	}
-	if cv, ok, err := n.store.Get(key); err != nil || ok && cv.Version.Compare(want) >= 0 {
-		return err
-	}
-	// Below the purge horizon the version was committed or superseded already, and can never be
-	// committed again (the state machine refuses writes below it): nothing to commit first.
-	// Only its origin could tell that from the key's absence (holdsSessionVersion); any other
-	// node would wait for a version no node keeps and refuse, for good once the origin is gone.
-	if h, err := n.store.PurgeHorizon(); err != nil || h.Newer(want) {
+	keys, wants, err := n.uncommittedSessionVersions([]string{key}, []consistency.Version{want})
+	if err != nil || len(keys) == 0 {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
 	defer cancel()
-	if err := n.waitForVersion(ctx, key, want, sessionWait); err != nil {
-		return err
+	return n.submitSessionVersions(ctx, sessionWait, keys, wants, fmt.Sprintf("this session's earlier write of %q", key))
+}
+
+// uncommittedSessionVersions returns those of keys, and of wants, the versions of them a session
+// has seen, that this node has not committed (no committed version at least as new). A version
+// below the purge horizon is left out too: it was committed or superseded already, and can never
+// be committed again (the state machine refuses writes below it). Only its origin could tell that
+// from the key's absence (holdsSessionVersion); any other node would wait for a version no node
+// keeps and refuse, for good once the origin is gone.
+func (n *Node) uncommittedSessionVersions(keys []string, wants []consistency.Version) ([]string, []consistency.Version, error) {
+	committed, _, horizon, err := n.store.CommittedVersions(keys)
+	if err != nil {
+		return nil, nil, err
 	}
-	tv, ok, err := n.store.Tentative(key)
-	if err != nil || !ok || tv.Version.Compare(want) < 0 {
-		return err // committed here meanwhile, or the session's version was a delete, purged since
+	var ks []string
+	var ws []consistency.Version
+	for i, v := range committed {
+		if v.Compare(wants[i]) < 0 && !horizon.Newer(wants[i]) {
+			ks, ws = append(ks, keys[i]), append(ws, wants[i])
+		}
 	}
-	first := replication.Command{Type: replication.CmdEventualBatch, Writes: []replication.Write{{Key: key, Value: tv}}}
-	if err := n.submitBatch(ctx, first); err != nil {
-		return fmt.Errorf("%w: committing this session's earlier write of %q first: %v", replication.ErrStale, key, err)
+	return ks, ws, nil
+}
+
+// submitSessionVersions waits, for at most wait each, until this node holds the versions wants
+// of keys (a session's, gossip usually brings them within milliseconds), then submits the newest
+// write it holds of each key, the session's version or a newer one, for commit as one eventual
+// batch (an ordinary committer batch, so mixed versions apply the same log). A key committed
+// here meanwhile, or whose version was a delete purged since, needs nothing. what names the
+// writes in the error when the batch cannot be submitted.
+func (n *Node) submitSessionVersions(ctx context.Context, wait time.Duration, keys []string, wants []consistency.Version, what string) error {
+	var batch []replication.Write
+	for i, key := range keys {
+		if err := n.waitForVersion(ctx, key, wants[i], wait); err != nil {
+			return err
+		}
+		tv, ok, err := n.store.Tentative(key)
+		if err != nil {
+			return err
+		}
+		if ok && tv.Version.Compare(wants[i]) >= 0 {
+			batch = append(batch, replication.Write{Key: key, Value: tv})
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := n.submitBatch(ctx, replication.Command{Type: replication.CmdEventualBatch, Writes: batch}); err != nil {
+		return fmt.Errorf("%w: committing %s first: %v", replication.ErrStale, what, err)
 	}
 	return nil
 }
@@ -421,52 +454,21 @@ func (n *Node) commitSessionWritesIn(ctx context.Context, forwarded bool, token 
 	if len(keys) == 0 {
 		return nil
 	}
+	keys, wants, err := n.uncommittedSessionVersions(keys, wants)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
 	defer cancel()
 	wait := sessionWait
 	if forwarded {
 		wait = forwardedSessionWait
 	}
-	var batch []replication.Write
-	pending := func() ([]string, []consistency.Version, error) {
-		committed, _, horizon, err := n.store.CommittedVersions(keys)
-		if err != nil {
-			return nil, nil, err
-		}
-		var ks []string
-		var ws []consistency.Version
-		for i, v := range committed {
-			// Below the purge horizon a version was committed or superseded already and can
-			// never be committed again (see commitSessionVersionFirst).
-			if v.Compare(wants[i]) < 0 && !horizon.Newer(wants[i]) {
-				ks, ws = append(ks, keys[i]), append(ws, wants[i])
-			}
-		}
-		return ks, ws, nil
-	}
-	keys, wants, err := pending()
-	if err != nil || len(keys) == 0 {
+	if err := n.submitSessionVersions(ctx, wait, keys, wants, "this session's writes in the listed range"); err != nil {
 		return err
 	}
-	for i, key := range keys {
-		if err := n.waitForVersion(ctx, key, wants[i], wait); err != nil {
-			return err
-		}
-		tv, ok, err := n.store.Tentative(key)
-		if err != nil {
-			return err
-		}
-		if ok && tv.Version.Compare(wants[i]) >= 0 {
-			batch = append(batch, replication.Write{Key: key, Value: tv})
-		}
-	}
-	if len(batch) > 0 {
-		if err := n.submitBatch(ctx, replication.Command{Type: replication.CmdEventualBatch, Writes: batch}); err != nil {
-			return fmt.Errorf("%w: committing this session's writes in the listed range first: %v", replication.ErrStale, err)
-		}
-	}
 	for {
-		if keys, wants, err = pending(); err != nil || len(keys) == 0 {
+		if keys, wants, err = n.uncommittedSessionVersions(keys, wants); err != nil || len(keys) == 0 {
 			return err
 		}
 		if pause(ctx, 5*time.Millisecond) != nil {
