@@ -264,17 +264,7 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 		if qc.IsZero() || time.Since(qc) > bound {
 			return 0, fmt.Errorf("%w: leader %s has not confirmed its leadership with a quorum within max_staleness %v", replication.ErrStale, n.cfg.ID, bound)
 		}
-		// Wait for the state machine no longer than the bound allows, as a follower does.
-		wctx, cancel := context.WithTimeout(ctx, bound-time.Since(qc))
-		defer cancel()
-		if n.cfg.beforeApplyWait != nil {
-			n.cfg.beforeApplyWait()
-		}
-		commit := n.raft.CommitIndex()
-		if err := n.raft.WaitApplied(wctx, commit); err != nil {
-			return 0, fmt.Errorf("%w: leader %s is still applying entries up to %d", replication.ErrStale, n.cfg.ID, commit)
-		}
-		return n.stillWithin(qc, bound)
+		return n.appliedWithin(ctx, qc, bound, n.raft.CommitIndex(), "leader "+n.cfg.ID)
 	}
 	asked, index := n.followerFreshness()
 	if asked.IsZero() || time.Since(asked) > bound {
@@ -293,15 +283,22 @@ func (n *Node) checkBound(ctx context.Context, bound time.Duration) (time.Durati
 	if age := time.Since(asked); age > bound {
 		return 0, fmt.Errorf("%w: %s last had a read index from the leader %v ago, over max_staleness %v", replication.ErrStale, n.cfg.ID, age.Round(time.Millisecond), bound)
 	}
-	wctx, cancel := context.WithTimeout(ctx, bound-time.Since(asked))
+	return n.appliedWithin(ctx, asked, bound, index, n.cfg.ID)
+}
+
+// appliedWithin waits until this node has applied index, a read index it had, or (on the leader)
+// its commit index, as of since, for no longer than the bound allows, and returns the staleness
+// of the state then (stillWithin). who names the node in the error.
+func (n *Node) appliedWithin(ctx context.Context, since time.Time, bound time.Duration, index uint64, who string) (time.Duration, error) {
+	wctx, cancel := context.WithTimeout(ctx, bound-time.Since(since))
 	defer cancel()
 	if n.cfg.beforeApplyWait != nil {
 		n.cfg.beforeApplyWait()
 	}
 	if err := n.raft.WaitApplied(wctx, index); err != nil {
-		return 0, fmt.Errorf("%w: %s is still applying entries up to %d", replication.ErrStale, n.cfg.ID, index)
+		return 0, fmt.Errorf("%w: %s is still applying entries up to %d", replication.ErrStale, who, index)
 	}
-	return n.stillWithin(asked, bound)
+	return n.stillWithin(since, bound)
 }
 
 // stillWithin is the staleness of a committed layer that misses no write acknowledged before
