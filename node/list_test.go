@@ -2,12 +2,14 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/replication/strong"
 )
 
 // listPage is one GET /v1/kv answer, decoded.
@@ -208,5 +210,50 @@ func TestSessionListShowsItsOwnUncommittedWrites(t *testing.T) {
 	}
 	if page, _ := listPage(t, f, "consistency=eventual&prefix=else/"); len(page.Items) != 0 {
 		t.Errorf("an eventual list shows committed data only, but listed %v", page.Items)
+	}
+}
+
+// TestSessionListCommitsLargeOwnWritesInParts: the session's own uncommitted writes that a
+// session list commits first may add up to far more than one committer batch carries (a token
+// names up to 64 keys, of values up to --max-value-size each). The list commits them in batches
+// of at most maxCommitBytes, as the committer would, not as one entry of up to 64 MiB (or, past
+// the leader's 256 MiB body limit, not at all).
+func TestSessionListCommitsLargeOwnWritesInParts(t *testing.T) {
+	tc := startCluster(t, 3, func(_ int, c *Config) {
+		c.disableCommitter = true
+		// kvd's Raft timings: the tests' short ones can lose the leader to an entry of a few MiB.
+		d := strong.DefaultConfig()
+		c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout, c.Raft.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
+	})
+	leader, f := tc.leaderAndFollower()
+	value := strings.Repeat("v", 1<<20)
+	const writes = 6 // 6 MiB: two batches of at most maxCommitBytes (4 MiB)
+	for _, n := range []*Node{f, leader} {
+		token := ""
+		var want []string
+		for i := range writes {
+			key := fmt.Sprintf("big-%s/%d", n.cfg.ID, i)
+			w := do(t, "PUT", n, "/v1/kv/"+key+"?consistency=eventual", value, client.HeaderSession, token)
+			if w.status != 200 {
+				t.Fatalf("eventual put %s on %s: %d %s", key, n.cfg.ID, w.status, w.body)
+			}
+			token = w.header.Get(client.HeaderSession)
+			want = append(want, key)
+		}
+		before := leader.raft.AppliedIndex()
+		var keys []string
+		for after, more := "", true; more; {
+			page, r := listPage(t, n, "consistency=session&prefix=big-"+n.cfg.ID+"/&after="+url.QueryEscape(after), client.HeaderSession, token)
+			for _, it := range page.Items {
+				keys = append(keys, it.Key)
+			}
+			token, after, more = r.header.Get(client.HeaderSession), page.Next, page.More
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("session list on %s: %v, want the session's own %v", n.cfg.ID, keys, want)
+		}
+		if entries := leader.raft.AppliedIndex() - before; entries < 2 {
+			t.Errorf("the session list on %s committed its %d MiB of writes in %d log entries, want batches of at most %d MiB", n.cfg.ID, writes, entries, maxCommitBytes>>20)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/batch"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/store"
 )
@@ -406,12 +407,14 @@ func (n *Node) uncommittedSessionVersions(keys []string, wants []consistency.Ver
 
 // submitSessionVersions waits, for at most wait each, until this node holds the versions wants
 // of keys (a session's, gossip usually brings them within milliseconds), then submits the newest
-// write it holds of each key, the session's version or a newer one, for commit as one eventual
-// batch (an ordinary committer batch, so mixed versions apply the same log). A key committed
-// here meanwhile, or whose version was a delete purged since, needs nothing. what names the
-// writes in the error when the batch cannot be submitted.
+// write it holds of each key, the session's version or a newer one, for commit as eventual
+// batches (ordinary committer batches, so mixed versions apply the same log): one, unless the
+// writes add up to more than a committer batch carries (maxCommitBytes; a token names up to 64
+// keys, of values up to --max-value-size each). A key committed here meanwhile, or whose version
+// was a delete purged since, needs nothing. what names the writes in the error when a batch
+// cannot be submitted.
 func (n *Node) submitSessionVersions(ctx context.Context, wait time.Duration, keys []string, wants []consistency.Version, what string) error {
-	var batch []replication.Write
+	var writes []replication.Write
 	for i, key := range keys {
 		if err := n.waitForVersion(ctx, key, wants[i], wait); err != nil {
 			return err
@@ -421,14 +424,13 @@ func (n *Node) submitSessionVersions(ctx context.Context, wait time.Duration, ke
 			return err
 		}
 		if ok && tv.Version.Compare(wants[i]) >= 0 {
-			batch = append(batch, replication.Write{Key: key, Value: tv})
+			writes = append(writes, replication.Write{Key: key, Value: tv})
 		}
 	}
-	if len(batch) == 0 {
-		return nil
-	}
-	if err := n.submitBatch(ctx, replication.Command{Type: replication.CmdEventualBatch, Writes: batch}); err != nil {
-		return fmt.Errorf("%w: committing %s first: %v", replication.ErrStale, what, err)
+	for _, part := range batch.Split(writes, commitSize, maxCommitBytes) {
+		if err := n.submitBatch(ctx, replication.Command{Type: replication.CmdEventualBatch, Writes: part}); err != nil {
+			return fmt.Errorf("%w: committing %s first: %v", replication.ErrStale, what, err)
+		}
 	}
 	return nil
 }
