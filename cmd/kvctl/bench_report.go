@@ -20,7 +20,9 @@ type benchReport struct {
 	WriteConsistency string   `json:"write_consistency,omitempty"`
 	ReadConsistency  string   `json:"read_consistency,omitempty"`
 	WarmupSecs       float64  `json:"warmup_s"`
-	// Secs is the measured window: from the end of the warm-up until the last worker stopped.
+	// Secs is the measured window: from the end of the warm-up until --duration ended, or until
+	// the run stopped if that was earlier (--ops, interrupt). Operations started in it count even
+	// when they answered after it.
 	Secs         float64 `json:"secs"`
 	Interrupted  bool    `json:"interrupted,omitempty"`
 	WarmupOps    int64   `json:"warmup_ops"`

@@ -121,7 +121,14 @@ func (r *benchRun) run(ctx context.Context) (*benchReport, error) {
 	close(stopProgress)
 	<-progressDone
 
-	elapsed := stopped.Sub(measureFrom)
+	// The window is that in which the measured operations started: it ends at --duration even
+	// when the last of them answered later, or one slow answer at the end would lower the rate of
+	// everything before it. A run stopped earlier (--ops, interrupt) ends when it stopped.
+	windowEnd := stopped
+	if windowEnd.After(end) {
+		windowEnd = end
+	}
+	elapsed := windowEnd.Sub(measureFrom)
 	if elapsed < 0 {
 		elapsed = 0 // interrupted during the warm-up
 	}

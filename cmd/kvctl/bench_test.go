@@ -367,6 +367,37 @@ func TestBenchCountsErrorsByKind(t *testing.T) {
 	}
 }
 
+// An operation started inside --duration counts however late its answer comes, but waiting for
+// that answer is not part of the measured window: one slow answer at the end must not lower the
+// rate of everything measured before it. Here the second request is answered 1.5 s after it was
+// sent, half a second after the 1 s window; the rate is 2 operations over 1 s, not over 1.5 s.
+func TestBenchRateWindowEndsAtTheDuration(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 2 {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		w.Header().Set(client.HeaderNode, "n1")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	r := kvctl(t, nil, "", "bench", "put", "--endpoints", srv.Listener.Addr().String(), "--json",
+		"--clients", "1", "--duration", "1s", "--warmup", "0s")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, r.stdout)
+	}
+	if rep.Total.Ops != 2 || rep.Total.Maxms < 1500 {
+		t.Fatalf("%d operations, max %v ms; want 2, the second 1.5 s late", rep.Total.Ops, rep.Total.Maxms)
+	}
+	if rep.Secs != 1 || rep.Total.OpsPerSec != 2 {
+		t.Errorf("measured %v s at %v ops/s; want the 1 s window and the 2 operations started in it", rep.Secs, rep.Total.OpsPerSec)
+	}
+}
+
 // A duration-bounded run prints a progress line a second; an interrupted one still reports.
 func TestBenchProgressAndInterrupt(t *testing.T) {
 	f := newFakeCluster(t)
