@@ -23,8 +23,14 @@ const (
 	ConsistencyEventual = "eventual"
 )
 
-// ErrBadOptions is returned, wrapped, for option combinations no server would accept.
-var ErrBadOptions = errors.New("client: bad options")
+var (
+	// ErrBadOptions is returned, wrapped, for option combinations no server would accept.
+	ErrBadOptions = errors.New("client: bad options")
+	// ErrBadAnswer is returned, wrapped, when a server answered with success but the answer is
+	// not what docs/http-api.md defines (a body that is not its JSON, a value that does not
+	// decode). Unlike a transport error, an answer came.
+	ErrBadAnswer = errors.New("bad answer")
+)
 
 // PutOptions qualify a Put. Setting IfVersion or IfAbsent makes it a compare-and-set, which the
 // server accepts at the strong level only.
@@ -175,11 +181,11 @@ func (cl *Client) Get(ctx context.Context, key string, opts GetOptions) ([]byte,
 	}
 	var vr ValueResponse
 	if err := json.Unmarshal(rep.body, &vr); err != nil {
-		return nil, meta, fmt.Errorf("client: GET %s from %s: bad JSON answer: %w", key, rep.endpoint, err)
+		return nil, meta, fmt.Errorf("client: GET %s from %s: %w: %w", key, rep.endpoint, ErrBadAnswer, err)
 	}
 	value, err := vr.KV.Bytes()
 	if err != nil {
-		return nil, meta, err
+		return nil, meta, fmt.Errorf("client: GET %s from %s: %w: %w", key, rep.endpoint, ErrBadAnswer, err)
 	}
 	return value, withKV(meta.merge(vr.Meta), vr.KV), nil
 }
@@ -294,7 +300,7 @@ func (cl *Client) ListPage(ctx context.Context, prefix string, opts ListOptions)
 	}
 	var lr ListResponse
 	if err := json.Unmarshal(rep.body, &lr); err != nil {
-		return &ListResponse{Meta: meta}, fmt.Errorf("client: list %q from %s: bad JSON answer: %w", prefix, rep.endpoint, err)
+		return &ListResponse{Meta: meta}, fmt.Errorf("client: list %q from %s: %w: %w", prefix, rep.endpoint, ErrBadAnswer, err)
 	}
 	lr.Meta = meta.merge(lr.Meta)
 	if lr.Items == nil {
@@ -366,7 +372,7 @@ func (cl *Client) StatusOf(ctx context.Context, endpoint string) (*StatusRespons
 func decodeStatus(rep *reply) (*StatusResponse, error) {
 	var st StatusResponse
 	if err := json.Unmarshal(rep.body, &st); err != nil {
-		return nil, fmt.Errorf("client: status from %s: bad JSON answer: %w", rep.endpoint, err)
+		return nil, fmt.Errorf("client: status from %s: %w: %w", rep.endpoint, ErrBadAnswer, err)
 	}
 	return &st, nil
 }

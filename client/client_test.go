@@ -164,8 +164,8 @@ func TestGetValueDecoding(t *testing.T) {
 			cl := mustClient(t, time.Second, node.addr())
 			got, _, err := cl.Get(context.Background(), "k", GetOptions{})
 			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("want an error, got value %q", got)
+				if !errors.Is(err, ErrBadAnswer) {
+					t.Fatalf("got value %q, error %v; want an ErrBadAnswer (an answer came, unreadable)", got, err)
 				}
 				return
 			}

@@ -50,7 +50,8 @@ type benchResult struct {
 	Maxms     float64 `json:"max_ms"`
 	Meanms    float64 `json:"mean_ms"`
 	Errors    int64   `json:"errors"`
-	// ErrorsByKind counts failures by error code ("no_leader", ...), "http_STATUS" or "transport".
+	// ErrorsByKind counts failures by error code ("no_leader", ...), "http_STATUS", "bad_answer" or
+	// "transport" (errorKind).
 	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
 	// FirstErrors holds the first message of each kind.
 	FirstErrors map[string]string `json:"first_errors,omitempty"`

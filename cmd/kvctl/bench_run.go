@@ -365,9 +365,13 @@ func servedBy(m map[string]int64, meta client.Meta) {
 }
 
 // errorKind names the kind of a failed operation: the server's error code, "http_STATUS" for an
-// error answer without one, or "transport" when no answer came (refused, reset, timed out; a
-// write that got no answer may or may not have been applied).
+// error answer without one, "bad_answer" for a success answer the client could not read, or
+// "transport" when no answer came (refused, reset, timed out; a write that got no answer may or
+// may not have been applied).
 func errorKind(err error) string {
+	if errors.Is(err, client.ErrBadAnswer) {
+		return "bad_answer"
+	}
 	var e *client.Error
 	if errors.As(err, &e) {
 		switch {

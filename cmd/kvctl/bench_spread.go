@@ -258,7 +258,7 @@ func (s *spreadRun) round(ctx context.Context, origin int, key string, measured 
 	}
 	written, err := consistency.ParseVersion(meta.Version)
 	if err != nil || written.IsZero() {
-		return arrivals, took, fmt.Errorf("the write's answer carries no usable version %q: %v", meta.Version, err)
+		return arrivals, took, fmt.Errorf("%w: the write's answer carries no usable version %q", client.ErrBadAnswer, meta.Version)
 	}
 	for i := range arrivals {
 		a := &arrivals[i]

@@ -28,6 +28,8 @@ type spreadFake struct {
 	writes  map[string]spreadFakeWrite
 	puts    []int // puts taken, by node
 	failPut bool  // answer every write with no_leader
+	// noVersion makes write answers carry no version, as no dialkv node answers.
+	noVersion bool
 }
 
 type spreadFakeWrite struct {
@@ -81,7 +83,9 @@ func (f *spreadFake) serve(i int, w http.ResponseWriter, r *http.Request) {
 		wr := spreadFakeWrite{origin: i, version: fmt.Sprintf("%d.0@n%d", f.clock, i+1), at: time.Now()}
 		f.writes[key] = wr
 		f.puts[i]++
-		h.Set(client.HeaderVersion, wr.version)
+		if !f.noVersion {
+			h.Set(client.HeaderVersion, wr.version)
+		}
 		h.Set(client.HeaderState, client.StateTentative)
 	case http.MethodGet:
 		wr, ok := f.writes[key]
@@ -211,6 +215,17 @@ func TestBenchSpreadReportsMissesAndFailures(t *testing.T) {
 	if r.code != 1 || rep.FailedWrites != 2 || rep.WriteErrors["no_leader"] != 2 || rep.AllNodes.Count != 0 ||
 		!strings.Contains(rep.FirstWriteErrors["no_leader"], "no leader within 5s") {
 		t.Errorf("exit %d, report %+v", r.code, rep)
+	}
+
+	// A write answered without a version cannot be told from an older one: the round fails, and
+	// the error is the answer's, not the transport's.
+	f = newSpreadFake(t, 0, 0)
+	f.noVersion = true
+	r = kvctl(t, nil, "", "bench", "spread", "--endpoints", f.endpoints(), "--json", "--rounds", "2", "--warmup", "0s", "--max-pause", "0s")
+	rep = spreadJSON(t, r)
+	if r.code != 1 || rep.FailedWrites != 2 || rep.WriteErrors["bad_answer"] != 2 ||
+		!strings.Contains(rep.FirstWriteErrors["bad_answer"], "no usable version") {
+		t.Errorf("exit %d, write errors %v %v", r.code, rep.WriteErrors, rep.FirstWriteErrors)
 	}
 }
 

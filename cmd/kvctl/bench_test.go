@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -215,6 +216,7 @@ func TestErrorKind(t *testing.T) {
 		{&client.Error{Code: client.CodeOutcomeUnknown, Err: errors.New("EOF")}, "transport"}, // sent, no answer
 		{&client.Error{Status: 502, Message: "Bad Gateway"}, "http_502"},
 		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, "transport"},
+		{fmt.Errorf("client: GET k from n1: %w: unexpected end of JSON input", client.ErrBadAnswer), "bad_answer"}, // an answer came
 	}
 	for _, tc := range tests {
 		if got := errorKind(tc.err); got != tc.want {
@@ -364,6 +366,21 @@ func TestBenchCountsErrorsByKind(t *testing.T) {
 	}
 	if rep.Total.ErrorsByKind["transport"] != 3 || !strings.Contains(rep.Total.FirstErrors["transport"], "connection refused") {
 		t.Errorf("errors %v %v, want 3 transport (connection refused)", rep.Total.ErrorsByKind, rep.Total.FirstErrors)
+	}
+
+	// An answer that is not the JSON the API promises did come: not a transport error.
+	garbled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"key":`)
+	}))
+	defer garbled.Close()
+	r = kvctl(t, nil, "", "bench", "get", "--endpoints", garbled.Listener.Addr().String(), "--json", "--ops", "3", "--warmup", "0s", "--populate=false", "--clients", "1")
+	rep = benchReport{}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 1 {
+		t.Fatalf("exit %d, stdout %q: %v", r.code, r.stdout, err)
+	}
+	if rep.Total.ErrorsByKind["bad_answer"] != 3 || !strings.Contains(rep.Total.FirstErrors["bad_answer"], "bad answer: unexpected end of JSON input") {
+		t.Errorf("errors %v %v, want 3 bad_answer", rep.Total.ErrorsByKind, rep.Total.FirstErrors)
 	}
 }
 
