@@ -143,9 +143,11 @@ get and mixed first write every key once. Exit status 1 if any measured operatio
           all), while one goroutine per node polls it with eventual GETs, --poll-interval apart,
           until it serves the write; reports the time from sending the write until every node
           served it, and each node's time. A time is when the answer holding the write came
-          back: late by at most the poll interval plus one GET round trip, reported measured as
-          "poll window". Polling is load (up to ~1/(interval + round trip) GET/s per node that
-          lacks the write); the report counts the polls. --clients, --keys and the level flags
+          back: late by less than the "poll window" reported, from sending the last poll that
+          lacked the write to that answer (the poll interval plus up to two GET round trips,
+          as the node may read just before the write arrives). Polling is load (up to
+          ~1/(interval + round trip) GET/s per node that lacks the write); the report counts
+          the polls. --clients, --keys and the level flags
           do not apply; --duration, --warmup, --value-size and --timeout do.
 
 Flags (before or after the workload; a "--" before them, as older usage had, is accepted):

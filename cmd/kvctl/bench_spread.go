@@ -22,9 +22,11 @@ import (
 //
 // What bounds its resolution: a node is polled by one goroutine, one eventual GET at a time,
 // resting --poll-interval between polls. The time reported for a node is when the first answer
-// holding the write came back, so it is late by at most one poll interval plus one GET round
-// trip; the report gives that window (from the last poll that did not see the write to the
-// answer that did) as "poll window", measured, not assumed. Polling is load: at 1 ms each node
+// holding the write came back. The write arrived after the last poll that lacked it was sent
+// (the node read after that), so the time is late by less than the window from that send to the
+// answer that held it: the rest of the missed poll's round trip, the pause, and a whole round
+// trip, i.e. up to one poll interval plus two GET round trips. The report gives that window as
+// "poll window", measured, not assumed. Polling is load: at 1 ms each node
 // takes up to ~1,000 GET/s while it lacks the write, so the report also says how many polls
 // the run made.
 
