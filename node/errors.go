@@ -8,6 +8,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/fault"
 )
 
 var (
@@ -47,6 +48,8 @@ func httpError(err error) (status int, code string) {
 		return http.StatusGone, client.CodeRemoved
 	case errors.Is(err, errNotImplemented):
 		return http.StatusNotImplemented, client.CodeNotImplemented
+	case errors.Is(err, fault.ErrDisabled):
+		return http.StatusForbidden, client.CodeForbidden
 	case errors.Is(err, errNoRoute):
 		return http.StatusNotFound, client.CodeUnknownPath
 	case errors.Is(err, errMethodNotAllowed):

@@ -9,6 +9,7 @@ import (
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
+	"github.com/dialkv/dialkv/replication/fault"
 )
 
 func TestErrorMapping(t *testing.T) {
@@ -32,6 +33,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: leadership lost", replication.ErrOutcomeUnknown), http.StatusGatewayTimeout, client.CodeOutcomeUnknown},
 		{replication.ErrTimeout, http.StatusGatewayTimeout, client.CodeTimeout},
 		{errNotImplemented, http.StatusNotImplemented, client.CodeNotImplemented},
+		{fault.ErrDisabled, http.StatusForbidden, client.CodeForbidden},
 		{fmt.Errorf("%w: /nope", errNoRoute), http.StatusNotFound, client.CodeUnknownPath},
 		{fmt.Errorf("%w: POST /v1/kv/k", errMethodNotAllowed), http.StatusMethodNotAllowed, client.CodeMethodNotAllowed},
 		{errors.New("disk on fire"), http.StatusInternalServerError, client.CodeInternal},

@@ -80,6 +80,10 @@ func TestFaultHookRefusedWithoutTheFlag(t *testing.T) {
 		if r.status != 403 || errCode(t, r) != client.CodeForbidden || !strings.Contains(r.body, "--test-faults") {
 			t.Errorf("%s /v1/test/faults on a production node: %d %s", method, r.status, r.body)
 		}
+		// Like every error answer (docs/http-api.md), with its code in Dialkv-Error.
+		if got := r.header.Get(client.HeaderError); got != client.CodeForbidden {
+			t.Errorf("%s /v1/test/faults on a production node: %s %q, want %q", method, client.HeaderError, got, client.CodeForbidden)
+		}
 	}
 }
 

@@ -725,7 +725,7 @@ func (n *Node) handleReadIndex(w http.ResponseWriter, r *http.Request) {
 // without --test-faults answers 403 to all of it.
 func (n *Node) handleFaults(w http.ResponseWriter, r *http.Request) {
 	if !n.faults.Enabled() {
-		writeJSON(w, http.StatusForbidden, client.ErrorBody{Error: fault.ErrDisabled.Error(), Code: client.CodeForbidden})
+		writeError(w, fault.ErrDisabled)
 		return
 	}
 	switch r.Method {
