@@ -159,11 +159,11 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 	}
 	logger, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
-		return cfg, proc, err
+		return cfg, proc, usageErrorf("%v", err)
 	}
 	proc.logger = logger
 	if proc.gcPercent, err = chooseGCPercent(fs, *gcPercent, os.LookupEnv); err != nil {
-		return cfg, proc, err
+		return cfg, proc, usageErrorf("%v", err)
 	}
 	cfg.ID = *id
 	cfg.Raft.RaftAddr = *raftAddr
@@ -172,7 +172,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 		cfg.DataDir = filepath.Join("data", cfg.ID)
 	}
 	if cfg.Raft.Bootstrap, err = node.ParsePeers(*bootstrap); err != nil {
-		return cfg, proc, fmt.Errorf("--bootstrap: %w", err)
+		return cfg, proc, usageErrorf("--bootstrap: %v", err)
 	}
 	if *joinOthers && cfg.Join != "" && len(cfg.Raft.Bootstrap) > 0 {
 		if slices.ContainsFunc(cfg.Raft.Bootstrap, func(p strong.Peer) bool { return p.ID == cfg.ID }) {
@@ -192,7 +192,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 		}
 	}
 	if *readCacheMB < 0 || *readCacheMB > 1<<20 {
-		return cfg, proc, fmt.Errorf("--read-cache-mb %d must be between 0 (off) and %d", *readCacheMB, 1<<20)
+		return cfg, proc, usageErrorf("--read-cache-mb %d must be between 0 (off) and %d", *readCacheMB, 1<<20)
 	}
 	cfg.ReadCacheBytes = *readCacheMB << 20
 	cfg.Logger = logger

@@ -25,6 +25,12 @@ func TestUsageErrors(t *testing.T) {
 		// built from the same flags, would refuse it too.
 		{"bad id", []string{"--id", "a b"}, `node id "a b" must not contain spaces or any of ,=/@`},
 		{"bad address", []string{"--id", "n1", "--http", "nonsense"}, `http address "nonsense": address nonsense: missing port in address`},
+		// Values kvd checks itself are usage errors too, not failures of a node that ran.
+		{"bad log level", []string{"--id", "n1", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},
+		{"bad log format", []string{"--id", "n1", "--log-format", "xml"}, `--log-format "xml": want text or json`},
+		{"bad bootstrap", []string{"--id", "n1", "--bootstrap", "n1"}, `--bootstrap: peer "n1": want ID=HOST:PORT`},
+		{"gc percent out of range", []string{"--id", "n1", "--gc-percent", "5"}, "--gc-percent 5 must be between 10 and 100000"},
+		{"negative read cache", []string{"--id", "n1", "--read-cache-mb", "-1"}, "--read-cache-mb -1 must be between 0 (off) and 1048576"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr strings.Builder
