@@ -22,7 +22,8 @@ func healthCommand() command {
 }
 
 func runHealth(ctx context.Context, inv *invocation) error {
-	endpoints := healthEndpoints(inv.opts.endpoints, os.Getenv)
+	chosen := inv.opts.given["endpoints"] || inv.opts.endpointsFromEnv
+	endpoints := healthEndpoints(inv.opts.endpoints, chosen, os.Getenv)
 	if len(endpoints) == 0 {
 		return usageErrorf("%s is empty", inv.opts.endpointsSource())
 	}
@@ -46,10 +47,10 @@ func runHealth(ctx context.Context, inv *invocation) error {
 }
 
 // healthEndpoints is the list to probe. When neither --endpoints nor KV_ENDPOINTS chose one
-// (the value is still the local cluster's default) and KV_HTTP is set, as it is in a kvd
-// container configured through the environment, the node's own address is probed instead.
-func healthEndpoints(flagValue string, getenv func(string) string) []string {
-	if flagValue == defaultEndpoints {
+// (chosen is false: the value is the local cluster's default) and KV_HTTP is set, as it is in a
+// kvd container configured through the environment, the node's own address is probed instead.
+func healthEndpoints(flagValue string, chosen bool, getenv func(string) string) []string {
+	if !chosen {
 		if own := strings.TrimSpace(getenv("KV_HTTP")); own != "" {
 			flagValue = own
 		}

@@ -65,18 +65,20 @@ func TestHealth(t *testing.T) {
 func TestHealthEndpoints(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	tests := []struct {
-		name string
-		flag string
-		env  map[string]string
-		want []string
+		name   string
+		flag   string
+		chosen bool // by --endpoints or KV_ENDPOINTS
+		env    map[string]string
+		want   []string
 	}{
-		{"default", defaultEndpoints, nil, strings.Split(defaultEndpoints, ",")},
-		{"container: the node's own address", defaultEndpoints, map[string]string{"KV_HTTP": "n1:7001"}, []string{"n1:7001"}},
-		{"an explicit list wins", "a:1, b:2", map[string]string{"KV_HTTP": "n1:7001"}, []string{"a:1", "b:2"}},
+		{"default", defaultEndpoints, false, nil, strings.Split(defaultEndpoints, ",")},
+		{"container: the node's own address", defaultEndpoints, false, map[string]string{"KV_HTTP": "n1:7001"}, []string{"n1:7001"}},
+		{"an explicit list wins", "a:1, b:2", true, map[string]string{"KV_HTTP": "n1:7001"}, []string{"a:1", "b:2"}},
+		{"an explicit list wins, the local cluster's too", defaultEndpoints, true, map[string]string{"KV_HTTP": "n1:7001"}, strings.Split(defaultEndpoints, ",")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := healthEndpoints(tc.flag, env(tc.env)); !slices.Equal(got, tc.want) {
+			if got := healthEndpoints(tc.flag, tc.chosen, env(tc.env)); !slices.Equal(got, tc.want) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
