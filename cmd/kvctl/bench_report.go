@@ -171,7 +171,7 @@ func fromMillis(ms float64) time.Duration { return time.Duration(ms * float64(ti
 // writeBenchReport prints the report as a table: one row per (operation, level), plus an "all"
 // row when there is more than one; then the errors by kind and who served the operations.
 func writeBenchReport(w io.Writer, rep *benchReport) error {
-	fmt.Fprintf(w, "workload %s: %d clients, %d keys, %d-byte values; measured %.1fs after %.0fs warm-up",
+	fmt.Fprintf(w, "workload %s: %d clients, %d keys, %d-byte values; measured %.1fs after %gs warm-up",
 		rep.Workload, rep.Clients, rep.Keys, rep.ValueSize, rep.Secs, rep.WarmupSecs)
 	if rep.ReadRatio != nil {
 		fmt.Fprintf(w, "; %.0f%% reads", *rep.ReadRatio*100)

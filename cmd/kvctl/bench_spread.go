@@ -483,7 +483,7 @@ func (l *errorLog) byKind(op benchOp) (map[string]int64, map[string]string) {
 // writeSpreadReport prints the report: the write, the time to all nodes and the poll window,
 // then one row per node.
 func writeSpreadReport(w io.Writer, rep *spreadReport) error {
-	fmt.Fprintf(w, "workload spread: %d nodes, %d-byte eventual writes to each node in turn; polls every %s per node; measured %.1fs after %.0fs warm-up",
+	fmt.Fprintf(w, "workload spread: %d nodes, %d-byte eventual writes to each node in turn; polls every %s per node; measured %.1fs after %gs warm-up",
 		len(rep.Endpoints), rep.ValueSize, formatMillis(fromMillis(rep.PollIntervalMs)), rep.Secs, rep.WarmupSecs)
 	if rep.Interrupted {
 		fmt.Fprint(w, " (interrupted)")

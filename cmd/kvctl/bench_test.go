@@ -225,6 +225,19 @@ func TestErrorKind(t *testing.T) {
 	}
 }
 
+// A warm-up under a second is reported as it was, not rounded to 0s or 1s.
+func TestBenchReportWarmupUnderASecond(t *testing.T) {
+	opts := &benchOptions{workload: workloadPut, endpoints: []string{"127.0.0.1:7001"}, clients: 1, keys: 10, valueSize: 8,
+		warmup: 500 * time.Millisecond, duration: 2 * time.Second, writeConsistency: client.ConsistencyStrong}
+	var text bytes.Buffer
+	if err := writeBenchReport(&text, newBenchRun(opts, nil, nil).report(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(text.String(), "\n"); !strings.HasSuffix(first, "measured 2.0s after 0.5s warm-up") {
+		t.Errorf("first line %q, want it to end in %q", first, "measured 2.0s after 0.5s warm-up")
+	}
+}
+
 // A mixed run's recordings, reported as text and as JSON.
 func TestBenchReportFormatting(t *testing.T) {
 	opts := &benchOptions{workload: workloadMixed, endpoints: []string{"127.0.0.1:7001"}, clients: 4, keys: 100, valueSize: 8,
