@@ -2,8 +2,10 @@ package strong
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -31,6 +33,16 @@ func (s hclogSink) Accept(name string, level hclog.Level, msg string, args ...in
 	}
 	if !s.logger.Enabled(context.Background(), l) {
 		return
+	}
+	args = slices.Clone(args) // hclog hands every sink the same slice
+	for i, arg := range args {
+		// hclog.Fmt defers formatting to the logger: hclog's own does it, slog would print the
+		// verbs and operands as they are ("[%+v [...]]").
+		if f, ok := arg.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
 	}
 	if name != "" && name != "raft" {
 		args = append(args, "subsystem", name)
