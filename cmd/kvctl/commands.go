@@ -165,7 +165,7 @@ func commands() []command {
 		benchCommand(),
 		healthCommand(),
 		{name: "cluster up", args: "[--nodes N]", maxArgs: 0, flags: []string{"nodes", "data-dir", "wait", "kvd"}, run: runClusterUp,
-			summary: "start a local cluster of N kvd processes (node i: HTTP 127.0.0.1:7000+i, Raft 7100+i) and wait for a leader"},
+			summary: "start a local cluster of N kvd processes (node i: HTTP 127.0.0.1:7000+i, Raft 7100+i, gossip 7200+i) and wait until there is a leader and every node is ready"},
 		{name: "cluster down", maxArgs: 0, flags: []string{"data-dir", "purge"}, run: runClusterDown,
 			summary: "stop every local node (SIGTERM, SIGKILL after 10s); --purge removes the data"},
 		{name: "cluster kill", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir"}, run: runClusterKill,
