@@ -69,7 +69,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 		endpoints, o.endpointsFromEnv = env, true
 	}
 	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else the local cluster)")
-	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next")
+	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next (default 10s; member remove: 2m)")
 	fs.BoolVar(&o.verbose, "v", false, "print the response metadata on stderr")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout (a key command or status that fails prints its error as one, {\"error\",\"code\"})")
 	fs.StringVar(&o.session, "session", "", "keep the session token in `FILE` (read before the request, updated after; runs that share FILE take turns)")

@@ -515,3 +515,26 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		}
 	})
 }
+
+// kvctl member remove waits removalTimeout unless --timeout is given, whatever its value: the
+// default of the other commands too.
+func TestMemberRemoveTimeout(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, removalTimeout},
+		{[]string{"--timeout", "30s"}, 30 * time.Second},
+		{[]string{"--timeout", defaultTimeout.String()}, defaultTimeout},
+	} {
+		var o options
+		fs := newFlagSet(&o, func(string) string { return "" })
+		if _, err := parseInterspersed(fs, append([]string{"member", "remove", "n3"}, c.args...)); err != nil {
+			t.Fatal(err)
+		}
+		o.given = visited(fs)
+		if got := memberRemoveTimeout(&o); got != c.want {
+			t.Errorf("%q: timeout %v, want %v", c.args, got, c.want)
+		}
+	}
+}

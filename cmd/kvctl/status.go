@@ -39,9 +39,7 @@ func runStatus(ctx context.Context, inv *invocation) error {
 // runMemberRemove is kvctl member remove ID.
 func runMemberRemove(ctx context.Context, inv *invocation) error {
 	o := *inv.opts
-	if o.timeout == defaultTimeout {
-		o.timeout = removalTimeout
-	}
+	o.timeout = memberRemoveTimeout(&o)
 	cl, err := newClient(&o)
 	if err != nil {
 		return err
@@ -164,4 +162,12 @@ func count(n uint64) string {
 		return "-"
 	}
 	return strconv.FormatUint(n, 10)
+}
+
+// memberRemoveTimeout is kvctl member remove's --timeout: removalTimeout unless the flag was given.
+func memberRemoveTimeout(o *options) time.Duration {
+	if o.given["timeout"] {
+		return o.timeout
+	}
+	return removalTimeout
 }
