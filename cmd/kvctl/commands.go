@@ -241,8 +241,10 @@ Commands:
 	writeFlagHelp(w, fs, []string{"from", "one-way", "delay", "jitter", "loss", "offset"})
 	fmt.Fprint(w, `
 kvctl get prints the value's bytes exactly as stored; when stdout is a terminal it adds a newline
-if the value lacks one. Exit status: 0 on success, 1 when the operation failed (one line
-"kvctl: reason" on stderr), 2 for a mistake in the command line.
+if the value lacks one. kvctl list prints a key or value that would break its line (a tab, a
+newline or other control byte, invalid UTF-8, a leading '"') Go-quoted. Exit status: 0 on
+success, 1 when the operation failed (one line "kvctl: reason" on stderr), 2 for a mistake in
+the command line.
 `)
 }
 
