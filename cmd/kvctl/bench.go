@@ -184,11 +184,7 @@ func parseBench(shared *options, args []string, stdout io.Writer) (*benchOptions
 	if set["endpoints"] {
 		b.endpointsSource = "--endpoints"
 	}
-	for _, e := range strings.Split(endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			b.endpoints = append(b.endpoints, e)
-		}
-	}
+	b.endpoints = splitEndpoints(endpoints)
 	if err := b.validate(set); err != nil {
 		return nil, false, err
 	}

@@ -52,23 +52,31 @@ type options struct {
 
 	watch time.Duration
 
-	// endpointsFromEnv is true when KV_ENDPOINTS gave --endpoints its default.
-	endpointsFromEnv bool
+	// endpointsEnv names the variable that gave --endpoints its default (KV_ENDPOINTS, or
+	// KV_HTTP inside a kvd container), empty when it is the local cluster's.
+	endpointsEnv string
 
 	// given names the flags set on the command line (by fs.Visit after parsing), for commands
 	// where a flag left out and one given its zero value mean different things.
 	given map[string]bool
 }
 
-// newFlagSet defines every flag on a fresh set bound to o. getenv supplies KV_ENDPOINTS.
+// newFlagSet defines every flag on a fresh set bound to o. getenv supplies KV_ENDPOINTS and
+// KV_HTTP.
 func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("kvctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by run, once
 	endpoints := defaultEndpoints
-	if env := strings.TrimSpace(getenv("KV_ENDPOINTS")); env != "" {
-		endpoints, o.endpointsFromEnv = env, true
+	// KV_HTTP is the node's own address in a kvd container configured through the environment
+	// (the image's kvctl runs there: docker exec, the HEALTHCHECK), where the local cluster's
+	// addresses answer nothing.
+	for _, name := range []string{"KV_ENDPOINTS", "KV_HTTP"} {
+		if env := strings.TrimSpace(getenv(name)); env != "" {
+			endpoints, o.endpointsEnv = env, name
+			break
+		}
 	}
-	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else the local cluster)")
+	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else $KV_HTTP as set in a kvd container, else the local cluster)")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next (default 10s; member remove: 2m)")
 	fs.BoolVar(&o.verbose, "v", false, "print the response metadata on stderr")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout (a key command or status that fails prints its error as one, {\"error\",\"code\"})")
@@ -100,13 +108,25 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	return fs
 }
 
-// endpointsSource names where the endpoints came from, for errors: KV_ENDPOINTS when it set them
-// and --endpoints was not given, else --endpoints. An error must name what the user typed.
+// endpointsSource names where the endpoints came from, for errors: the variable that set them
+// when --endpoints was not given, else --endpoints. An error must name what the user typed.
 func (o *options) endpointsSource() string {
-	if o.endpointsFromEnv && !o.given["endpoints"] {
-		return "KV_ENDPOINTS"
+	if o.endpointsEnv != "" && !o.given["endpoints"] {
+		return o.endpointsEnv
 	}
 	return "--endpoints"
+}
+
+// splitEndpoints is the list of addresses in an --endpoints value (by default $KV_ENDPOINTS,
+// else $KV_HTTP, the node's own address in a kvd container, else the local cluster's).
+func splitEndpoints(value string) []string {
+	var out []string
+	for _, e := range strings.Split(value, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // invocation is one parsed command line, handed to a command's run function.

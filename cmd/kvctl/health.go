@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 )
@@ -18,12 +17,11 @@ import (
 // node's reason. It never follows a leader or fails over: a health check is about the node asked.
 func healthCommand() command {
 	return command{name: "health", args: "[--endpoints ADDRS]", maxArgs: 0, flags: []string{"endpoints", "timeout"}, run: runHealth,
-		summary: "exit 0 when every endpoint is ready (GET /v1/health/ready), else 1 with the reason; inside a kvd container the default endpoint is $KV_HTTP"}
+		summary: "exit 0 when every endpoint is ready (GET /v1/health/ready), else 1 with the reason; inside a kvd container the default endpoint is the node's own, $KV_HTTP"}
 }
 
 func runHealth(ctx context.Context, inv *invocation) error {
-	chosen := inv.opts.given["endpoints"] || inv.opts.endpointsFromEnv
-	endpoints := healthEndpoints(inv.opts.endpoints, chosen, os.Getenv)
+	endpoints := splitEndpoints(inv.opts.endpoints)
 	if len(endpoints) == 0 {
 		return usageErrorf("%s is empty", inv.opts.endpointsSource())
 	}
@@ -44,24 +42,6 @@ func runHealth(ctx context.Context, inv *invocation) error {
 		return errors.New("not ready: " + strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// healthEndpoints is the list to probe. When neither --endpoints nor KV_ENDPOINTS chose one
-// (chosen is false: the value is the local cluster's default) and KV_HTTP is set, as it is in a
-// kvd container configured through the environment, the node's own address is probed instead.
-func healthEndpoints(flagValue string, chosen bool, getenv func(string) string) []string {
-	if !chosen {
-		if own := strings.TrimSpace(getenv("KV_HTTP")); own != "" {
-			flagValue = own
-		}
-	}
-	var out []string
-	for _, e := range strings.Split(flagValue, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // probeReady asks one node whether it is ready. It returns the node id on 200, else an error

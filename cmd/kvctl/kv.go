@@ -22,12 +22,7 @@ import (
 // newClient builds the client the key and status commands use, from --endpoints and --timeout.
 func newClient(o *options) (*client.Client, error) {
 	cfg := client.DefaultConfig()
-	cfg.Endpoints = nil
-	for _, e := range strings.Split(o.endpoints, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			cfg.Endpoints = append(cfg.Endpoints, e)
-		}
-	}
+	cfg.Endpoints = splitEndpoints(o.endpoints)
 	if o.timeout <= 0 {
 		return nil, usageErrorf("--timeout must be positive")
 	}

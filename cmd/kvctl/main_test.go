@@ -308,6 +308,23 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
 		t.Errorf("get with --endpoints: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// Inside a kvd container (KV_HTTP, the node's own address), key commands talk to that node,
+	// unless KV_ENDPOINTS or --endpoints say otherwise.
+	container := map[string]string{"KV_HTTP": f.addr()}
+	if r := kvctl(t, container, "", "get", "k"); r.code != 0 || r.stdout != "v" {
+		t.Errorf("get with KV_HTTP: exit %d, stdout %q, stderr %q; want v from the node at KV_HTTP", r.code, r.stdout, r.stderr)
+	}
+	for _, c := range []struct {
+		env  map[string]string
+		args []string
+	}{
+		{map[string]string{"KV_HTTP": f.addr(), "KV_ENDPOINTS": "127.0.0.1:1"}, []string{"get", "k"}},
+		{container, []string{"get", "k", "--endpoints", "127.0.0.1:1"}},
+	} {
+		if r := kvctl(t, c.env, "", c.args...); r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+			t.Errorf("%v kvctl %q: exit %d, stderr %q; want a failure at 127.0.0.1:1", c.env, c.args, r.code, r.stderr)
+		}
+	}
 	// A bad value is named by where the user put it.
 	bad := map[string]string{"KV_ENDPOINTS": "foo"}
 	for _, c := range []struct {
@@ -320,6 +337,7 @@ func TestEndpointsFromEnvironment(t *testing.T) {
 		{bad, []string{"bench", "put"}, `kvctl: KV_ENDPOINTS "foo": `},
 		{map[string]string{"KV_ENDPOINTS": ","}, []string{"health"}, "kvctl: KV_ENDPOINTS is empty\n"},
 		{map[string]string{"KV_ENDPOINTS": ","}, []string{"bench", "put"}, "kvctl: KV_ENDPOINTS is empty\n"},
+		{map[string]string{"KV_HTTP": "foo"}, []string{"get", "k"}, `kvctl: KV_HTTP "foo": `},
 		{env, []string{"get", "k", "--endpoints", "bar"}, `kvctl: --endpoints "bar": `},
 		{env, []string{"--endpoints", "bar", "bench", "put"}, `kvctl: --endpoints "bar": `},
 		{env, []string{"bench", "put", "--endpoints", "bar"}, `kvctl: --endpoints "bar": `},
