@@ -223,9 +223,10 @@ func (cl *Client) List(ctx context.Context, prefix string, opts ListOptions) ([]
 }
 
 // ListPages calls fn with each answer (page) of the live keys that start with prefix, in key
-// order, going on after each page's last key until no key is left, opts.Limit keys have been
+// order, going on after each page's NextKey until no key is left, opts.Limit keys have been
 // listed (the last page then has More set when keys are left, and NextKey to go on after),
-// or fn returns an error, which ListPages returns. Only one page is in memory at a time.
+// or fn returns an error, which ListPages returns. A page may hold no key (the server stopped
+// after reading deleted keys only). Only one page is in memory at a time.
 //
 // Each page is a separate read at opts.Consistency, as a Get is: a key written or deleted
 // between two pages may be in the list or not, as in etcd's paged range without a revision.

@@ -106,11 +106,13 @@ type ValueResponse struct {
 type ListResponse struct {
 	Items []KV `json:"items"`
 	// More is true when keys with the prefix are left after the last item: the list was cut at
-	// the caller's limit or at the server's page size.
+	// the caller's limit or at the server's page size, or after the records one answer may read,
+	// deleted keys included (then Items may be short, even empty, and only deleted keys left).
 	More bool `json:"more"`
-	// Next, when More, is the last item's key, to send back as after to go on; NextBase64
-	// holds it instead, for after_base64, when it is not valid UTF-8 (as KV.Key and
-	// KV.KeyBase64 do). NextKey decodes it.
+	// Next, when More, is the key to send back as after to go on: the last item's, or the last
+	// deleted key read when the record count cut the answer. NextBase64 holds it instead, for
+	// after_base64, when it is not valid UTF-8 (as KV.Key and KV.KeyBase64 do). NextKey decodes
+	// it.
 	Next       string `json:"next,omitempty"`
 	NextBase64 string `json:"next_base64,omitempty"`
 	Meta       Meta   `json:"meta"`

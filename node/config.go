@@ -71,9 +71,9 @@ type Config struct {
 	// betweenLayers, when set, runs in newest between its reads of key's two layers (tests of
 	// a commit that lands between them).
 	betweenLayers func(key string)
-	// listPageKeys and listPageBytes override maxListKeys and maxListBytes (tests of lists
-	// longer than one answer, without writing 10,000 keys).
-	listPageKeys, listPageBytes int
+	// listPageKeys, listPageBytes and listPageScan override maxListKeys, maxListBytes and
+	// maxListScan (tests of lists longer than one answer, without writing 10,000 keys).
+	listPageKeys, listPageBytes, listPageScan int
 	// forwardBytes overrides the package's forwardBytes (tests of a follower's forwarding
 	// calls, without megabytes of writes).
 	forwardBytes int

@@ -456,6 +456,14 @@ const (
 	maxListBytes = 4 << 20
 )
 
+// maxListScan bounds the records one list answer reads, deleted keys included. A deleted key
+// counts against neither cap above, and waits as a tombstone until purged, which a member that
+// stays away holds back for as long as it does: without this bound an answer of one key could
+// read through millions of them, in one read transaction (it keeps the committed layer's file
+// from growing meanwhile, stalling the writer that needs it to). An answer cut here may hold
+// fewer keys than asked for, even none, with more and next (a deleted key) to go on from.
+const maxListScan = 10 * maxListKeys
+
 func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	q := queryOf(r)
 	p, err := n.parseRead(r, listParams)
@@ -482,7 +490,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	if n.cfg.beforeList != nil {
 		n.cfg.beforeList()
 	}
-	items, more, applied, err := n.store.List(lr)
+	items, more, next, applied, err := n.store.List(lr)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -498,10 +506,10 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	for _, it := range items {
 		resp.Items = append(resp.Items, toKV(it.Key, it.Value, client.StateCommitted))
 	}
-	if more && len(items) > 0 {
-		// The last key goes back as after (after_base64 when it is not UTF-8, as keys do).
-		last := client.NewKV(items[len(items)-1].Key, nil)
-		resp.Next, resp.NextBase64 = last.Key, last.KeyBase64
+	if more {
+		// next goes back as after (after_base64 when it is not UTF-8, as keys do).
+		nk := client.NewKV(next, nil)
+		resp.Next, resp.NextBase64 = nk.Key, nk.KeyBase64
 	}
 	writeAnswer(w, r, resp)
 }
@@ -509,7 +517,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 // parseListRange reads a list's prefix, limit and after (or after_base64), and caps the answer
 // at the node's page size.
 func (n *Node) parseListRange(q query) (store.ListRange, error) {
-	lr := store.ListRange{Prefix: q.Get("prefix"), After: q.Get("after"), MaxBytes: cmp.Or(n.cfg.listPageBytes, maxListBytes)}
+	lr := store.ListRange{Prefix: q.Get("prefix"), After: q.Get("after"), MaxBytes: cmp.Or(n.cfg.listPageBytes, maxListBytes), MaxScan: cmp.Or(n.cfg.listPageScan, maxListScan)}
 	if s := q.Get("limit"); s != "" {
 		var err error
 		if lr.Limit, err = strconv.Atoi(s); err != nil || lr.Limit < 0 {

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/replication/strong"
@@ -139,6 +141,64 @@ func TestListPageByteBudget(t *testing.T) {
 	want := [][]string{{"b/1", "b/2"}, {"b/3"}, {"b/4"}}
 	if !slices.EqualFunc(pages, want, slices.Equal) {
 		t.Errorf("pages %q, want %q", pages, want)
+	}
+}
+
+// Deleted keys waiting for purging count against the records one answer reads (maxListScan):
+// a run of them longer than that ends the answer, even one with no key, with more and next (a
+// deleted key) to go on from, rather than being read through whole for an answer of one key.
+// Walking on from next lists every live key once.
+func TestListPageStopsAfterItsShareOfDeletedKeys(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.listPageScan = 3
+		c.PurgeInterval = time.Hour // the tombstones stay
+	})
+	n := tc.nodes[0]
+	for _, k := range []string{"t/a", "t/d1", "t/d2", "t/d3", "t/d4", "t/d5", "t/z"} {
+		if r := do(t, "PUT", n, "/v1/kv/"+k, "v"); r.status != 200 {
+			t.Fatalf("put %s: %d %s", k, r.status, r.body)
+		}
+	}
+	for _, k := range []string{"t/d1", "t/d2", "t/d3", "t/d4", "t/d5"} {
+		if r := do(t, "DELETE", n, "/v1/kv/"+k, ""); r.status != 200 {
+			t.Fatalf("delete %s: %d %s", k, r.status, r.body)
+		}
+	}
+	type answer struct {
+		keys []string
+		more bool
+		next string
+	}
+	var got []answer
+	after := ""
+	for len(got) < 10 {
+		page, _ := listPage(t, n, "prefix=t/"+after)
+		a := answer{more: page.More, next: page.Next}
+		for _, it := range page.Items {
+			a.keys = append(a.keys, it.Key)
+		}
+		got = append(got, a)
+		if !page.More {
+			break
+		}
+		after = "&after=" + url.QueryEscape(page.Next)
+	}
+	want := []answer{{[]string{"t/a"}, true, "t/d2"}, {nil, true, "t/d5"}, {[]string{"t/z"}, false, ""}}
+	if !slices.EqualFunc(got, want, func(a, b answer) bool {
+		return slices.Equal(a.keys, b.keys) && a.more == b.more && a.next == b.next
+	}) {
+		t.Errorf("answers %+v, want %+v (at most 3 records read each)", got, want)
+	}
+	// The Go client walks such answers too.
+	cfg := client.DefaultConfig()
+	cfg.Endpoints = []string{n.HTTPAddr()}
+	cl, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, _, err := cl.List(context.Background(), "t/", client.ListOptions{})
+	if err != nil || len(items) != 2 || items[0].Key != "t/a" || items[1].Key != "t/z" {
+		t.Errorf("client List: %+v, %v; want t/a, t/z", items, err)
 	}
 }
 

@@ -398,14 +398,21 @@ type ListRange struct {
 	// bytes (<= 0: no limit). The first item is always returned, whatever its size, so that a
 	// list always moves on.
 	MaxBytes int
+	// MaxScan: stop after reading this many records, tombstones included (<= 0: no limit).
+	// Tombstones count against no other limit, so without it one list could read every
+	// tombstone of a prefix, however many deleted keys wait for purging (a member away
+	// holds purging back for as long as it stays away), in one read transaction.
+	MaxScan int
 }
 
 // List returns the live (non-tombstone) keys of r in key order, as many as r's limits allow;
-// more reports whether live keys of r were left out (the last item's key, as r.After, goes on
-// from there). It reads one transaction, and applied is the applied index of the state listed,
-// read in that transaction (AppliedIndex, read before or after, can lag it: the index moves
-// after the transaction commits). Tombstones are skipped without counting against the limits.
-func (s *Store) List(r ListRange) (items []Item, more bool, applied uint64, err error) {
+// more reports whether keys of r were left out, and next is then the key to go on after (as
+// r.After): the last item's, or, when r.MaxScan cut the list, the last tombstone's read after
+// it (the list may then hold no item, and only tombstones may be left). It reads one
+// transaction, and applied is the applied index of the state listed, read in that transaction
+// (AppliedIndex, read before or after, can lag it: the index moves after the transaction
+// commits). Tombstones count against r.MaxScan only.
+func (s *Store) List(r ListRange) (items []Item, more bool, next string, applied uint64, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		applied = readApplied(tx.Bucket(bucketCommitted))
 		c := tx.Bucket(bucketCommitted).Bucket(bucketKV).Cursor()
@@ -420,25 +427,33 @@ func (s *Store) List(r ListRange) (items []Item, more bool, applied uint64, err 
 		if k != nil && bytes.Equal(k, after) {
 			k, raw = c.Next()
 		}
-		size := 0
+		size, scanned := 0, 0
+		var last []byte // the key of the last record read
 		for ; k != nil && bytes.HasPrefix(k, p); k, raw = c.Next() {
+			if r.MaxScan > 0 && scanned == r.MaxScan {
+				more, next = true, string(last)
+				return nil
+			}
+			scanned++
 			v, err := decodeRecord(raw)
 			if err != nil {
 				return fmt.Errorf("key %q: %w", k, err)
 			}
 			if v.Tombstone {
+				last = k
 				continue
 			}
 			size += len(k) + len(v.Data)
 			if r.Limit > 0 && len(items) == r.Limit || r.MaxBytes > 0 && len(items) > 0 && size > r.MaxBytes {
-				more = true
+				more, next = true, items[len(items)-1].Key
 				return nil
 			}
 			items = append(items, Item{Key: string(k), Value: v})
+			last = k
 		}
 		return nil
 	})
-	return items, more, applied, err
+	return items, more, next, applied, err
 }
 
 // Members returns the recorded cluster members by id.

@@ -130,16 +130,16 @@ func TestListPrefixSkipsTombstonesAndHonoursLimit(t *testing.T) {
 		"app/1": val("x", 1), "app/2": {Version: consistency.Version{Wall: 1}, Tombstone: true},
 		"app/3": val("z", 1), "apq": val("no", 1), "ap": val("no", 1),
 	})
-	items, more, applied, err := s.List(ListRange{Prefix: "app/"})
+	items, more, _, applied, err := s.List(ListRange{Prefix: "app/"})
 	if err != nil || more || len(items) != 2 || items[0].Key != "app/1" || items[1].Key != "app/3" || applied != 1 {
 		t.Fatalf("List = %+v more=%v applied=%d err=%v; want app/1, app/3 at index 1", items, more, applied, err)
 	}
-	items, more, _, _ = s.List(ListRange{Prefix: "app/", Limit: 1})
+	items, more, _, _, _ = s.List(ListRange{Prefix: "app/", Limit: 1})
 	if len(items) != 1 || !more {
 		t.Errorf("List limit 1 = %d items more=%v; want 1, true", len(items), more)
 	}
 	// more is exact: a limit that leaves out only tombstones leaves out nothing.
-	items, more, _, _ = s.List(ListRange{Prefix: "app/", After: "app/1", Limit: 1})
+	items, more, _, _, _ = s.List(ListRange{Prefix: "app/", After: "app/1", Limit: 1})
 	if len(items) != 1 || items[0].Key != "app/3" || more {
 		t.Errorf("List after app/1 limit 1 = %+v more=%v; want app/3 and no more", items, more)
 	}
@@ -187,7 +187,7 @@ func TestListPagesAfterKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			items, more, applied, err := s.List(tt.r)
+			items, more, _, applied, err := s.List(tt.r)
 			if err != nil || !slices.Equal(keys(items), tt.want) || more != tt.more || applied != 7 {
 				t.Errorf("List(prefix %+q after %+q limit %d) = %+q more=%v applied=%d err=%v; want %+q more=%v applied 7", tt.r.Prefix, tt.r.After, tt.r.Limit, keys(items), more, applied, err, tt.want, tt.more)
 			}
@@ -197,7 +197,7 @@ func TestListPagesAfterKeys(t *testing.T) {
 	var walked []string
 	r := ListRange{Prefix: "\xff", Limit: 2}
 	for pages := 1; ; pages++ {
-		items, more, _, err := s.List(r)
+		items, more, _, _, err := s.List(r)
 		if err != nil || len(items) == 0 || pages > 3 {
 			t.Fatalf("page %d after %q: %+q, %v", pages, r.After, keys(items), err)
 		}
@@ -232,7 +232,7 @@ func TestListMaxBytes(t *testing.T) {
 		{ListRange{MaxBytes: 1 << 20, Limit: 3}, []string{"k1", "k2", "k3"}, true},
 	}
 	for _, tt := range tests {
-		items, more, _, err := s.List(tt.r)
+		items, more, _, _, err := s.List(tt.r)
 		var got []string
 		for _, it := range items {
 			got = append(got, it.Key)
@@ -240,6 +240,58 @@ func TestListMaxBytes(t *testing.T) {
 		if err != nil || !slices.Equal(got, tt.want) || more != tt.more {
 			t.Errorf("List(%+v) = %q more=%v err=%v; want %q more=%v", tt.r, got, more, err, tt.want, tt.more)
 		}
+	}
+}
+
+// MaxScan bounds the records one List reads, tombstones included: a run of deleted keys longer
+// than it (they wait for purging while a member is away, for one) ends the answer, with where
+// to go on, instead of being read through in one transaction; walking on from there lists every
+// live key once.
+func TestListMaxScanCountsTombstones(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	tomb := consistency.Value{Version: consistency.Version{Wall: 1}, Tombstone: true}
+	mustPut(t, s, 1, map[string]consistency.Value{
+		"d/0": val("a", 1), "d/1": tomb, "d/2": tomb, "d/3": tomb, "d/4": tomb, "d/5": tomb, "d/6": val("b", 1), "d/7": tomb,
+	})
+	type page struct {
+		keys []string
+		more bool
+		next string
+	}
+	var pages []page
+	r := ListRange{Prefix: "d/", Limit: 10, MaxScan: 3}
+	for len(pages) < 10 {
+		items, more, next, _, err := s.List(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := page{more: more, next: next}
+		for _, it := range items {
+			p.keys = append(p.keys, it.Key)
+		}
+		pages = append(pages, p)
+		if !more {
+			break
+		}
+		r.After = next
+	}
+	want := []page{
+		{[]string{"d/0"}, true, "d/2"},
+		{nil, true, "d/5"},
+		{[]string{"d/6"}, false, ""}, // d/6 and the tombstone after it: 2 records
+	}
+	if !slices.EqualFunc(pages, want, func(a, b page) bool {
+		return slices.Equal(a.keys, b.keys) && a.more == b.more && a.next == b.next
+	}) {
+		t.Errorf("pages of at most 3 records: %+v, want %+v", pages, want)
+	}
+	// Under MaxScan, the limit still cuts at the last item, and more stays exact.
+	items, more, next, _, _ := s.List(ListRange{Prefix: "d/", Limit: 1, MaxScan: 100})
+	if len(items) != 1 || !more || next != "d/0" {
+		t.Errorf("limit 1: %d items more=%v next=%q; want d/0, more, next d/0", len(items), more, next)
+	}
+	if _, more, _, _, _ = s.List(ListRange{Prefix: "d/", After: "d/6", MaxScan: 100}); more {
+		t.Errorf("after d/6: more, want none (only a tombstone is left)")
 	}
 }
 
