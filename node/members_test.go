@@ -598,3 +598,74 @@ func TestHandOverGoesBatchByBatch(t *testing.T) {
 		awaitCommitted(t, n, fmt.Sprintf("h%03d", i), value)
 	}
 }
+
+// A member removed while down takes its watermark with it, and that watermark covered the writes
+// it took: the others' reports must cover those of them gossip brought them. But a report can
+// predate the write (reports only move forward, and a member cut off from the leader sends none
+// at all): here the holder reported past the down member's write before gossip brought it, and
+// is cut off from the leader when the down member is removed. Purging must wait for the holder
+// to report again, or the horizon passes the write and the log refuses it once the holder
+// submits it: an acknowledged write lost, which docs/deploy.md says removal does not do ("the
+// others still commit every write gossip brought them").
+func TestRemovalLetsPurgingPassNoWriteAMemberCutOffHolds(t *testing.T) {
+	tc := startCluster(t, 5, func(i int, c *Config) {
+		c.TestFaults = true
+		c.PurgeInterval = 100 * time.Millisecond
+		c.DeadCommitDelay = 500 * time.Millisecond
+		c.Gossip.AntiEntropyInterval = time.Hour
+	})
+	leader, _ := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 5 })
+	var others []*Node
+	for _, n := range tc.nodes {
+		if n != leader {
+			others = append(others, n)
+		}
+	}
+	down, holder := others[0], others[1]
+	// A tombstone waits, so every member reports a watermark each second.
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, leader, "/v1/kv/gone", "v"); r.status != 200 {
+			t.Fatalf("%s gone: %d %s", method, r.status, r.body)
+		}
+	}
+	// down took a write (acknowledged: its own copy is on its disk, lost with it below).
+	w := replication.Write{Key: "taken-by-down", Value: consistency.Value{Version: down.clock.Now(), Data: []byte("x")}}
+	i := slices.Index(tc.nodes, down)
+	tc.cancel[i]()
+	<-tc.done[i]
+	tc.cancel[i], tc.done[i] = func() {}, closedDone()
+	waitUntil(t, "the holder's report to pass the write", 20*time.Second, func() bool {
+		_, reports, err := leader.store.PurgeStatus()
+		return err == nil && reports[holder.cfg.ID].Newer(w.Value.Version)
+	})
+	// The holder is cut off from the leader, then gossip brings it the write, late.
+	cut(t, holder, leader, others[2], others[3], down)
+	if stored, err := (tentativeStore{holder}).MergeTentative([]replication.Write{w}); err != nil || len(stored) != 1 {
+		t.Fatalf("merge on %s: %v %v", holder.cfg.ID, stored, err)
+	}
+	waitUntil(t, down.cfg.ID+" dead in the leader's gossip", 20*time.Second, func() bool { return leader.goneInGossip(down.cfg.ID) })
+	if r := do(t, "DELETE", leader, "/v1/cluster/members/"+down.cfg.ID, ""); r.status != 200 {
+		t.Fatalf("remove %s: %d %s", down.cfg.ID, r.status, r.body)
+	}
+	// Thirty purge rounds while the holder is cut off (or until the tombstone goes).
+	for end := time.Now().Add(30 * 100 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if ps, err := leader.purgeState(); err == nil && ps.pending == 0 {
+			break
+		}
+	}
+	if h, _ := leader.store.PurgeHorizon(); h.Newer(w.Value.Version) {
+		t.Errorf("purge horizon %v passed the write %v that %s holds, cut off", h, w.Value.Version, holder.cfg.ID)
+	}
+	if r := do(t, "DELETE", holder, "/v1/test/faults", ""); r.status != 200 {
+		t.Fatalf("heal: %d", r.status)
+	}
+	waitUntil(t, "the write committed once the holder is back", 20*time.Second, func() bool {
+		r := do(t, "GET", leader, "/v1/kv/"+w.Key+"?consistency=strong", "")
+		return r.status == 200 && r.body == "x"
+	})
+	waitUntil(t, "the tombstone purged after all", 20*time.Second, func() bool {
+		ps, err := leader.purgeState()
+		return err == nil && ps.pending == 0
+	})
+}

@@ -65,6 +65,9 @@ type Node struct {
 	memberCache memberCache // members.go
 	// membershipMu serializes joins and removals on the leader (members.go).
 	membershipMu sync.Mutex
+	// sinceRemoval holds purging back after a removal until every member has reported again
+	// (purge.go).
+	sinceRemoval reportsSinceRemoval
 
 	// joined is set once this node takes eventual writes: from the start for a member restarted
 	// on its data, after catchUpWithRegistration for a joining one (joining.go).

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // defaultPurgeHeldAfter: a member whose last watermark report is older than this while tombstones wait
@@ -17,7 +20,8 @@ const defaultPurgeHeldAfter = 30 * time.Second
 type purgeState struct {
 	pending int // committed tombstones waiting
 	// blockedBy are the members purging cannot go on without: voters not yet in the members
-	// table, and members that never reported a watermark.
+	// table, members that never reported a watermark, and members that have not reported
+	// since a member was removed (reportsSinceRemoval).
 	blockedBy []string
 	// heldBy are the members whose last report is older than defaultPurgeHeldAfter while tombstones
 	// wait, with the report's age: the purge horizon cannot pass them. Removing a member that
@@ -36,6 +40,10 @@ func (n *Node) purgeState() (purgeState, error) {
 		return purgeState{}, err
 	}
 	removed := n.removedMembers()
+	if due := n.sinceRemoval.due(removed, reports); pending > 0 {
+		// Members report only while tombstones wait: until then, none is late.
+		ps.blockedBy = due
+	}
 	for _, s := range servers {
 		// A removed voter is on its way out of the configuration (finishRemovals): its
 		// removal already dropped it from what purging waits for.
@@ -61,6 +69,47 @@ func (n *Node) purgeState() (purgeState, error) {
 	}
 	slices.Sort(ps.blockedBy)
 	return ps, nil
+}
+
+// reportsSinceRemoval holds purging back, once this node sees a member removed, until every
+// member has reported a watermark newer than the one it held then. The removed member's watermark
+// no longer counts, and it covered the writes it took; those gossip brought to others are then
+// covered only by the others' reports, but a report can predate the write: reports only move
+// forward (a later one, lower because of a write received since, is ignored), and a member cut
+// off from the leader sends none. A purge past such a write would make the log refuse it when
+// its holder submits it: an acknowledged write lost. A report that moves forward after the
+// removal covers every write its member holds. The baseline is this node's own (a node that
+// starts or takes leadership counts every removal it finds as new): it only decides when the
+// leader proposes a purge, which the state machine still judges from committed state alone.
+type reportsSinceRemoval struct {
+	mu      sync.Mutex
+	removed map[string]bool                // the removed ids seen by the last call
+	waiting map[string]consistency.Version // members to report past these watermarks
+}
+
+// due returns the members that have not reported past their watermark of the last removal
+// seen, given the removed ids and the members' watermarks (zero: none reported yet).
+func (r *reportsSinceRemoval) due(removed map[string]bool, reports map[string]consistency.Version) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id := range removed {
+		if !r.removed[id] {
+			r.waiting = maps.Clone(reports)
+			break
+		}
+	}
+	r.removed = removed
+	var due []string
+	for id, then := range r.waiting {
+		now, member := reports[id]
+		// A member without a report blocks purging anyway, and its first report is fresh.
+		if !member || then.IsZero() || now.IsZero() || now.Newer(then) {
+			delete(r.waiting, id)
+			continue
+		}
+		due = append(due, id)
+	}
+	return due
 }
 
 // status is the purge state as GET /v1/status shows it (nil when nothing waits).
