@@ -160,8 +160,8 @@ type StatusResponse struct {
 // once every member has reported holding no older uncommitted eventual write.
 type PurgeStatus struct {
 	PendingTombstones int `json:"pending_tombstones"`
-	// BlockedBy are members that never reported (or are not registered yet): nothing is purged
-	// until they do.
+	// BlockedBy are members that never reported (or are not registered yet), or have not
+	// reported since a member was removed: nothing is purged until they do.
 	BlockedBy []string `json:"blocked_by,omitempty"`
 	// HeldBackBy maps members whose last report is old (away, cut off, or holding old
 	// uncommitted writes) to that report's age; tombstones newer than it wait. A member gone for

@@ -390,7 +390,7 @@ func TestPurgeLine(t *testing.T) {
 		{&client.PurgeStatus{PendingTombstones: 1, HeldBackBy: map[string]string{"n2": "40s"}},
 			"purge: 1 deleted key waits for n2 (last report 40s ago); a member that is up reports once the writes it holds uncommitted are committed"},
 		{&client.PurgeStatus{PendingTombstones: 5, BlockedBy: []string{"n4"}, HeldBackBy: map[string]string{"n2": "40s", "n3": "1m0s"}},
-			"purge: 5 deleted keys wait for n4 (never reported, down), n2 (last report 40s ago), n3 (last report 1m0s ago, down); if n4 or n3 is gone for good, remove it with kvctl member remove ID"},
+			"purge: 5 deleted keys wait for n4 (no report yet, down), n2 (last report 40s ago), n3 (last report 1m0s ago, down); if n4 or n3 is gone for good, remove it with kvctl member remove ID"},
 	} {
 		if got := purgeLine(client.StatusResponse{Nodes: nodes, Purge: c.purge}); got != c.want {
 			t.Errorf("purge %+v:\n got %q\nwant %q", c.purge, got, c.want)

@@ -133,7 +133,7 @@ func purgeLine(st client.StatusResponse) string {
 		why = append(why, id+" ("+what+")")
 	}
 	for _, id := range p.BlockedBy {
-		note(id, "never reported")
+		note(id, "no report yet")
 	}
 	for _, id := range slices.Sorted(maps.Keys(p.HeldBackBy)) {
 		note(id, "last report "+p.HeldBackBy[id]+" ago")
