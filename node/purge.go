@@ -39,8 +39,9 @@ func (n *Node) purgeState() (purgeState, error) {
 	if err != nil {
 		return purgeState{}, err
 	}
-	removed := n.removedMembers()
-	if due := n.sinceRemoval.due(removed, reports); pending > 0 {
+	members := n.memberState()
+	removed := members.removed
+	if due := n.sinceRemoval.due(members.at, removed, reports); pending > 0 {
 		// Members report only while tombstones wait: until then, none is late.
 		ps.blockedBy = due
 	}
@@ -72,7 +73,10 @@ func (n *Node) purgeState() (purgeState, error) {
 }
 
 // reportsSinceRemoval holds purging back, once this node sees a member removed, until every
-// member has reported a watermark newer than the one it held then. The removed member's watermark
+// member has reported a watermark newer than the one it held then. It goes by the members
+// table's generation, which moves with every change of it, so that a removal is not missed
+// when the same id joined again and was removed again between two looks; any change in a
+// cluster that has had a removal (a join, say) costs one round of reports. The removed member's watermark
 // no longer counts, and it covered the writes it took; those gossip brought to others are then
 // covered only by the others' reports, but a report can predate the write: reports only move
 // forward (a later one, lower because of a write received since, is ignored), and a member cut
@@ -83,22 +87,21 @@ func (n *Node) purgeState() (purgeState, error) {
 // leader proposes a purge, which the state machine still judges from committed state alone.
 type reportsSinceRemoval struct {
 	mu      sync.Mutex
-	removed map[string]bool                // the removed ids seen by the last call
+	seen    bool                           // whether gen is set
+	gen     uint64                         // the members generation of the last call
 	waiting map[string]consistency.Version // members to report past these watermarks
 }
 
 // due returns the members that have not reported past their watermark of the last removal
-// seen, given the removed ids and the members' watermarks (zero: none reported yet).
-func (r *reportsSinceRemoval) due(removed map[string]bool, reports map[string]consistency.Version) []string {
+// seen, given the members table's generation, the removed ids and the members' watermarks
+// (zero: none reported yet).
+func (r *reportsSinceRemoval) due(gen uint64, removed map[string]bool, reports map[string]consistency.Version) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id := range removed {
-		if !r.removed[id] {
-			r.waiting = maps.Clone(reports)
-			break
-		}
+	if len(removed) > 0 && (!r.seen || gen != r.gen) {
+		r.waiting = maps.Clone(reports)
 	}
-	r.removed = removed
+	r.seen, r.gen = true, gen
 	var due []string
 	for id, then := range r.waiting {
 		now, member := reports[id]
