@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -292,6 +293,61 @@ func TestListMaxScanCountsTombstones(t *testing.T) {
 	}
 	if _, more, _, _, _ = s.List(ListRange{Prefix: "d/", After: "d/6", MaxScan: 100}); more {
 		t.Errorf("after d/6: more, want none (only a tombstone is left)")
+	}
+}
+
+// Walking a prefix from each answer's next lists every live key once, in order, whatever the
+// limits and however tombstones lie among the keys; every answer reads at most MaxScan records.
+func TestListWalksEveryLiveKeyOnceUnderAnyLimits(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	rng := rand.New(rand.NewPCG(1, 2))
+	kvs := map[string]consistency.Value{"q": val("outside", 1), "o": val("outside", 1)}
+	var live []string
+	for i := range 300 {
+		k := fmt.Sprintf("p/%03d", i)
+		switch {
+		case rng.IntN(3) > 0 && i%50 < 40: // runs of tombstones, and stretches of mostly tombstones
+			kvs[k] = consistency.Value{Version: consistency.Version{Wall: 1}, Tombstone: true}
+		default:
+			kvs[k] = val(strings.Repeat("v", rng.IntN(20)), 1)
+			live = append(live, k)
+		}
+	}
+	mustPut(t, s, 1, kvs)
+	for range 200 {
+		r := ListRange{Prefix: "p/", Limit: rng.IntN(6), MaxBytes: rng.IntN(60), MaxScan: 1 + rng.IntN(8)}
+		if rng.IntN(4) == 0 {
+			r.MaxScan = 0
+		}
+		var walked []string
+		for answers := 0; ; answers++ {
+			if answers > 400 {
+				t.Fatalf("%+v: no end after %d answers", r, answers)
+			}
+			items, more, next, _, err := s.List(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.MaxScan > 0 && len(items) > r.MaxScan {
+				t.Fatalf("%+v: %d items from at most %d records", r, len(items), r.MaxScan)
+			}
+			for _, it := range items {
+				walked = append(walked, it.Key)
+			}
+			if !more {
+				if next != "" {
+					t.Fatalf("%+v: next %q without more", r, next)
+				}
+				break
+			}
+			if next <= r.After {
+				t.Fatalf("%+v: next %q does not move on", r, next)
+			}
+			r.After = next
+		}
+		if !slices.Equal(walked, live) {
+			t.Fatalf("limits %+v walked %d keys %q, want the %d live ones", r, len(walked), walked, len(live))
+		}
 	}
 }
 
