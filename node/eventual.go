@@ -498,14 +498,27 @@ func (n *Node) runPurger() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaderWait)
 		n.finishRemovals(ctx)
-		ps, err := n.purgeState()
-		if err != nil || ps.pending == 0 || len(ps.blockedBy) > 0 {
-			cancel()
-			continue
-		}
-		if _, err := n.raft.Propose(ctx, &replication.Command{Type: replication.CmdPurge, Stamp: n.clock.Now()}); err != nil {
-			n.logger.Debug("purge not committed", "err", err)
-		}
+		n.proposePurge(ctx)
 		cancel()
+	}
+}
+
+// proposePurge proposes a purge if the purge state allows one. It waits for leadership to be
+// ready (the entries of earlier terms applied: a removal among them must be seen first), and
+// holds membershipMu from its look at the state until the purge is applied, so that no removal
+// of this leader's lands between the two: the purge would then go ahead without the fresh
+// reports that removal calls for (reportsSinceRemoval). A join or removal under way skips the
+// round.
+func (n *Node) proposePurge(ctx context.Context) {
+	if !n.raft.LeaderReady() || !n.membershipMu.TryLock() {
+		return
+	}
+	defer n.membershipMu.Unlock()
+	ps, err := n.purgeState()
+	if err != nil || ps.pending == 0 || len(ps.blockedBy) > 0 {
+		return
+	}
+	if _, err := n.raft.Propose(ctx, &replication.Command{Type: replication.CmdPurge, Stamp: n.clock.Now()}); err != nil {
+		n.logger.Debug("purge not committed", "err", err)
 	}
 }

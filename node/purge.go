@@ -30,6 +30,10 @@ type purgeState struct {
 }
 
 func (n *Node) purgeState() (purgeState, error) {
+	// The members before the reports: a removal applied in between moves the generation, which
+	// the next look sees, while reports read before it could pass for fresh ones.
+	members := n.memberState()
+	removed := members.removed
 	pending, reports, err := n.store.PurgeStatus()
 	if err != nil {
 		return purgeState{}, err
@@ -39,8 +43,6 @@ func (n *Node) purgeState() (purgeState, error) {
 	if err != nil {
 		return purgeState{}, err
 	}
-	members := n.memberState()
-	removed := members.removed
 	if due := n.sinceRemoval.due(members.at, removed, reports); pending > 0 {
 		// Members report only while tombstones wait: until then, none is late.
 		ps.blockedBy = due
@@ -84,7 +86,8 @@ func (n *Node) purgeState() (purgeState, error) {
 // its holder submits it: an acknowledged write lost. A report that moves forward after the
 // removal covers every write its member holds. The baseline is this node's own (a node that
 // starts or takes leadership counts every removal it finds as new): it only decides when the
-// leader proposes a purge, which the state machine still judges from committed state alone.
+// leader proposes a purge (proposePurge), which the state machine still judges from committed
+// state alone.
 type reportsSinceRemoval struct {
 	mu      sync.Mutex
 	seen    bool                           // whether gen is set
