@@ -79,6 +79,23 @@ func (a *anomalies) stats(m map[string]any) map[string]any {
 	return m
 }
 
+// nothingChecked fails cr when the checker examined none of what its verdict rests on (what
+// says what that is, e.g. "acknowledged writes"): a check that looked at nothing proves nothing,
+// and a run whose operations all failed, or that never ran the operations a guarantee is about,
+// must not come out PASS on that guarantee. The workloads make plenty of each kind in any run
+// the harness makes; none at all means the run, the cluster or the harness broke.
+func nothingChecked(cr *CheckResult, what string) {
+	cr.Valid = false
+	why := "nothing checked: no " + what + " in the history, so this check cannot pass"
+	cr.Anomalies = append(cr.Anomalies, Anomaly{Kind: "nothing-checked", Description: why})
+	if cr.Stats == nil {
+		cr.Stats = map[string]any{}
+	}
+	n, _ := cr.Stats["anomalies"].(int)
+	cr.Stats["anomalies"] = n + 1
+	cr.Summary = why + "; " + cr.Summary
+}
+
 // describeOp is one line about an operation, for reports: who, where, what, when, and what
 // the server said.
 func describeOp(op *Op) string {

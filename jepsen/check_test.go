@@ -651,3 +651,67 @@ func TestClockInversionsAreMeasured(t *testing.T) {
 		t.Errorf("no inversion: %+v", res)
 	}
 }
+
+// A checker that examined none of what its verdict rests on must not pass: a run whose strong
+// reads all failed, whose bounded reads were all refused, or that never acknowledged a write
+// or a delete shows nothing about the guarantee, and PASS would say it held.
+func TestNothingCheckedIsNoPass(t *testing.T) {
+	failedReads := func() []*Op {
+		h := &hist{}
+		h.write(1, "1", 0, 10, TypeOK)
+		h.add(Op{Process: 2, F: FRead, Invoke: 20, Complete: 30, Type: TypeFail, Error: "no_leader"})
+		return h.ops
+	}
+	noAck := func(level string) []*Op {
+		h := &hist{}
+		h.add(Op{Process: 1, F: FWrite, Value: "1", Level: level, Invoke: 0, Complete: 10, Type: TypeFail})
+		h.add(Op{Process: 1, F: FWrite, Value: "2", Level: level, Invoke: 20, Complete: maxTime, Type: TypeInfo})
+		return h.ops
+	}
+	for _, tc := range []struct {
+		name string
+		run  func() CheckResult
+	}{
+		{"linearizability without an answered strong read", func() CheckResult {
+			return CheckLinearizability("register", failedReads(), LinearConfig{Timeout: 5 * time.Second})
+		}},
+		{"linearizability of an empty history", func() CheckResult {
+			return CheckLinearizability("register", nil, LinearConfig{Timeout: 5 * time.Second})
+		}},
+		{"durability without an acknowledged write", func() CheckResult {
+			return CheckDurability(CheckerDurability, "register", noAck(client.ConsistencyStrong), map[string]FinalValue{})
+		}},
+		{"set without an acknowledged write", func() CheckResult {
+			return CheckDurability(CheckerSet, "set", noAck(client.ConsistencyEventual), map[string]FinalValue{})
+		}},
+		{"sessions without an answered session read", func() CheckResult {
+			h := &hist{}
+			h.add(Op{Process: 1, Session: 1, F: FWrite, Value: "1", Level: client.ConsistencyEventual, Invoke: 0, Complete: 10, Version: "100.0@n1"})
+			h.add(Op{Process: 1, Session: 1, F: FRead, Level: client.ConsistencySession, Invoke: 20, Complete: 30, Type: TypeFail, Error: "stale"})
+			return CheckSessions("session", h.ops)
+		}},
+		{"staleness without an answered bounded read", func() CheckResult {
+			h := &hist{}
+			h.add(Op{Process: 1, Key: "staleness/k0", F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "100.0@n1/s"})
+			h.add(Op{Process: 2, Key: "staleness/k0", F: FRead, Value: "1", Level: client.ConsistencyEventual, Invoke: 20, Complete: 30, Version: "100.0@n1/s"})
+			h.add(Op{Process: 3, Key: "staleness/k0", F: FRead, Level: client.ConsistencyBounded, Bound: time.Second, Invoke: 20, Complete: 30, Type: TypeFail, Error: "stale"})
+			return CheckStaleness("staleness", h.ops, StalenessConfig{Tolerance: 100 * time.Millisecond})
+		}},
+		{"deletes without an acknowledged delete", func() CheckResult {
+			h := &hist{}
+			h.add(Op{Process: 1, Key: "delete/s00.0", F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "100.0@n1/s"})
+			h.add(Op{Process: 1, Key: "delete/s00.0", F: FDelete, Invoke: 20, Complete: 30, Type: TypeFail, Error: "no_leader"})
+			return CheckDeletes("delete", h.ops, map[string]FinalValue{"delete/s00.0": {Value: "1", Version: "100.0@n1/s"}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := tc.run()
+			if res.Valid {
+				t.Fatalf("passed having checked nothing: %s", res.Summary)
+			}
+			if n := len(res.Anomalies); n == 0 || res.Anomalies[n-1].Kind != "nothing-checked" || !strings.Contains(res.Summary, "nothing checked") {
+				t.Errorf("failed, but not for having checked nothing: %s %+v", res.Summary, res.Anomalies)
+			}
+		})
+	}
+}

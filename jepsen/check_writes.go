@@ -127,6 +127,9 @@ func CheckDurability(name, workload string, ops []*Op, final map[string]FinalVal
 		verdict = fmt.Sprintf("%d anomalies (%d of %d acknowledged writes lost)", an.count, totalLost, totalAcked)
 	}
 	cr.Summary = verdict + "; " + strings.Join(parts, "; ")
+	if totalAcked == 0 {
+		nothingChecked(&cr, "acknowledged write")
+	}
 	return cr
 }
 
@@ -192,7 +195,7 @@ func CheckSessions(workload string, ops []*Op) CheckResult {
 	}
 	states := map[string]state{} // session/key
 	var an anomalies
-	reads, writes, deletes := 0, 0, 0
+	reads, writes, deletes, conflicts := 0, 0, 0, 0
 	// observed checks a value (or absence) the session saw of the key, from a session read or a
 	// conflicting create-if-absent, against what it had seen before; false when it is a violation.
 	observed := func(f state, op *Op, absent bool, what string) bool {
@@ -265,6 +268,7 @@ func CheckSessions(workload string, ops []*Op) CheckResult {
 			f = state{floor: floor, op: op, own: true, deleted: op, unsure: f.unsure && op.Level != client.ConsistencyStrong}
 		case op.F == FCAS && op.FromAbsent && op.Type == TypeFail && op.Code == client.CodeConflict && op.Version != "":
 			// The key held a live value at this committed version: an observation of it.
+			conflicts++
 			if observed(f, op, false, "got a conflict creating") {
 				f = state{floor: op.Version, op: op, present: op}
 			}
@@ -311,6 +315,9 @@ func CheckSessions(workload string, ops []*Op) CheckResult {
 		cr.Summary = fmt.Sprintf("read-your-writes (and deletes), monotonic reads and session-ordered writes held: %d session reads after %d acknowledged writes and %d acknowledged deletes", reads, writes, deletes)
 	} else {
 		cr.Summary = fmt.Sprintf("%d session violations in %d session reads, %d acknowledged writes and %d acknowledged deletes", an.count, reads, writes, deletes)
+	}
+	if reads+conflicts == 0 {
+		nothingChecked(&cr, "answered session read")
 	}
 	return cr
 }
@@ -438,6 +445,9 @@ func CheckStaleness(workload string, ops []*Op, cfg StalenessConfig) CheckResult
 		verdict = fmt.Sprintf("%d bounded reads over their bound (+%v tolerance)", an.count, cfg.Tolerance)
 	}
 	cr.Summary = verdict + "; " + strings.Join(parts, "; ")
+	if d := perLevel[client.ConsistencyBounded]; d == nil || len(d.ms) == 0 {
+		nothingChecked(&cr, "answered bounded read")
+	}
 	return cr
 }
 

@@ -637,5 +637,8 @@ feed:
 	} else {
 		cr.Summary = fmt.Sprintf("%d divergences or failed final reads (%d keys, %d per-key reads)", an.count, len(final), gets)
 	}
+	if len(final) == 0 || gets == 0 {
+		nothingChecked(&cr, "key in the committed state, or no final per-key read,")
+	}
 	return final, cr
 }

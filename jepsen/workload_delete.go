@@ -139,6 +139,9 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 	} else {
 		cr.Summary = fmt.Sprintf("%d anomalies; %s", an.count, strings.Join(parts, ""))
 	}
+	if acked[FDelete] == 0 {
+		nothingChecked(&cr, "acknowledged delete")
+	}
 	return cr
 }
 
