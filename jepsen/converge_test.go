@@ -56,3 +56,26 @@ func TestConvergenceOfNothingIsNoPass(t *testing.T) {
 		t.Errorf("failed, but not for having checked nothing: %s %+v", cr.Summary, cr.Anomalies)
 	}
 }
+
+// A run asked to inject faults that applied none (too short for its first window) tested the
+// cluster without faults: the harness check must not say every fault was applied.
+func TestHarnessCheckWithoutFaultWindowFails(t *testing.T) {
+	kinds, err := ParseNemesis("partition")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr := checkHarness(kinds, nil, nil); cr.Valid {
+		t.Fatalf("a partition run without a fault window passed: %s", cr.Summary)
+	}
+	if cr := checkHarness(nil, nil, nil); !cr.Valid {
+		t.Errorf("a run without a nemesis failed for having no fault window: %s", cr.Summary)
+	}
+	w := []AppliedWindow{{Start: 5, End: 10, Kinds: "partition"}}
+	if cr := checkHarness(kinds, w, nil); !cr.Valid {
+		t.Errorf("a window applied cleanly failed: %s %+v", cr.Summary, cr.Anomalies)
+	}
+	w[0].Errors = []string{"nft: no such table"}
+	if cr := checkHarness(kinds, w, nil); cr.Valid {
+		t.Errorf("a fault that could not be applied passed: %s", cr.Summary)
+	}
+}

@@ -279,15 +279,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Heal, settle, read everything back, check.
 	logf("healing every fault and waiting for the cluster to settle (at most %v)", cfg.Settle)
-	var harness anomalies
-	if err := HealAll(ctx, b, hookErr == nil); err != nil {
-		harness.add(Anomaly{Kind: "heal-failed", Description: err.Error()})
-	}
-	for _, w := range res.Windows {
-		for _, e := range w.Errors {
-			harness.add(Anomaly{Kind: "nemesis-error", Description: fmt.Sprintf("%s at %s: %s", w.Kinds, fmtTime(w.Start), e)})
-		}
-	}
+	healErr := HealAll(ctx, b, hookErr == nil)
 	leader, settleErr := settle(ctx, b, cfg.Settle)
 	ops := rec.Ops()
 	var final map[string]FinalValue
@@ -321,11 +313,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Checks = append(res.Checks, conv)
 	res.Summary = Summarize(ops, res.Windows, nil)
 	res.Checks = append(res.Checks, throughputCheck(res.Summary, cfg, len(res.Windows) > 0))
-	harnessCheck := CheckResult{Checker: CheckerHarness, Valid: harness.count == 0, Anomalies: harness.list, Summary: "every fault applied and healed"}
-	if harness.count > 0 {
-		harnessCheck.Summary = fmt.Sprintf("%d fault(s) could not be applied or healed: the run did not test what it claims", harness.count)
-	}
-	res.Checks = append(res.Checks, harnessCheck)
+	res.Checks = append(res.Checks, checkHarness(kinds, res.Windows, healErr))
 	// Anomalies per level: the exact counts where a checker kept them (it lists at most
 	// maxAnomalies), else the ones listed.
 	byLevel := map[string]int{}
@@ -357,6 +345,31 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.WriteTable(out)
 	outMu.Unlock()
 	return res, nil
+}
+
+// checkHarness fails the run when it did not test what it claims: a fault that could not be
+// applied or healed, or a nemesis asked for (kinds) of which no window was applied at all (a run
+// too short for its first window, say), which would otherwise pass as a run under faults.
+func checkHarness(kinds [][]string, windows []AppliedWindow, healErr error) CheckResult {
+	var harness anomalies
+	if healErr != nil {
+		harness.add(Anomaly{Kind: "heal-failed", Description: healErr.Error()})
+	}
+	for _, w := range windows {
+		for _, e := range w.Errors {
+			harness.add(Anomaly{Kind: "nemesis-error", Description: fmt.Sprintf("%s at %s: %s", w.Kinds, fmtTime(w.Start), e)})
+		}
+	}
+	cr := CheckResult{Checker: CheckerHarness, Valid: harness.count == 0, Anomalies: harness.list, Summary: "every fault applied and healed"}
+	if harness.count > 0 {
+		cr.Summary = fmt.Sprintf("%d fault(s) could not be applied or healed: the run did not test what it claims", harness.count)
+	}
+	if len(kinds) > 0 && len(windows) == 0 {
+		why := "no fault window was applied: the run ended before the first one (make --time longer than --fault-off plus half of --fault-on), so it tested no fault"
+		cr.Valid, cr.Summary = false, why
+		cr.Anomalies = append(cr.Anomalies, Anomaly{Kind: "no-fault", Description: why})
+	}
+	return cr
 }
 
 // progress prints one line per second until done closes.
