@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
 )
 
@@ -94,6 +95,21 @@ func nothingChecked(cr *CheckResult, what string) {
 	n, _ := cr.Stats["anomalies"].(int)
 	cr.Stats["anomalies"] = n + 1
 	cr.Summary = why + "; " + cr.Summary
+}
+
+// tentativeReads flags the answered reads at level that say they showed tentative data: strong
+// and bounded reads see the committed layer only (DESIGN.md, Reads; "A strong read never shows
+// tentative data"). Such a value may still be overwritten or never committed, and the other
+// checks cannot always tell: an eventual write may take effect at any time after it was issued,
+// so a strong read of it before its commit usually linearizes.
+func tentativeReads(an *anomalies, ops []*Op, level string) {
+	for _, op := range ops {
+		if op.F == FRead && op.Level == level && op.Type == TypeOK && op.State == client.StateTentative {
+			an.add(Anomaly{Kind: "tentative-read", Level: level, Key: op.Key, Node: op.ServedBy,
+				Description: fmt.Sprintf("%s read of %s on %s answered with tentative (uncommitted) data: %s reads see the committed layer only", level, op.Key, op.Node, level),
+				Ops:         []string{describeOp(op)}})
+		}
+	}
 }
 
 // describeOp is one line about an operation, for reports: who, where, what, when, and what

@@ -286,15 +286,24 @@ func CheckLinearizability(workload string, ops []*Op, cfg LinearConfig) CheckRes
 			}
 		}
 	}
+	before := an.count
+	tentativeReads(&an, ops, client.ConsistencyStrong)
+	tentative := an.count - before
+	if tentative > 0 {
+		cr.Valid = false
+	}
 	cr.Anomalies = an.list
-	cr.Stats = an.stats(map[string]any{"keys": checked, "operations": opsChecked, "unbounded_writes": unknown, "eventual_writes": eventual,
+	cr.Stats = an.stats(map[string]any{"keys": checked, "tentative_reads": tentative, "operations": opsChecked, "unbounded_writes": unknown, "eventual_writes": eventual,
 		"keys_not_linearizable": illegal, "keys_timed_out": timedOut})
-	if cr.Valid {
+	switch {
+	case illegal == 0 && timedOut == 0 && tentative > 0:
+		cr.Summary = fmt.Sprintf("%d strong reads showed tentative data (%d keys, %d operations linearizable otherwise)", tentative, checked, opsChecked)
+	case cr.Valid:
 		cr.Summary = fmt.Sprintf("linearizable: %d keys, %d operations on the strong path (%d still unbounded: outcome unknown, never counted as failed)", checked, opsChecked, unknown)
 		if eventual > 0 {
 			cr.Summary += fmt.Sprintf(", %d of them eventual writes a strong read saw", eventual)
 		}
-	} else {
+	default:
 		cr.Summary = fmt.Sprintf("NOT linearizable: %d of %d keys have no linearization, %d could not be decided in time (%d anomalies listed, stale reads among them)", illegal, checked, timedOut, an.count)
 	}
 	cr.Stats["strong_reads"] = reads

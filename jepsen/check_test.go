@@ -715,3 +715,31 @@ func TestNothingCheckedIsNoPass(t *testing.T) {
 		})
 	}
 }
+
+// Strong and bounded reads see the committed layer only. One answered from the tentative layer
+// is flagged even when the history still linearizes (an eventual write may take effect at any
+// time after it was issued, so reading it before its commit usually does).
+func TestTentativeStrongAndBoundedReadsAreFlagged(t *testing.T) {
+	h := &hist{}
+	h.write(1, "1", 0, 10, TypeOK)
+	h.add(Op{Process: 2, F: FWrite, Value: "2", Level: client.ConsistencyEventual, Invoke: 20, Complete: 25, Version: "200.0@n2", State: client.StateTentative})
+	h.add(Op{Process: 3, F: FRead, Value: "2", Invoke: 30, Complete: 35, Version: "200.0@n2", State: client.StateTentative})
+	res := mustLinear(t, h, false)
+	if res.Anomalies[0].Kind != "tentative-read" {
+		t.Errorf("anomalies %+v, want tentative-read", res.Anomalies)
+	}
+	h.ops[2].State = client.StateCommitted
+	mustLinear(t, h, true)
+
+	s := &hist{}
+	s.add(Op{Process: 1, Key: "staleness/k0", F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "100.0@n1/s"})
+	s.add(Op{Process: 2, Key: "staleness/k0", F: FRead, Value: "1", Level: client.ConsistencyBounded, Bound: time.Second, Invoke: 20, Complete: 30, Version: "100.0@n1/s", State: client.StateTentative})
+	cfg := StalenessConfig{Tolerance: 100 * time.Millisecond}
+	if res := CheckStaleness("staleness", s.ops, cfg); res.Valid || res.Anomalies[0].Kind != "tentative-read" {
+		t.Errorf("a bounded read of tentative data passed: %s %+v", res.Summary, res.Anomalies)
+	}
+	s.ops[1].State = client.StateCommitted
+	if res := CheckStaleness("staleness", s.ops, cfg); !res.Valid {
+		t.Errorf("a committed bounded read failed: %s %+v", res.Summary, res.Anomalies)
+	}
+}
