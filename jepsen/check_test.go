@@ -743,3 +743,25 @@ func TestTentativeStrongAndBoundedReadsAreFlagged(t *testing.T) {
 		t.Errorf("a committed bounded read failed: %s %+v", res.Summary, res.Anomalies)
 	}
 }
+
+// The durability checks order writes by version: an acknowledged write whose answer carried
+// none could have been lost without them noticing, as long as the key holds anything. Every
+// answer reports its version (DESIGN.md), so one without is flagged.
+func TestUnversionedAckIsFlagged(t *testing.T) {
+	h := &hist{}
+	h.add(Op{Process: 1, F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "100.0@n1/s"})
+	h.add(Op{Process: 2, F: FWrite, Value: "2", Invoke: 20, Complete: 30}) // acknowledged, no version
+	final := map[string]FinalValue{"register/s00.0": {Value: "1", Version: "100.0@n1/s"}}
+	res := CheckDurability(CheckerDurability, "register", h.ops, final)
+	if res.Valid || res.Anomalies[0].Kind != "unversioned-ack" {
+		t.Errorf("a write acknowledged without a version, and gone, passed: %s %+v", res.Summary, res.Anomalies)
+	}
+
+	d := &hist{}
+	d.add(Op{Process: 1, Key: "delete/s00.0", F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "100.0@n1/s"})
+	d.add(Op{Process: 1, Key: "delete/s00.0", F: FDelete, Invoke: 20, Complete: 30}) // acknowledged, no version
+	res = CheckDeletes("delete", d.ops, map[string]FinalValue{"delete/s00.0": {Value: "1", Version: "100.0@n1/s"}})
+	if res.Valid || res.Anomalies[0].Kind != "unversioned-ack" {
+		t.Errorf("a delete acknowledged without a version, with the value still there, passed: %s %+v", res.Summary, res.Anomalies)
+	}
+}

@@ -20,7 +20,8 @@ type FinalValue struct {
 // the cluster settled, each key's committed value (final, from a strong read; a key missing
 // from it is absent) must be at least as new as every acknowledged write of that key, so each
 // one is either the value there or superseded by a newer version. It also flags values nobody
-// wrote (invented) and values whose only writes were certainly rejected.
+// wrote (invented), values whose only writes were certainly rejected, and acknowledged writes
+// without a version (unversionedAck), which it could not check.
 //
 // name is the checker's name in the report (durability, or set for the set workload, where
 // every key is written once and "lost" means simply "missing").
@@ -64,6 +65,9 @@ func CheckDurability(name, workload string, ops []*Op, final map[string]FinalVal
 				continue
 			}
 			ls.Acked++
+			if w.Version == "" {
+				an.add(unversionedAck(w))
+			}
 			switch {
 			case !present:
 				ls.Lost++
@@ -131,6 +135,16 @@ func CheckDurability(name, workload string, ops []*Op, final map[string]FinalVal
 		nothingChecked(&cr, "acknowledged write")
 	}
 	return cr
+}
+
+// unversionedAck flags an acknowledged write or delete whose answer carried no version
+// (DESIGN.md: every response reports the version of the value): the checks order writes by
+// version, so without one they cannot tell whether it was lost or superseded, and would pass it
+// whatever became of it.
+func unversionedAck(op *Op) Anomaly {
+	return Anomaly{Kind: "unversioned-ack", Level: op.Level, Key: op.Key, Node: op.ServedBy,
+		Description: fmt.Sprintf("acknowledged %s %s of %s carried no version: whether it was lost cannot be checked", op.Level, op.F, op.Key),
+		Ops:         []string{describeOp(op)}}
 }
 
 func allFailed(ws []*Op) bool {

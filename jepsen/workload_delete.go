@@ -61,7 +61,8 @@ func (w *Worker) del(cl *client.Client, key, level string, sess *client.Session)
 //     no delete newer than an acknowledged write was acknowledged (and none is in doubt).
 //
 // A delete whose outcome is unknown (or acknowledged without a version) may have taken effect
-// at any version, so an absent key is not held against the writes before it.
+// at any version, so an absent key is not held against the writes before it. A write or delete
+// acknowledged without a version is itself flagged (unversionedAck): nothing can be checked of it.
 func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) CheckResult {
 	byKey, reads := map[string][]*Op{}, map[string][]*Op{}
 	for _, op := range ops {
@@ -107,6 +108,7 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 				acked[op.F]++
 			}
 			if op.Version == "" {
+				an.add(unversionedAck(op))
 				continue
 			}
 			switch {
