@@ -765,3 +765,68 @@ func TestUnversionedAckIsFlagged(t *testing.T) {
 		t.Errorf("a delete acknowledged without a version, with the value still there, passed: %s %+v", res.Summary, res.Anomalies)
 	}
 }
+
+// A strong write is committed when acknowledged and a key's committed version never goes back:
+// a strong operation begun after it that finds the key absent (a read, a 404 delete, a
+// create-if-absent that writes) needs a delete that could be newer, and one that reads a value
+// needs one at least as new.
+func TestCheckDeletesFlagsObservationsBehindWrites(t *testing.T) {
+	const key = "delete/s00.0"
+	base := func() *hist {
+		h := &hist{}
+		h.add(Op{Process: 1, Key: key, F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "90.0@n1/s"})
+		h.add(Op{Process: 1, Key: key, F: FWrite, Value: "2", Invoke: 20, Complete: 30, Version: "100.0@n1/s"})
+		h.add(Op{Process: 3, Key: key, F: FDelete, Invoke: 200, Complete: 210, Version: "300.0@n1/s"}) // keeps the check from being vacuous
+		return h
+	}
+	final := map[string]FinalValue{}
+	for _, tc := range []struct {
+		name string
+		add  func(h *hist)
+		want string // anomaly kind, "" for none
+	}{
+		{"delete found nothing after the write", func(h *hist) {
+			h.add(Op{Process: 2, Key: key, F: FDelete, Invoke: 40, Complete: 50, Type: TypeFail, Code: client.CodeNotFound})
+		}, "lost-value"},
+		{"read found nothing after the write", func(h *hist) {
+			h.add(Op{Process: 2, Key: key, F: FRead, Absent: true, Invoke: 40, Complete: 50})
+		}, "lost-value"},
+		{"create-if-absent wrote over the write", func(h *hist) {
+			h.add(Op{Process: 2, Key: key, F: FCAS, FromAbsent: true, Value: "3", Invoke: 40, Complete: 50, Version: "110.0@n1/s"})
+		}, "lost-value"},
+		{"read returned the older value", func(h *hist) {
+			h.add(Op{Process: 2, Key: key, F: FRead, Value: "1", Invoke: 40, Complete: 50, Version: "90.0@n1/s"})
+		}, "stale-read"},
+		{"an eventual delete at a newer version explains the absence", func(h *hist) {
+			h.add(Op{Process: 4, Key: key, F: FDelete, Level: client.ConsistencyEventual, Invoke: 35, Complete: 36, Version: "105.0@n2"})
+			h.add(Op{Process: 2, Key: key, F: FDelete, Invoke: 40, Complete: 50, Type: TypeFail, Code: client.CodeNotFound})
+		}, ""},
+		{"a delete in doubt explains the absence", func(h *hist) {
+			h.add(Op{Process: 4, Key: key, F: FDelete, Invoke: 45, Complete: maxTime, Type: TypeInfo})
+			h.add(Op{Process: 2, Key: key, F: FRead, Absent: true, Invoke: 40, Complete: 50})
+		}, ""},
+		{"an older eventual delete does not", func(h *hist) {
+			h.add(Op{Process: 4, Key: key, F: FDelete, Level: client.ConsistencyEventual, Invoke: 35, Complete: 36, Version: "95.0@n2"})
+			h.add(Op{Process: 2, Key: key, F: FRead, Absent: true, Invoke: 40, Complete: 50})
+		}, "lost-value"},
+		{"a read concurrent with the write may miss it", func(h *hist) {
+			h.add(Op{Process: 2, Key: key, F: FRead, Value: "1", Invoke: 25, Complete: 50, Version: "90.0@n1/s"})
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := base()
+			tc.add(h)
+			res := CheckDeletes("delete", h.ops, final)
+			var kinds []string
+			for _, a := range res.Anomalies {
+				kinds = append(kinds, a.Kind)
+			}
+			switch {
+			case tc.want == "" && !res.Valid:
+				t.Errorf("flagged: %v %+v", kinds, res.Anomalies)
+			case tc.want != "" && (res.Valid || kinds[0] != tc.want):
+				t.Errorf("anomalies %v, want %s: %s", kinds, tc.want, res.Summary)
+			}
+		})
+	}
+}

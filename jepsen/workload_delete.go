@@ -58,14 +58,22 @@ func (w *Worker) del(cl *client.Client, key, level string, sess *client.Session)
 //     returned one after an acknowledged strong delete of it had completed (a strong delete is
 //     committed when acknowledged, so nothing older may show up after it, even briefly);
 //   - lost write: a key holds a value older than an acknowledged write, or is absent although
-//     no delete newer than an acknowledged write was acknowledged (and none is in doubt).
+//     no delete newer than an acknowledged write was acknowledged (and none is in doubt);
+//   - a strong operation that went back before an acknowledged strong write made before it began
+//     (checkObservationsAfterWrites): a strong read of an older value (stale-read), or a strong
+//     read, 404 delete or create-if-absent that found the key absent with no delete that could be
+//     newer made meanwhile (lost-value). Strong deletes are strong operations (DESIGN.md,
+//     guarantee 1), and no porcupine check covers this workload.
 //
 // A delete whose outcome is unknown (or acknowledged without a version) may have taken effect
 // at any version, so an absent key is not held against the writes before it. A write or delete
 // acknowledged without a version is itself flagged (unversionedAck): nothing can be checked of it.
 func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) CheckResult {
-	byKey, reads := map[string][]*Op{}, map[string][]*Op{}
+	byKey, reads, observations := map[string][]*Op{}, map[string][]*Op{}, map[string][]*Op{}
 	for _, op := range ops {
+		if observesStrongly(op) {
+			observations[op.Key] = append(observations[op.Key], op)
+		}
 		switch {
 		case op.IsWrite() || op.F == FDelete:
 			byKey[op.Key] = append(byKey[op.Key], op)
@@ -131,6 +139,7 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 	for _, k := range keys {
 		nreads += len(reads[k])
 		checkReadsAfterDeletes(&an, k, byKey[k], reads[k])
+		checkObservationsAfterWrites(&an, k, byKey[k], observations[k])
 	}
 	cr := CheckResult{Checker: CheckerDeletes, Workload: workload, Valid: an.count == 0, Anomalies: an.list}
 	cr.Stats = an.stats(map[string]any{"keys": len(keys), "absent_at_end": deletedAtEnd, "acked_writes": acked[FWrite], "acked_deletes": acked[FDelete], "strong_reads": nreads})
@@ -174,6 +183,84 @@ func checkReadsAfterDeletes(an *anomalies, key string, ops, reads []*Op) {
 			an.add(Anomaly{Kind: "resurrected", Level: r.Level, Key: key,
 				Description: fmt.Sprintf("a strong read of %s returned %q at version %s, older than the strong delete (version %s) acknowledged before the read began", key, r.Value, r.Version, newest.Version),
 				Ops:         []string{"delete: " + describeOp(newest), "read: " + describeOp(r)}})
+		}
+	}
+}
+
+// observesStrongly reports whether op is a strong operation whose answer says what the key held
+// when Raft ordered it: a read, a delete that found nothing (404), or a create-if-absent that
+// found the key absent and wrote.
+func observesStrongly(op *Op) bool {
+	if op.Level != client.ConsistencyStrong {
+		return false
+	}
+	switch {
+	case op.F == FRead:
+		return op.Type == TypeOK
+	case op.F == FDelete:
+		return op.Type == TypeFail && op.Code == client.CodeNotFound
+	case op.F == FCAS:
+		return op.Type == TypeOK && op.FromAbsent
+	}
+	return false
+}
+
+// checkObservationsAfterWrites flags the strong observations of key (observesStrongly) that
+// went back before an acknowledged strong write completed before they began (DESIGN.md,
+// guarantee 1: a strong write is committed when acknowledged, and a key's committed version
+// never goes back): a value older than that write (stale-read), or the key absent although no
+// delete that could be newer than the write (acknowledged at a newer version, or at an unknown
+// one, or in doubt) had been invoked by the time the observation returned (lost-value). A 404
+// delete judged on a node that had not applied the write shows up here, for one.
+func checkObservationsAfterWrites(an *anomalies, key string, ops, observations []*Op) {
+	var writes, deletes []*Op
+	for _, op := range ops {
+		switch {
+		case op.IsWrite() && op.Level == client.ConsistencyStrong && op.Type == TypeOK && op.Version != "":
+			writes = append(writes, op)
+		case op.F == FDelete && (op.Type == TypeOK || op.Type == TypeInfo):
+			deletes = append(deletes, op)
+		}
+	}
+	if len(writes) == 0 || len(observations) == 0 {
+		return
+	}
+	sort.Slice(writes, func(i, j int) bool { return writes[i].Complete < writes[j].Complete })
+	obs := append([]*Op(nil), observations...)
+	sort.Slice(obs, func(i, j int) bool { return obs[i].Invoke < obs[j].Invoke })
+	var newest *Op // the newest (by version) strong write acknowledged so far
+	next := 0
+	for _, o := range obs {
+		for ; next < len(writes) && writes[next].Complete < o.Invoke; next++ {
+			if newest == nil || compareVersions(writes[next].Version, newest.Version) > 0 {
+				newest = writes[next]
+			}
+		}
+		if newest == nil {
+			continue
+		}
+		absent := o.F != FRead || o.Absent
+		if !absent {
+			if compareVersions(o.Version, newest.Version) < 0 {
+				an.add(Anomaly{Kind: "stale-read", Level: o.Level, Key: key, Node: o.ServedBy,
+					Description: fmt.Sprintf("a strong read of %s returned %q at version %s, older than the strong write (version %s) acknowledged before the read began", key, o.Value, o.Version, newest.Version),
+					Ops:         []string{"write: " + describeOp(newest), "read: " + describeOp(o)}})
+			}
+			continue
+		}
+		excused := false
+		for _, d := range deletes {
+			if d.Invoke < o.Complete && (d.Type != TypeOK || d.Version == "" || compareVersions(d.Version, newest.Version) > 0) {
+				excused = true
+				break
+			}
+		}
+		if !excused {
+			what := map[string]string{FRead: "a strong read of %s found it absent", FDelete: "a strong delete of %s found nothing to delete",
+				FCAS: "a strong create-if-absent of %s found it absent and wrote"}[o.F]
+			an.add(Anomaly{Kind: "lost-value", Level: o.Level, Key: key, Node: o.ServedBy,
+				Description: fmt.Sprintf(what+", after the strong write (version %s) acknowledged before it began, and no delete that could be newer had been made", key, newest.Version),
+				Ops:         []string{"write: " + describeOp(newest), o.F + ": " + describeOp(o)}})
 		}
 	}
 }
