@@ -188,7 +188,9 @@ type LinearConfig struct {
 	Windows []AppliedWindow
 }
 
-// CheckLinearizability checks one workload's strong history, key by key, with porcupine.
+// CheckLinearizability checks one workload's strong history, key by key, with porcupine, and
+// holds strong reads to the versions of the strong writes acknowledged before they began
+// (checkObservationsAfterWrites), which porcupine, seeing values and real time only, cannot.
 func CheckLinearizability(workload string, ops []*Op, cfg LinearConfig) CheckResult {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
@@ -287,17 +289,35 @@ func CheckLinearizability(workload string, ops []*Op, cfg LinearConfig) CheckRes
 		}
 	}
 	before := an.count
+	for _, k := range keys {
+		var observations []*Op
+		for _, op := range byKey[k] {
+			if observesStrongly(op) {
+				observations = append(observations, op)
+			}
+		}
+		checkObservationsAfterWrites(&an, k, byKey[k], observations)
+	}
+	behind := an.count - before
+	before = an.count
 	tentativeReads(&an, ops, client.ConsistencyStrong)
 	tentative := an.count - before
-	if tentative > 0 {
+	if behind > 0 || tentative > 0 {
 		cr.Valid = false
 	}
 	cr.Anomalies = an.list
-	cr.Stats = an.stats(map[string]any{"keys": checked, "tentative_reads": tentative, "operations": opsChecked, "unbounded_writes": unknown, "eventual_writes": eventual,
+	cr.Stats = an.stats(map[string]any{"keys": checked, "tentative_reads": tentative, "reads_behind_writes": behind, "operations": opsChecked, "unbounded_writes": unknown, "eventual_writes": eventual,
 		"keys_not_linearizable": illegal, "keys_timed_out": timedOut})
 	switch {
-	case illegal == 0 && timedOut == 0 && tentative > 0:
-		cr.Summary = fmt.Sprintf("%d strong reads showed tentative data (%d keys, %d operations linearizable otherwise)", tentative, checked, opsChecked)
+	case illegal == 0 && timedOut == 0 && (behind > 0 || tentative > 0):
+		var what []string
+		if behind > 0 {
+			what = append(what, fmt.Sprintf("%d strong reads behind the version of a strong write acknowledged before they began", behind))
+		}
+		if tentative > 0 {
+			what = append(what, fmt.Sprintf("%d strong reads showed tentative data", tentative))
+		}
+		cr.Summary = fmt.Sprintf("NOT linearizable: %s (%d keys, %d operations linearizable by value otherwise)", strings.Join(what, ", "), checked, opsChecked)
 	case cr.Valid:
 		cr.Summary = fmt.Sprintf("linearizable: %d keys, %d operations on the strong path (%d still unbounded: outcome unknown, never counted as failed)", checked, opsChecked, unknown)
 		if eventual > 0 {
@@ -313,6 +333,84 @@ func CheckLinearizability(workload string, ops []*Op, cfg LinearConfig) CheckRes
 		nothingChecked(&cr, "answered strong read")
 	}
 	return cr
+}
+
+// observesStrongly reports whether op is a strong operation whose answer says what the key held
+// when Raft ordered it: a read, a delete that found nothing (404), or a create-if-absent that
+// found the key absent and wrote.
+func observesStrongly(op *Op) bool {
+	if op.Level != client.ConsistencyStrong {
+		return false
+	}
+	switch {
+	case op.F == FRead:
+		return op.Type == TypeOK
+	case op.F == FDelete:
+		return op.Type == TypeFail && op.Code == client.CodeNotFound
+	case op.F == FCAS:
+		return op.Type == TypeOK && op.FromAbsent
+	}
+	return false
+}
+
+// checkObservationsAfterWrites flags the strong observations of key (observesStrongly) that
+// went back before an acknowledged strong write completed before they began (DESIGN.md,
+// guarantee 1: a strong write is committed when acknowledged, and a key's committed version
+// never goes back): a value older than that write (stale-read), or the key absent although no
+// delete that could be newer than the write (acknowledged at a newer version, or at an unknown
+// one, or in doubt) had been invoked by the time the observation returned (lost-value). A 404
+// delete judged on a node that had not applied the write shows up here, for one.
+func checkObservationsAfterWrites(an *anomalies, key string, ops, observations []*Op) {
+	var writes, deletes []*Op
+	for _, op := range ops {
+		switch {
+		case op.IsWrite() && op.Level == client.ConsistencyStrong && op.Type == TypeOK && op.Version != "":
+			writes = append(writes, op)
+		case op.F == FDelete && (op.Type == TypeOK || op.Type == TypeInfo):
+			deletes = append(deletes, op)
+		}
+	}
+	if len(writes) == 0 || len(observations) == 0 {
+		return
+	}
+	sort.Slice(writes, func(i, j int) bool { return writes[i].Complete < writes[j].Complete })
+	obs := append([]*Op(nil), observations...)
+	sort.Slice(obs, func(i, j int) bool { return obs[i].Invoke < obs[j].Invoke })
+	var newest *Op // the newest (by version) strong write acknowledged so far
+	next := 0
+	for _, o := range obs {
+		for ; next < len(writes) && writes[next].Complete < o.Invoke; next++ {
+			if newest == nil || compareVersions(writes[next].Version, newest.Version) > 0 {
+				newest = writes[next]
+			}
+		}
+		if newest == nil {
+			continue
+		}
+		absent := o.F != FRead || o.Absent
+		if !absent {
+			if compareVersions(o.Version, newest.Version) < 0 {
+				an.add(Anomaly{Kind: "stale-read", Level: o.Level, Key: key, Node: o.ServedBy,
+					Description: fmt.Sprintf("a strong read of %s returned %q at version %s, older than the strong write (version %s) acknowledged before the read began", key, o.Value, o.Version, newest.Version),
+					Ops:         []string{"write: " + describeOp(newest), "read: " + describeOp(o)}})
+			}
+			continue
+		}
+		excused := false
+		for _, d := range deletes {
+			if d.Invoke < o.Complete && (d.Type != TypeOK || d.Version == "" || compareVersions(d.Version, newest.Version) > 0) {
+				excused = true
+				break
+			}
+		}
+		if !excused {
+			what := map[string]string{FRead: "a strong read of %s found it absent", FDelete: "a strong delete of %s found nothing to delete",
+				FCAS: "a strong create-if-absent of %s found it absent and wrote"}[o.F]
+			an.add(Anomaly{Kind: "lost-value", Level: o.Level, Key: key, Node: o.ServedBy,
+				Description: fmt.Sprintf(what+", after the strong write (version %s) acknowledged before it began, and no delete that could be newer had been made", key, newest.Version),
+				Ops:         []string{"write: " + describeOp(newest), o.F + ": " + describeOp(o)}})
+		}
+	}
 }
 
 // explainIllegal picks the longest partial linearization porcupine found and returns the

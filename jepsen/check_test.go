@@ -830,3 +830,26 @@ func TestCheckDeletesFlagsObservationsBehindWrites(t *testing.T) {
 		})
 	}
 }
+
+// Porcupine orders values by real time only: a write acknowledged but never applied (a false
+// ack) linearizes as overwritten whenever another write overlapped it. The versions the server
+// reported do not: a strong read begun after a strong write was acknowledged must return a
+// version at least as new, since a key's committed version never goes back.
+func TestLinearizabilityHoldsReadsToAcknowledgedVersions(t *testing.T) {
+	h := &hist{}
+	h.add(Op{Process: 1, F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "100.0@n1/s"})
+	h.add(Op{Process: 2, F: FWrite, Value: "2", Invoke: 20, Complete: 1500, Version: "300.0@n2"}) // never applied
+	h.add(Op{Process: 3, F: FWrite, Value: "3", Invoke: 30, Complete: 40, Version: "200.0@n3/s"})
+	h.add(Op{Process: 3, F: FRead, Value: "3", Invoke: 1600, Complete: 1610, Version: "200.0@n3/s"})
+	res := mustLinear(t, h, false)
+	if res.Anomalies[0].Kind != "stale-read" || res.Stats["reads_behind_writes"] != 1 {
+		t.Errorf("anomalies %+v, want one stale-read", res.Anomalies)
+	}
+
+	h.ops[3].Invoke = 1000 * ms1 // begun before the write was acknowledged: it may precede it
+	mustLinear(t, h, true)
+	h.ops[3].Invoke, h.ops[3].Absent, h.ops[3].Value, h.ops[3].Version = 1600*ms1, true, "", ""
+	if res := mustLinear(t, h, false); res.Anomalies[0].Kind != "not-linearizable" {
+		t.Errorf("absent after acknowledged writes: %+v", res.Anomalies)
+	}
+}
