@@ -101,7 +101,7 @@ var (
 	descTentativeAge    = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
 	descTombstones      = prometheus.NewDesc("dialkv_tombstones_pending", "Committed tombstones waiting to be purged.", nil, nil)
 	descPurgeBlocked    = prometheus.NewDesc("dialkv_purge_blocked", "1 while tombstones wait for members that never reported a watermark (or not since a member was removed) or whose last report is over 30s old.", nil, nil)
-	descPurgeBlockedBy  = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for (no report, none since a member was removed, or a report over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
+	descPurgeBlockedBy  = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for while tombstones wait (no report, none since a member was removed, or a report over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
 	descDiskErrors      = prometheus.NewDesc("dialkv_disk_errors_total", "Writes to the tentative layer that failed (never acknowledged).", nil, nil)
 )
 
@@ -166,11 +166,16 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	if ps, err := n.purgeState(); err == nil {
 		gauge(descTombstones, float64(ps.pending))
 		gauge(descPurgeBlocked, boolFloat(ps.pending > 0 && len(ps.blockedBy)+len(ps.heldBy) > 0))
-		for _, id := range ps.blockedBy {
-			gauge(descPurgeBlockedBy, 1, id)
-		}
-		for id := range ps.heldBy {
-			gauge(descPurgeBlockedBy, 1, id)
+		// With no tombstone pending purging waits for nobody (status shows no purge either):
+		// members report only while one is, so blockedBy then names every member that has not
+		// needed to yet.
+		if ps.pending > 0 {
+			for _, id := range ps.blockedBy {
+				gauge(descPurgeBlockedBy, 1, id)
+			}
+			for id := range ps.heldBy {
+				gauge(descPurgeBlockedBy, 1, id)
+			}
 		}
 	}
 	counter(descDiskErrors, float64(n.diskErrors.Load()))

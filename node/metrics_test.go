@@ -128,3 +128,46 @@ func TestBacklogScanShare(t *testing.T) {
 		}
 	}
 }
+
+// dialkv_purge_blocked_by names the members purging waits for, and purging waits for nobody
+// while no tombstone is pending: members report watermarks only while one is, so on a cluster
+// that never deleted anything none has reported, and naming them all (as the metric did) raised
+// a false alarm on every idle cluster, in the Grafana "Purge blocked" panel too. Once a
+// tombstone waits, the member that does not report is named, as status names it.
+func TestPurgeBlockedByOnlyWhileTombstonesWait(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.disableCommitter = i == 2 })
+	n1 := tc.nodes[0]
+	text := do(t, "GET", n1, "/metrics", "").body
+	if v := metricValue(t, text, `dialkv_tombstones_pending`); v != 0 {
+		t.Fatalf("dialkv_tombstones_pending = %v on a cluster that deleted nothing", v)
+	}
+	if strings.Contains(text, "\ndialkv_purge_blocked_by{") {
+		t.Errorf("no tombstone waits, yet /metrics names members purging waits for:\n%s", grepLines(text, "dialkv_purge_"))
+	}
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, n1, "/v1/kv/gone?consistency=strong", "v"); r.status != 200 {
+			t.Fatalf("%s: %d %s", method, r.status, r.body)
+		}
+	}
+	// n3 runs no committer, so it never reports: purging waits for it, and only for it.
+	waitUntil(t, "the metrics to name n3 alone", 10*time.Second, func() bool {
+		text = do(t, "GET", n1, "/metrics", "").body
+		return metricValue(t, text, `dialkv_purge_blocked_by\{member="n3"\}`) == 1 &&
+			metricValue(t, text, `dialkv_purge_blocked_by\{member="n1"\}`) == -1 &&
+			metricValue(t, text, `dialkv_purge_blocked_by\{member="n2"\}`) == -1
+	})
+	if v := metricValue(t, text, `dialkv_purge_blocked`); v != 1 {
+		t.Errorf("dialkv_purge_blocked = %v while a tombstone waits for n3", v)
+	}
+}
+
+// grepLines returns the lines of text that start with prefix.
+func grepLines(text, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
