@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -301,12 +302,15 @@ func (s *recentStats) sample(backlog int, applied uint64) {
 	sl.backlog, sl.appliedIndex = backlog, applied
 }
 
+// percentile is the nearest-rank p-th percentile of sorted: the smallest sample with at least
+// p of them at or below it. (The rank rounded down instead showed the faster of two requests as
+// their p99.)
 func percentile(sorted []float64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(p * float64(len(sorted)-1))
-	return sorted[i]
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // snapshot renders the window ending now.

@@ -171,3 +171,34 @@ func grepLines(text, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// The per-second p50 and p99 that /v1/stats serves (the dashboard's latency and commit-lag
+// charts) are nearest-rank percentiles: the smallest sample with at least p of the samples at
+// or below it. Rounding the rank down made a second with two requests, of 1 ms and 900 ms,
+// report a p99 of 1 ms, and a p99 under 100 samples never showed the slowest one.
+func TestStatsPercentileIsNearestRank(t *testing.T) {
+	ten := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	hundred := make([]float64, 100)
+	for i := range hundred {
+		hundred[i] = float64(i + 1)
+	}
+	for _, c := range []struct {
+		sorted []float64
+		p      float64
+		want   float64
+	}{
+		{nil, 0.99, 0},
+		{[]float64{7}, 0.5, 7},
+		{[]float64{7}, 0.99, 7},
+		{[]float64{1, 900}, 0.99, 900},
+		{[]float64{1, 900}, 0.5, 1},
+		{ten, 0.99, 10},
+		{ten, 0.5, 5},
+		{hundred, 0.99, 99},
+		{hundred, 0.5, 50},
+	} {
+		if got := percentile(c.sorted, c.p); got != c.want {
+			t.Errorf("percentile(%v, %v) = %v, want %v", c.sorted, c.p, got, c.want)
+		}
+	}
+}
