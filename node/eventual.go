@@ -64,18 +64,23 @@ func (n *Node) gossipAddr() string {
 // refused (stampedAfterSession).
 func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeRequest, token sessionToken) {
 	val := consistency.Value{Tombstone: wr.cmd.Type == replication.CmdDelete, Data: wr.cmd.Value}
+	// A refusal reports its metadata too, as a strong write's does.
+	refuse := func(err error) {
+		n.setMeta(w, answer{level: consistency.Eventual, staleness: -1, session: token})
+		writeError(w, err)
+	}
 	if !n.joined.Load() {
-		writeError(w, fmt.Errorf("%w: %s has not caught up with its own registration in the cluster yet, and takes no eventual writes until then: send it to another node", errJoining, n.cfg.ID))
+		refuse(fmt.Errorf("%w: %s has not caught up with its own registration in the cluster yet, and takes no eventual writes until then: send it to another node", errJoining, n.cfg.ID))
 		return
 	}
 	var ok bool
 	if val.Version, ok = n.stamps.stamp(n.clock); !ok {
-		writeError(w, fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))
+		refuse(fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))
 		return
 	}
 	if err := stampedAfterSession(n.cfg.ID, wr.cmd.Key, val.Version, wr.seen, "retry on another node, or here once that version has reached "+n.cfg.ID); err != nil {
 		n.stamps.done(val.Version)
-		writeError(w, err)
+		refuse(err)
 		return
 	}
 	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})
@@ -85,7 +90,7 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		n.diskErrors.Add(1)
 		n.lastDiskError.Store(time.Now().UnixNano())
 		n.reqLogger(r).Error("eventual write not durable: refusing it", "key", wr.cmd.Key, "err", err)
-		writeError(w, fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
+		refuse(fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
 		return
 	}
 	if len(stored) == 0 {
@@ -93,7 +98,7 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		// superseded), or below the purge horizon, which the log would refuse too: not taken.
 		if h, herr := n.store.PurgeHorizon(); herr == nil && h.Newer(val.Version) {
 			n.clock.Observe(h) // a retry is stamped above it
-			writeError(w, fmt.Errorf("%w: %s stamped the write %s, below the purge horizon %s (its clock lags), so it was not taken: retry", errBelowHorizon, n.cfg.ID, val.Version, h))
+			refuse(fmt.Errorf("%w: %s stamped the write %s, below the purge horizon %s (its clock lags), so it was not taken: retry", errBelowHorizon, n.cfg.ID, val.Version, h))
 			return
 		}
 	}

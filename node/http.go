@@ -484,6 +484,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		if p.level == consistency.Session && errors.Is(err, replication.ErrStale) && n.relaySessionRead(w, r, p.token, "") {
 			return
 		}
+		n.setMeta(w, answer{level: p.level, staleness: -1, session: p.token})
 		writeError(w, err)
 		return
 	}
@@ -492,6 +493,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	items, more, next, applied, err := n.store.List(lr)
 	if err != nil {
+		n.setMeta(w, answer{level: p.level, staleness: -1, session: p.token})
 		writeError(w, err)
 		return
 	}

@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // Key answers in JSON are compact (programs read them); ?pretty indents them for people. Error
@@ -268,6 +270,39 @@ func TestReadAnswersClaimNoIndexTheirValueMisses(t *testing.T) {
 			}
 			if claimed >= wrote.index {
 				t.Errorf("the answer (%d %s) claims applied index %d, though it misses the write committed at %d", r.status, strings.TrimSpace(r.body), claimed, wrote.index)
+			}
+		})
+	}
+}
+
+// Every answer reports its metadata (DESIGN.md), refusals too: the level asked, the node that
+// answered, its applied index. A key's read and a strong write did; a list and an eventual write
+// refused after their level was known answered with no Dialkv-Consistency, applied index or
+// leader, so a client could not tell which level was refused, or by a node how far behind.
+func TestRefusalsReportTheirMetadata(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	ahead := consistency.Version{Wall: time.Now().Add(time.Hour).UnixNano(), Node: "n9"}
+	skewed := sessionToken{}.saw("k", ahead).String()
+	cases := []struct {
+		name, method, path, level string
+		header                    []string
+	}{
+		{"bounded get over its bound", "GET", "/v1/kv/k?consistency=bounded&max_staleness=1ns", "bounded", nil},
+		{"bounded list over its bound", "GET", "/v1/kv?consistency=bounded&max_staleness=1ns", "bounded", nil},
+		{"eventual write behind the session's clock", "PUT", "/v1/kv/k?consistency=eventual", "eventual", []string{client.HeaderSession, skewed}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := do(t, c.method, n, c.path, "v", c.header...)
+			if r.status != http.StatusServiceUnavailable || errCode(t, r) != client.CodeUnavailable {
+				t.Fatalf("%d %s, want 503 unavailable", r.status, r.body)
+			}
+			h := r.header
+			if h.Get(client.HeaderConsistency) != c.level || h.Get(client.HeaderNode) != n.cfg.ID ||
+				h.Get(client.HeaderLeader) != n.cfg.ID || h.Get(client.HeaderAppliedIndex) == "" {
+				t.Errorf("refusal's metadata: consistency %q node %q leader %q applied index %q; want %s, %s, %s and an index",
+					h.Get(client.HeaderConsistency), h.Get(client.HeaderNode), h.Get(client.HeaderLeader), h.Get(client.HeaderAppliedIndex), c.level, n.cfg.ID, n.cfg.ID)
 			}
 		})
 	}
