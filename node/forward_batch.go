@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
@@ -428,9 +429,14 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		valid, at = append(valid, c), append(at, i)
 	}
 	if len(valid) > 0 {
+		start := time.Now()
 		rs, es := n.raft.ProposeAll(ctx, valid)
+		took := time.Since(start).Seconds()
 		for j, i := range at {
 			results[i], errs[i] = rs[j], es[j]
+			if !errors.Is(es[j], replication.ErrNotLeader) {
+				n.metrics.apply.Observe(took) // each proposal, as propose times a local one
+			}
 		}
 	}
 	ans := proposeAnswer{Leader: n.cfg.ID, Applied: n.store.AppliedIndex(), Results: make([]proposeResult, len(cmds))}

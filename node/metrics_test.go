@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -200,5 +201,27 @@ func TestStatsPercentileIsNearestRank(t *testing.T) {
 		if got := percentile(c.sorted, c.p); got != c.want {
 			t.Errorf("percentile(%v, %v) = %v, want %v", c.sorted, c.p, got, c.want)
 		}
+	}
+}
+
+// dialkv_raft_apply_duration_seconds times every proposal the leader makes for a client: the
+// strong writes followers forward (handlePropose) as well as its own. Only its own were timed,
+// so with clients on the followers the leader's apply latency panel stayed empty, or showed only
+// the committer's batches.
+func TestApplyDurationCountsForwardedWrites(t *testing.T) {
+	tc := startCluster(t, 3)
+	leader, f := tc.leaderAndFollower()
+	count := func() float64 {
+		return metricValue(t, do(t, "GET", leader, "/metrics", "").body, `dialkv_raft_apply_duration_seconds_count`)
+	}
+	before := count()
+	const writes = 10
+	for i := 0; i < writes; i++ {
+		if r := do(t, "PUT", f, fmt.Sprintf("/v1/kv/fwd%d?consistency=strong", i), "v"); r.status != 200 || r.header.Get(client.HeaderVia) != f.cfg.ID {
+			t.Fatalf("put through %s: %d %s (via %q)", f.cfg.ID, r.status, r.body, r.header.Get(client.HeaderVia))
+		}
+	}
+	if got := count() - before; got < writes {
+		t.Errorf("the leader timed %v proposals for %d strong writes forwarded to it", got, writes)
 	}
 }
