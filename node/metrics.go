@@ -210,7 +210,7 @@ func requestLabels(r *http.Request, q query) (op, level string, ok bool) {
 	default:
 		return "", "", false
 	}
-	level = strings.ToLower(q.Get("consistency"))
+	level = strings.ToLower(strings.TrimSpace(q.Get("consistency"))) // as consistency.ParseRead takes it
 	switch level {
 	case "":
 		level = "strong"

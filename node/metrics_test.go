@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // metricValue returns the value of the first sample in text whose name and labels match the
@@ -223,5 +225,30 @@ func TestApplyDurationCountsForwardedWrites(t *testing.T) {
 	}
 	if got := count() - before; got < writes {
 		t.Errorf("the leader timed %v proposals for %d strong writes forwarded to it", got, writes)
+	}
+}
+
+// A request is counted under the level that serves it: the node takes the level with spaces
+// around it and in any case (consistency.ParseRead), so the metrics' label must too, not count a
+// served eventual read as level "invalid".
+func TestRequestLabelsNameTheLevelServed(t *testing.T) {
+	for _, c := range []struct{ method, target, op, level string }{
+		{"GET", "/v1/kv/k?consistency=%20Eventual%20", "get", "eventual"},
+		{"GET", "/v1/kv/k", "get", "strong"},
+		{"GET", "/v1/kv?consistency=SESSION", "list", "session"},
+		{"PUT", "/v1/kv/k?consistency=eventual+", "put", "eventual"},
+		{"PUT", "/v1/kv/k?if_absent&consistency=strong", "cas", "strong"},
+		{"GET", "/v1/kv/k?consistency=linearizable", "get", "invalid"},
+	} {
+		r := httptest.NewRequest(c.method, c.target, nil)
+		op, level, ok := requestLabels(r, queryOf(r))
+		if !ok || op != c.op || level != c.level {
+			t.Errorf("%s %s: labels %q %q %v, want %q %q", c.method, c.target, op, level, ok, c.op, c.level)
+		}
+		if c.level != "invalid" {
+			if _, err := consistency.ParseRead(queryOf(r).Get("consistency")); err != nil {
+				t.Errorf("%s %s: the node refuses the level: %v", c.method, c.target, err)
+			}
+		}
 	}
 }
