@@ -208,7 +208,7 @@ func (n *Node) runCommitter() {
 			if w.Origin() == n.cfg.ID {
 				lag := max(0, now.Sub(time.Unix(0, w.Value.Version.Wall)))
 				n.metrics.commitLag.Observe(lag.Seconds())
-				n.recent.observeCommitLag(lag)
+				n.recent.observeCommitLag(committedAt, lag)
 			}
 		}
 		n.pending.forget(done)

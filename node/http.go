@@ -230,7 +230,7 @@ func (n *Node) instrument(h http.Handler) http.Handler {
 			out := outcome(rec.status, code)
 			n.metrics.requests.WithLabelValues(op, level, out).Inc()
 			n.metrics.latency.WithLabelValues(op, level, out).Observe(took.Seconds())
-			n.recent.observe(level, took, rec.status >= 500)
+			n.recent.observe(start.Add(took), level, took, rec.status >= 500)
 		}
 		forwardedBy, via := r.Header.Get(client.HeaderForwarded), w.Header().Get(client.HeaderVia)
 		lvl := slog.LevelDebug

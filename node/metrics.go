@@ -2,6 +2,7 @@ package node
 
 import (
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strconv"
@@ -240,7 +241,7 @@ type recentStats struct {
 
 const (
 	statsWindow     = 300
-	samplesPerLevel = 512 // latencies kept per level per second (reservoir)
+	samplesPerLevel = 512 // latencies (and commit lags) kept per level per second (keepSample)
 )
 
 type statsSlot struct {
@@ -248,12 +249,13 @@ type statsSlot struct {
 	levels       map[string]*levelSlot
 	backlog      int
 	appliedIndex uint64
-	commitLags   []float64
+	commitLags   []float64 // ms, a sample (keepSample) of the second's commits
+	commits      int
 }
 
 type levelSlot struct {
 	ops, errors int
-	latencies   []float64 // ms
+	latencies   []float64 // ms, a sample (keepSample) of the second's requests
 }
 
 func (s *recentStats) slot(now time.Time) *statsSlot {
@@ -265,10 +267,11 @@ func (s *recentStats) slot(now time.Time) *statsSlot {
 	return sl
 }
 
-func (s *recentStats) observe(level string, d time.Duration, failed bool) {
+// observe counts a request of level answered at now, which took d.
+func (s *recentStats) observe(now time.Time, level string, d time.Duration, failed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sl := s.slot(time.Now())
+	sl := s.slot(now)
 	ls := sl.levels[level]
 	if ls == nil {
 		ls = &levelSlot{}
@@ -278,21 +281,30 @@ func (s *recentStats) observe(level string, d time.Duration, failed bool) {
 	if failed {
 		ls.errors++
 	}
-	ms := float64(d) / float64(time.Millisecond)
-	if len(ls.latencies) < samplesPerLevel {
-		ls.latencies = append(ls.latencies, ms)
-	} else {
-		ls.latencies[ls.ops%samplesPerLevel] = ms // full: overwrite in turn (bounded memory)
-	}
+	ls.latencies = keepSample(ls.latencies, ls.ops, float64(d)/float64(time.Millisecond))
 }
 
-func (s *recentStats) observeCommitLag(d time.Duration) {
+// observeCommitLag records the commit lag d of an eventual write committed at now.
+func (s *recentStats) observeCommitLag(now time.Time, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sl := s.slot(time.Now())
-	if len(sl.commitLags) < samplesPerLevel {
-		sl.commitLags = append(sl.commitLags, float64(d)/float64(time.Millisecond))
+	sl := s.slot(now)
+	sl.commits++
+	sl.commitLags = keepSample(sl.commitLags, sl.commits, float64(d)/float64(time.Millisecond))
+}
+
+// keepSample adds v, the seen-th value of a second, to samples, a uniform sample of that
+// second's values so far (reservoir sampling): every value has the same chance to be kept, so
+// percentiles of samples describe the whole second in bounded memory, not only its first or
+// last samplesPerLevel values.
+func keepSample(samples []float64, seen int, v float64) []float64 {
+	if len(samples) < samplesPerLevel {
+		return append(samples, v)
 	}
+	if i := rand.IntN(seen); i < samplesPerLevel {
+		samples[i] = v
+	}
+	return samples
 }
 
 func (s *recentStats) sample(backlog int, applied uint64) {
