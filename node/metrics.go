@@ -249,6 +249,7 @@ type statsSlot struct {
 	levels       map[string]*levelSlot
 	backlog      int
 	appliedIndex uint64
+	sampled      bool      // backlog and appliedIndex were sampled in this second
 	commitLags   []float64 // ms, a sample (keepSample) of the second's commits
 	commits      int
 }
@@ -307,11 +308,12 @@ func keepSample(samples []float64, seen int, v float64) []float64 {
 	return samples
 }
 
-func (s *recentStats) sample(backlog int, applied uint64) {
+// sample records the backlog and applied index at now.
+func (s *recentStats) sample(now time.Time, backlog int, applied uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sl := s.slot(time.Now())
-	sl.backlog, sl.appliedIndex = backlog, applied
+	sl := s.slot(now)
+	sl.backlog, sl.appliedIndex, sl.sampled = backlog, applied, true
 }
 
 // percentile is the nearest-rank p-th percentile of sorted: the smallest sample with at least
@@ -331,15 +333,22 @@ func (s *recentStats) snapshot(node string, now time.Time) client.StatsResponse 
 	defer s.mu.Unlock()
 	resp := client.StatsResponse{Node: node, Levels: map[string]client.LevelSeries{}}
 	end := now.Unix()
+	// A second the sampler missed (two ticks in one second, or a long scan of the tentative
+	// layer) shows the last sample, not a backlog and applied index of 0.
+	var backlog int
+	var applied uint64
 	for sec := end - statsWindow + 1; sec <= end; sec++ {
 		sl := s.slots[((sec%statsWindow)+statsWindow)%statsWindow]
 		if sl.second != sec {
 			sl = statsSlot{}
 		}
+		if sl.sampled {
+			backlog, applied = sl.backlog, sl.appliedIndex
+		}
 		i := len(resp.Seconds)
 		resp.Seconds = append(resp.Seconds, sec)
-		resp.Backlog = append(resp.Backlog, sl.backlog)
-		resp.AppliedIndex = append(resp.AppliedIndex, sl.appliedIndex)
+		resp.Backlog = append(resp.Backlog, backlog)
+		resp.AppliedIndex = append(resp.AppliedIndex, applied)
 		lags := slices.Clone(sl.commitLags)
 		slices.Sort(lags)
 		resp.CommitLagP99Ms = append(resp.CommitLagP99Ms, percentile(lags, 0.99))

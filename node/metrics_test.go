@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -286,5 +287,33 @@ func TestStatsSampleTheWholeSecond(t *testing.T) {
 	}
 	if got := snap.CommitLagP99Ms[last]; got != 100 {
 		t.Errorf("commit lag p99 = %v ms, want 100 (10%% of the second's commits lagged 100 ms)", got)
+	}
+}
+
+// The backlog and applied index in /v1/stats are sampled once a second, and a second can go
+// without a sample: two ticks can land in one wall-clock second, and the sampler first scans the
+// tentative layer, which takes seconds when a node cut off from the leader holds millions of
+// writes. Such a second showed a backlog of 0 and an applied index of 0 (a drop to nothing on
+// the dashboard's backlog chart, just when the backlog is large); it shows the last sample.
+func TestStatsSecondWithoutSampleKeepsTheLastOne(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	var s recentStats
+	s.sample(t0, 5000, 40)
+	s.observe(t0.Add(1500*time.Millisecond), "eventual", time.Millisecond, false) // t0+1: no sample
+	// t0+2: neither a sample nor a request.
+	s.sample(t0.Add(3*time.Second), 5100, 42)
+	snap := s.snapshot("n1", t0.Add(3*time.Second))
+	n := len(snap.Seconds)
+	if snap.Seconds[n-4] != t0.Unix() {
+		t.Fatalf("seconds end %v, want ..., %d, +1, +2, +3", snap.Seconds[n-4:], t0.Unix())
+	}
+	if got, want := snap.Backlog[n-4:], []int{5000, 5000, 5000, 5100}; !slices.Equal(got, want) {
+		t.Errorf("backlog %v, want %v", got, want)
+	}
+	if got, want := snap.AppliedIndex[n-4:], []uint64{40, 40, 40, 42}; !slices.Equal(got, want) {
+		t.Errorf("applied index %v, want %v", got, want)
+	}
+	if first := snap.Backlog[n-5]; first != 0 {
+		t.Errorf("backlog before the first sample %d, want 0", first)
 	}
 }

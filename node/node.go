@@ -259,7 +259,7 @@ func (n *Node) runSampler() {
 				n.sampleBacklog()
 				took = time.Since(lastScan)
 			}
-			n.recent.sample(n.backlog().count, n.store.AppliedIndex())
+			n.recent.sample(time.Now(), n.backlog().count, n.store.AppliedIndex())
 			n.forgetRemovedPeers()
 		}
 	}
