@@ -33,6 +33,11 @@ type metrics struct {
 // latencyBuckets span 100µs to ~26s.
 var latencyBuckets = prometheus.ExponentialBuckets(0.0001, 2, 19)
 
+// lagBuckets span 100µs to ~1.9h: eventual commit lag and read staleness grow with an outage (a
+// node cut off from the leader for minutes), and a value past the last finite bucket shows in
+// histogram_quantile as that bucket's bound.
+var lagBuckets = prometheus.ExponentialBuckets(0.0001, 2, 27)
+
 func newMetrics(n *Node) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
@@ -52,11 +57,11 @@ func newMetrics(n *Node) *metrics {
 		}),
 		staleness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "dialkv_read_staleness_seconds", Help: "Staleness bound reported with bounded, session and eventual reads (when one is known).",
-			Buckets: latencyBuckets,
+			Buckets: lagBuckets,
 		}, []string{"level"}),
 		commitLag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "dialkv_eventual_commit_lag_seconds", Help: "Time from acknowledging an eventual write on this node to its commit by Raft.",
-			Buckets: latencyBuckets,
+			Buckets: lagBuckets,
 		}),
 	}
 	m.reg.MustRegister(

@@ -317,3 +317,33 @@ func TestStatsSecondWithoutSampleKeepsTheLastOne(t *testing.T) {
 		t.Errorf("backlog before the first sample %d, want 0", first)
 	}
 }
+
+// The commit lag of eventual writes and the staleness reads report grow with an outage: a node
+// cut off from the leader for minutes acknowledges writes that commit minutes later, and reports
+// minutes of staleness. Their histograms' buckets stopped at 26 s, so every longer value fell in
+// +Inf and histogram_quantile (Grafana's p99 panels) showed 26 s for a ten-minute outage.
+func TestLagHistogramsReachLongOutages(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	const outage = 10 * time.Minute
+	n.metrics.commitLag.Observe(outage.Seconds())
+	n.metrics.staleness.WithLabelValues("eventual").Observe(outage.Seconds())
+	text := do(t, "GET", n, "/metrics", "").body
+	for _, c := range []struct{ name, labels string }{
+		{"dialkv_eventual_commit_lag_seconds", ""},
+		{"dialkv_read_staleness_seconds", `level="eventual",`},
+	} {
+		re := regexp.MustCompile(`(?m)^` + c.name + `_bucket\{` + c.labels + `le="([0-9.e+-]+)"\} ([0-9]+)$`)
+		found := false
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			le, _ := strconv.ParseFloat(m[1], 64)
+			if count, _ := strconv.Atoi(m[2]); le >= outage.Seconds() && count == 1 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("%s: no finite bucket holds a %v value:\n%s", c.name, outage, grepLines(text, c.name+"_bucket"))
+		}
+	}
+}
