@@ -683,8 +683,10 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 	if err != nil {
 		n.reqLogger(r).Debug("strong write failed", "key", wr.cmd.Key, "err", err)
 		a := answer{level: consistency.Strong, staleness: -1, session: token, via: via}
-		if errors.Is(err, replication.ErrConflict) {
-			a.version, a.state = res.Version, client.StateCommitted
+		if ce := (*replication.ConflictError)(nil); errors.As(err, &ce) {
+			// The key's live version, as the error body names it (none for a deleted key):
+			// res.Version is the committed record's, a tombstone's there.
+			a.version, a.state = ce.Current, client.StateCommitted
 		}
 		n.setMeta(w, a)
 		writeError(w, err)

@@ -449,3 +449,39 @@ func TestQueryParametersAreTakenOrRefused(t *testing.T) {
 		}
 	}
 }
+
+// A conflict's Dialkv-Version is the key's current version, the one its error body names and a
+// retried compare-and-set must give, on the leader and through a follower; none when the key
+// is deleted (create it with if_absent). It was the version of the committed record, a
+// tombstone's for a deleted key: a version no compare-and-set can ever match, which `kvctl
+// cas -v` printed as the key's.
+func TestConflictReportsTheCurrentVersion(t *testing.T) {
+	tc := startCluster(t, 3)
+	leader, f := tc.leaderAndFollower()
+	put := do(t, "PUT", leader, "/v1/kv/gone", "v")
+	if put.status != 200 {
+		t.Fatalf("put: %d %s", put.status, put.body)
+	}
+	if r := do(t, "DELETE", leader, "/v1/kv/gone", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	live := do(t, "PUT", leader, "/v1/kv/live", "v")
+	if live.status != 200 {
+		t.Fatalf("put: %d %s", live.status, live.body)
+	}
+	for _, n := range []*Node{leader, f} {
+		for _, c := range []struct{ path, current string }{
+			{"/v1/kv/gone?if_version=" + url.QueryEscape(put.header.Get(client.HeaderVersion)), ""},
+			{"/v1/kv/live?if_absent", live.header.Get(client.HeaderVersion)},
+		} {
+			r := do(t, "PUT", n, c.path, "w")
+			var eb client.ErrorBody
+			if r.status != 409 || json.Unmarshal([]byte(r.body), &eb) != nil {
+				t.Fatalf("%s on %s: %d %s, want 409", c.path, n.cfg.ID, r.status, r.body)
+			}
+			if got := r.header.Get(client.HeaderVersion); got != c.current || eb.Version != c.current {
+				t.Errorf("%s on %s: Dialkv-Version %q, body version %q; want the current version %q in both", c.path, n.cfg.ID, got, eb.Version, c.current)
+			}
+		}
+	}
+}
