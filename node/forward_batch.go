@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -177,6 +178,7 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	var encoded [][]byte
 	var sent []int
 	var waits []context.Context
+	var ids []string               // the writes' request ids: the call carries the first
 	var seen []consistency.Version // nil unless some write carries a session's version
 	for i, fw := range writes {
 		if fw.Commit() {
@@ -189,6 +191,9 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 			encoded = append(encoded, fw.cmd)
 			sent = append(sent, i)
 			waits = append(waits, fw.wait)
+			if info, _ := fw.wait.Value(requestInfoKey).(*requestInfo); info != nil {
+				ids = append(ids, info.id)
+			}
 		}
 	}
 	if len(sent) == 0 {
@@ -200,7 +205,12 @@ func (n *Node) sendForwarded(writes []*forwardedWrite) []forwardResult {
 	// outcome_unknown stops short of the log wherever it can, instead of landing seconds later.
 	ctx, stop := whileAnyWaits(ctx, waits)
 	defer stop()
-	for j, r := range n.callLeader(ctx, id, addr, encoded, seen) {
+	if len(ids) > 1 && n.logger.Enabled(ctx, slog.LevelInfo) {
+		// The leader logs the call under ids[0]: this line leads there from the others' ids
+		// (each forwarded request is logged at info level too, instrument).
+		n.logger.Info("forwarding strong writes in one call", "request_id", ids[0], "shared_with", ids[1:], "leader", id)
+	}
+	for j, r := range n.callLeader(ctx, id, addr, encoded, seen, ids) {
 		out[sent[j]] = r
 	}
 	return out
@@ -229,8 +239,10 @@ func whileAnyWaits(parent context.Context, waits []context.Context) (context.Con
 }
 
 // callLeader proposes the encoded writes through leader id at addr and returns each one's result.
-// seen, when not nil, holds for each write the version of its key its session has seen.
-func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte, seen []consistency.Version) []forwardResult {
+// seen, when not nil, holds for each write the version of its key its session has seen. The call
+// carries the first of reqIDs, the writes' request ids, so that the leader logs it under the id
+// of one of the client requests it serves (as a read-index round carries its first request's).
+func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte, seen []consistency.Version, reqIDs []string) []forwardResult {
 	all := func(r forwardResult) []forwardResult {
 		out := make([]forwardResult, len(encoded))
 		for i := range out {
@@ -244,6 +256,9 @@ func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.Header.Set(client.HeaderForwarded, n.cfg.ID)
+	if len(reqIDs) > 0 {
+		req.Header.Set(client.HeaderRequestID, reqIDs[0])
+	}
 	if seen != nil {
 		req.Header.Set(headerSessionSeen, encodeSessionSeen(seen))
 	}

@@ -3,10 +3,13 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -306,4 +309,46 @@ func TestRefusalsReportTheirMetadata(t *testing.T) {
 			}
 		})
 	}
+}
+
+// syncBuffer is a log sink several goroutines write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A request forwarded to the leader is logged there with its request id (README: "forwarded
+// and failed requests are logged with it on every node they touched"), so one strong write can
+// be followed from the follower that took it to the leader that proposed it. Strong reads'
+// read-index calls carried the id; the calls that forward strong writes in batches carried none,
+// and the leader logged them under a fresh id.
+func TestForwardedWriteLoggedWithItsRequestID(t *testing.T) {
+	logs := make([]*syncBuffer, 3)
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		logs[i] = &syncBuffer{}
+		c.Logger = slog.New(slog.NewJSONHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	leader, f := tc.leaderAndFollower()
+	const id = "trace-forwarded-write"
+	r := do(t, "PUT", f, "/v1/kv/traced?consistency=strong", "v", client.HeaderRequestID, id)
+	if r.status != 200 || r.header.Get(client.HeaderVia) != f.cfg.ID || r.header.Get(client.HeaderRequestID) != id {
+		t.Fatalf("put through %s: %d %s (via %q, id %q)", f.cfg.ID, r.status, r.body, r.header.Get(client.HeaderVia), r.header.Get(client.HeaderRequestID))
+	}
+	leaderLog := logs[slices.Index(tc.nodes, leader)]
+	// The leader logs the call once it has answered it: maybe after the follower answered.
+	waitUntil(t, "leader "+leader.cfg.ID+"'s log to name request "+id, 5*time.Second, func() bool {
+		return strings.Contains(leaderLog.String(), `"request_id":"`+id+`"`)
+	})
 }
