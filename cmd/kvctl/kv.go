@@ -495,7 +495,9 @@ func writeMeta(w io.Writer, m client.Meta) {
 	line("via", m.Via)
 	line("leader", m.Leader)
 	line("version", m.Version)
-	line("applied index", strconv.FormatUint(m.AppliedIndex, 10))
+	if m.AppliedIndex != 0 { // 0: the answer carried none
+		line("applied index", strconv.FormatUint(m.AppliedIndex, 10))
+	}
 	line("state", m.State)
 	line("staleness", m.Staleness)
 	line("session", m.Session)

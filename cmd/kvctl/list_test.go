@@ -97,3 +97,20 @@ func TestListFailingBetweenPages(t *testing.T) {
 		t.Errorf("list --json failing on page 2: exit %d, %s", r.code, r.stdout)
 	}
 }
+
+// -v prints the fields an answer carried, and only those: an answer without Dialkv-Applied-Index
+// (a request refused before any level was chosen, say a bad --consistency) printed
+// "applied index: 0", an index no running node reports (a cluster's log starts with its
+// configuration entry).
+func TestWriteMetaPrintsOnlyWhatTheAnswerCarried(t *testing.T) {
+	var b strings.Builder
+	writeMeta(&b, client.Meta{Node: "n1"})
+	if got := b.String(); strings.Contains(got, "applied index") || !strings.Contains(got, "node:") {
+		t.Errorf("metadata of an answer naming only its node:\n%s", got)
+	}
+	b.Reset()
+	writeMeta(&b, client.Meta{Node: "n1", AppliedIndex: 7})
+	if got := b.String(); !strings.Contains(got, "applied index: 7") {
+		t.Errorf("metadata with applied index 7:\n%s", got)
+	}
+}
