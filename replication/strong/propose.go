@@ -196,6 +196,9 @@ func proposeError(e *Engine, err error) error {
 		return fmt.Errorf("%w: raft did not accept the write in time", replication.ErrTimeout)
 	case errors.Is(err, raft.ErrAbortedByRestore):
 		return fmt.Errorf("write aborted by a snapshot restore: %w", replication.ErrNoLeader)
+	case errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		// Raft refuses new entries while it hands leadership over, before appending them.
+		return fmt.Errorf("%w: this node is handing leadership over; the write was not proposed", replication.ErrNoLeader)
 	default:
 		// ErrLeadershipLost, ErrRaftShutdown and friends: it may be in the log.
 		return fmt.Errorf("%w: %v (the cluster may have lost its quorum)", replication.ErrOutcomeUnknown, err)

@@ -214,3 +214,27 @@ func TestProposalEntriesStayUnderProposalBytes(t *testing.T) {
 		t.Error("no entry packed several proposals: small proposals must still share entries")
 	}
 }
+
+// What a failed append means for its proposals: only an error raft may return after the entry
+// reached the log is an unknown outcome. A leader handing leadership over refuses entries
+// before appending them (raft's leaderLoop), and its writes used to be answered
+// outcome_unknown: in a node test with leadership moving about, nearly all such answers were.
+func TestProposeErrorSaysWhetherTheEntryMayBeInTheLog(t *testing.T) {
+	tc := newTestCluster(t, 1, nil)
+	e := tc.leader().eng
+	for _, c := range []struct {
+		err     error
+		unknown bool
+	}{
+		{raft.ErrNotLeader, false},
+		{raft.ErrEnqueueTimeout, false},
+		{raft.ErrLeadershipTransferInProgress, false},
+		{raft.ErrLeadershipLost, true},
+		{raft.ErrRaftShutdown, true},
+	} {
+		got := proposeError(e, c.err)
+		if errors.Is(got, replication.ErrOutcomeUnknown) != c.unknown {
+			t.Errorf("%v became %v: outcome unknown %v, want %v", c.err, got, !c.unknown, c.unknown)
+		}
+	}
+}
