@@ -202,7 +202,9 @@ func (s *Store) MergeTentative(ws []replication.Write) ([]replication.Write, err
 	case r := <-req.done:
 		return r.stored, r.err
 	case <-s.stop:
-		// Closing: the committer answers what it already took; the rest were never written.
+		// Closing: the committer answers what it already took, once its commit is over (the
+		// write may be durable by then); the rest were never written.
+		s.merging.Wait()
 		select {
 		case r := <-req.done:
 			return r.stored, r.err

@@ -568,3 +568,61 @@ func TestPendingTentativeLeavesEverythingPastTheBudget(t *testing.T) {
 		t.Errorf("budget 50,000 over a (1,000), b (100,000), c (1,000): returned %v, left %d, err %v; want a, left 2", keys, sum.Left, err)
 	}
 }
+
+// A merge the group committer has taken when the store closes is answered with what that
+// commit did. MergeTentative gave up at once instead, with ErrClosed, while the commit went on
+// and made the write durable: a node stopping (kvd --shutdown, a handler outliving the HTTP
+// server's grace period) answered an eventual write 500, "not accepted", and committed it
+// after its restart.
+func TestMergeTakenWhenClosingIsAnsweredWithItsCommit(t *testing.T) {
+	var stall atomic.Bool
+	stalled, release := make(chan struct{}), make(chan struct{})
+	opts := Options{OpenTimeout: DefaultOptions().OpenTimeout, InitialMmapSize: 1 << 20, viewTaken: func() {
+		if stall.CompareAndSwap(true, false) {
+			close(stalled)
+			<-release
+		}
+	}}
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stall.Store(true)
+	type merged struct {
+		stored []replication.Write
+		err    error
+	}
+	answer := make(chan merged, 1)
+	go func() {
+		stored, err := s.MergeTentative([]replication.Write{write("k", "v", 100, "n1")})
+		answer <- merged{stored, err}
+	}()
+	<-stalled // the group commit has the write
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	var m merged
+	select {
+	case m = <-answer:
+		t.Errorf("MergeTentative answered (%d stored, %v) while its commit was still running", len(m.stored), m.err)
+		close(release)
+	case <-time.After(100 * time.Millisecond):
+		close(release)
+		m = <-answer
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, held, err := s.Tentative("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held != (m.err == nil && len(m.stored) == 1) {
+		t.Errorf("the write is durable: %v; MergeTentative answered %d stored, %v", held, len(m.stored), m.err)
+	}
+}
