@@ -191,7 +191,8 @@ func (cl *Client) Get(ctx context.Context, key string, opts GetOptions) ([]byte,
 }
 
 // Delete deletes key (writes a tombstone) and returns the write's metadata. Deleting a missing
-// key is an error that satisfies IsNotFound.
+// key strongly is an error that satisfies IsNotFound; an eventual delete always succeeds (the
+// node that takes it cannot know whether another holds a value).
 func (cl *Client) Delete(ctx context.Context, key string, opts DeleteOptions) (Meta, error) {
 	path, err := keyPath(key)
 	if err != nil {
