@@ -48,7 +48,9 @@ type ConflictError struct {
 
 func (e *ConflictError) Error() string {
 	if e.Current.IsZero() {
-		return fmt.Sprintf("condition failed on %q: %s", e.Key, e.Reason)
+		// Only a compare-and-set fails on an absent key (deleted ones included): say so, as
+		// the answer names no current version.
+		return fmt.Sprintf("condition failed on %q: %s (the key is absent)", e.Key, e.Reason)
 	}
 	return fmt.Sprintf("condition failed on %q: %s (current version %s)", e.Key, e.Reason, e.Current)
 }
