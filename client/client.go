@@ -32,8 +32,8 @@ var (
 	ErrBadAnswer = errors.New("bad answer")
 )
 
-// PutOptions qualify a Put. Setting IfVersion or IfAbsent makes it a compare-and-set, which the
-// server accepts at the strong level only.
+// PutOptions qualify a Put. Setting IfVersion or IfAbsent makes it a compare-and-set, strong
+// only: with ConsistencyEventual, Put refuses it (ErrBadOptions) without sending it.
 type PutOptions struct {
 	// Consistency is strong or eventual; "" means strong.
 	Consistency string
@@ -134,6 +134,9 @@ func (cl *Client) Put(ctx context.Context, key string, value []byte, opts PutOpt
 	if opts.IfVersion != "" && opts.IfAbsent {
 		return Meta{}, fmt.Errorf("%w: IfVersion and IfAbsent exclude each other", ErrBadOptions)
 	}
+	if err := strongOnly(opts.Consistency, opts.IfVersion != "" || opts.IfAbsent); err != nil {
+		return Meta{}, err
+	}
 	path, err := keyPath(key)
 	if err != nil {
 		return Meta{}, err
@@ -194,6 +197,9 @@ func (cl *Client) Get(ctx context.Context, key string, opts GetOptions) ([]byte,
 // key strongly is an error that satisfies IsNotFound; an eventual delete always succeeds (the
 // node that takes it cannot know whether another holds a value).
 func (cl *Client) Delete(ctx context.Context, key string, opts DeleteOptions) (Meta, error) {
+	if err := strongOnly(opts.Consistency, opts.IfVersion != ""); err != nil {
+		return Meta{}, err
+	}
 	path, err := keyPath(key)
 	if err != nil {
 		return Meta{}, err
@@ -391,6 +397,15 @@ func keyPath(key string) (string, error) {
 		seg = strings.ReplaceAll(seg, ".", "%2E")
 	}
 	return "/v1/kv/" + seg, nil
+}
+
+// strongOnly refuses a condition at the eventual level, which no server takes: a condition needs
+// the single order of writes only Raft gives.
+func strongOnly(level string, conditional bool) error {
+	if conditional && strings.EqualFold(strings.TrimSpace(level), ConsistencyEventual) {
+		return fmt.Errorf("%w: IfVersion and IfAbsent are strong only, not %s", ErrBadOptions, level)
+	}
+	return nil
 }
 
 func setLevel(q url.Values, level string) {

@@ -448,6 +448,18 @@ func TestBadOptions(t *testing.T) {
 			_, err := cl.Put(ctx, "k", []byte("v"), PutOptions{IfVersion: "1.0@n1", IfAbsent: true})
 			return err
 		}(),
+		"eventual compare-and-set": func() error {
+			_, err := cl.Put(ctx, "k", []byte("v"), PutOptions{Consistency: ConsistencyEventual, IfVersion: "1.0@n1"})
+			return err
+		}(),
+		"eventual create-if-absent": func() error {
+			_, err := cl.Put(ctx, "k", []byte("v"), PutOptions{Consistency: ConsistencyEventual, IfAbsent: true})
+			return err
+		}(),
+		"eventual conditional delete": func() error {
+			_, err := cl.Delete(ctx, "k", DeleteOptions{Consistency: ConsistencyEventual, IfVersion: "1.0@n1"})
+			return err
+		}(),
 		"empty key":      func() error { _, _, err := cl.Get(ctx, "", GetOptions{}); return err }(),
 		"negative limit": func() error { _, _, err := cl.List(ctx, "", ListOptions{Limit: -1}); return err }(),
 	}

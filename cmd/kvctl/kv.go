@@ -203,9 +203,22 @@ func checkVersion(o *options) error {
 	return nil
 }
 
+// checkStrongCondition rejects a condition with --consistency eventual, which no server takes
+// (a condition needs the single order of writes only Raft gives): a mistake in the command line,
+// reported as one (exit 2) before anything is sent.
+func checkStrongCondition(o *options) error {
+	if (o.version != "" || o.absent) && o.consistency == client.ConsistencyEventual {
+		return usageErrorf("--version and --absent are strong only: leave out --consistency eventual")
+	}
+	return nil
+}
+
 func runPut(ctx context.Context, inv *invocation) error {
 	o := inv.opts
 	if err := checkVersion(o); err != nil {
+		return err
+	}
+	if err := checkStrongCondition(o); err != nil {
 		return err
 	}
 	if o.version != "" && o.absent {
@@ -217,6 +230,9 @@ func runPut(ctx context.Context, inv *invocation) error {
 func runCAS(ctx context.Context, inv *invocation) error {
 	o := inv.opts
 	if err := checkVersion(o); err != nil {
+		return err
+	}
+	if err := checkStrongCondition(o); err != nil {
 		return err
 	}
 	if (o.version == "") == !o.absent {
@@ -256,6 +272,9 @@ func put(ctx context.Context, inv *invocation, opts client.PutOptions) error {
 func runDel(ctx context.Context, inv *invocation) error {
 	o := inv.opts
 	if err := checkVersion(o); err != nil {
+		return err
+	}
+	if err := checkStrongCondition(o); err != nil {
 		return err
 	}
 	key := inv.args[0]
