@@ -687,6 +687,9 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 			// The key's live version, as the error body names it (none for a deleted key):
 			// res.Version is the committed record's, a tombstone's there.
 			a.version, a.state = ce.Current, client.StateCommitted
+			// The session has seen that state of the key, judged at res.Index, as a read would
+			// have: its later reads must show nothing older.
+			a.session = token.advance(res.Index).saw(wr.cmd.Key, ce.Current)
 		}
 		n.setMeta(w, a)
 		writeError(w, err)

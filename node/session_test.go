@@ -739,3 +739,49 @@ func TestSessionStrongWriteAfterItsPurgedEventualWrite(t *testing.T) {
 		}
 	}
 }
+
+// A conflict shows the session the key's current version (or its absence) at the index the
+// condition was judged at, so the session's later reads must not show it anything older, as
+// after a read. The answer's token recorded neither: a create-if-absent that failed on a value
+// another client had written, then a session read on a node that had not applied that value
+// yet, answered 404 (kvjepsen's session checker counts the conflict as an observation, and calls
+// that a monotonic-reads violation).
+func TestSessionConflictCountsAsARead(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	leader, lagging := tc.leaderAndFollower()
+	if r := do(t, "PUT", leader, "/v1/kv/other?consistency=strong", "x"); r.status != 200 {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	awaitCommitted(t, lagging, "other", "x")
+	partition(t, tc, lagging) // it applies nothing from here on
+	if r := do(t, "PUT", leader, "/v1/kv/taken?consistency=strong", "theirs"); r.status != 200 {
+		t.Fatalf("another client's write: %d %s", r.status, r.body)
+	}
+	for _, n := range []*Node{leader, tc.otherThan(leader, lagging)} { // proposed there, or forwarded
+		for _, q := range []string{"if_absent=true", "if_version=" + "1.0%40n1"} {
+			c := do(t, "PUT", n, "/v1/kv/taken?consistency=strong&"+q, "mine")
+			if c.status != http.StatusConflict {
+				t.Fatalf("%s on a taken key through %s: %d %s, want 409", q, n.cfg.ID, c.status, c.body)
+			}
+			token := c.header.Get(client.HeaderSession)
+			r := do(t, "GET", lagging, "/v1/kv/taken?consistency=session", "", client.HeaderSession, token)
+			if r.status == http.StatusNotFound || r.status == 200 && r.body != "theirs" {
+				t.Errorf("after a conflict (%s through %s) naming version %s, a session read on %s (which has not applied it) answered %d %q",
+					q, n.cfg.ID, c.header.Get(client.HeaderVersion), lagging.cfg.ID, r.status, r.body)
+			}
+		}
+	}
+	// A conflict on an absent key (a compare-and-set naming a version) is judged at an index
+	// too: the session must not then read a state older than that, e.g. a value deleted before.
+	if r := do(t, "DELETE", leader, "/v1/kv/other?consistency=strong", ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	c := do(t, "PUT", leader, "/v1/kv/other?consistency=strong&if_version=1.0%40n1", "mine")
+	if c.status != http.StatusConflict {
+		t.Fatalf("compare-and-set on a deleted key: %d %s, want 409", c.status, c.body)
+	}
+	r := do(t, "GET", lagging, "/v1/kv/other?consistency=session", "", client.HeaderSession, c.header.Get(client.HeaderSession))
+	if r.status == 200 {
+		t.Errorf("after a conflict finding the key absent, a session read on %s (which has not applied the delete) answered its deleted value %q", lagging.cfg.ID, r.body)
+	}
+}
