@@ -474,7 +474,7 @@ func TestConflictOnADeletedKeyNamesNoVersion(t *testing.T) {
 				t.Errorf("%s on %s of the deleted key: %d, body version %q, Dialkv-Version %q; want 409 naming no version (absent)",
 					q, n.cfg.ID, r.status, eb.Version, r.header.Get(client.HeaderVersion))
 			}
-			if !strings.Contains(eb.Error, "absent") {
+			if !strings.Contains(eb.Error, "no committed value") {
 				t.Errorf("%s on %s of the deleted key: the conflict %q does not say the key is absent", q, n.cfg.ID, eb.Error)
 			}
 		}

@@ -49,8 +49,9 @@ type ConflictError struct {
 func (e *ConflictError) Error() string {
 	if e.Current.IsZero() {
 		// Only a compare-and-set fails on an absent key (deleted ones included): say so, as
-		// the answer names no current version.
-		return fmt.Sprintf("condition failed on %q: %s (the key is absent)", e.Key, e.Reason)
+		// the answer names no current version. Committed: an eventual write of the key that
+		// is not committed yet, which eventual reads show, is not what conditions see.
+		return fmt.Sprintf("condition failed on %q: %s (the key has no committed value)", e.Key, e.Reason)
 	}
 	return fmt.Sprintf("condition failed on %q: %s (current version %s)", e.Key, e.Reason, e.Current)
 }
