@@ -460,3 +460,34 @@ func TestForwardedWriteIsAnsweredWhenItsOwnCallIs(t *testing.T) {
 		t.Errorf("the write of the batch's first call: %d %.200s, want 200", r.status, r.body)
 	}
 }
+
+// A forwarded write whose call fails after the leader proposed it (here the leader drops the
+// connection once the write is applied, before answering) may have been applied, and was: the
+// follower answers outcome_unknown, never a definite failure, and does not send it again.
+func TestForwardedWriteAppliedButUnansweredIsOutcomeUnknown(t *testing.T) {
+	var drop atomic.Bool
+	var calls atomic.Int32
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.beforePropose = func(context.Context) func() {
+			return func() {
+				if drop.Load() {
+					calls.Add(1)
+					panic(http.ErrAbortHandler) // the answer is lost
+				}
+			}
+		}
+	})
+	leader, follower := tc.leaderAndFollower()
+	drop.Store(true)
+	r := do(t, "PUT", follower, "/v1/kv/lost-answer", "v")
+	drop.Store(false)
+	if r.status != http.StatusGatewayTimeout || errCode(t, r) != client.CodeOutcomeUnknown {
+		t.Errorf("write whose answer the leader never sent: %d %s, want 504 outcome_unknown", r.status, r.body)
+	}
+	if got := calls.Load(); got != 1 {
+		t.Errorf("the leader was asked to propose the write %d times, want once", got)
+	}
+	if g := do(t, "GET", leader, "/v1/kv/lost-answer?consistency=strong", ""); g.status != 200 || g.body != "v" {
+		t.Errorf("the write after its answer was lost: %d %q, want it applied", g.status, g.body)
+	}
+}
