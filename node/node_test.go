@@ -450,8 +450,8 @@ func TestQueryParametersAreTakenOrRefused(t *testing.T) {
 	}
 }
 
-// A conflict names the key's current version in the body and in Dialkv-Version alike. For a
-// deleted key that is no version (the key is absent: if_absent creates it); the header used to
+// A conflict names the key's current version in the body and in Dialkv-Version alike, on the
+// leader and through a follower. For a deleted key that is no version (the key is absent: if_absent creates it); the header used to
 // carry the tombstone's, so a 409 "version is not T" came with Dialkv-Version: T, and a client
 // taking the version from the answer's metadata (kvctl -v, client.Meta) retried with T forever.
 func TestConflictOnADeletedKeyNamesNoVersion(t *testing.T) {
@@ -465,6 +465,11 @@ func TestConflictOnADeletedKeyNamesNoVersion(t *testing.T) {
 		t.Fatalf("delete: %d %s", del.status, del.body)
 	}
 	tomb := del.header.Get(client.HeaderVersion)
+	put := do(t, "PUT", leader, "/v1/kv/live", "v")
+	if put.status != 200 {
+		t.Fatalf("put: %d %s", put.status, put.body)
+	}
+	live := put.header.Get(client.HeaderVersion)
 	for _, n := range []*Node{leader, follower} {
 		for _, q := range []string{"if_version=" + url.QueryEscape(tomb), "if_version=" + url.QueryEscape("1.0@n1/s")} {
 			r := do(t, "PUT", n, "/v1/kv/d?"+q, "w")
@@ -477,6 +482,14 @@ func TestConflictOnADeletedKeyNamesNoVersion(t *testing.T) {
 			if !strings.Contains(eb.Error, "no committed value") {
 				t.Errorf("%s on %s of the deleted key: the conflict %q does not say the key is absent", q, n.cfg.ID, eb.Error)
 			}
+		}
+		// A live key's conflict names its current version, the one a retry must give.
+		r := do(t, "PUT", n, "/v1/kv/live?if_absent", "w")
+		var eb client.ErrorBody
+		json.Unmarshal([]byte(r.body), &eb)
+		if r.status != http.StatusConflict || eb.Version != live || r.header.Get(client.HeaderVersion) != live {
+			t.Errorf("if_absent on %s of a live key: %d, body version %q, Dialkv-Version %q; want 409 naming %q in both",
+				n.cfg.ID, r.status, eb.Version, r.header.Get(client.HeaderVersion), live)
 		}
 	}
 }
