@@ -281,13 +281,15 @@ func TestSessionListShowsItsOwnUncommittedWrites(t *testing.T) {
 func TestSessionListCommitsLargeOwnWritesInParts(t *testing.T) {
 	tc := startCluster(t, 3, func(_ int, c *Config) {
 		c.disableCommitter = true
-		// kvd's Raft timings: the tests' short ones can lose the leader to an entry of a few MiB.
+		// kvd's Raft timings: the tests' short ones can lose the leader to an entry of a few MiB;
+		// and moving MiBs with -race on a loaded machine takes seconds.
+		c.LeaderWait = 20 * time.Second
 		d := strong.DefaultConfig()
 		c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout, c.Raft.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
 	})
 	leader, f := tc.leaderAndFollower()
 	value := strings.Repeat("v", 1<<20)
-	const writes = 6 // 6 MiB: two batches of at most maxCommitBytes (4 MiB)
+	const writes = 5 // 5 MiB: two batches of at most maxCommitBytes (4 MiB)
 	for _, n := range []*Node{f, leader} {
 		token := ""
 		var want []string
