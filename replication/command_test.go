@@ -89,20 +89,6 @@ func TestDecodeBatchRejectsBadParts(t *testing.T) {
 	}
 }
 
-func FuzzDecodeCommand(f *testing.F) {
-	f.Add((&Command{Type: CmdPut, Key: "a", Value: []byte("b")}).Encode())
-	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := DecodeCommand(data)
-		if err != nil {
-			return
-		}
-		again, err := DecodeCommand(c.Encode())
-		if err != nil || again.Key != c.Key || string(again.Value) != string(c.Value) || again.Stamp != c.Stamp {
-			t.Fatalf("re-encode of %+v gave %+v, %v", c, again, err)
-		}
-	})
-}
-
 func TestWritesRoundTrip(t *testing.T) {
 	ws := []Write{
 		{Key: "a", Value: consistency.Value{Version: consistency.Version{Wall: 5, Logical: 1, Node: "n1"}, Data: []byte("x")}},
