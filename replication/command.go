@@ -113,6 +113,13 @@ const commandFormat byte = 1
 
 var errShort = errors.New("truncated command")
 
+// maxPrealloc caps the room a decoder reserves from a count it read: the count comes from the
+// input, and a hostile one that the bytes after it cannot back (a few bytes each, while a
+// decoded Command takes hundreds) must cost no more than what does decode. Longer lists grow as
+// their elements decode. 256 is the most commands a leader packs into one entry or a follower
+// forwards in one call (a committer batch of up to 512 writes grows once).
+const maxPrealloc = 256
+
 // Encode returns the binary form of c, as stored in the Raft log.
 func (c *Command) Encode() []byte {
 	b := make([]byte, 0, 32+len(c.Key)+len(c.Value)+len(c.Stamp.Node))
@@ -214,7 +221,7 @@ func DecodeCommand(data []byte) (Command, error) {
 		if n > uint64(len(d.buf)) { // every command takes at least one byte
 			return Command{}, fmt.Errorf("decode %v: %w", c.Type, errShort)
 		}
-		c.Batch = make([]Command, 0, n)
+		c.Batch = make([]Command, 0, min(n, maxPrealloc))
 		for range n {
 			sub := d.bytes()
 			if d.err != nil {

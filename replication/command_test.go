@@ -1,8 +1,11 @@
 package replication
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/dialkv/dialkv/consistency"
@@ -107,4 +110,33 @@ func TestWritesRoundTrip(t *testing.T) {
 			t.Errorf("decoding %d of %d bytes succeeded", n, len(enc))
 		}
 	}
+}
+
+// TestHostileCountsAllocateLittle: a count is read from the input before the elements it
+// claims. Sized by it, a 1 MiB body posted to /v1/internal/propose claiming a batch of a
+// million commands reserved 300 MiB before the first one failed to decode (the leader's limit
+// of 272 MiB would have asked for 78 GB); a committer batch's writes, 80 MiB.
+func TestHostileCountsAllocateLittle(t *testing.T) {
+	const size = 1 << 20
+	batch := binary.AppendUvarint([]byte{commandFormat, byte(CmdBatch)}, size)
+	batch = append(batch, make([]byte, size)...)
+	writes := binary.AppendUvarint(nil, size)
+	writes = append(writes, bytes.Repeat([]byte{0xff}, size)...) // no write decodes
+	for name, decode := range map[string]func(){
+		"batch":  func() { DecodeCommand(batch) },
+		"writes": func() { DecodeWrites(writes) },
+	} {
+		if got := allocatedBy(decode); got > size {
+			t.Errorf("%s: decoding %d hostile bytes allocated %d", name, size, got)
+		}
+	}
+}
+
+// allocatedBy is the number of bytes fn allocates.
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }

@@ -62,7 +62,7 @@ func (d *decoder) writes() ([]Write, error) {
 	if n > uint64(len(d.buf)) { // every write takes at least one byte
 		return nil, errShort
 	}
-	ws := make([]Write, 0, n)
+	ws := make([]Write, 0, min(n, maxPrealloc))
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		w := Write{Key: d.string()}
 		w.Value.Version = d.version()

@@ -2,11 +2,13 @@ package eventual
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -401,5 +403,23 @@ func TestTransfersReadLargeValuesWithinTheBudget(t *testing.T) {
 	}
 	if len(calls) != 4 || calls[1] != getBatch {
 		t.Errorf("600 small values read in groups of %v, want %d, then %d at a time", calls, firstGetBatch, getBatch)
+	}
+}
+
+// TestHostileCountsAllocateLittle: a digest page's entry count sized its map before any entry
+// was read: a 1 MiB page posted to the digest endpoint claiming a million entries allocated
+// 117 MiB (the endpoint takes 64 MiB bodies: 7 GB).
+func TestHostileCountsAllocateLittle(t *testing.T) {
+	const size = 1 << 20
+	page := binary.AppendUvarint([]byte{wireFormat, 0, 0, 0, 0}, size)
+	page = append(page, make([]byte, size)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := decodeDigestPage(page); err == nil {
+		t.Fatal("a page of zeros decoded")
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8*size {
+		t.Errorf("decoding %d hostile bytes allocated %d", size, got)
 	}
 }

@@ -46,6 +46,10 @@ const (
 
 const replyTruncated byte = 1
 
+// minDigestEntry is the smallest encoded digest page entry: an empty key (one byte) and a
+// version (twelve bytes and an empty node, one byte).
+const minDigestEntry = 14
+
 var (
 	errShort      = errors.New("truncated message")
 	errFormat     = errors.New("unknown wire format")
@@ -274,7 +278,8 @@ func decodeDigestPage(b []byte) (*digestPage, error) {
 	p.HasTo = r.byte() == 1
 	p.To = r.string()
 	n := r.count()
-	p.Entries = make(map[string]consistency.Version, n)
+	// Sized by the bytes that can back it: a map entry takes several times its encoding.
+	p.Entries = make(map[string]consistency.Version, min(n, len(r.buf)/minDigestEntry))
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.string()
 		p.Entries[k] = r.version()
