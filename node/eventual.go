@@ -473,7 +473,14 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd, err := replication.DecodeCommand(body)
-	if err != nil || cmd.Type != replication.CmdEventualBatch {
+	if err == nil && cmd.Type != replication.CmdEventualBatch {
+		err = fmt.Errorf("a %v command", cmd.Type)
+	}
+	if err == nil && len(cmd.Reporter) > store.MaxKeySize {
+		// No node has such an id (the state machine drops the report; an older one stops).
+		err = fmt.Errorf("a reporter id of %d bytes", len(cmd.Reporter))
+	}
+	if err != nil {
 		writeError(w, fmt.Errorf("%w: not a committer batch: %v", replication.ErrInvalid, err))
 		return
 	}

@@ -195,8 +195,10 @@ func applyEventualBatch(tx *store.Tx, cmd *replication.Command) (replication.Res
 		}
 	}
 	// A removed member's report is not kept: purging no longer waits for it, and a stale copy of
-	// it (restarted from old data) must not leave a watermark behind.
-	if cmd.Reporter != "" && !cmd.Watermark.IsZero() && !tx.IsRemoved(cmd.Reporter) {
+	// it (restarted from old data) must not leave a watermark behind. Nor is the report of a
+	// reporter no member can be named (longer than the store can hold as a key: no node has
+	// such an id): storing it would fail the entry, and stop every replica (see applyCommand).
+	if cmd.Reporter != "" && len(cmd.Reporter) <= store.MaxKeySize && !cmd.Watermark.IsZero() && !tx.IsRemoved(cmd.Reporter) {
 		if err := tx.SetWatermark(cmd.Reporter, cmd.Watermark); err != nil {
 			return replication.Result{}, err
 		}

@@ -376,6 +376,22 @@ func TestApplyRefusesKeysTheStoreCannotHold(t *testing.T) {
 	}
 }
 
+// A committer batch's report is stored under its reporter's id: one that is no possible key
+// (posted to /v1/internal/commit from outside) failed the entry, and so stopped every replica.
+// Its writes apply; the report is dropped.
+func TestApplyDropsTheReportOfAReporterTheStoreCannotHold(t *testing.T) {
+	f := newTestFSM(t)
+	long := strings.Repeat("r", store.MaxKeySize+1)
+	f.ApplyBatch([]*raft.Log{entry(1, replication.Command{Type: replication.CmdEventualBatch, Reporter: long, Watermark: stamp(500, "n1"),
+		Writes: []replication.Write{eventualWrite("k", "v", 400, "n1")}})})
+	if v, ok, err := f.store.Get("k"); err != nil || !ok || string(v.Data) != "v" {
+		t.Errorf("the batch's write: %q %v %v, want v", v.Data, ok, err)
+	}
+	if f.store.AppliedIndex() != 1 {
+		t.Errorf("applied = %d, want 1", f.store.AppliedIndex())
+	}
+}
+
 // A node's clock observes the versions of the entries it applies. Entries a committed layer
 // already holds are not applied again (a restart) or not at all (a snapshot install), so the
 // layer keeps the newest version they carried, for the clock to observe on a restore (and on
