@@ -109,8 +109,8 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.ID == "" {
 		errs = append(errs, errors.New("node id is required (--id)"))
-	} else if strings.ContainsAny(c.ID, " ,=/@") {
-		errs = append(errs, fmt.Errorf("node id %q must not contain spaces or any of ,=/@", c.ID))
+	} else if err := checkNodeID(c.ID); err != nil {
+		errs = append(errs, err)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("http address %q: %w", c.HTTPAddr, err))
@@ -150,6 +150,20 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("gossip: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// checkNodeID refuses a non-empty id no node may have: one with a character that separates ids
+// or versions in our text forms ('/' marks a strong write's version, see consistency.Version),
+// or one the committed layer cannot hold (its registration would be refused on every replica).
+// A node checks its own id with it, and the leader the id of every node that asks to join.
+func checkNodeID(id string) error {
+	if len(id) > store.MaxMemberID {
+		return fmt.Errorf("node id of %d bytes is too long: at most %d", len(id), store.MaxMemberID)
+	}
+	if strings.ContainsAny(id, " ,=/@") {
+		return fmt.Errorf("node id %q must not contain spaces or any of ,=/@", id)
+	}
+	return nil
 }
 
 func (c *Config) gossipConfig() eventual.Config {

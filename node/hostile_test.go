@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -23,6 +24,10 @@ func TestLeaderRefusesHostileBodiesBeforeTheLog(t *testing.T) {
 	long := strings.Repeat("x", store.MaxKeySize+1)
 	stamp := consistency.Version{Wall: time.Now().UnixNano(), Node: "n9"}
 	commit := func(cmd replication.Command) string { return string(cmd.Encode()) }
+	join := func(j client.JoinRequest) string {
+		b, _ := json.Marshal(j)
+		return string(b)
+	}
 	cases := []struct {
 		name, method, path, body string
 	}{
@@ -32,14 +37,22 @@ func TestLeaderRefusesHostileBodiesBeforeTheLog(t *testing.T) {
 			commit(replication.Command{Type: replication.CmdPurge, Stamp: stamp})},
 		{"a membership change posted as a committer batch", "POST", "/v1/internal/commit",
 			commit(replication.Command{Type: replication.CmdRemove, Member: replication.Member{ID: "n2"}})},
+		{"a join under an id no store can hold", "POST", "/v1/cluster/join",
+			join(client.JoinRequest{ID: long, RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:1"})},
+		{"a join under an id no node may have", "POST", "/v1/cluster/join",
+			join(client.JoinRequest{ID: "n9/s", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:1"})},
 	}
 	for _, c := range cases {
 		for _, n := range []*Node{leader, follower} {
-			r := do(t, c.method, n, c.path, c.body, client.HeaderForwarded, "n9")
+			r := do(t, c.method, n, c.path, c.body)
 			if r.status != 400 {
 				t.Errorf("%s, sent to %s: %d %s, want 400", c.name, n.cfg.ID, r.status, r.body)
 			}
 		}
+	}
+	servers, err := leader.raft.Servers()
+	if err != nil || len(servers) != 3 {
+		t.Errorf("raft configuration after the refused joins: %+v, %v; want the 3 members only", servers, err)
 	}
 	for i, n := range tc.nodes {
 		key := fmt.Sprintf("/v1/kv/after%d?consistency=strong", i)

@@ -503,6 +503,11 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 	if j.ID == "" || j.RaftAddr == "" || j.HTTPAddr == "" {
 		return replication.Result{}, fmt.Errorf("%w: join needs id, raft_addr and http_addr", replication.ErrInvalid)
 	}
+	// Before the voter is added: an id no node may have would be a voter that never answers,
+	// and its registration would be refused.
+	if err := checkNodeID(j.ID); err != nil {
+		return replication.Result{}, fmt.Errorf("%w: join: %v", replication.ErrInvalid, err)
+	}
 	n.membershipMu.Lock() // a join must not interleave with a removal of the same id
 	defer n.membershipMu.Unlock()
 	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}

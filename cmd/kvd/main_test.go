@@ -24,6 +24,7 @@ func TestUsageErrors(t *testing.T) {
 		// A value the node's config refuses is named once, though raft's and gossip's configs,
 		// built from the same flags, would refuse it too.
 		{"bad id", []string{"--id", "a b"}, `node id "a b" must not contain spaces or any of ,=/@`},
+		{"id too long", []string{"--id", strings.Repeat("n", 32761)}, "node id of 32761 bytes is too long: at most 32760"},
 		{"bad address", []string{"--id", "n1", "--http", "nonsense"}, `http address "nonsense": address nonsense: missing port in address`},
 		// Values kvd checks itself are usage errors too, not failures of a node that ran.
 		{"bad log level", []string{"--id", "n1", "--log-level", "loud"}, `--log-level "loud": want debug, info, warn or error`},

@@ -66,6 +66,10 @@ func CheckKey(key string) error {
 	return nil
 }
 
+// MaxMemberID is the longest member id the store can hold: removing a member stores a mark
+// under prefixRemoved + id, which must fit in MaxKeySize.
+const MaxMemberID = MaxKeySize - len("removed/") // len(prefixRemoved)
+
 // snapshotMagic opens every snapshot stream; the digit is the format version.
 const snapshotMagic = "dialkv-snapshot-1\n"
 

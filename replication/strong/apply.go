@@ -94,8 +94,17 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, error) {
 	switch cmd.Type {
 	case replication.CmdRegister:
+		// An id the store cannot hold as a key (empty, or too long) is refused like such a key
+		// below, as a result: failing the entry would stop every replica. The API refuses
+		// such ids; an entry can still carry one from a binary that did not.
+		if err := store.CheckKey(cmd.Member.ID); err != nil {
+			return replication.Result{Err: err}, nil
+		}
 		return replication.Result{}, tx.PutMember(cmd.Member)
 	case replication.CmdRemove:
+		if len(cmd.Member.ID) > store.MaxMemberID { // the same, for its removed mark
+			return replication.Result{Err: fmt.Errorf("%w: a member id of %d bytes; ids are at most %d bytes", replication.ErrInvalid, len(cmd.Member.ID), store.MaxMemberID)}, nil
+		}
 		return replication.Result{}, tx.RemoveMember(cmd.Member.ID)
 	case replication.CmdEventualBatch:
 		return applyEventualBatch(tx, cmd)

@@ -376,6 +376,34 @@ func TestApplyRefusesKeysTheStoreCannotHold(t *testing.T) {
 	}
 }
 
+// Members are stored under their ids, and a removal marks the id under a prefix: an id the
+// store cannot hold failed the entry, and so stopped every replica. Such an entry is refused as
+// a result; the longest ids that fit apply as before.
+func TestApplyRefusesMemberIDsTheStoreCannotHold(t *testing.T) {
+	f := newTestFSM(t)
+	longest := strings.Repeat("m", store.MaxMemberID)
+	res := f.ApplyBatch([]*raft.Log{
+		entry(1, replication.Command{Type: replication.CmdRegister, Member: replication.Member{ID: ""}}),
+		entry(2, replication.Command{Type: replication.CmdRegister, Member: replication.Member{ID: strings.Repeat("m", store.MaxKeySize+1)}}),
+		entry(3, replication.Command{Type: replication.CmdRemove, Member: replication.Member{ID: longest + "m"}}),
+		entry(4, replication.Command{Type: replication.CmdRegister, Member: replication.Member{ID: longest, RaftAddr: "r"}}),
+		entry(5, replication.Command{Type: replication.CmdRemove, Member: replication.Member{ID: longest}}),
+	})
+	for i, name := range []string{"register of an empty id", "register of a long id", "removal of a long id"} {
+		if r := resultOf(t, res[i]); !errors.Is(r.Err, replication.ErrInvalid) {
+			t.Errorf("%s: %v, want it refused as invalid", name, r.Err)
+		}
+	}
+	for i := 3; i < 5; i++ {
+		if r := resultOf(t, res[i]); r.Err != nil {
+			t.Errorf("entry %d, an id of %d bytes: %v", i+1, len(longest), r.Err)
+		}
+	}
+	if removed, err := f.store.Removed(); err != nil || !removed[longest] || len(removed) != 1 {
+		t.Errorf("removed = %d ids, %v; want the longest id only", len(removed), err)
+	}
+}
+
 // A committer batch's report is stored under its reporter's id: one that is no possible key
 // (posted to /v1/internal/commit from outside) failed the entry, and so stopped every replica.
 // Its writes apply; the report is dropped.
