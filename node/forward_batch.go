@@ -378,6 +378,23 @@ func decodeSessionSeen(s string, count int) ([]consistency.Version, error) {
 	return versions, nil
 }
 
+// checkForwarded refuses a forwarded write its follower should have refused as a PUT (keyOf,
+// parseWrite): the body may come from anywhere, or from a follower of another release. A
+// condition this binary does not know would apply as no condition at all, and a value over
+// this node's --max-value-size is over what it takes.
+func (n *Node) checkForwarded(c *replication.Command) error {
+	if err := store.CheckKey(c.Key); err != nil {
+		return err
+	}
+	if c.Cond != replication.CondNone && c.Cond != replication.CondIfVersion && c.Cond != replication.CondIfAbsent {
+		return fmt.Errorf("%w: condition %d is not one this node knows", replication.ErrInvalid, c.Cond)
+	}
+	if int64(len(c.Value)) > n.cfg.MaxValueSize {
+		return fmt.Errorf("%w: the value is over the %d-byte limit (kvd --max-value-size)", replication.ErrTooLarge, n.cfg.MaxValueSize)
+	}
+	return nil
+}
+
 // handlePropose is the leader's side of forwarding: it proposes a follower's batch of strong
 // writes together and answers each one's result.
 func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
@@ -386,10 +403,8 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: reading the batch: %v", replication.ErrInvalid, err))
 		return
 	}
-	packed, err := replication.DecodeCommand(body)
-	if err == nil && packed.Type != replication.CmdBatch {
-		err = fmt.Errorf("a %v command, not a batch", packed.Type)
-	}
+	// A follower sends at most forwardBatch writes in one call (and always has).
+	packed, err := replication.DecodeBatch(body, forwardBatch)
 	var seen []consistency.Version
 	if err == nil {
 		seen, err = decodeSessionSeen(r.Header.Get(headerSessionSeen), len(packed.Batch))
@@ -413,8 +428,11 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		c.Stamp = n.clock.NowStrong() // as strongWrite stamps it
 		cmds[i] = c
 	}
+	if err != nil && !errors.Is(err, replication.ErrInvalid) {
+		err = fmt.Errorf("%w: %v", replication.ErrInvalid, err)
+	}
 	if err != nil {
-		writeError(w, fmt.Errorf("%w: %v", replication.ErrInvalid, err))
+		writeError(w, err)
 		return
 	}
 	if !n.raft.IsLeader() {
@@ -433,7 +451,7 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 	var valid []*replication.Command
 	var at []int
 	for i, c := range cmds {
-		if errs[i] = store.CheckKey(c.Key); errs[i] != nil {
+		if errs[i] = n.checkForwarded(c); errs[i] != nil {
 			continue
 		}
 		if seen != nil {

@@ -69,3 +69,50 @@ func TestLeaderRefusesHostileBodiesBeforeTheLog(t *testing.T) {
 		return true
 	})
 }
+
+// A follower forwards the strong writes it took (POST /v1/internal/propose), each checked by
+// the follower; the leader proposes them. The same body can come from anywhere: the leader
+// checks each write as a PUT would be checked (the value's size, a condition it knows) and
+// answers each refused one with its code, proposing only the others, and refuses whole a batch
+// longer than any follower sends, before decoding its writes.
+func TestLeaderChecksForwardedWritesAsItChecksPuts(t *testing.T) {
+	tc := startCluster(t, 1, func(i int, c *Config) { c.MaxValueSize = 16 })
+	leader := tc.nodes[0]
+	stamp := consistency.Version{Wall: time.Now().UnixNano(), Node: "n9"}
+	cmds := []replication.Command{
+		{Type: replication.CmdPut, Key: "big", Value: []byte(strings.Repeat("v", 17)), Stamp: stamp},
+		{Type: replication.CmdPut, Key: "unknown-condition", Value: []byte("v"), Stamp: stamp, Cond: 9},
+		{Type: replication.CmdPut, Key: "fine", Value: []byte(strings.Repeat("v", 16)), Stamp: stamp},
+	}
+	encoded := make([][]byte, len(cmds))
+	for i := range cmds {
+		encoded[i] = cmds[i].Encode()
+	}
+	r := do(t, "POST", leader, "/v1/internal/propose", string(replication.EncodeBatch(encoded)), client.HeaderForwarded, "n9")
+	var ans proposeAnswer
+	if err := json.Unmarshal([]byte(r.body), &ans); err != nil || r.status != 200 || len(ans.Results) != len(cmds) {
+		t.Fatalf("propose: %d %s %v", r.status, r.body, err)
+	}
+	for i, want := range []string{client.CodeTooLarge, client.CodeBadRequest, ""} {
+		if got := ans.Results[i]; got.Code != want || (want != "") != (got.Index == 0) {
+			t.Errorf("write of %q: code %q at log index %d, want %q (and proposed only if accepted)", cmds[i].Key, got.Code, got.Index, want)
+		}
+	}
+	for _, key := range []string{"big", "unknown-condition"} {
+		if r := do(t, "GET", leader, "/v1/kv/"+key+"?consistency=strong", ""); r.status != 404 {
+			t.Errorf("GET %s after its refused write: %d %q, want 404", key, r.status, r.body)
+		}
+	}
+
+	long := make([][]byte, forwardBatch+1)
+	for i := range long {
+		long[i] = (&replication.Command{Type: replication.CmdPut, Key: fmt.Sprintf("k%d", i), Stamp: stamp}).Encode()
+	}
+	applied := leader.store.AppliedIndex()
+	if r := do(t, "POST", leader, "/v1/internal/propose", string(replication.EncodeBatch(long)), client.HeaderForwarded, "n9"); r.status != 400 {
+		t.Errorf("a batch of %d writes: %d %s, want 400", len(long), r.status, r.body)
+	}
+	if got := leader.store.AppliedIndex(); got != applied {
+		t.Errorf("applied index moved from %d to %d: the refused batch was proposed", applied, got)
+	}
+}

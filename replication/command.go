@@ -245,6 +245,19 @@ func DecodeCommand(data []byte) (Command, error) {
 	return c, nil
 }
 
+// DecodeBatch is DecodeCommand for a CmdBatch of at most max commands: anything else is
+// refused (ErrInvalid) from the first bytes, before a command is decoded, so a receiver bounds
+// what one body can make it decode and hold.
+func DecodeBatch(data []byte, max int) (Command, error) {
+	if len(data) < 2 || data[0] != commandFormat || CommandType(data[1]) != CmdBatch {
+		return Command{}, fmt.Errorf("%w: not a batch of commands", ErrInvalid)
+	}
+	if n, k := binary.Uvarint(data[2:]); k > 0 && n > uint64(max) {
+		return Command{}, fmt.Errorf("%w: a batch of %d commands, over the %d taken at once", ErrInvalid, n, max)
+	}
+	return DecodeCommand(data)
+}
+
 // AppendVersion appends the binary form of v (fixed wall and logical, length-prefixed node).
 func AppendVersion(b []byte, v consistency.Version) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(v.Wall))

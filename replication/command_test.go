@@ -140,3 +140,21 @@ func allocatedBy(fn func()) uint64 {
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
 }
+
+func TestDecodeBatchRefusesFromTheHeader(t *testing.T) {
+	sub := (&Command{Type: CmdPut, Key: "a", Value: []byte("1")}).Encode()
+	two := EncodeBatch([][]byte{sub, sub})
+	if c, err := DecodeBatch(two, 2); err != nil || len(c.Batch) != 2 {
+		t.Errorf("a batch of 2, at most 2: %+v, %v", c, err)
+	}
+	if _, err := DecodeBatch(two, 1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a batch of 2, at most 1: %v, want ErrInvalid", err)
+	}
+	if _, err := DecodeBatch(sub, 2); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a put, not a batch: %v, want ErrInvalid", err)
+	}
+	// The count alone is enough to refuse: the commands it claims are not there.
+	if _, err := DecodeBatch(binary.AppendUvarint([]byte{commandFormat, byte(CmdBatch)}, 1<<40), 256); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a header claiming 2^40 commands: %v, want ErrInvalid", err)
+	}
+}
