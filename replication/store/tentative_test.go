@@ -60,6 +60,21 @@ func TestMergeTentativeKeepsOnlyNewer(t *testing.T) {
 	}
 }
 
+// Writes arrive from peers (gossip, anti-entropy pushes) unchecked. A key the layer cannot hold
+// failed the whole group commit: every write merged with it, the local eventual writes of other
+// clients among them, failed (500) and was not stored. It is dropped, as an empty one is.
+func TestMergeDropsKeysTheStoreCannotHold(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	long := write(strings.Repeat("k", MaxKeySize+1), "long", 10, "n9")
+	stored := mustMerge(t, s, long, write("ok", "v", 10, "n1"))
+	if len(stored) != 1 || stored[0].Key != "ok" {
+		t.Errorf("stored %d writes, want only the one with a key the store can hold", len(stored))
+	}
+	if v, ok, err := s.Tentative("ok"); err != nil || !ok || string(v.Data) != "v" {
+		t.Errorf("ok: %q %v %v", v.Data, ok, err)
+	}
+}
+
 func TestCommittedPutPrunesTentative(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
 	mustMerge(t, s, write("a", "t", 10, "n1"), write("b", "t", 30, "n1"))
