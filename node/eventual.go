@@ -460,6 +460,36 @@ func (n *Node) postPeer(ctx context.Context, addr, path string, body []byte, for
 	return nil
 }
 
+// checkCommitBatch refuses a committer batch no node sends: its body may come from anywhere,
+// and the leader proposes it as one entry every node applies. A node's batches hold at most
+// maxCommitBatch writes (and always have), each from its tentative layer, which holds only keys
+// the store can hold and stamped versions; its reporter is its id. The unsafe mode is a test
+// fault (docs/faults.md): a leader started without --test-faults commits no batch in it.
+// Neither a value's size nor a version's distance ahead is checked: a node with another
+// --max-value-size, or a clock running ahead, acknowledged those writes, and a refused batch is
+// sent again and again.
+func (n *Node) checkCommitBatch(cmd *replication.Command) error {
+	if len(cmd.Reporter) > store.MaxKeySize {
+		// No node has such an id (the state machine drops the report; an older one stops).
+		return fmt.Errorf("a reporter id of %d bytes", len(cmd.Reporter))
+	}
+	if len(cmd.Writes) > maxCommitBatch {
+		return fmt.Errorf("%d writes, over the %d a node sends at once", len(cmd.Writes), maxCommitBatch)
+	}
+	if cmd.Unsafe && !n.faults.Enabled() {
+		return errors.New("the unsafe commit fault, on a node started without --test-faults")
+	}
+	for i, w := range cmd.Writes {
+		if store.CheckKey(w.Key) != nil {
+			return fmt.Errorf("write %d: a key of %d bytes", i, len(w.Key))
+		}
+		if w.Value.Version.Wall <= 0 {
+			return fmt.Errorf("write %d of %q: version %q is not a stamp", i, w.Key, w.Value.Version)
+		}
+	}
+	return nil
+}
+
 // handleCommit proposes a peer's committer batch. Leader only.
 func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 	limit := n.maxCommitBody()
@@ -476,9 +506,8 @@ func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {
 	if err == nil && cmd.Type != replication.CmdEventualBatch {
 		err = fmt.Errorf("a %v command", cmd.Type)
 	}
-	if err == nil && len(cmd.Reporter) > store.MaxKeySize {
-		// No node has such an id (the state machine drops the report; an older one stops).
-		err = fmt.Errorf("a reporter id of %d bytes", len(cmd.Reporter))
+	if err == nil {
+		err = n.checkCommitBatch(&cmd)
 	}
 	if err != nil {
 		writeError(w, fmt.Errorf("%w: not a committer batch: %v", replication.ErrInvalid, err))

@@ -33,6 +33,16 @@ func TestLeaderRefusesHostileBodiesBeforeTheLog(t *testing.T) {
 	}{
 		{"a committer batch whose reporter no store can hold", "POST", "/v1/internal/commit",
 			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: long, Watermark: stamp})},
+		{"a committer batch of a write with no version", "POST", "/v1/internal/commit",
+			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Writes: []replication.Write{{Key: "k", Value: consistency.Value{Data: []byte("v")}}}})},
+		{"a committer batch of a write stamped before 1970", "POST", "/v1/internal/commit",
+			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Writes: []replication.Write{{Key: "k", Value: consistency.Value{Version: consistency.Version{Wall: -1, Node: "n9"}}}}})},
+		{"a committer batch of a write of a key no store can hold", "POST", "/v1/internal/commit",
+			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Writes: []replication.Write{{Key: long, Value: consistency.Value{Version: stamp}}}})},
+		{"a committer batch of more writes than a node sends", "POST", "/v1/internal/commit",
+			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Writes: manyWrites(maxCommitBatch+1, stamp)})},
+		{"a committer batch in the unsafe test mode, to a node without test faults", "POST", "/v1/internal/commit",
+			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Unsafe: true, Writes: manyWrites(1, stamp)})},
 		{"a purge posted as a committer batch", "POST", "/v1/internal/commit",
 			commit(replication.Command{Type: replication.CmdPurge, Stamp: stamp})},
 		{"a membership change posted as a committer batch", "POST", "/v1/internal/commit",
@@ -53,6 +63,10 @@ func TestLeaderRefusesHostileBodiesBeforeTheLog(t *testing.T) {
 	servers, err := leader.raft.Servers()
 	if err != nil || len(servers) != 3 {
 		t.Errorf("raft configuration after the refused joins: %+v, %v; want the 3 members only", servers, err)
+	}
+	// What a node does send is taken.
+	if r := do(t, "POST", leader, "/v1/internal/commit", commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Watermark: stamp, Writes: manyWrites(maxCommitBatch, stamp)})); r.status != 200 {
+		t.Errorf("a committer batch of %d writes: %d %s, want 200", maxCommitBatch, r.status, r.body)
 	}
 	for i, n := range tc.nodes {
 		key := fmt.Sprintf("/v1/kv/after%d?consistency=strong", i)
@@ -115,4 +129,12 @@ func TestLeaderChecksForwardedWritesAsItChecksPuts(t *testing.T) {
 	if got := leader.store.AppliedIndex(); got != applied {
 		t.Errorf("applied index moved from %d to %d: the refused batch was proposed", applied, got)
 	}
+}
+
+func manyWrites(count int, v consistency.Version) []replication.Write {
+	ws := make([]replication.Write, count)
+	for i := range ws {
+		ws[i] = replication.Write{Key: fmt.Sprintf("w%d", i), Value: consistency.Value{Version: v, Data: []byte("v")}}
+	}
+	return ws
 }
