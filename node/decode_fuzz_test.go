@@ -71,6 +71,7 @@ func FuzzDecodeSessionSeen(f *testing.F) {
 	f.Add(encodeSessionSeen(vs), 2)
 	f.Add("", 3)
 	f.Add("AAAA", 1<<20)
+	f.Add("\r", 0) // base64 skips line breaks: no versions, for a batch of none
 	f.Fuzz(func(t *testing.T, s string, count int) {
 		if count < 0 || count > forwardBatch {
 			return // the count is the length of a batch decoded already
@@ -82,7 +83,7 @@ func FuzzDecodeSessionSeen(f *testing.F) {
 		if len(got) != count {
 			t.Fatalf("%d versions for a batch of %d", len(got), count)
 		}
-		if again, err := decodeSessionSeen(encodeSessionSeen(got), count); err != nil || !reflect.DeepEqual(again, got) {
+		if again, err := decodeSessionSeen(encodeSessionSeen(got), count); err != nil || len(again) != len(got) || len(got) > 0 && !reflect.DeepEqual(again, got) {
 			t.Fatalf("round trip: %v: %+v, want %+v", err, again, got)
 		}
 	})
