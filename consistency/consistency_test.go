@@ -2,6 +2,7 @@ package consistency
 
 import (
 	"errors"
+	"math"
 	"math/rand"
 	"sync"
 	"testing"
@@ -121,6 +122,24 @@ func TestClockObserve(t *testing.T) {
 	c.Observe(Version{Wall: 1, Node: "n3"}) // older: no effect
 	if v := c.Now(); !v.Newer(before) || v.Wall != before.Wall {
 		t.Errorf("observing an old version moved the clock: %v after %v", v, before)
+	}
+}
+
+// Versions travel from peers (gossip, anti-entropy, committed entries) unchecked. One at the end
+// of int64 time, observed, made the next timestamp wrap around to 1677: one gossip packet, and
+// each node's next write was older than everything and lost to last-writer-wins. Such a
+// version is not observed; one a century ahead still is.
+func TestClockIgnoresVersionsNoClockStamps(t *testing.T) {
+	c := NewClock("n1", func() time.Time { return time.Unix(100, 0) })
+	before := c.Now()
+	c.Observe(Version{Wall: math.MaxInt64, Logical: math.MaxUint32, Node: "forged"})
+	if v := c.Now(); !v.Newer(before) || v.Wall != before.Wall {
+		t.Errorf("after observing the end of time, Now = %v, want the clock where it was (after %v)", v, before)
+	}
+	century := Version{Wall: time.Date(2126, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano(), Node: "n2"}
+	c.Observe(century)
+	if v := c.Now(); !v.Newer(century) {
+		t.Errorf("after Observe(%v), Now = %v is not newer", century, v)
 	}
 }
 
