@@ -24,6 +24,13 @@ func TestLeaderRefusesHostileBodiesBeforeTheLog(t *testing.T) {
 	long := strings.Repeat("x", store.MaxKeySize+1)
 	stamp := consistency.Version{Wall: time.Now().UnixNano(), Node: "n9"}
 	commit := func(cmd replication.Command) string { return string(cmd.Encode()) }
+	batch := func(cmds ...replication.Command) string {
+		encoded := make([][]byte, len(cmds))
+		for i := range cmds {
+			encoded[i] = cmds[i].Encode()
+		}
+		return string(replication.EncodeBatch(encoded))
+	}
 	join := func(j client.JoinRequest) string {
 		b, _ := json.Marshal(j)
 		return string(b)
@@ -43,6 +50,16 @@ func TestLeaderRefusesHostileBodiesBeforeTheLog(t *testing.T) {
 			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Writes: manyWrites(maxCommitBatch+1, stamp)})},
 		{"a committer batch in the unsafe test mode, to a node without test faults", "POST", "/v1/internal/commit",
 			commit(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Unsafe: true, Writes: manyWrites(1, stamp)})},
+		{"a purge forwarded as a write", "POST", "/v1/internal/propose",
+			batch(replication.Command{Type: replication.CmdPurge, Stamp: stamp})},
+		{"a registration forwarded as a write", "POST", "/v1/internal/propose",
+			batch(replication.Command{Type: replication.CmdRegister, Member: replication.Member{ID: "n9", RaftAddr: "127.0.0.1:1", HTTPAddr: "127.0.0.1:1"}})},
+		{"a committer batch forwarded as a write", "POST", "/v1/internal/propose",
+			batch(replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9", Writes: manyWrites(1, stamp)})},
+		{"a write forwarded alone, not in a batch", "POST", "/v1/internal/propose",
+			commit(replication.Command{Type: replication.CmdPut, Key: "k", Stamp: stamp})},
+		{"a batch inside a forwarded batch", "POST", "/v1/internal/propose",
+			batch(replication.Command{Type: replication.CmdBatch, Batch: []replication.Command{{Type: replication.CmdPut, Key: "k", Stamp: stamp}}})},
 		{"a purge posted as a committer batch", "POST", "/v1/internal/commit",
 			commit(replication.Command{Type: replication.CmdPurge, Stamp: stamp})},
 		{"a membership change posted as a committer batch", "POST", "/v1/internal/commit",

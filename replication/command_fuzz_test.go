@@ -44,6 +44,9 @@ func FuzzDecodeCommand(f *testing.F) {
 	f.Add([]byte{commandFormat, 99})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := DecodeCommand(data)
+		if b, berr := DecodeBatch(data, 4); berr == nil && (err != nil || !sameCommand(b, c) || len(b.Batch) > 4) {
+			t.Fatalf("DecodeBatch took %x as %+v, DecodeCommand as %+v, %v", data, b, c, err)
+		}
 		if err != nil {
 			return
 		}
