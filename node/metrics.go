@@ -102,20 +102,28 @@ var (
 	descEagerPackets    = prometheus.NewDesc("dialkv_gossip_eager_packets_total", "Packets those direct pushes took (many writes per packet).", nil, nil)
 	descRelaysSkipped   = prometheus.NewDesc("dialkv_gossip_relays_skipped_total", "Received writes not gossiped on because their origin's direct push reached every member.", nil, nil)
 	descBroadcasts      = prometheus.NewDesc("dialkv_gossip_broadcasts_received_total", "Gossip messages accepted.", nil, nil)
-	descCacheReads      = prometheus.NewDesc("dialkv_read_cache_reads_total", "Committed-layer reads by whether the read cache answered them (hit) or bbolt did (miss).", []string{"result"}, nil)
-	descCacheBytes      = prometheus.NewDesc("dialkv_read_cache_bytes", "Approximate memory the committed-record read cache holds (bounded by the store's ReadCacheBytes).", nil, nil)
-	descTentative       = prometheus.NewDesc("dialkv_tentative_entries", "Eventual writes held and not yet committed (the backlog).", nil, nil)
-	descTentativeAge    = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
-	descTombstones      = prometheus.NewDesc("dialkv_tombstones_pending", "Committed tombstones waiting to be purged.", nil, nil)
-	descPurgeBlocked    = prometheus.NewDesc("dialkv_purge_blocked", "1 while tombstones wait for members that never reported a watermark (or not since a member was removed) or whose last report is over 30s old.", nil, nil)
-	descPurgeBlockedBy  = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for while tombstones wait (no report, none since a member was removed, or a report over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
-	descDiskErrors      = prometheus.NewDesc("dialkv_disk_errors_total", "Writes to the tentative layer that failed (never acknowledged).", nil, nil)
+	// What gossip lost or left to anti-entropy: a convergence slower than usual shows here first.
+	descIgnored        = prometheus.NewDesc("dialkv_gossip_broadcasts_ignored_total", "Gossip messages received and not taken: undecodable, or from a peer the node refuses gossip from.", nil, nil)
+	descDropped        = prometheus.NewDesc("dialkv_gossip_broadcasts_dropped_total", "Gossip messages lost to a full inbox or transmit queue (anti-entropy repairs what they carried).", nil, nil)
+	descOversize       = prometheus.NewDesc("dialkv_gossip_unannounced_writes_total", "Eventual writes too big to announce by gossip even as a notice (anti-entropy carries them).", nil, nil)
+	descFetches        = prometheus.NewDesc("dialkv_gossip_fetches_total", "Direct fetches of announced writes from their origin (values too big for a gossip message).", nil, nil)
+	descFetchFailures  = prometheus.NewDesc("dialkv_gossip_fetch_failures_total", "Those fetches that failed (anti-entropy repairs).", nil, nil)
+	descFetchesDropped = prometheus.NewDesc("dialkv_gossip_fetches_dropped_total", "Announced writes not fetched because the fetch queue was full (anti-entropy repairs).", nil, nil)
+	descAEFailures     = prometheus.NewDesc("dialkv_gossip_anti_entropy_failures_total", "Anti-entropy exchanges that failed part-way.", nil, nil)
+	descCacheReads     = prometheus.NewDesc("dialkv_read_cache_reads_total", "Committed-layer reads by whether the read cache answered them (hit) or bbolt did (miss).", []string{"result"}, nil)
+	descCacheBytes     = prometheus.NewDesc("dialkv_read_cache_bytes", "Approximate memory the committed-record read cache holds (bounded by the store's ReadCacheBytes).", nil, nil)
+	descTentative      = prometheus.NewDesc("dialkv_tentative_entries", "Eventual writes held and not yet committed (the backlog).", nil, nil)
+	descTentativeAge   = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
+	descTombstones     = prometheus.NewDesc("dialkv_tombstones_pending", "Committed tombstones waiting to be purged.", nil, nil)
+	descPurgeBlocked   = prometheus.NewDesc("dialkv_purge_blocked", "1 while tombstones wait for members that never reported a watermark (or not since a member was removed) or whose last report is over 30s old.", nil, nil)
+	descPurgeBlockedBy = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for while tombstones wait (no report, none since a member was removed, or a report over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
+	descDiskErrors     = prometheus.NewDesc("dialkv_disk_errors_total", "Writes to the tentative layer that failed (never acknowledged).", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descCommitIndex, descAppliedIndex, descLeaderChanges,
 		descSnapshots, descSnapshotSeconds, descRestores, descReadRounds, descReadFailures, descProposals, descProposalEntries, descMembers, descQueue, descAERounds,
-		descRepaired, descEagerSent, descEagerPackets, descRelaysSkipped, descBroadcasts, descCacheReads, descCacheBytes, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
+		descRepaired, descEagerSent, descEagerPackets, descRelaysSkipped, descBroadcasts, descIgnored, descDropped, descOversize, descFetches, descFetchFailures, descFetchesDropped, descAEFailures, descCacheReads, descCacheBytes, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
 		ch <- d
 	}
 }
@@ -158,6 +166,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRepaired, float64(gs.RepairPulled), "pulled")
 	counter(descRepaired, float64(gs.RepairPushed), "pushed")
 	counter(descBroadcasts, float64(gs.BroadcastsReceived))
+	counter(descIgnored, float64(gs.BroadcastsIgnored))
+	counter(descDropped, float64(gs.BroadcastsDropped))
+	counter(descOversize, float64(gs.Oversize))
+	counter(descFetches, float64(gs.Fetches))
+	counter(descFetchFailures, float64(gs.FetchFailures))
+	counter(descFetchesDropped, float64(gs.FetchesDropped))
+	counter(descAEFailures, float64(gs.AntiEntropyFailures))
 	counter(descEagerSent, float64(gs.EagerSent))
 	counter(descEagerPackets, float64(gs.EagerPackets))
 	counter(descRelaysSkipped, float64(gs.RelaysSkipped))

@@ -347,3 +347,45 @@ func TestLagHistogramsReachLongOutages(t *testing.T) {
 		}
 	}
 }
+
+// What gossip leaves to direct fetches and to anti-entropy is exported: a value too big for a
+// gossip message is announced and fetched by the others, a key too big even for the notice is
+// not announced at all (anti-entropy carries it), and the loss counters are there at zero.
+func TestGossipFetchesAndLossesAreExported(t *testing.T) {
+	tc := startCluster(t, 3)
+	_, f := tc.leaderAndFollower()
+	bigValue := strings.Repeat("v", 4<<10)     // over MaxBroadcastValue: goes as a notice
+	longKey := "k" + strings.Repeat("x", 2000) // its notice alone is over one packet
+	for _, w := range []struct{ key, value string }{{"fetched", bigValue}, {longKey, "v"}} {
+		if r := do(t, "PUT", f, "/v1/kv/"+w.key+"?consistency=eventual", w.value); r.status != 200 {
+			t.Fatalf("eventual put: %d %s", r.status, r.body)
+		}
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, n.cfg.ID+" to hold both writes", 10*time.Second, func() bool {
+			return do(t, "GET", n, "/v1/kv/fetched?consistency=eventual", "").status == 200 &&
+				do(t, "GET", n, "/v1/kv/"+longKey+"?consistency=eventual", "").status == 200
+		})
+	}
+	text := do(t, "GET", f, "/metrics", "").body
+	if v := metricValue(t, text, `dialkv_gossip_unannounced_writes_total`); v < 1 {
+		t.Errorf("%s: dialkv_gossip_unannounced_writes_total = %v, want >= 1 (the long key)", f.cfg.ID, v)
+	}
+	fetches := 0.0
+	for _, n := range tc.nodes {
+		if n == f {
+			continue
+		}
+		text := do(t, "GET", n, "/metrics", "").body
+		fetches += metricValue(t, text, `dialkv_gossip_fetches_total`)
+		for _, name := range []string{"dialkv_gossip_fetch_failures_total", "dialkv_gossip_fetches_dropped_total",
+			"dialkv_gossip_broadcasts_ignored_total", "dialkv_gossip_broadcasts_dropped_total", "dialkv_gossip_anti_entropy_failures_total"} {
+			if v := metricValue(t, text, name); v != 0 {
+				t.Errorf("%s: %s = %v, want 0 on a quiet healthy cluster (-1: missing)", n.cfg.ID, name, v)
+			}
+		}
+	}
+	if fetches < 1 {
+		t.Errorf("dialkv_gossip_fetches_total on the other nodes adds up to %v, want >= 1 (the 4 KiB value was announced)", fetches)
+	}
+}
