@@ -226,7 +226,11 @@ func classify(op *Op, meta client.Meta, err error) {
 }
 
 // definitelyNotApplied reports whether a write's error guarantees it was not applied
-// (docs/http-api.md: no_leader and every 4xx; the client: a request it never sent).
+// (docs/http-api.md, Errors: no_leader, unavailable, timeout and every 4xx; the client: a
+// request it never sent). Such a write is a failed operation, and the checkers flag it if it
+// shows up later: an answer that says "nothing changed" is part of the contract, not a hint.
+// Anything else the server answers (outcome_unknown, internal, a 5xx from something that is not
+// dialkv) leaves the write open-ended.
 func definitelyNotApplied(err error) bool {
 	if client.IsOutcomeUnknown(err) {
 		return false
@@ -234,7 +238,7 @@ func definitelyNotApplied(err error) bool {
 	var ce *client.Error
 	if errors.As(err, &ce) {
 		switch ce.Code {
-		case client.CodeNoLeader, client.CodeUnavailable:
+		case client.CodeNoLeader, client.CodeUnavailable, client.CodeTimeout:
 			return true
 		}
 		return ce.Status >= 400 && ce.Status < 500
