@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -851,5 +852,87 @@ func TestLinearizabilityHoldsReadsToAcknowledgedVersions(t *testing.T) {
 	h.ops[3].Invoke, h.ops[3].Absent, h.ops[3].Value, h.ops[3].Version = 1600*ms1, true, "", ""
 	if res := mustLinear(t, h, false); res.Anomalies[0].Kind != "not-linearizable" {
 		t.Errorf("absent after acknowledged writes: %+v", res.Anomalies)
+	}
+}
+
+// A write answered with a code docs/http-api.md calls "not applied" must never take effect: a
+// read that returns its value, a compare-and-set that finds it, or a final state that holds it
+// fails durability (and, for the keys the delete checker owns, deletes) with an anomaly that
+// names it. Writes in doubt (outcome_unknown) may show up, and a value also written by a write
+// that was not refused is not held against the refused one.
+func TestFailedWritesMustNotShowUp(t *testing.T) {
+	v := func(wall int64) string { return consistency.Version{Wall: wall, Node: "n1"}.String() }
+	const key = "register/s00.0"
+	mk := func() *hist {
+		h := &hist{}
+		a := h.write(1, "a", 0, 10, TypeOK)
+		a.Version = v(10)
+		x := h.write(1, "x", 20, 30, TypeFail) // 504 timeout: never proposed
+		x.Code = client.CodeTimeout
+		y := h.write(2, "y", 20, 30, TypeFail) // never sent
+		y.Error = "dial tcp: connection refused"
+		u := h.write(3, "u", 20, maxTime, TypeInfo) // in doubt: may show up
+		u.Code = client.CodeOutcomeUnknown
+		d := h.write(4, "d", 40, 50, TypeFail) // refused once, then written again
+		d.Code = client.CodeNoLeader
+		d2 := h.write(4, "d", 60, 70, TypeOK)
+		d2.Version = v(60)
+		r := h.read(5, "u", 80, 90)
+		r.Version = v(70)
+		r2 := h.read(5, "d", 100, 110)
+		r2.Version = v(60)
+		del := h.add(Op{Process: 6, F: FDelete, Invoke: 120, Complete: 130, Version: v(120)})
+		del.Level = client.ConsistencyEventual
+		return h
+	}
+	clean := map[string]FinalValue{key: {Value: "u", Version: v(200)}}
+	if res := CheckDurability(CheckerDurability, "register", mk().ops, clean); !res.Valid {
+		t.Fatalf("clean history failed durability: %s %+v", res.Summary, res.Anomalies)
+	}
+	if res := CheckDeletes("register", mk().ops, clean); !res.Valid {
+		t.Fatalf("clean history failed deletes: %s %+v", res.Summary, res.Anomalies)
+	}
+	cases := []struct {
+		name  string
+		add   func(h *hist)
+		final map[string]FinalValue
+		kind  string
+	}{
+		{"strong read of a timed-out write", func(h *hist) {
+			r := h.read(7, "x", 140, 150)
+			r.Version = v(140)
+		}, clean, "failed-write-read"},
+		{"session read of a write never sent", func(h *hist) {
+			r := h.read(7, "y", 140, 150)
+			r.Level, r.Version = client.ConsistencySession, v(140)
+		}, clean, "failed-write-read"},
+		{"compare-and-set that found a timed-out write", func(h *hist) {
+			c := h.add(Op{Process: 7, F: FCAS, From: "x", Value: "z", Invoke: 140, Complete: 150, Version: v(150)})
+			c.Level = client.ConsistencyStrong
+		}, map[string]FinalValue{key: {Value: "z", Version: v(150)}}, "failed-write-read"},
+		{"timed-out write survives at the end", func(*hist) {}, map[string]FinalValue{key: {Value: "x", Version: v(200)}}, "failed-write-visible"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			check := map[string]func(ops []*Op) CheckResult{
+				CheckerDurability: func(ops []*Op) CheckResult { return CheckDurability(CheckerDurability, "register", ops, tc.final) },
+				CheckerDeletes:    func(ops []*Op) CheckResult { return CheckDeletes("register", ops, tc.final) },
+			}
+			for name, fn := range check {
+				h := mk()
+				tc.add(h)
+				res := fn(h.ops)
+				if res.Valid {
+					t.Fatalf("%s passed: %s", name, res.Summary)
+				}
+				var kinds []string
+				for _, a := range res.Anomalies {
+					kinds = append(kinds, a.Kind)
+				}
+				if !slices.Contains(kinds, tc.kind) {
+					t.Errorf("%s anomalies %v, want %s among them: %+v", name, kinds, tc.kind, res.Anomalies)
+				}
+			}
+		})
 	}
 }

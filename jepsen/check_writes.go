@@ -2,6 +2,7 @@ package jepsen
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,8 +21,9 @@ type FinalValue struct {
 // the cluster settled, each key's committed value (final, from a strong read; a key missing
 // from it is absent) must be at least as new as every acknowledged write of that key, so each
 // one is either the value there or superseded by a newer version. It also flags values nobody
-// wrote (invented), values whose only writes were certainly rejected, and acknowledged writes
-// without a version (unversionedAck), which it could not check.
+// wrote (invented), values whose only writes were answered as not applied that a read returned
+// or the key holds at the end (failedWritesSeen), and acknowledged writes without a version
+// (unversionedAck), which it could not check.
 //
 // name is the checker's name in the report (durability, or set for the set workload, where
 // every key is written once and "lost" means simply "missing").
@@ -88,19 +90,11 @@ func CheckDurability(name, workload string, ops []*Op, final map[string]FinalVal
 		if !present {
 			continue
 		}
-		ws := writers[k+"\x00"+fv.Value]
-		switch {
-		case len(ws) == 0:
+		if len(writers[k+"\x00"+fv.Value]) == 0 {
 			an.add(Anomaly{Kind: "invented", Key: k, Description: fmt.Sprintf("%s holds %q, which no client wrote", k, fv.Value)})
-		case allFailed(ws):
-			var lines []string
-			for _, w := range ws {
-				lines = append(lines, describeOp(w))
-			}
-			an.add(Anomaly{Kind: "failed-write-visible", Level: ws[0].Level, Key: k,
-				Description: fmt.Sprintf("%s holds %q, whose only write was rejected (a failure must mean not applied)", k, fv.Value), Ops: lines})
 		}
 	}
+	failedWritesSeen(&an, ops, final)
 	// Keys in the workload's namespace that no operation touched.
 	prefix := workload + "/"
 	for k, fv := range final {
@@ -147,13 +141,85 @@ func unversionedAck(op *Op) Anomaly {
 		Ops:         []string{describeOp(op)}}
 }
 
-func allFailed(ws []*Op) bool {
-	for _, w := range ws {
-		if w.Type != TypeFail {
-			return false
+// failedWritesSeen flags the writes the server said were not applied (failed: no_leader,
+// unavailable, timeout, a 4xx, or never sent; see definitelyNotApplied) whose value showed up
+// anyway: an answered read at any level returned it, or a successful compare-and-set expected
+// it (failed-write-read), or the settled state holds it (failed-write-visible).
+// A value counts only when every write of it on its key failed: the workloads write each value
+// once per key (unique values, the set workload's key, the staleness counter), so a value seen
+// came from one of its writes. An error that leaves the outcome open (outcome_unknown, no answer,
+// a 5xx other than timeout) never counts as failed here.
+func failedWritesSeen(an *anomalies, ops []*Op, final map[string]FinalValue) {
+	writers := map[string][]*Op{} // key, value -> writes of it
+	for _, op := range ops {
+		if op.IsWrite() {
+			writers[op.Key+"\x00"+op.Value] = append(writers[op.Key+"\x00"+op.Value], op)
 		}
 	}
-	return true
+	// failed returns the writes of value on key when every one of them failed, else nil.
+	failed := func(key, value string) []*Op {
+		ws := writers[key+"\x00"+value]
+		for _, w := range ws {
+			if w.Type != TypeFail {
+				return nil
+			}
+		}
+		return ws
+	}
+	describe := func(ws []*Op) []string {
+		var lines []string
+		for _, w := range ws {
+			lines = append(lines, "rejected: "+describeOp(w))
+		}
+		return lines
+	}
+	for _, op := range ops {
+		var value string
+		switch {
+		case op.F == FRead && op.Type == TypeOK && !op.Absent:
+			value = op.Value
+		case op.F == FCAS && op.Type == TypeOK && !op.FromAbsent:
+			value = op.From
+		default:
+			continue
+		}
+		ws := failed(op.Key, value)
+		if ws == nil {
+			continue
+		}
+		an.add(Anomaly{Kind: "failed-write-read", Level: op.Level, Key: op.Key, Node: op.ServedBy,
+			Description: fmt.Sprintf("a %s %s of %s found %q, written only by writes answered as not applied (%s): a failure must mean the write never takes effect", op.Level, op.F, op.Key, value, rejections(ws)),
+			Ops:         append(describe(ws), op.F+": "+describeOp(op))})
+	}
+	keys := make([]string, 0, len(final))
+	for k := range final {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fv := final[k]
+		if ws := failed(k, fv.Value); ws != nil {
+			an.add(Anomaly{Kind: "failed-write-visible", Level: ws[0].Level, Key: k,
+				Description: fmt.Sprintf("%s holds %q at version %s after the cluster settled, written only by writes answered as not applied (%s): a failure must mean the write never takes effect", k, fv.Value, fv.Version, rejections(ws)),
+				Ops:         describe(ws)})
+		}
+	}
+}
+
+// rejections says how writes were refused, for anomaly descriptions: their error codes, or
+// "never sent" for a request the client did not send.
+func rejections(ws []*Op) string {
+	var codes []string
+	for _, w := range ws {
+		c := w.Code
+		if c == "" {
+			c = "never sent"
+		}
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	return strings.Join(codes, ", ")
 }
 
 // CheckSessions checks read-your-writes and monotonic reads (DESIGN.md, guarantee 4): within

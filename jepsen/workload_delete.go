@@ -65,6 +65,9 @@ func (w *Worker) del(cl *client.Client, key, level string, sess *client.Session)
 //     newer made meanwhile (lost-value). Strong deletes are strong operations (DESIGN.md,
 //     guarantee 1), and no porcupine check covers this workload.
 //
+// Like CheckDurability, it also flags a value whose only writes were answered as not applied,
+// when a read returned it or the key holds it at the end (failedWritesSeen).
+//
 // A delete whose outcome is unknown (or acknowledged without a version) may have taken effect
 // at any version, so an absent key is not held against the writes before it. A write or delete
 // acknowledged without a version is itself flagged (unversionedAck): nothing can be checked of it.
@@ -135,6 +138,7 @@ func CheckDeletes(workload string, ops []*Op, final map[string]FinalValue) Check
 			}
 		}
 	}
+	failedWritesSeen(&an, ops, final)
 	nreads := 0
 	for _, k := range keys {
 		nreads += len(reads[k])
