@@ -475,7 +475,7 @@ func TestStalenessChecker(t *testing.T) {
 		w.Key = "staleness/k0"
 	}
 	fresh := h.read(1, "4", 320, 325)
-	fresh.Key, fresh.Level, fresh.Bound = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond
+	fresh.Key, fresh.Level, fresh.Bound, fresh.Staleness = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond, "20ms"
 	ev := h.read(2, "1", 500, 505) // eventual: measured, never a violation
 	ev.Key, ev.Level = "staleness/k0", client.ConsistencyEventual
 	cfg := StalenessConfig{Tolerance: 50 * time.Millisecond}
@@ -489,7 +489,7 @@ func TestStalenessChecker(t *testing.T) {
 	}
 
 	stale := h.read(1, "2", 400, 405) // "3" acknowledged at 210: 190ms stale, bound 100+50
-	stale.Key, stale.Level, stale.Bound = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond
+	stale.Key, stale.Level, stale.Bound, stale.Staleness = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond, "20ms"
 	res = CheckStaleness("staleness", h.ops, cfg)
 	if res.Valid || res.Anomalies[0].Kind != "staleness-bound" {
 		t.Fatalf("too stale bounded read not flagged: %+v", res)
@@ -508,13 +508,13 @@ func TestStalenessCheckerOrdersByVersion(t *testing.T) {
 		op.Key, op.Version = "staleness/k0", w.version
 	}
 	newest := h.read(1, "2", 2000, 2005)
-	newest.Key, newest.Level, newest.Bound, newest.Version = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond, "400.0@n1"
+	newest.Key, newest.Level, newest.Bound, newest.Version, newest.Staleness = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond, "400.0@n1", "20ms"
 	cfg := StalenessConfig{Tolerance: 50 * time.Millisecond}
 	if res := CheckStaleness("staleness", h.ops, cfg); !res.Valid {
 		t.Fatalf("a read of the newest version flagged stale: %+v", res.Anomalies)
 	}
 	older := h.read(1, "1", 2100, 2105)
-	older.Key, older.Level, older.Bound, older.Version = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond, "100.0@n1"
+	older.Key, older.Level, older.Bound, older.Version, older.Staleness = "staleness/k0", client.ConsistencyBounded, 100*time.Millisecond, "100.0@n1", "20ms"
 	if res := CheckStaleness("staleness", h.ops, cfg); res.Valid {
 		t.Fatal("a read of an old version, a newer one acknowledged 2 s before, not flagged")
 	}
@@ -734,7 +734,7 @@ func TestTentativeStrongAndBoundedReadsAreFlagged(t *testing.T) {
 
 	s := &hist{}
 	s.add(Op{Process: 1, Key: "staleness/k0", F: FWrite, Value: "1", Invoke: 0, Complete: 10, Version: "100.0@n1/s"})
-	s.add(Op{Process: 2, Key: "staleness/k0", F: FRead, Value: "1", Level: client.ConsistencyBounded, Bound: time.Second, Invoke: 20, Complete: 30, Version: "100.0@n1/s", State: client.StateTentative})
+	s.add(Op{Process: 2, Key: "staleness/k0", F: FRead, Value: "1", Level: client.ConsistencyBounded, Bound: time.Second, Invoke: 20, Complete: 30, Version: "100.0@n1/s", State: client.StateTentative, Staleness: "5ms"})
 	cfg := StalenessConfig{Tolerance: 100 * time.Millisecond}
 	if res := CheckStaleness("staleness", s.ops, cfg); res.Valid || res.Anomalies[0].Kind != "tentative-read" {
 		t.Errorf("a bounded read of tentative data passed: %s %+v", res.Summary, res.Anomalies)
@@ -932,6 +932,54 @@ func TestFailedWritesMustNotShowUp(t *testing.T) {
 				if !slices.Contains(kinds, tc.kind) {
 					t.Errorf("%s anomalies %v, want %s among them: %+v", name, kinds, tc.kind, res.Anomalies)
 				}
+			}
+		})
+	}
+}
+
+// A bounded read's answer reports the staleness the node promises (Dialkv-Staleness); one over
+// the max_staleness it asked for, or none at all, contradicts the answer itself, however fresh
+// the value the harness saw (guarantee 5, and "every response says what it got").
+func TestBoundedReadsReportStalenessWithinTheirBound(t *testing.T) {
+	mk := func(staleness string, bound time.Duration) []*Op {
+		h := &hist{}
+		w := h.write(0, "1", 0, 10, TypeOK)
+		w.Key, w.Version = "staleness/k0", "100.0@n1/s"
+		r := h.read(1, "1", 20, 30)
+		r.Key, r.Level, r.Bound, r.Version, r.Staleness = "staleness/k0", client.ConsistencyBounded, bound, "100.0@n1/s", staleness
+		// An eventual read reports what it knows, bounded by nothing: never held to a bound.
+		e := h.read(2, "1", 20, 30)
+		e.Key, e.Level, e.Version, e.Staleness = "staleness/k0", client.ConsistencyEventual, "100.0@n1/s", "5s"
+		f := h.read(3, "", 20, 30) // refused (503 unavailable): says nothing
+		f.Key, f.Level, f.Bound, f.Type, f.Absent, f.Code = "staleness/k0", client.ConsistencyBounded, bound, TypeFail, false, client.CodeUnavailable
+		return h.ops
+	}
+	cfg := StalenessConfig{Tolerance: 100 * time.Millisecond}
+	for _, tc := range []struct {
+		name, staleness string
+		bound           time.Duration
+		kind            string // "" valid
+	}{
+		{"within the bound", "80ms", 100 * time.Millisecond, ""},
+		{"exactly the bound", "100ms", 100 * time.Millisecond, ""},
+		{"linearizable", "0s", 100 * time.Millisecond, ""},
+		{"no bound named: only the report is checked", "900ms", 0, ""},
+		{"over the bound, within the tolerance", "150ms", 100 * time.Millisecond, "staleness-over-bound-reported"},
+		{"over the bound by a microsecond", "100.001ms", 100 * time.Millisecond, "staleness-over-bound-reported"},
+		{"none reported", "", 100 * time.Millisecond, "staleness-unreported"},
+		{"none reported, no bound named", "", 0, "staleness-unreported"},
+		{"garbled", "soon", 100 * time.Millisecond, "staleness-unreported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := CheckStaleness("staleness", mk(tc.staleness, tc.bound), cfg)
+			if tc.kind == "" {
+				if !res.Valid {
+					t.Fatalf("clean history failed: %s %+v", res.Summary, res.Anomalies)
+				}
+				return
+			}
+			if res.Valid || len(res.Anomalies) != 1 || res.Anomalies[0].Kind != tc.kind {
+				t.Fatalf("want one %s anomaly, got valid=%v %+v", tc.kind, res.Valid, res.Anomalies)
 			}
 		})
 	}

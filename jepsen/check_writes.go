@@ -499,8 +499,11 @@ func CheckStaleness(workload string, ops []*Op, cfg StalenessConfig) CheckResult
 		}
 	}
 	before := an.count
+	reportedOverBound(&an, ops)
+	reported := an.count - before
+	before = an.count
 	tentativeReads(&an, ops, client.ConsistencyBounded)
-	st := map[string]any{"tolerance_ms": durationMS(cfg.Tolerance), "tentative_reads": an.count - before}
+	st := map[string]any{"tolerance_ms": durationMS(cfg.Tolerance), "tentative_reads": an.count - before, "reported_over_bound": reported}
 	var parts []string
 	levels := make([]string, 0, len(perLevel))
 	for l := range perLevel {
@@ -524,13 +527,41 @@ func CheckStaleness(workload string, ops []*Op, cfg StalenessConfig) CheckResult
 	cr := CheckResult{Checker: CheckerStaleness, Workload: workload, Valid: an.count == 0, Anomalies: an.list, Stats: an.stats(st)}
 	verdict := fmt.Sprintf("bounded reads within their bound (+%v tolerance)", cfg.Tolerance)
 	if !cr.Valid {
-		verdict = fmt.Sprintf("%d bounded reads over their bound (+%v tolerance) or showing tentative data", an.count, cfg.Tolerance)
+		verdict = fmt.Sprintf("%d bounded reads over their bound (+%v tolerance), reporting a staleness over it or none, or showing tentative data", an.count, cfg.Tolerance)
 	}
 	cr.Summary = verdict + "; " + strings.Join(parts, "; ")
 	if d := perLevel[client.ConsistencyBounded]; d == nil || len(d.ms) == 0 {
 		nothingChecked(&cr, "answered bounded read")
 	}
 	return cr
+}
+
+// reportedOverBound flags the answered bounded reads whose own answer contradicts the bound
+// they asked for (DESIGN.md: every response says what it got; guarantee 5). A node answers a
+// bounded read only when the staleness it can promise is within max_staleness, and reports that
+// staleness (Dialkv-Staleness, docs/http-api.md "Staleness"), measured on its own clock: one
+// over the bound (staleness-over-bound-reported) means it served a read it should have refused,
+// whatever the harness measured; one missing or garbled (staleness-unreported) means it did not
+// say what it promised. No tolerance applies: the node compares and reports the same number. A
+// read that named no bound (op.Bound 0) got the node's default, which the history does not
+// record, so only the report's presence is checked.
+func reportedOverBound(an *anomalies, ops []*Op) {
+	for _, op := range ops {
+		if op.F != FRead || op.Level != client.ConsistencyBounded || op.Type != TypeOK {
+			continue
+		}
+		reported, err := time.ParseDuration(op.Staleness)
+		switch {
+		case op.Staleness == "" || err != nil || reported < 0:
+			an.add(Anomaly{Kind: "staleness-unreported", Level: op.Level, Key: op.Key, Node: op.ServedBy,
+				Description: fmt.Sprintf("bounded read (max_staleness %v) of %s answered without a staleness it promises (Dialkv-Staleness %q)", op.Bound, op.Key, op.Staleness),
+				Ops:         []string{describeOp(op)}})
+		case op.Bound > 0 && reported > op.Bound:
+			an.add(Anomaly{Kind: "staleness-over-bound-reported", Level: op.Level, Key: op.Key, Node: op.ServedBy,
+				Description: fmt.Sprintf("bounded read (max_staleness %v) of %s answered with its own reported staleness %v, over the bound: the node should have refused it (503 unavailable)", op.Bound, op.Key, reported),
+				Ops:         []string{describeOp(op)}})
+		}
+	}
 }
 
 // percentile is the p-th percentile (nearest rank) of xs; 0 for none.
