@@ -154,17 +154,16 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	e.startedEmpty = !hasState
 	rc := cfg.raftConfig()
 	rc.Logger = hlog
-	e.raft, err = raft.NewRaft(rc, e.fsm, e.logs, e.bolt, snaps, e.trans)
-	if err != nil {
-		return fail(fmt.Errorf("start raft: %w", err))
-	}
+	// The bootstrap is written to the stores before raft starts, not through the running raft:
+	// a voter started after its peers already elected a leader finds that leader's messages
+	// waiting, and a running raft may serve them first, take the leader's term and then refuse
+	// to bootstrap ("only works on new clusters"), failing the start.
 	if !hasState && len(cfg.Bootstrap) > 0 {
 		var servers []raft.Server
 		for _, p := range cfg.Bootstrap {
 			servers = append(servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Addr), Suffrage: raft.Voter})
 		}
-		if err := e.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
-			e.raft.Shutdown()
+		if err := raft.BootstrapCluster(rc, e.logs, e.bolt, snaps, e.trans, raft.Configuration{Servers: servers}); err != nil {
 			return fail(fmt.Errorf("bootstrap: %w", err))
 		}
 		logger.Info("bootstrapped a new cluster", "voters", len(servers))
@@ -172,6 +171,10 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 		logger.Info("starting from existing raft state", "applied_index", st.AppliedIndex())
 	} else {
 		logger.Info("no raft state and no bootstrap list: waiting to be added to a cluster")
+	}
+	e.raft, err = raft.NewRaft(rc, e.fsm, e.logs, e.bolt, snaps, e.trans)
+	if err != nil {
+		return fail(fmt.Errorf("start raft: %w", err))
 	}
 	e.wg.Add(3)
 	go e.watchLeadership()

@@ -344,6 +344,36 @@ func TestRestartKeepsStateWithoutRebootstrap(t *testing.T) {
 	}
 }
 
+// A voter that starts after the others already elected a leader from the same bootstrap list
+// finds the leader's heartbeats waiting for it. Open bootstrapped through the running raft,
+// which served those heartbeats first (taking the leader's term), and then refused to bootstrap
+// "only works on new clusters": kvd exited, and the tests that start nodes one by one failed
+// now and then on a loaded machine. The bootstrap must be written before raft starts.
+func TestLateVoterBootstrapsPastTheLeadersHeartbeats(t *testing.T) {
+	tc := &testCluster{t: t}
+	var peers []Peer
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("n%d", i)
+		addr, trans := raft.NewInmemTransport(raft.ServerAddress(id))
+		tc.nodes = append(tc.nodes, &testNode{id: id, dir: t.TempDir(), addr: addr, trans: trans})
+		peers = append(peers, Peer{ID: id, Addr: string(addr)})
+	}
+	tc.connectAll()
+	t.Cleanup(func() {
+		for _, nd := range tc.nodes {
+			tc.stop(nd)
+		}
+	})
+	late := tc.nodes[2]
+	tc.start(tc.nodes[0], peers)
+	tc.start(tc.nodes[1], peers)
+	tc.leader()
+	waitFor(t, "the leader's messages to queue for "+late.id, 10*time.Second, func() bool { return len(late.trans.Consumer()) > 0 })
+	tc.start(late, peers)
+	tc.propose("k", "v")
+	waitFor(t, late.id+" to apply the write", 10*time.Second, func() bool { return valueOn(late, "k") == "v" })
+}
+
 // An answer to a request sent before a read began confirms leadership only as of then: it must
 // not count toward the read's quorum.
 func TestAcksCountOnlyRequestsSentAfterTheReadBegan(t *testing.T) {
