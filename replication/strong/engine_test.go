@@ -41,6 +41,14 @@ func fastConfig() Config {
 	return c
 }
 
+// kvdTimings gives c kvd's heartbeat, election and lease timeouts in place of fastConfig's short
+// ones, for a test that is not about elections: on a loaded machine (-race, both cores busy) the
+// short ones depose leaders mid-test.
+func kvdTimings(c *Config) {
+	d := DefaultConfig()
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
+}
+
 func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t, cfg: tweak}
@@ -297,6 +305,7 @@ func TestPartitionedLeaderCannotServeReadIndex(t *testing.T) {
 
 func TestLaggingFollowerCatchesUpBySnapshotInstall(t *testing.T) {
 	tc := newTestCluster(t, 3, func(c *Config) {
+		kvdTimings(c)
 		c.TrailingLogs = 10
 		c.SnapshotThreshold = 50
 		c.SnapshotInterval = 50 * time.Millisecond
@@ -497,6 +506,7 @@ func TestQuorumContactIsOnTheMonotonicClock(t *testing.T) {
 // refused every strong and bounded read, and reported no staleness.
 func TestCaughtUpAfterASnapshotInstallThatEndsInBarriers(t *testing.T) {
 	tc := newTestCluster(t, 3, func(c *Config) {
+		kvdTimings(c)
 		c.TrailingLogs = 10
 		c.SnapshotThreshold = 50
 		c.SnapshotInterval = 50 * time.Millisecond
@@ -525,6 +535,7 @@ func TestCaughtUpAfterASnapshotInstallThatEndsInBarriers(t *testing.T) {
 // than fail to find them.
 func TestCaughtUpAfterItsOwnLogIsCompactedPastBarriers(t *testing.T) {
 	tc := newTestCluster(t, 3, func(c *Config) {
+		kvdTimings(c)
 		c.TrailingLogs = 0
 		c.SnapshotThreshold = 1 << 20 // only the snapshot asked for below
 		c.SnapshotInterval = time.Hour
@@ -550,6 +561,7 @@ func TestCaughtUpAfterItsOwnLogIsCompactedPastBarriers(t *testing.T) {
 // for the next write and times out while the cluster is quiet.
 func TestSnapshotInstallCoversEntriesTheStateMachineNeverSaw(t *testing.T) {
 	tc := newTestCluster(t, 3, func(c *Config) {
+		kvdTimings(c)
 		c.TrailingLogs = 10
 		c.SnapshotThreshold = 1 << 20 // only the snapshot asked for below
 		c.SnapshotInterval = time.Hour

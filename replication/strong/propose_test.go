@@ -61,10 +61,7 @@ func TestApplyBatchEntryMatchesSeparateEntries(t *testing.T) {
 func TestConcurrentProposalsShareEntriesAndKeepTheirResults(t *testing.T) {
 	// kvd's Raft timings: on a loaded machine (this runs 1,280 proposals with -race) the tests'
 	// short ones can depose the leader mid-run, and this test is about packing, not elections.
-	tc := newTestCluster(t, 3, func(c *Config) {
-		d := DefaultConfig()
-		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
-	})
+	tc := newTestCluster(t, 3, kvdTimings)
 	leader := tc.leader()
 	const writers, each = 32, 20
 	clock := consistency.NewClock(leader.id, nil)
