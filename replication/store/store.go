@@ -93,8 +93,9 @@ type Options struct {
 	NodeID string
 
 	// viewTaken, if set, runs in each group commit once its view of the committed layer is
-	// open (tests interleave a commit there).
-	viewTaken func()
+	// open, with the number of merge requests the commit carries (tests interleave a commit
+	// there; a commit of drops alone carries none).
+	viewTaken func(merges int)
 	// restoreTxBytes overrides the package's restoreTxBytes (0: keep it), and restoreStaged, if
 	// set, runs after each of Restore's transactions but the last (tests of a restore in parts).
 	restoreTxBytes int
@@ -133,7 +134,7 @@ type Store struct {
 	tentativeEmpty atomic.Bool
 
 	merges    chan mergeRequest // group commit of tentative writes
-	viewTaken func()            // Options.viewTaken
+	viewTaken func(merges int)  // Options.viewTaken
 	nodeID    string            // Options.NodeID
 	// restoreTxBytes and restoreStaged: Options' (restoreTxBytes defaulted).
 	restoreTxBytes int

@@ -289,7 +289,7 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 	}
 	defer view.Rollback()
 	if s.viewTaken != nil {
-		s.viewTaken()
+		s.viewTaken(len(batch))
 	}
 	var empty bool
 	err = s.tdb.Update(func(ttx *bolt.Tx) error {
