@@ -111,11 +111,12 @@ type Config struct {
 	GossipToTheDeadTime time.Duration
 	DeadNodeReclaimTime time.Duration
 
-	// Test knobs: anti-entropy digest page size and transfer budget (0 = the constants), and
-	// eagerPushLost, which loses the direct push to the peers it names (nil: none) as the
-	// network might: the sender counts it sent.
+	// Test knobs: anti-entropy digest page size, transfer budget and internal body limit (0 =
+	// the constants), and eagerPushLost, which loses the direct push to the peers it names
+	// (nil: none) as the network might: the sender counts it sent.
 	digestPageEntries int
 	transferBudget    int
+	maxBody           int
 	eagerPushLost     func(to string) bool
 }
 
@@ -177,6 +178,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.transferBudget == 0 {
 		c.transferBudget = transferBudget
+	}
+	if c.maxBody == 0 {
+		c.maxBody = maxBody
 	}
 	return c
 }

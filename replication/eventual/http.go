@@ -87,7 +87,7 @@ func (e *Engine) serveFetch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) servePush(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
+	body, ok := e.readBody(w, r)
 	if !ok {
 		return
 	}
@@ -115,7 +115,7 @@ func (e *Engine) servePush(w http.ResponseWriter, r *http.Request) {
 // serveDigest answers a digest page with this node's writes the sender lacks (or holds older)
 // and the keys where the sender is newer.
 func (e *Engine) serveDigest(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
+	body, ok := e.readBody(w, r)
 	if !ok {
 		return
 	}
@@ -220,12 +220,12 @@ func writeSize(w replication.Write) int {
 	return 32 + len(w.Key) + len(w.Value.Data) + len(w.Value.Version.Node)
 }
 
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+func (e *Engine) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(e.cfg.maxBody)))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			http.Error(w, fmt.Sprintf("body larger than %d bytes", maxBody), http.StatusRequestEntityTooLarge)
+			http.Error(w, fmt.Sprintf("body larger than %d bytes", e.cfg.maxBody), http.StatusRequestEntityTooLarge)
 		} else {
 			http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
 		}
@@ -273,12 +273,12 @@ func (e *Engine) call(ctx context.Context, method, addr, path string, body []byt
 		return nil, err
 	}
 	defer resp.Body.Close()
-	out, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, int64(e.cfg.maxBody)+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading answer: %w", method, addr, err)
 	}
-	if len(out) > maxBody {
-		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, addr, maxBody)
+	if len(out) > e.cfg.maxBody {
+		return nil, fmt.Errorf("%s %s: answer larger than %d bytes", method, addr, e.cfg.maxBody)
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, fmt.Errorf("%s %s%s: %s: %s", method, addr, path, resp.Status, strings.TrimSpace(string(out)))
