@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -429,11 +430,21 @@ func TestBenchRateWindowEndsAtTheDuration(t *testing.T) {
 }
 
 // A duration-bounded run prints a progress line a second; an interrupted one still reports.
+// The interrupt comes once the first progress line is out: a fixed 1.3 s came before it on a
+// loaded machine.
 func TestBenchProgressAndInterrupt(t *testing.T) {
 	f := newFakeCluster(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	var stderr syncBuffer
+	go func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for !strings.Contains(stderr.String(), "ops/s  p50 ") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
 	err := run(ctx, []string{"bench", "put", "--endpoints", f.addr(), "--", "--clients", "2", "--duration", "1m", "--warmup", "0s"},
 		strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
@@ -481,4 +492,22 @@ func TestCPUUseReportsSteal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// syncBuffer is an output several goroutines write to while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
