@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/dialkv/dialkv/replication/strong"
 )
 
 // A node cut off from the leader takes eventual writes of large values, more bytes in all than
@@ -28,9 +26,7 @@ func TestCommitterCommitsABacklogOfLargeValues(t *testing.T) {
 	tc := startCluster(t, 3, func(i int, c *Config) {
 		c.TestFaults = true
 		c.MaxValueSize = valueSize
-		// kvd's Raft timings: the tests' short ones lose the leader under this much traffic.
-		d := strong.DefaultConfig()
-		c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout, c.Raft.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
+		kvdRaftTimings(i, c) // the tests' short ones lose the leader under this much traffic
 	})
 	_, writer := tc.leaderAndFollower()
 	partition(t, tc, writer)

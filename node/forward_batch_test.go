@@ -358,6 +358,9 @@ func TestForwardedCallsStayUnderTheByteCap(t *testing.T) {
 	release := make(chan struct{})
 	var calls atomic.Int64
 	tc := startCluster(t, 3, func(i int, c *Config) {
+		// The leader must keep its leadership while it commits 1.6 MiB of writes under -race:
+		// with the tests' short timings it lost it on a loaded machine.
+		kvdRaftTimings(i, c)
 		c.forwardBytes = capBytes
 		c.LeaderWait = 20 * time.Second
 		c.beforePropose = func(ctx context.Context) func() {

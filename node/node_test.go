@@ -40,6 +40,14 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
+// kvdRaftTimings gives c kvd's Raft heartbeat, election and lease timeouts in place of the
+// tests' short ones, for a test that is not about elections: under -race on a loaded machine the
+// short ones depose leaders mid-test. It fits startCluster's tweaks.
+func kvdRaftTimings(_ int, c *Config) {
+	d := strong.DefaultConfig()
+	c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout, c.Raft.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
+}
+
 func startCluster(t *testing.T, size int, tweaks ...func(i int, c *Config)) *testCluster {
 	t.Helper()
 	// The Raft ports are picked free, closed, then bound by the node: on a busy machine another

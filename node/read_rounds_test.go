@@ -202,10 +202,7 @@ func TestFollowerStrongReadsShareReadIndexCalls(t *testing.T) {
 func TestFollowerStrongReadAfterAcknowledgedWrite(t *testing.T) {
 	// kvd's default timings: with the tests' short ones, this load under -race on a small
 	// machine costs the leader its leadership now and then.
-	tc := startCluster(t, 3, func(_ int, c *Config) {
-		d := DefaultConfig().Raft
-		c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout, c.Raft.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
-	})
+	tc := startCluster(t, 3, kvdRaftTimings)
 	leader, follower := tc.leaderAndFollower()
 	if r := do(t, "PUT", leader, "/v1/kv/lin?consistency=strong", "0"); r.status != 200 {
 		t.Fatalf("put: %d %s", r.status, r.body)
