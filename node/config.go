@@ -77,6 +77,9 @@ type Config struct {
 	// forwardBytes overrides the package's forwardBytes (tests of a follower's forwarding
 	// calls, without megabytes of writes).
 	forwardBytes int
+	// commitBytes overrides maxCommitBytes, the byte bound of a committer batch (tests of
+	// batches bounded in bytes, without megabytes of writes).
+	commitBytes int
 	// beforeList, when set, runs in a list between prepareRead and the read of the committed
 	// layer (tests of a commit that lands in between).
 	beforeList func()

@@ -237,12 +237,24 @@ func commitSize(w replication.Write) int {
 	return len(w.Key) + len(w.Value.Data) + len(w.Value.Version.Node) + 32
 }
 
-// batchBudget fills one committer batch: fits reports whether a write of size bytes still goes
-// in, and counts it if so.
-type batchBudget struct{ writes, bytes int }
+// commitBytes is the byte bound of a committer batch: maxCommitBytes, unless a test set another.
+func (n *Node) commitBytes() int {
+	if n.cfg.commitBytes > 0 {
+		return n.cfg.commitBytes
+	}
+	return maxCommitBytes
+}
+
+// batchBudget fills one committer batch of at most limit bytes (0: maxCommitBytes): fits reports
+// whether a write of size bytes still goes in, and counts it if so.
+type batchBudget struct{ writes, bytes, limit int }
 
 func (b *batchBudget) fits(size int) bool {
-	if b.writes >= maxCommitBatch || b.writes > 0 && b.bytes+size > maxCommitBytes {
+	limit := b.limit
+	if limit == 0 {
+		limit = maxCommitBytes
+	}
+	if b.writes >= maxCommitBatch || b.writes > 0 && b.bytes+size > limit {
 		return false
 	}
 	b.writes++
@@ -305,7 +317,7 @@ func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []rep
 			delete(submitted, w)
 		}
 	}
-	var budget batchBudget
+	budget := batchBudget{limit: n.commitBytes()}
 	sample, complete, gen := n.pending.sample(maxCommitBatch)
 	if complete && len(sample) > 0 {
 		if ws, full, err = n.ownPending(sample, &budget); err != nil {
@@ -333,7 +345,7 @@ func (n *Node) nextBatch(submitted map[writeID]time.Time, report bool) (ws []rep
 		_, done := submitted[writeID{key: string(key), version: v}]
 		return !done
 	}
-	scanned, sum, err := n.store.PendingTentative(include, room, max(1, maxCommitBytes-budget.bytes))
+	scanned, sum, err := n.store.PendingTentative(include, room, max(1, budget.limit-budget.bytes))
 	if err != nil {
 		return nil, 0, consistency.Version{}, false, err
 	}

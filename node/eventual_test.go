@@ -501,15 +501,19 @@ func TestNewestNeverAnswersBelowWhatTheNodeHeld(t *testing.T) {
 // writes from the index, so that each reaches the leader whole and in time
 // (TestCommitterCommitsABacklogOfLargeValues, without -race, shows a backlog that otherwise
 // never commits). Batch after batch, the backlog drains.
+//
+// The bound is scaled down from maxCommitBytes (4 MiB) to 64 KiB, and the values with it: 12 MiB
+// of writes took 30 s with -race, the slowest test of the package.
 func TestCommitterBatchesAreBoundedInBytes(t *testing.T) {
+	const commitBytes = 64 << 10
 	tc := startCluster(t, 1, func(_ int, c *Config) {
 		c.disableCommitter = true
-		c.MaxValueSize = 2 << 20
+		c.commitBytes = commitBytes
 	})
 	n := tc.nodes[0]
-	const valueSize = 1 << 20
+	const valueSize = commitBytes / 4
 	value := strings.Repeat("v", valueSize)
-	keys := 3 * maxCommitBytes / valueSize
+	keys := 3 * commitBytes / valueSize
 	for i := range keys {
 		if r := do(t, "PUT", n, fmt.Sprintf("/v1/kv/big%03d?consistency=eventual", i), value); r.status != 200 {
 			t.Fatalf("eventual put: %d %s", r.status, r.body)
@@ -528,8 +532,8 @@ func TestCommitterBatchesAreBoundedInBytes(t *testing.T) {
 		for _, w := range ws {
 			size += len(w.Key) + len(w.Value.Data)
 		}
-		if len(ws) > 1 && size > maxCommitBytes {
-			t.Fatalf("a batch of %d writes, %d bytes: over the %d-byte bound", len(ws), size, maxCommitBytes)
+		if len(ws) > 1 && size > commitBytes {
+			t.Fatalf("a batch of %d writes, %d bytes: over the %d-byte bound", len(ws), size, commitBytes)
 		}
 		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Writes: ws}
 		if err := n.submitBatch(context.Background(), cmd); err != nil {

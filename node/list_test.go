@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
-	"github.com/dialkv/dialkv/replication/strong"
 )
 
 // listPage is one GET /v1/kv answer, decoded.
@@ -278,18 +277,20 @@ func TestSessionListShowsItsOwnUncommittedWrites(t *testing.T) {
 // names up to 64 keys, of values up to --max-value-size each). The list commits them in batches
 // of at most maxCommitBytes, as the committer would, not as one entry of up to 64 MiB (or, past
 // the leader's 256 MiB body limit, not at all).
+//
+// The bound is scaled down from 4 MiB to 64 KiB, and the values with it: 10 MiB of writes took
+// 20 to 35 s with -race and, on a loaded machine, cost the leader its lease (even with kvd's
+// timings) and the list its commit.
 func TestSessionListCommitsLargeOwnWritesInParts(t *testing.T) {
-	tc := startCluster(t, 3, func(_ int, c *Config) {
+	const commitBytes = 64 << 10
+	tc := startCluster(t, 3, func(i int, c *Config) {
 		c.disableCommitter = true
-		// kvd's Raft timings: the tests' short ones can lose the leader to an entry of a few MiB;
-		// and moving MiBs with -race on a loaded machine takes seconds.
-		c.LeaderWait = 20 * time.Second
-		d := strong.DefaultConfig()
-		c.Raft.HeartbeatTimeout, c.Raft.ElectionTimeout, c.Raft.LeaderLeaseTimeout = d.HeartbeatTimeout, d.ElectionTimeout, d.LeaderLeaseTimeout
+		c.commitBytes = commitBytes
+		kvdRaftTimings(i, c) // a test of batching, not of elections
 	})
 	leader, f := tc.leaderAndFollower()
-	value := strings.Repeat("v", 1<<20)
-	const writes = 5 // 5 MiB: two batches of at most maxCommitBytes (4 MiB)
+	value := strings.Repeat("v", commitBytes/4)
+	const writes = 5 // 80 KiB: two batches of at most commitBytes
 	for _, n := range []*Node{f, leader} {
 		token := ""
 		var want []string
@@ -315,7 +316,7 @@ func TestSessionListCommitsLargeOwnWritesInParts(t *testing.T) {
 			t.Errorf("session list on %s: %v, want the session's own %v", n.cfg.ID, keys, want)
 		}
 		if entries := leader.raft.AppliedIndex() - before; entries < 2 {
-			t.Errorf("the session list on %s committed its %d MiB of writes in %d log entries, want batches of at most %d MiB", n.cfg.ID, writes, entries, maxCommitBytes>>20)
+			t.Errorf("the session list on %s committed its %d KiB of writes in %d log entries, want batches of at most %d KiB", n.cfg.ID, writes*len(value)>>10, entries, commitBytes>>10)
 		}
 	}
 }

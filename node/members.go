@@ -230,7 +230,7 @@ func (n *Node) handOver(ctx context.Context) (int, error) {
 	for {
 		batch, sum, err := n.store.PendingTentative(func(key []byte, v consistency.Version) bool {
 			return !handed[writeID{key: string(key), version: v}]
-		}, maxCommitBatch, maxCommitBytes)
+		}, maxCommitBatch, n.commitBytes())
 		if err != nil || len(batch) == 0 {
 			return len(handed), err
 		}

@@ -574,15 +574,17 @@ func TestJoiningNodeAcknowledgesNoWriteBelowThePurgeHorizon(t *testing.T) {
 
 // A node hands over a backlog larger than one committer batch in several batches, each read from
 // the tentative layer on its own (a backlog of large values is not read into memory whole), and
-// every write of it is committed.
+// every write of it is committed. The batch bound is scaled down from 4 MiB to 64 KiB, and the
+// values with it (12 MiB of writes took 12 s with -race).
 func TestHandOverGoesBatchByBatch(t *testing.T) {
+	const commitBytes = 64 << 10
 	tc := startCluster(t, 1, func(_ int, c *Config) {
 		c.disableCommitter = true
-		c.MaxValueSize = 2 << 20
+		c.commitBytes = commitBytes
 	})
 	n := tc.nodes[0]
-	value := strings.Repeat("h", 1<<20)
-	keys := 3 * maxCommitBytes / len(value)
+	value := strings.Repeat("h", commitBytes/4)
+	keys := 3 * commitBytes / len(value)
 	for i := range keys {
 		if r := do(t, "PUT", n, fmt.Sprintf("/v1/kv/h%03d?consistency=eventual", i), value); r.status != 200 {
 			t.Fatalf("eventual put: %d %s", r.status, r.body)

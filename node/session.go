@@ -427,7 +427,7 @@ func (n *Node) submitSessionVersions(ctx context.Context, wait time.Duration, ke
 			writes = append(writes, replication.Write{Key: key, Value: tv})
 		}
 	}
-	for _, part := range batch.Split(writes, commitSize, maxCommitBytes) {
+	for _, part := range batch.Split(writes, commitSize, n.commitBytes()) {
 		if err := n.submitBatch(ctx, replication.Command{Type: replication.CmdEventualBatch, Writes: part}); err != nil {
 			return fmt.Errorf("%w: committing %s first: %v", replication.ErrStale, what, err)
 		}
