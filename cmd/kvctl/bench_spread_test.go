@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -229,12 +228,13 @@ func TestBenchSpreadReportsMissesAndFailures(t *testing.T) {
 	}
 }
 
-// An interrupted run still prints the rounds it measured, and says it was interrupted.
+// An interrupted run still prints the rounds it measured, and says it was interrupted. The
+// interrupt comes once the first progress line is out.
 func TestBenchSpreadInterrupt(t *testing.T) {
 	f := newSpreadFake(t, 0, 10*time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 1300*time.Millisecond)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
+	var stdout bytes.Buffer
+	var stderr syncBuffer
+	ctx := interruptWhen(t, &stderr, func(s string) bool { return strings.Contains(s, "bench:    1s measure") })
 	err := run(ctx, []string{"bench", "spread", "--endpoints", f.endpoints(), "--rounds", "100000", "--duration", "1m", "--warmup", "0s", "--max-pause", "5ms"},
 		strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {

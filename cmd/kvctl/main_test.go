@@ -421,11 +421,11 @@ func TestStatusWatchJSON(t *testing.T) {
 			return json.Unmarshal([]byte(line), &eb) == nil && strings.Contains(eb.Error, "127.0.0.1:1")
 		}},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-		var stdout, stderr bytes.Buffer
+		var stdout syncBuffer
+		var stderr bytes.Buffer
+		ctx := interruptWhen(t, &stdout, func(s string) bool { return strings.Count(s, "\n") >= 2 })
 		err := run(ctx, []string{"status", "--watch", "20ms", "--json", "--endpoints", c.endpoint, "--timeout", "50ms"},
 			strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
-		cancel()
 		lines := strings.Split(strings.TrimSuffix(stdout.String(), "\n"), "\n")
 		if err != nil || len(lines) < 2 || strings.Contains(stdout.String(), "\x1b") {
 			t.Errorf("%s: err %v, stdout %q; want two lines or more, no escape codes", c.endpoint, err, stdout.String())
