@@ -172,18 +172,27 @@ func (tc *testCluster) waitReady() {
 	}
 }
 
+// leaderAndFollower waits for a leader (the one waitReady saw may have lost its leadership on
+// a loaded machine since; a new one is elected within a few election timeouts) and returns it
+// with one of its followers.
 func (tc *testCluster) leaderAndFollower() (leader, follower *Node) {
-	for _, n := range tc.nodes {
-		if n.raft.IsLeader() {
-			leader = n
-		} else {
-			follower = n
+	tc.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		leader, follower = nil, nil
+		for _, n := range tc.nodes {
+			if n.raft.IsLeader() {
+				leader = n
+			} else {
+				follower = n
+			}
+		}
+		if leader != nil && follower != nil {
+			return leader, follower
+		}
+		if time.Now().After(deadline) {
+			tc.t.Fatal("no leader/follower pair within 15s")
 		}
 	}
-	if leader == nil || follower == nil {
-		tc.t.Fatal("no leader/follower pair")
-	}
-	return leader, follower
 }
 
 // testHTTP bounds every test request: a node that never answers fails the test, not hangs it.
