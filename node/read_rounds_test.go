@@ -171,6 +171,7 @@ func TestFollowerStrongReadsShareReadIndexCalls(t *testing.T) {
 	if err := follower.faults.Set(fault.Faults{Delay: fault.Duration(50 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { follower.faults.Heal() }) // before the cluster stops: delayed, stopping took 3.5 s
 	const clients, each = 32, 8
 	before := follower.readIndexes.calls.Load()
 	var wg sync.WaitGroup
