@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/syncbuf"
 )
 
 // End-to-end runs against real kvd processes. They build kvd once, lazily; set
@@ -103,27 +104,9 @@ func withMinority(ws []Window) bool {
 	return true
 }
 
-// testOutput collects the run's progress lines; they are logged when the test fails.
-type testOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *testOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *testOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
 func runForTest(t *testing.T, cfg Config) *Result {
 	t.Helper()
-	out := &testOutput{}
+	out := &syncbuf.Buffer{}
 	cfg.Out = out
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Time+3*time.Minute)
 	defer cancel()

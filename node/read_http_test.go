@@ -9,12 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/syncbuf"
 )
 
 // Key answers in JSON are compact (programs read them); ?pretty indents them for people. Error
@@ -311,33 +311,15 @@ func TestRefusalsReportTheirMetadata(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink several goroutines write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A request forwarded to the leader is logged there with its request id (README: "forwarded
 // and failed requests are logged with it on every node they touched"), so one strong write can
 // be followed from the follower that took it to the leader that proposed it. Strong reads'
 // read-index calls carried the id; the calls that forward strong writes in batches carried none,
 // and the leader logged them under a fresh id.
 func TestForwardedWriteLoggedWithItsRequestID(t *testing.T) {
-	logs := make([]*syncBuffer, 3)
+	logs := make([]*syncbuf.Buffer, 3)
 	tc := startCluster(t, 3, func(i int, c *Config) {
-		logs[i] = &syncBuffer{}
+		logs[i] = &syncbuf.Buffer{}
 		c.Logger = slog.New(slog.NewJSONHandler(logs[i], &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	leader, f := tc.leaderAndFollower()

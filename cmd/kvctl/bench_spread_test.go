@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/syncbuf"
 )
 
 // spreadFake is a cluster of fake nodes in which an eventual write taken by one node becomes
@@ -233,7 +234,7 @@ func TestBenchSpreadReportsMissesAndFailures(t *testing.T) {
 func TestBenchSpreadInterrupt(t *testing.T) {
 	f := newSpreadFake(t, 0, 10*time.Millisecond)
 	var stdout bytes.Buffer
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	ctx := interruptWhen(t, &stderr, func(s string) bool { return strings.Contains(s, "bench:    1s measure") })
 	err := run(ctx, []string{"bench", "spread", "--endpoints", f.endpoints(), "--rounds", "100000", "--duration", "1m", "--warmup", "0s", "--max-pause", "5ms"},
 		strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })

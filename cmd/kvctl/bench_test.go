@@ -15,12 +15,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/syncbuf"
 )
 
 func TestBenchArgumentValidation(t *testing.T) {
@@ -434,7 +434,7 @@ func TestBenchRateWindowEndsAtTheDuration(t *testing.T) {
 func TestBenchProgressAndInterrupt(t *testing.T) {
 	f := newFakeCluster(t)
 	var stdout bytes.Buffer
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	ctx := interruptWhen(t, &stderr, func(s string) bool { return strings.Contains(s, "ops/s  p50 ") })
 	err := run(ctx, []string{"bench", "put", "--endpoints", f.addr(), "--", "--clients", "2", "--duration", "1m", "--warmup", "0s"},
 		strings.NewReader(""), &stdout, &stderr, func(string) string { return "" })
@@ -485,28 +485,10 @@ func TestCPUUseReportsSteal(t *testing.T) {
 	}
 }
 
-// syncBuffer is an output several goroutines write to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // interruptWhen returns a context that ends, as an interrupt would, once out holds what
 // wants (or after 30 s, when it never does): a run interrupted at a fixed time had, on a loaded
 // machine, not printed what the test looks for yet.
-func interruptWhen(t *testing.T, out *syncBuffer, wants func(string) bool) context.Context {
+func interruptWhen(t *testing.T, out *syncbuf.Buffer, wants func(string) bool) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() {

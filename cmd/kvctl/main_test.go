@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/syncbuf"
 )
 
 // result is what one kvctl run left behind.
@@ -421,7 +422,7 @@ func TestStatusWatchJSON(t *testing.T) {
 			return json.Unmarshal([]byte(line), &eb) == nil && strings.Contains(eb.Error, "127.0.0.1:1")
 		}},
 	} {
-		var stdout syncBuffer
+		var stdout syncbuf.Buffer
 		var stderr bytes.Buffer
 		ctx := interruptWhen(t, &stdout, func(s string) bool { return strings.Count(s, "\n") >= 2 })
 		err := run(ctx, []string{"status", "--watch", "20ms", "--json", "--endpoints", c.endpoint, "--timeout", "50ms"},
