@@ -373,19 +373,11 @@ func checkObservationsAfterWrites(an *anomalies, key string, ops, observations [
 	if len(writes) == 0 || len(observations) == 0 {
 		return
 	}
-	sort.Slice(writes, func(i, j int) bool { return writes[i].Complete < writes[j].Complete })
 	obs := append([]*Op(nil), observations...)
-	sort.Slice(obs, func(i, j int) bool { return obs[i].Invoke < obs[j].Invoke })
-	var newest *Op // the newest (by version) strong write acknowledged so far
-	next := 0
-	for _, o := range obs {
-		for ; next < len(writes) && writes[next].Complete < o.Invoke; next++ {
-			if newest == nil || compareVersions(writes[next].Version, newest.Version) > 0 {
-				newest = writes[next]
-			}
-		}
+	// newest: the newest (by version) strong write acknowledged before o began.
+	eachWithNewestBefore(writes, obs, func(o, newest *Op) {
 		if newest == nil {
-			continue
+			return
 		}
 		absent := o.F != FRead || o.Absent
 		if !absent {
@@ -394,7 +386,7 @@ func checkObservationsAfterWrites(an *anomalies, key string, ops, observations [
 					Description: fmt.Sprintf("a strong read of %s returned %q at version %s, older than the strong write (version %s) acknowledged before the read began", key, o.Value, o.Version, newest.Version),
 					Ops:         []string{"write: " + describeOp(newest), "read: " + describeOp(o)}})
 			}
-			continue
+			return
 		}
 		excused := false
 		for _, d := range deletes {
@@ -410,7 +402,7 @@ func checkObservationsAfterWrites(an *anomalies, key string, ops, observations [
 				Description: fmt.Sprintf(what+", after the strong write (version %s) acknowledged before it began, and no delete that could be newer had been made", key, newest.Version),
 				Ops:         []string{"write: " + describeOp(newest), o.F + ": " + describeOp(o)}})
 		}
-	}
+	})
 }
 
 // explainIllegal picks the longest partial linearization porcupine found and returns the

@@ -172,21 +172,31 @@ func checkReadsAfterDeletes(an *anomalies, key string, ops, reads []*Op) {
 	if len(dels) == 0 || len(reads) == 0 {
 		return
 	}
-	sort.Slice(dels, func(i, j int) bool { return dels[i].Complete < dels[j].Complete })
-	// reads is CheckDeletes' own slice: sorted in place.
-	sort.Slice(reads, func(i, j int) bool { return reads[i].Invoke < reads[j].Invoke })
-	var newest *Op // the newest (by version) strong delete completed so far
-	next := 0
-	for _, r := range reads {
-		for ; next < len(dels) && dels[next].Complete < r.Invoke; next++ {
-			if newest == nil || compareVersions(dels[next].Version, newest.Version) > 0 {
-				newest = dels[next]
-			}
-		}
+	// reads is CheckDeletes' own slice: sorted in place. newest: the newest (by version) strong
+	// delete acknowledged before r began.
+	eachWithNewestBefore(dels, reads, func(r, newest *Op) {
 		if newest != nil && compareVersions(newest.Version, r.Version) > 0 {
 			an.add(Anomaly{Kind: "resurrected", Level: r.Level, Key: key,
 				Description: fmt.Sprintf("a strong read of %s returned %q at version %s, older than the strong delete (version %s) acknowledged before the read began", key, r.Value, r.Version, newest.Version),
 				Ops:         []string{"delete: " + describeOp(newest), "read: " + describeOp(r)}})
 		}
+	})
+}
+
+// eachWithNewestBefore calls f for each of obs in the order they were invoked, with the newest
+// (by version) of acked that completed before it was invoked, nil when none had. It sorts acked
+// by completion and obs by invocation, in place.
+func eachWithNewestBefore(acked, obs []*Op, f func(o, newest *Op)) {
+	sort.Slice(acked, func(i, j int) bool { return acked[i].Complete < acked[j].Complete })
+	sort.Slice(obs, func(i, j int) bool { return obs[i].Invoke < obs[j].Invoke })
+	var newest *Op
+	next := 0
+	for _, o := range obs {
+		for ; next < len(acked) && acked[next].Complete < o.Invoke; next++ {
+			if newest == nil || compareVersions(acked[next].Version, newest.Version) > 0 {
+				newest = acked[next]
+			}
+		}
+		f(o, newest)
 	}
 }
