@@ -245,16 +245,12 @@ func (n *Node) commitBytes() int {
 	return maxCommitBytes
 }
 
-// batchBudget fills one committer batch of at most limit bytes (0: maxCommitBytes): fits reports
+// batchBudget fills one committer batch of at most limit bytes (n.commitBytes()): fits reports
 // whether a write of size bytes still goes in, and counts it if so.
 type batchBudget struct{ writes, bytes, limit int }
 
 func (b *batchBudget) fits(size int) bool {
-	limit := b.limit
-	if limit == 0 {
-		limit = maxCommitBytes
-	}
-	if b.writes >= maxCommitBatch || b.writes > 0 && b.bytes+size > limit {
+	if b.writes >= maxCommitBatch || b.writes > 0 && b.bytes+size > b.limit {
 		return false
 	}
 	b.writes++

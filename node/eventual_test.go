@@ -216,7 +216,7 @@ func TestCommitterChecksItsIndexAgainstTheTentativeLayer(t *testing.T) {
 		{key: "gone", version: v(base+1, "n1")},
 	}
 	n.pending.add([]replication.Write{w("held", ids[0].version), w("newer-here", ids[1].version), w("taken-over", ids[2].version), w("gone", ids[3].version)})
-	ws, full, err := n.ownPending(ids, &batchBudget{})
+	ws, full, err := n.ownPending(ids, &batchBudget{limit: maxCommitBytes})
 	if err != nil || full {
 		t.Fatalf("ownPending: full %v, err %v", full, err)
 	}
