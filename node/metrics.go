@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication/eventual"
 )
 
@@ -231,15 +232,13 @@ func requestLabels(r *http.Request, q query) (op, level string, ok bool) {
 	default:
 		return "", "", false
 	}
-	level = strings.ToLower(strings.TrimSpace(q.Get("consistency"))) // as consistency.ParseRead takes it
-	switch level {
-	case "":
-		level = "strong"
-	case "strong", "bounded", "session", "eventual":
-	default:
-		level = "invalid"
+	// As the handler will read it; a write at a read-only level is refused as invalid there, but
+	// labelled with the level it named.
+	l, err := consistency.ParseRead(q.Get("consistency"))
+	if err != nil {
+		return op, "invalid", true
 	}
-	return op, level, true
+	return op, l.String(), true
 }
 
 // outcome names an answer for metrics: ok, or the error code the node sent.
