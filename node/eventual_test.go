@@ -505,20 +505,7 @@ func TestNewestNeverAnswersBelowWhatTheNodeHeld(t *testing.T) {
 // The bound is scaled down from maxCommitBytes (4 MiB) to 64 KiB, and the values with it: 12 MiB
 // of writes took 30 s with -race, the slowest test of the package.
 func TestCommitterBatchesAreBoundedInBytes(t *testing.T) {
-	const commitBytes = 64 << 10
-	tc := startCluster(t, 1, func(_ int, c *Config) {
-		c.disableCommitter = true
-		c.commitBytes = commitBytes
-	})
-	n := tc.nodes[0]
-	const valueSize = commitBytes / 4
-	value := strings.Repeat("v", valueSize)
-	keys := 3 * commitBytes / valueSize
-	for i := range keys {
-		if r := do(t, "PUT", n, fmt.Sprintf("/v1/kv/big%03d?consistency=eventual", i), value); r.status != 200 {
-			t.Fatalf("eventual put: %d %s", r.status, r.body)
-		}
-	}
+	n, value, keys := startWithBacklog(t, "big")
 	submitted := map[writeID]time.Time{}
 	for batches := 0; n.pending.size() > 0 || batches == 0; batches++ {
 		if batches > keys {
@@ -532,8 +519,8 @@ func TestCommitterBatchesAreBoundedInBytes(t *testing.T) {
 		for _, w := range ws {
 			size += len(w.Key) + len(w.Value.Data)
 		}
-		if len(ws) > 1 && size > commitBytes {
-			t.Fatalf("a batch of %d writes, %d bytes: over the %d-byte bound", len(ws), size, commitBytes)
+		if len(ws) > 1 && size > backlogBytes {
+			t.Fatalf("a batch of %d writes, %d bytes: over the %d-byte bound", len(ws), size, backlogBytes)
 		}
 		cmd := replication.Command{Type: replication.CmdEventualBatch, Reporter: n.cfg.ID, Writes: ws}
 		if err := n.submitBatch(context.Background(), cmd); err != nil {
@@ -551,4 +538,29 @@ func TestCommitterBatchesAreBoundedInBytes(t *testing.T) {
 	for i := range keys {
 		awaitCommitted(t, n, fmt.Sprintf("big%03d", i), value)
 	}
+}
+
+// backlogBytes is the committer's batch bound in the tests of batches bounded in bytes, scaled
+// down from maxCommitBytes (4 MiB), and the values with it: 12 MiB of writes took 12-30 s with
+// -race.
+const backlogBytes = 64 << 10
+
+// startWithBacklog starts one node whose committer is off and whose batches stop at
+// backlogBytes, and has it take eventual writes of prefix000, prefix001... worth three batches.
+// It returns the node, the value of every write and their number.
+func startWithBacklog(t *testing.T, prefix string) (n *Node, value string, keys int) {
+	t.Helper()
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.disableCommitter = true
+		c.commitBytes = backlogBytes
+	})
+	n = tc.nodes[0]
+	value = strings.Repeat("v", backlogBytes/4)
+	keys = 3 * backlogBytes / len(value)
+	for i := range keys {
+		if r := do(t, "PUT", n, fmt.Sprintf("/v1/kv/%s%03d?consistency=eventual", prefix, i), value); r.status != 200 {
+			t.Fatalf("eventual put: %d %s", r.status, r.body)
+		}
+	}
+	return n, value, keys
 }

@@ -577,19 +577,7 @@ func TestJoiningNodeAcknowledgesNoWriteBelowThePurgeHorizon(t *testing.T) {
 // every write of it is committed. The batch bound is scaled down from 4 MiB to 64 KiB, and the
 // values with it (12 MiB of writes took 12 s with -race).
 func TestHandOverGoesBatchByBatch(t *testing.T) {
-	const commitBytes = 64 << 10
-	tc := startCluster(t, 1, func(_ int, c *Config) {
-		c.disableCommitter = true
-		c.commitBytes = commitBytes
-	})
-	n := tc.nodes[0]
-	value := strings.Repeat("h", commitBytes/4)
-	keys := 3 * commitBytes / len(value)
-	for i := range keys {
-		if r := do(t, "PUT", n, fmt.Sprintf("/v1/kv/h%03d?consistency=eventual", i), value); r.status != 200 {
-			t.Fatalf("eventual put: %d %s", r.status, r.body)
-		}
-	}
+	n, value, keys := startWithBacklog(t, "h")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	handed, err := n.handOver(ctx)
