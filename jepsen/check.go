@@ -21,6 +21,7 @@ const (
 	CheckerConvergence  = "convergence"
 	CheckerThroughput   = "throughput"
 	CheckerHarness      = "harness"
+	CheckerLevels       = "levels"
 )
 
 // CheckResult is one checker's verdict on one workload.
@@ -112,6 +113,38 @@ func tentativeReads(an *anomalies, ops []*Op, level string) {
 	}
 }
 
+// CheckLevels holds every answered operation to the level it asked for: each answer names the
+// level it served (DESIGN.md, Reads: "the level served"), and a node that cannot give a level
+// refuses it (a bounded read it cannot promise, a strong write without a quorum) rather than
+// serving another. An answer that names no level (one from before the header, or a 404 without
+// metadata) is not held against the run; answered operations that all name none are nothing
+// checked.
+func CheckLevels(ops []*Op) CheckResult {
+	var an anomalies
+	checked := 0
+	for _, op := range ops {
+		if op.Type != TypeOK || op.Served == "" {
+			continue
+		}
+		checked++
+		if op.Served != op.Level {
+			an.add(Anomaly{Kind: "level-served", Level: op.Level, Key: op.Key, Node: op.ServedBy,
+				Description: fmt.Sprintf("%s %s of %s answered as served at %s", op.Level, op.F, op.Key, op.Served),
+				Ops:         []string{describeOp(op)}})
+		}
+	}
+	cr := CheckResult{Checker: CheckerLevels, Valid: an.count == 0, Anomalies: an.list,
+		Stats:   an.stats(map[string]any{"operations": checked}),
+		Summary: fmt.Sprintf("%d answered operations served at the level they asked for", checked)}
+	if an.count > 0 {
+		cr.Summary = fmt.Sprintf("%d of %d answered operations were served at another level than they asked for", an.count, checked)
+	}
+	if checked == 0 {
+		nothingChecked(&cr, "answered operation naming the level it was served at")
+	}
+	return cr
+}
+
 // describeOp is one line about an operation, for reports: who, where, what, when, and what
 // the server said.
 func describeOp(op *Op) string {
@@ -143,6 +176,9 @@ func describeOp(op *Op) string {
 	var notes []string
 	if op.ServedBy != "" && op.ServedBy != op.Node {
 		notes = append(notes, "served by "+op.ServedBy)
+	}
+	if op.Served != "" && op.Served != op.Level {
+		notes = append(notes, "served as "+op.Served)
 	}
 	if op.Version != "" {
 		notes = append(notes, "version "+op.Version)

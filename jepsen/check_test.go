@@ -704,6 +704,12 @@ func TestNothingCheckedIsNoPass(t *testing.T) {
 			h.add(Op{Process: 1, Key: "delete/s00.0", F: FDelete, Invoke: 20, Complete: 30, Type: TypeFail, Error: "no_leader"})
 			return CheckDeletes("delete", h.ops, map[string]FinalValue{"delete/s00.0": {Value: "1", Version: "100.0@n1/s"}})
 		}},
+		{"levels without an answer naming its level", func() CheckResult {
+			h := &hist{}
+			h.add(Op{Process: 1, F: FWrite, Value: "1", Invoke: 0, Complete: 10, Served: client.ConsistencyStrong, Type: TypeFail})
+			h.add(Op{Process: 2, F: FRead, Value: "1", Invoke: 20, Complete: 30})
+			return CheckLevels(h.ops)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := tc.run()
@@ -742,6 +748,29 @@ func TestTentativeStrongAndBoundedReadsAreFlagged(t *testing.T) {
 	s.ops[1].State = client.StateCommitted
 	if res := CheckStaleness("staleness", s.ops, cfg); !res.Valid {
 		t.Errorf("a committed bounded read failed: %s %+v", res.Summary, res.Anomalies)
+	}
+}
+
+// Every answer names the level it served, and a node refuses a level it cannot give: an answer
+// served at another level than asked fails the run, whatever the value (a bounded read served
+// as eventual may well show the right value).
+func TestLevelServedIsChecked(t *testing.T) {
+	h := &hist{}
+	h.add(Op{Process: 1, F: FWrite, Value: "1", Invoke: 0, Complete: 10, Served: client.ConsistencyStrong})
+	h.add(Op{Process: 2, F: FRead, Value: "1", Level: client.ConsistencyBounded, Invoke: 20, Complete: 30, Served: client.ConsistencyBounded})
+	h.add(Op{Process: 3, F: FRead, Level: client.ConsistencySession, Invoke: 20, Complete: 30, Type: TypeFail, Served: client.ConsistencyEventual})
+	h.add(Op{Process: 4, F: FRead, Value: "1", Invoke: 40, Complete: 50}) // no level named
+	res := CheckLevels(h.ops)
+	if !res.Valid || res.Stats["operations"] != 2 {
+		t.Fatalf("answers at their level failed or were miscounted: %s %+v", res.Summary, res.Stats)
+	}
+	h.add(Op{Process: 5, F: FRead, Value: "1", Level: client.ConsistencyBounded, Invoke: 60, Complete: 70, Served: client.ConsistencyEventual, ServedBy: "n3"})
+	res = CheckLevels(h.ops)
+	if res.Valid || len(res.Anomalies) != 1 || res.Anomalies[0].Kind != "level-served" || res.Anomalies[0].Node != "n3" {
+		t.Fatalf("a bounded read served as eventual passed: %s %+v", res.Summary, res.Anomalies)
+	}
+	if !strings.Contains(res.Anomalies[0].Ops[0], "served as eventual") {
+		t.Errorf("the report line does not say what was served: %s", res.Anomalies[0].Ops[0])
 	}
 }
 

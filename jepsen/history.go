@@ -69,10 +69,12 @@ type Event struct {
 	// one that served it (after any forwarding by the receiver).
 	ReceivedBy string `json:"received_by,omitempty"`
 	ServedBy   string `json:"served_by,omitempty"`
-	State      string `json:"state,omitempty"`
-	Staleness  string `json:"staleness,omitempty"`
-	Error      string `json:"error,omitempty"`
-	Code       string `json:"code,omitempty"`
+	// Served is the level the answer says was served (Dialkv-Consistency).
+	Served    string `json:"served,omitempty"`
+	State     string `json:"state,omitempty"`
+	Staleness string `json:"staleness,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Code      string `json:"code,omitempty"`
 }
 
 // Op is one operation with its invocation and completion: what the checkers read.
@@ -99,6 +101,7 @@ type Op struct {
 	Version    string
 	ReceivedBy string
 	ServedBy   string
+	Served     string
 	State      string
 	Staleness  string
 	Error      string
@@ -134,6 +137,7 @@ func (o *Op) completeEvent() Event {
 		e.Value, e.Absent = "", false
 	}
 	e.Version, e.ReceivedBy, e.ServedBy, e.State, e.Staleness, e.Error, e.Code = o.Version, o.ReceivedBy, o.ServedBy, o.State, o.Staleness, o.Error, o.Code
+	e.Served = o.Served
 	return e
 }
 
@@ -314,6 +318,7 @@ func PairEvents(events []Event) []*Op {
 			op.Value, op.Absent = e.Value, e.Absent
 		}
 		op.Version, op.ReceivedBy, op.ServedBy, op.State, op.Staleness, op.Error, op.Code = e.Version, e.ReceivedBy, e.ServedBy, e.State, e.Staleness, e.Error, e.Code
+		op.Served = e.Served
 		ops = append(ops, op)
 	}
 	for _, op := range open {

@@ -26,7 +26,7 @@ func TestRecorderWritesPairedJSONLines(t *testing.T) {
 	r := &Op{Process: 1, Workload: "register", Node: "n2", Level: "strong", F: FRead, Key: "k"}
 	rec.Invoke(r)
 	rec.Nemesis("start partition", "partition halves n1 | n2")
-	w.Type, w.Version, w.ServedBy = TypeOK, "5.0@n1", "n1"
+	w.Type, w.Version, w.ServedBy, w.Served = TypeOK, "5.0@n1", "n1", "strong"
 	rec.Complete(w)
 	r.Type, r.Value, r.ServedBy = TypeOK, "1", "n2"
 	rec.Complete(r)
@@ -74,7 +74,7 @@ func TestRecorderWritesPairedJSONLines(t *testing.T) {
 	if len(ops) != 3 {
 		t.Fatalf("%d ops, want 3", len(ops))
 	}
-	if ops[0].F != FWrite || ops[0].Version != "5.0@n1" || ops[0].Value != "1" || ops[0].Type != TypeOK {
+	if ops[0].F != FWrite || ops[0].Version != "5.0@n1" || ops[0].Value != "1" || ops[0].Type != TypeOK || ops[0].Served != "strong" {
 		t.Errorf("write round trip: %+v", ops[0])
 	}
 	if ops[1].F != FRead || ops[1].Value != "1" || ops[1].Complete < ops[1].Invoke {

@@ -314,6 +314,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Summary = Summarize(ops, res.Windows, nil)
 	res.Checks = append(res.Checks, throughputCheck(res.Summary, cfg, len(res.Windows) > 0))
 	res.Checks = append(res.Checks, checkHarness(kinds, res.Windows, healErr))
+	res.Checks = append(res.Checks, CheckLevels(ops))
 	// Anomalies per level: the exact counts where a checker kept them (it lists at most
 	// maxAnomalies), else the ones listed.
 	byLevel := map[string]int{}

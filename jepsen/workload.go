@@ -194,6 +194,7 @@ func (w *Worker) do(op *Op, fn func(ctx context.Context) (client.Meta, error)) {
 // or the client guarantees it was not applied; anything else about a write is indeterminate.
 func classify(op *Op, meta client.Meta, err error) {
 	op.Version, op.ServedBy, op.State, op.Staleness = meta.Version, meta.Node, meta.State, meta.Staleness
+	op.Served = meta.Consistency
 	op.ReceivedBy = meta.Via
 	if op.ReceivedBy == "" {
 		op.ReceivedBy = meta.Node
