@@ -244,6 +244,10 @@ func (e *Engine) pushLoop() {
 			e.queue.QueueBroadcast(b)
 		}
 		e.stats.queued.Add(uint64(len(queue)))
+		// The spare is this round's array, or none: the previous spare is unsent's array now, and
+		// kept as the spare too, Broadcast would append into the array the next round reads and
+		// clears.
+		e.spare = nil
 		if cap(ws) <= maxKeptBuffer/64 {
 			clear(ws) // let the values go: the queue holds their messages
 			e.spare = ws[:0]

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -497,4 +498,52 @@ func TestKnownMembersAreDeadUntilHeardFrom(t *testing.T) {
 	if !n2.e().Forget("ghost") {
 		t.Error("a known member that never answered cannot be forgotten")
 	}
+}
+
+// A write handed to Broadcast while the pusher is in a round is gossiped in a later round, also
+// after a round that took a burst too large for the pusher to keep its buffer. The pusher used to
+// keep, after such a round, the buffer it had just handed back to Broadcast as its spare, so from
+// then on Broadcast appended into the very array the pusher was reading and cleared at the end of
+// its round: a write handed over mid-round was overwritten by nothing, never gossiped, and left
+// to anti-entropy.
+func TestBroadcastDuringRoundAfterBurst(t *testing.T) {
+	t.Parallel()
+	var n1 *testNode
+	var armed atomic.Bool
+	now := time.Now().UnixNano()
+	during := put("during", "handed over mid-round", stamp(now+1_000_000, "n1"))
+	nodes := startCluster(t, 2, func(i int, c *Config) {
+		noAntiEntropy(i, c)
+		if i == 1 {
+			c.eagerPushLost = func(string) bool {
+				if armed.CompareAndSwap(true, false) {
+					writeLocal(t, n1, during) // the pusher is mid-round: in pushEager
+				}
+				return false
+			}
+		}
+	})
+	n1, n2 := nodes[0], nodes[1]
+
+	first := put("first", "x", stamp(now, "n1"))
+	writeLocal(t, n1, first) // a small round: its buffer becomes the pusher's spare
+	waitFor(t, 5*time.Second, "n2 receives the first write", func() bool { return n2.store.has(first.Key, first.Value.Version) })
+
+	burst := make([]replication.Write, 2*maxKeptBuffer/64)
+	for i := range burst {
+		burst[i] = put(fmt.Sprintf("burst/%04d", i), "b", stamp(now+int64(i+2), "n3"))
+	}
+	queued := n1.e().stats.queued.Load()
+	n1.e().Broadcast(burst) // one round, too large a buffer to keep
+	waitFor(t, 5*time.Second, "n1 queues the burst", func() bool {
+		return n1.e().stats.queued.Load() >= queued+uint64(len(burst))
+	})
+
+	armed.Store(true)
+	next := put("next", "y", stamp(now+500_000, "n1"))
+	writeLocal(t, n1, next)
+	waitFor(t, 5*time.Second, "n2 receives the next write", func() bool { return n2.store.has(next.Key, next.Value.Version) })
+	waitFor(t, 5*time.Second, "n2 receives the write handed over mid-round", func() bool {
+		return n2.store.has(during.Key, during.Value.Version)
+	})
 }
