@@ -38,8 +38,8 @@ func (t tentativeStore) MergeTentative(ws []replication.Write) ([]replication.Wr
 	return stored, err
 }
 
-func (t tentativeStore) TentativeDigest() (map[string]consistency.Version, error) {
-	return t.n.store.TentativeDigest()
+func (t tentativeStore) TentativeDigest(from, to string) (map[string]consistency.Version, error) {
+	return t.n.store.TentativeDigest(from, to)
 }
 
 func (t tentativeStore) GetTentative(keys []string) ([]replication.Write, error) {

@@ -57,7 +57,7 @@ func (e *Engine) antiEntropyRound(ctx context.Context) {
 // reconcile sends this node's tentative digest to the peer serving HTTP at addr, page by page
 // in key order, merges what the peer had newer and pushes what the peer asked for.
 func (e *Engine) reconcile(ctx context.Context, addr string) error {
-	digest, err := e.store.TentativeDigest()
+	digest, err := e.store.TentativeDigest("", "")
 	if err != nil {
 		return fmt.Errorf("digest: %w", err)
 	}

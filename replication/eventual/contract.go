@@ -17,9 +17,11 @@ type Store interface {
 	// which the engine re-broadcasts). Writes it already has, or that the committed layer has
 	// superseded, are dropped silently.
 	MergeTentative(ws []replication.Write) (stored []replication.Write, err error)
-	// TentativeDigest returns the key and version of every tentative entry (the anti-entropy
-	// digest: compact, never the values).
-	TentativeDigest() (map[string]consistency.Version, error)
+	// TentativeDigest returns the key and version of every tentative entry whose key is in
+	// [from, to), to "" meaning no upper bound (the anti-entropy digest: compact, never the
+	// values). A node answers each page of a peer's digest with its own digest of the page's
+	// range: it must cost about the entries in the range, not the whole layer.
+	TentativeDigest(from, to string) (map[string]consistency.Version, error)
 	// GetTentative returns the tentative entries of keys; keys without one are skipped.
 	GetTentative(keys []string) ([]replication.Write, error)
 }

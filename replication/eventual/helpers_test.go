@@ -22,6 +22,8 @@ import (
 type memStore struct {
 	mu sync.Mutex
 	m  map[string]replication.Write
+	// digestRead counts the entries TentativeDigest returned, as many as a real store reads.
+	digestRead atomic.Int64
 }
 
 func newMemStore() *memStore { return &memStore{m: map[string]replication.Write{}} }
@@ -41,13 +43,16 @@ func (s *memStore) MergeTentative(ws []replication.Write) ([]replication.Write, 
 	return stored, nil
 }
 
-func (s *memStore) TentativeDigest() (map[string]consistency.Version, error) {
+func (s *memStore) TentativeDigest(from, to string) (map[string]consistency.Version, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := make(map[string]consistency.Version, len(s.m))
 	for k, w := range s.m {
-		d[k] = w.Value.Version
+		if k >= from && (to == "" || k < to) {
+			d[k] = w.Value.Version
+		}
 	}
+	s.digestRead.Add(int64(len(d)))
 	return d, nil
 }
 

@@ -124,7 +124,11 @@ func (e *Engine) serveDigest(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad digest: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	own, err := e.store.TentativeDigest()
+	to := ""
+	if page.HasTo {
+		to = page.To
+	}
+	own, err := e.store.TentativeDigest(page.From, to)
 	if err != nil {
 		e.logger.Warn("anti-entropy: reading the tentative digest failed", "err", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)

@@ -459,11 +459,13 @@ func (s *Store) Tentative(key string) (v consistency.Value, ok bool, err error) 
 	return v, true, nil
 }
 
-// TentativeDigest returns key → version of every tentative entry.
-func (s *Store) TentativeDigest() (map[string]consistency.Version, error) {
+// TentativeDigest returns key → version of every tentative entry whose key is in [from, to),
+// to "" meaning no upper bound. It reads only the entries of that range.
+func (s *Store) TentativeDigest(from, to string) (map[string]consistency.Version, error) {
 	digest := map[string]consistency.Version{}
 	err := s.tdb.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketTentative).ForEach(func(k, raw []byte) error {
+		c := tx.Bucket(bucketTentative).Cursor()
+		for k, raw := c.Seek([]byte(from)); k != nil && (to == "" || string(k) < to); k, raw = c.Next() {
 			if len(raw) < 1 {
 				return fmt.Errorf("empty tentative record %q", k)
 			}
@@ -472,8 +474,8 @@ func (s *Store) TentativeDigest() (map[string]consistency.Version, error) {
 				return err
 			}
 			digest[string(k)] = v
-			return nil
-		})
+		}
+		return nil
 	})
 	return digest, err
 }

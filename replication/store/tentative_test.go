@@ -2,7 +2,9 @@ package store
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,9 +52,17 @@ func TestMergeTentativeKeepsOnlyNewer(t *testing.T) {
 	if v, ok, _ := s.Tentative("a"); !ok || string(v.Data) != "a10" {
 		t.Errorf("tentative a after reopen = %+v ok=%v", v, ok)
 	}
-	digest, err := s.TentativeDigest()
+	digest, err := s.TentativeDigest("", "")
 	if err != nil || len(digest) != 2 || digest["c"].Wall != 60 {
 		t.Errorf("digest = %v, %v", digest, err)
+	}
+	for _, r := range []struct{ from, to, want string }{
+		{"a", "c", "a"}, {"b", "", "c"}, {"a", "a", ""}, {"d", "", ""}, {"", "b", "a"},
+	} {
+		digest, err := s.TentativeDigest(r.from, r.to)
+		if got := strings.Join(slices.Sorted(maps.Keys(digest)), ","); err != nil || got != r.want {
+			t.Errorf("digest of [%q, %q) holds %q, %v; want %q", r.from, r.to, got, err, r.want)
+		}
 	}
 	got, err := s.GetTentative([]string{"a", "missing", "c"})
 	if err != nil || len(got) != 2 {
@@ -108,7 +118,7 @@ func TestGroupCommitUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	digest, _ := s.TentativeDigest()
+	digest, _ := s.TentativeDigest("", "")
 	if len(digest) != writers*each {
 		t.Fatalf("%d tentative entries, want %d", len(digest), writers*each)
 	}
