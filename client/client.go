@@ -30,6 +30,11 @@ var (
 	// not what docs/http-api.md defines (a body that is not its JSON, a value that does not
 	// decode). Unlike a transport error, an answer came.
 	ErrBadAnswer = errors.New("bad answer")
+	// ErrNoAnswer is in the chain (errors.Is) of a call that no server answered: every endpoint
+	// refused the connection, was unreachable or timed out, or the caller's context ended
+	// first. Such a call changed nothing: a write that may have reached a server before its
+	// answer was lost is reported as IsOutcomeUnknown instead, without ErrNoAnswer.
+	ErrNoAnswer = errors.New("no server answered")
 )
 
 // PutOptions qualify a Put. Setting IfVersion or IfAbsent makes it a compare-and-set, strong

@@ -240,3 +240,49 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("two calls share request id %q", id3)
 	}
 }
+
+// TestNoAnswer: errors.Is(err, ErrNoAnswer) holds exactly when no server answered the call and
+// nothing was written, so a caller (kvctl --json) can tell "the cluster did not answer" from a
+// server's error, an outcome unknown, or its own mistakes.
+func TestNoAnswer(t *testing.T) {
+	noLeader := newFakeNode(t, serverError("n2", 503, CodeNoLeader, "no leader"))
+	notFound := newFakeNode(t, serverError("n1", 404, CodeNotFound, "no such key"))
+	stalled := newFakeNode(t, stall)
+	dropped := newFakeNode(t, hangUp)
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	put := func(ctx context.Context, cl *Client) error {
+		_, err := cl.Put(ctx, "k", []byte("v"), PutOptions{})
+		return err
+	}
+	get := func(ctx context.Context, cl *Client) error {
+		_, _, err := cl.Get(ctx, "k", GetOptions{})
+		return err
+	}
+	tests := []struct {
+		name      string
+		endpoints []string
+		ctx       context.Context
+		call      func(context.Context, *Client) error
+		want      bool
+	}{
+		{"one endpoint refused", []string{refusedAddr(t)}, context.Background(), put, true},
+		{"every endpoint refused", []string{refusedAddr(t), refusedAddr(t)}, context.Background(), put, true},
+		{"a read times out everywhere", []string{stalled.addr()}, context.Background(), get, true},
+		{"the context ended before sending", []string{noLeader.addr()}, done, put, true},
+		{"a server answered 503", []string{refusedAddr(t), noLeader.addr()}, context.Background(), put, false},
+		{"a server answered 404", []string{notFound.addr()}, context.Background(), get, false},
+		{"a sent write got no answer: outcome unknown", []string{dropped.addr()}, context.Background(), put, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call(tt.ctx, mustClient(t, 200*time.Millisecond, tt.endpoints...))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if got := errors.Is(err, ErrNoAnswer); got != tt.want {
+				t.Errorf("errors.Is(%q, ErrNoAnswer) = %v, want %v", err, got, tt.want)
+			}
+		})
+	}
+}

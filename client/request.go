@@ -181,6 +181,7 @@ func giveUp(failures []failure, final error) error {
 			break
 		}
 	}
+	noAnswer := !explains // no server answered (a 503 no_leader is an answer)
 	if best == nil && len(failures) > 0 {
 		best = failures[len(failures)-1].err
 	}
@@ -189,9 +190,12 @@ func giveUp(failures []failure, final error) error {
 	}
 	switch {
 	case best == nil:
-		return errors.New("client: no endpoint was tried")
+		return &failoverError{msg: "client: no endpoint was tried", noAnswer: true}
 	case len(failures) == 0, len(failures) == 1 && final == nil:
 		// One failure explains itself.
+		if noAnswer {
+			return &failoverError{msg: best.Error(), best: best, noAnswer: true}
+		}
 		return best
 	}
 	tried := make([]string, len(failures))
@@ -204,18 +208,22 @@ func giveUp(failures []failure, final error) error {
 	} else {
 		msg = "no endpoint answered: " + msg
 	}
-	return &failoverError{msg: msg, best: best}
+	return &failoverError{msg: msg, best: best, noAnswer: noAnswer}
 }
 
 // failoverError is a call that failed on every endpoint. It unwraps to the most informative of
-// the failures, so IsUnavailable and errors.Is see through it.
+// the failures, so IsUnavailable and errors.Is see through it, and is ErrNoAnswer when no
+// server answered.
 type failoverError struct {
-	msg  string
-	best error
+	msg      string
+	best     error
+	noAnswer bool
 }
 
 func (e *failoverError) Error() string { return e.msg }
 func (e *failoverError) Unwrap() error { return e.best }
+
+func (e *failoverError) Is(target error) bool { return target == ErrNoAnswer && e.noAnswer }
 
 // displayEndpoint is an endpoint as users write it: host:port for plain HTTP.
 func displayEndpoint(endpoint string) string {

@@ -553,16 +553,24 @@ func failJSON(inv *invocation, err error, meta client.Meta) error {
 	return err
 }
 
+// codeTransport is the code --json gives a failure no server answered (client.ErrNoAnswer): no
+// server sends it, so it cannot be taken for one of theirs.
+const codeTransport = "transport"
+
 // errorBody is err as the JSON error body of docs/http-api.md, for --json output: the server's
-// message and code when a server answered, else kvctl's message and no code.
+// message and code when a server answered (or the client's outcome_unknown), code transport when
+// none did, else kvctl's own message and no code.
 func errorBody(err error) client.ErrorBody {
 	var ce *client.Error
-	if errors.As(err, &ce) && ce.Code != "" {
+	switch {
+	case errors.As(err, &ce) && ce.Code != "":
 		body := client.ErrorBody{Error: ce.Message, Code: ce.Code, Version: ce.Version}
 		if body.Error == "" {
 			body.Error = err.Error()
 		}
 		return body
+	case errors.Is(err, client.ErrNoAnswer):
+		return client.ErrorBody{Error: err.Error(), Code: codeTransport}
 	}
 	return client.ErrorBody{Error: err.Error()}
 }
