@@ -262,9 +262,16 @@ Commands:
 	fmt.Fprint(w, `
 kvctl get prints the value's bytes exactly as stored; when stdout is a terminal it adds a newline
 if the value lacks one. kvctl list prints a key or value that would break its line (a tab, a
-newline or other control byte, invalid UTF-8, a leading '"') Go-quoted. Exit status: 0 on
-success, 1 when the operation failed (one line "kvctl: reason" on stderr), 2 for a mistake in
-the command line.
+newline or other control byte, invalid UTF-8, a leading '"') Go-quoted.
+
+Exit status (a failure also prints one line "kvctl: reason" on stderr):
+  0  success
+  1  the operation failed (no server answered, no leader, a server error, ...)
+  2  a mistake in the command line
+  3  not found: the key does not exist (get, del), or the member (member remove)
+  4  conflict: the --version or --absent condition failed; the key was not written
+  5  outcome unknown: the write got no answer, or its node could not tell; it may or may
+     not have been applied (read the key to find out before writing again)
 `)
 }
 

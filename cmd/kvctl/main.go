@@ -5,7 +5,8 @@
 // a script sees exactly the trade-off it got. The cluster commands start and stop local kvd
 // processes under a data directory whose cluster.json and pid files are their only state. kvctl
 // must never retry a write itself (the client decides what is safe to re-send), and on failure
-// it prints exactly one line, "kvctl: reason", on stderr and exits non-zero.
+// it prints exactly one line, "kvctl: reason", on stderr and exits non-zero (report lists the
+// statuses).
 package main
 
 import (
@@ -19,6 +20,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/dialkv/dialkv/client"
 )
 
 func main() {
@@ -150,8 +153,20 @@ func commandGroup(group string) []command {
 	return cmds
 }
 
-// report prints err as one line on stderr and returns the exit status: 0 for success, 2 for a
-// usage error, 1 for anything else.
+// Exit statuses, as kvctl help and the README list them. The kinds a script acts on differently
+// have their own: after a conflict it reads the key again and retries, after an outcome unknown
+// it must read the key to learn whether the write happened, and a missing key is often no
+// failure at all.
+const (
+	exitFailure        = 1 // any other failure
+	exitUsage          = 2 // a mistake in the command line
+	exitNotFound       = 3 // the key (or member) does not exist
+	exitConflict       = 4 // a --version or --absent condition failed
+	exitOutcomeUnknown = 5 // a write may or may not have been applied
+)
+
+// report prints err as one line on stderr and returns the exit status: 0 for success, else one
+// of the exit* constants.
 func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return 0
@@ -160,8 +175,15 @@ func report(stderr io.Writer, err error) int {
 	msg := strings.TrimSpace(strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(err.Error()))
 	fmt.Fprintf(stderr, "kvctl: %s\n", msg)
 	var ue *usageError
-	if errors.As(err, &ue) {
-		return 2
+	switch {
+	case errors.As(err, &ue):
+		return exitUsage
+	case client.IsNotFound(err):
+		return exitNotFound
+	case client.IsConflict(err):
+		return exitConflict
+	case client.IsOutcomeUnknown(err):
+		return exitOutcomeUnknown
 	}
-	return 1
+	return exitFailure
 }

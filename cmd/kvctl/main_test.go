@@ -71,10 +71,10 @@ func TestKeyCommands(t *testing.T) {
 		{name: "binary value comes back exactly", args: []string{"get", "bin", ep}, stdout: ptr("\xff\x00raw\n")},
 		{name: "binary value in JSON is base64", args: []string{"get", "bin", ep, "--json"},
 			stdoutHas: []string{`"value":"","value_base64":"/wByYXcK"`}},
-		{name: "missing key", args: []string{"get", "nope", ep}, code: 1, stdout: ptr(""),
+		{name: "missing key", args: []string{"get", "nope", ep}, code: 3, stdout: ptr(""),
 			stderrHas: []string{`kvctl: not_found: key "nope" not found (node n1)`}},
 		// A script reading --json output gets a document on failure too.
-		{name: "missing key --json", args: []string{"get", "nope", ep, "--json"}, code: 1,
+		{name: "missing key --json", args: []string{"get", "nope", ep, "--json"}, code: 3,
 			stdoutHas: []string{`{"error":"key \"nope\" not found","code":"not_found","meta":{"consistency":"strong","node":"n1",`},
 			stderrHas: []string{`kvctl: not_found: key "nope" not found (node n1)`}},
 		{name: "unreachable --json", args: []string{"get", "nope", "--endpoints", "127.0.0.1:1", "--json"}, code: 1,
@@ -89,12 +89,12 @@ func TestKeyCommands(t *testing.T) {
 		{name: "local error --json", args: []string{"get", "a", ep, "--session", t.TempDir(), "--json"}, code: 1,
 			stdoutHas: []string{`{"error":"reading session file: `, `","code":""}`}},
 		{name: "cas on the right version", args: []string{"cas", "a", "three", "--version", "2.0@n1", ep}, stdout: ptr("")},
-		{name: "cas on a stale version", args: []string{"cas", "a", "four", "--version", "2.0@n1", ep}, code: 1,
+		{name: "cas on a stale version", args: []string{"cas", "a", "four", "--version", "2.0@n1", ep}, code: 4,
 			stderrHas: []string{"kvctl: conflict: version mismatch (current version 5.0@n1, node n1)"}},
-		{name: "cas --absent on an existing key", args: []string{"cas", "a", "x", "--absent", ep}, code: 1,
+		{name: "cas --absent on an existing key", args: []string{"cas", "a", "x", "--absent", ep}, code: 4,
 			stderrHas: []string{"kvctl: conflict: key exists (current version 5.0@n1"}},
 		{name: "cas --absent on a new key", args: []string{"cas", "c", "x", "--absent", ep}},
-		{name: "put --absent on an existing key", args: []string{"put", "c", "y", "--absent", ep}, code: 1,
+		{name: "put --absent on an existing key", args: []string{"put", "c", "y", "--absent", ep}, code: 4,
 			stderrHas: []string{"kvctl: conflict: key exists (current version 6.0@n1"}},
 		{name: "put with both conditions", args: []string{"put", "c", "y", "--absent", "--version", "6.0@n1", ep}, code: 2},
 		{name: "cas needs a condition", args: []string{"cas", "a", "x", ep}, code: 2,
@@ -112,10 +112,10 @@ func TestKeyCommands(t *testing.T) {
 		{name: "list --json", args: []string{"list", "--prefix=c", "--json", ep},
 			stdoutHas: []string{`{"items":[{"key":"c","value":"x","version":"6.0@n1"}],"more":false,"meta":{`}},
 		{name: "del", args: []string{"del", "c", ep}, stdout: ptr("")},
-		{name: "del again", args: []string{"del", "c", ep}, code: 1, stdout: ptr(""), stderrHas: []string{"kvctl: not_found:"}},
-		{name: "del again --json", args: []string{"del", "c", ep, "--json"}, code: 1,
+		{name: "del again", args: []string{"del", "c", ep}, code: 3, stdout: ptr(""), stderrHas: []string{"kvctl: not_found:"}},
+		{name: "del again --json", args: []string{"del", "c", ep, "--json"}, code: 3,
 			stdoutHas: []string{`{"error":"nothing to delete","code":"not_found","meta":{`}, stderrHas: []string{"kvctl: not_found:"}},
-		{name: "cas --json on a stale version", args: []string{"cas", "a", "x", "--version", "1.0@n1", ep, "--json"}, code: 1,
+		{name: "cas --json on a stale version", args: []string{"cas", "a", "x", "--version", "1.0@n1", ep, "--json"}, code: 4,
 			stdoutHas: []string{`{"error":"version mismatch","code":"conflict","version":"5.0@n1","meta":{`}},
 		{name: "max-staleness needs bounded", args: []string{"get", "a", "--max-staleness", "2s", ep}, code: 2,
 			stderrHas: []string{"--max-staleness applies only to --consistency bounded"}},
@@ -234,8 +234,8 @@ func TestSessionFile(t *testing.T) {
 	}
 	mustKvctl(t, f.addr(), "get", "k", "--session", file, "--consistency", "session")
 	// A failed request's answer carries a token too.
-	if r := kvctl(t, nil, "", "get", "missing", "--session", file, "--endpoints", f.addr()); r.code != 1 {
-		t.Fatalf("get missing: exit %d", r.code)
+	if r := kvctl(t, nil, "", "get", "missing", "--session", file, "--endpoints", f.addr()); r.code != exitNotFound {
+		t.Fatalf("get missing: exit %d, want %d", r.code, exitNotFound)
 	}
 	mustKvctl(t, f.addr(), "get", "k") // no --session: sends none
 
@@ -269,6 +269,45 @@ func TestEmptyVersionIsRefused(t *testing.T) {
 	}
 	if r := mustKvctl(t, f.addr(), "get", "k"); r.stdout != "keep" {
 		t.Errorf("after the refused commands k = %q, want keep", r.stdout)
+	}
+}
+
+// TestExitStatus: the exit status tells a script what happened without parsing stderr, as
+// kvctl help and the README list: 3 not found, 4 a failed condition, 5 a write whose outcome is
+// unknown (read the key to find out), 1 any other failure, 2 a mistake in the command line.
+func TestExitStatus(t *testing.T) {
+	f := newFakeCluster(t)
+	mustKvctl(t, f.addr(), "put", "k", "v")
+	arrived, release := f.hold("slow")
+	defer release()
+	for _, c := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"success", []string{"get", "k"}, 0},
+		{"get of a missing key", []string{"get", "nope"}, 3},
+		{"del of a missing key", []string{"del", "nope"}, 3},
+		{"cas on another version", []string{"cas", "k", "w", "--version", "1.0@n9"}, 4},
+		{"put --absent on an existing key", []string{"put", "k", "w", "--absent"}, 4},
+		{"a write sent with no answer", []string{"put", "slow", "v", "--timeout", "100ms"}, 5},
+		{"no server answered", []string{"get", "k", "--endpoints", "127.0.0.1:1"}, 1},
+		{"usage", []string{"cas", "k", "w"}, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := c.args
+			if !slices.Contains(args, "--endpoints") {
+				args = append(slices.Clone(args), "--endpoints", f.addr())
+			}
+			if r := kvctl(t, nil, "", args...); r.code != c.want {
+				t.Errorf("exit %d, want %d; stderr %q", r.code, c.want, r.stderr)
+			}
+		})
+	}
+	select {
+	case <-arrived:
+	default:
+		t.Error("the held write never reached the server: its case tested nothing")
 	}
 }
 
@@ -451,8 +490,8 @@ func TestMemberRemove(t *testing.T) {
 		t.Errorf("member remove n2 printed %q", r.stdout)
 	}
 	r = kvctl(t, nil, "", "member", "remove", "n7", "--endpoints", f.addr())
-	if r.code != 1 || !strings.Contains(r.stderr, "n7 is not in the cluster") {
-		t.Errorf("member remove n7: exit %d, stderr %q; want 1 and the server's reason", r.code, r.stderr)
+	if r.code != exitNotFound || !strings.Contains(r.stderr, "n7 is not in the cluster") {
+		t.Errorf("member remove n7: exit %d, stderr %q; want %d and the server's reason", r.code, r.stderr, exitNotFound)
 	}
 	for _, args := range [][]string{{"member"}, {"member", "remove"}, {"member", "remove", "a", "b"}} {
 		if r := kvctl(t, nil, "", append(args, "--endpoints", f.addr())...); r.code != 2 {
