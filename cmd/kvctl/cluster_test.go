@@ -391,6 +391,10 @@ func TestLocalNodeLifecycle(t *testing.T) {
 	if len(reports) != 2 || !reports[0].Running || reports[0].Status == nil || reports[0].Status.Leader != "n1" || reports[1].Running {
 		t.Errorf("cluster status = %+v", reports)
 	}
+	// The help says what --json prints here: an array, not the one object of other commands.
+	if h := kvctl(t, nil, "", "help", "cluster", "status"); !strings.Contains(h.stdout, "one JSON array") {
+		t.Errorf("kvctl help cluster status does not say --json prints an array:\n%s", h.stdout)
+	}
 
 	if r = must("kill", "n2"); !strings.Contains(r.stdout, "n2: not running") {
 		t.Errorf("kill of a stopped node: %q", r.stdout)

@@ -79,7 +79,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else $KV_HTTP as set in a kvd container, else the local cluster)")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next (default 10s; member remove: 2m)")
 	fs.BoolVar(&o.verbose, "v", false, "print the response metadata on stderr")
-	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout (a key command or status that fails prints its error as one, {\"error\",\"code\"}: code is the server's, transport when no server answered, empty for kvctl's own errors)")
+	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout, or for cluster status one JSON array, an object per node (a key command or status that fails prints its error as one object, {\"error\",\"code\"}: code is the server's, transport when no server answered, empty for kvctl's own errors)")
 	fs.StringVar(&o.session, "session", "", "keep the session token in `FILE` (read before the request, updated after; runs that share FILE take turns)")
 	fs.StringVar(&o.consistency, "consistency", "", "`LEVEL` of the operation: strong (default) or eventual for writes; strong, bounded, session or eventual for reads")
 	fs.DurationVar(&o.maxStaleness, "max-staleness", 0, "a bounded read may be at most `D` stale (server default 1s)")
@@ -205,7 +205,7 @@ func commands() []command {
 		{name: "cluster heal", maxArgs: 0, flags: []string{"data-dir"}, run: runClusterHeal,
 			summary: "clear every fault on every node"},
 		{name: "cluster status", maxArgs: 0, flags: []string{"data-dir", "json"}, run: runClusterStatus,
-			summary: "show each local node's process and, if it answers, its role, leader and applied index"},
+			summary: "show each local node's process and, if it answers, its role, leader and applied index (--json: one JSON array, an object per node)"},
 		{name: "help", args: "[COMMAND]", maxArgs: 2, run: nil,
 			summary: "show this help, or one command's"},
 	}
