@@ -272,11 +272,8 @@ func wantsJSON(r *http.Request) bool {
 // client, kvctl, which prints its own layout), and indenting cost CPU on every read. ?pretty
 // indents it for a human with curl.
 func writeAnswer(w http.ResponseWriter, r *http.Request, v any) {
-	indent := false
-	if q := queryOf(r); q.Has("pretty") {
-		pretty, err := strconv.ParseBool(q.Get("pretty"))
-		indent = err != nil || pretty
-	}
+	// query.check refused a pretty that is no boolean before the request was served.
+	indent, _ := queryOf(r).Bool("pretty")
 	sendJSON(w, http.StatusOK, v, indent)
 }
 
@@ -614,21 +611,17 @@ func (n *Node) parseWrite(r *http.Request, typ replication.CommandType) (writeRe
 		}
 		wr.cmd.Cond, wr.cmd.IfVersion = replication.CondIfVersion, v
 	}
-	if q.Has("if_absent") {
-		// A bare if_absent means true, as a bare pretty does: taking it for absent would
-		// overwrite the very value the caller meant to keep.
-		absent := true
-		if s := q.Get("if_absent"); s != "" {
-			if absent, err = strconv.ParseBool(s); err != nil {
-				return wr, fmt.Errorf("%w: if_absent %q is not a boolean", replication.ErrInvalid, s)
-			}
+	// A bare if_absent means true, as a bare pretty does: taking it for absent would overwrite
+	// the very value the caller meant to keep.
+	absent, err := q.Bool("if_absent")
+	if err != nil {
+		return wr, err
+	}
+	if absent {
+		if wr.cmd.Cond != replication.CondNone {
+			return wr, fmt.Errorf("%w: if_version and if_absent exclude each other", replication.ErrInvalid)
 		}
-		if absent {
-			if wr.cmd.Cond != replication.CondNone {
-				return wr, fmt.Errorf("%w: if_version and if_absent exclude each other", replication.ErrInvalid)
-			}
-			wr.cmd.Cond = replication.CondIfAbsent
-		}
+		wr.cmd.Cond = replication.CondIfAbsent
 	}
 	if wr.cmd.Cond != replication.CondNone && level == consistency.Eventual {
 		return wr, fmt.Errorf("%w: conditional writes (if_version, if_absent) are strong only: a condition needs the single order of writes that only Raft gives; use consistency=strong", replication.ErrInvalid)

@@ -433,6 +433,11 @@ func TestQueryParametersAreTakenOrRefused(t *testing.T) {
 		{"read typo", "GET", "/v1/kv/a?max_stalenes=5s"},
 		{"list typo", "GET", "/v1/kv?prefx=b"},
 		{"list parameter on a key", "GET", "/v1/kv/a?limit=1"},
+		// Boolean parameters take one rule: bare or strconv.ParseBool's words, else 400.
+		{"if_absent not a boolean", "PUT", "/v1/kv/a?if_absent=yes"},
+		{"pretty not a boolean on a write", "PUT", "/v1/kv/a?pretty=maybe"},
+		{"pretty not a boolean on a read", "GET", "/v1/kv/a?pretty=maybe"},
+		{"pretty not a boolean on a list", "GET", "/v1/kv?pretty=yes"},
 	}
 	for _, c := range refused {
 		r := do(t, c.method, n, c.path, "v2")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dialkv/dialkv/replication"
@@ -101,6 +102,34 @@ func (q query) check(allowed []string) error {
 			return fmt.Errorf("%w: query parameter %q is given twice: send it once", replication.ErrInvalid, name)
 		}
 		seen |= 1 << i
+		if slices.Contains(boolParams, name) {
+			if _, err := q.Bool(name); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// boolParams are the parameters read with Bool; check refuses other values for them.
+var boolParams = []string{"pretty", "if_absent"}
+
+// Bool reads the boolean parameter name by one rule for all of them: absent is false, bare (no
+// value) is true, else its value as strconv.ParseBool reads it (true, false, 1, 0, ...). Any
+// other value is an error (replication.ErrInvalid) rather than a guess: pretty=maybe taken
+// for true once wrote the value and then indented the answer, and if_absent=yes taken for false
+// would overwrite the very value the caller meant to keep.
+func (q query) Bool(name string) (bool, error) {
+	s, ok := q.lookup(name)
+	if !ok {
+		return false, nil
+	}
+	if s == "" {
+		return true, nil
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("%w: %s %q is not a boolean: want true or false (or the bare name for true)", replication.ErrInvalid, name, s)
+	}
+	return b, nil
 }

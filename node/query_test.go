@@ -65,3 +65,30 @@ func TestQueryCheckDoesNotAllocate(t *testing.T) {
 		t.Errorf("check allocated %v times per call", allocs)
 	}
 }
+
+// Bool is the one rule of the boolean parameters (pretty, if_absent): absent false, bare true,
+// strconv.ParseBool's words, and an error for anything else, which check refuses too.
+func TestQueryBool(t *testing.T) {
+	for _, c := range []struct {
+		raw       string
+		want, bad bool
+	}{
+		{"", false, false},
+		{"pretty", true, false},
+		{"pretty=", true, false},
+		{"pretty=true", true, false},
+		{"pretty=1", true, false},
+		{"pretty=FALSE", false, false},
+		{"pretty=0", false, false},
+		{"pretty=maybe", false, true},
+		{"pretty=yes", false, true},
+	} {
+		got, err := query(c.raw).Bool("pretty")
+		if got != c.want || (err != nil) != c.bad {
+			t.Errorf("query(%q).Bool(pretty) = %v, %v; want %v, error %v", c.raw, got, err, c.want, c.bad)
+		}
+		if err := query(c.raw).check(getParams); (err != nil) != c.bad {
+			t.Errorf("query(%q).check = %v; want an error %v", c.raw, err, c.bad)
+		}
+	}
+}
