@@ -188,7 +188,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 	}
 	if *gossipAdvertise != "" {
 		if cfg.Gossip.AdvertiseAddr, err = resolveIPPort(*gossipAdvertise); err != nil {
-			return cfg, proc, fmt.Errorf("--gossip-advertise: %w", err)
+			return cfg, proc, advertiseError(err)
 		}
 	}
 	if *readCacheMB < 0 || *readCacheMB > 1<<20 {
@@ -228,6 +228,17 @@ func resolveIPPort(addr string) (string, error) {
 		}
 	}
 	return net.JoinHostPort(best.String(), port), nil
+}
+
+// advertiseError is resolveIPPort's error for --gossip-advertise: a usage error (exit 2) like
+// any other bad flag, unless the name's lookup failed for now (a DNS server timed out or
+// failed), which may pass by the next start (exit 1).
+func advertiseError(err error) error {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && !dns.IsNotFound && (dns.IsTimeout || dns.IsTemporary) {
+		return fmt.Errorf("--gossip-advertise: %w", err)
+	}
+	return usageErrorf("--gossip-advertise: %v", err)
 }
 
 // chooseGCPercent decides the GC target: --gc-percent (or KV_GC_PERCENT) when given; else 0,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad bootstrap", []string{"--id", "n1", "--bootstrap", "n1"}, `--bootstrap: peer "n1": want ID=HOST:PORT`},
 		{"gc percent out of range", []string{"--id", "n1", "--gc-percent", "5"}, "--gc-percent 5 must be between 10 and 100000"},
 		{"negative read cache", []string{"--id", "n1", "--read-cache-mb", "-1"}, "--read-cache-mb -1 must be between 0 (off) and 1048576"},
+		{"bad gossip advertise", []string{"--id", "n1", "--gossip-advertise", "nonsense"}, "--gossip-advertise: address nonsense: missing port in address"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr strings.Builder
@@ -83,6 +85,29 @@ func TestContainerFlags(t *testing.T) {
 	}
 	if _, _, err := parseConfig(append(append([]string(nil), base...), "--id", "n1", "--bootstrap", "n1=127.0.0.1:7101", "--join", "127.0.0.1:7002"), io.Discard); err == nil {
 		t.Error("--bootstrap with --join and without --join-unless-bootstrap must still be refused")
+	}
+}
+
+// TestGossipAdvertiseLookup: a --gossip-advertise name that does not exist is a mistake in the
+// flag (exit 2); a lookup that failed for now (no DNS server answered) is not, and may work when
+// the node is restarted (exit 1).
+func TestGossipAdvertiseLookup(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"no such host", &net.DNSError{Err: "no such host", Name: "kdv-0", IsNotFound: true}, 2},
+		{"lookup timed out", &net.DNSError{Err: "i/o timeout", Name: "kvd-0", IsTimeout: true}, 1},
+		{"server failure", &net.DNSError{Err: "server misbehaving", Name: "kvd-0", IsTemporary: true}, 1},
+		{"no address", errors.New("kvd-0 has no address"), 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := advertiseError(c.err)
+			if got := exitCode(err); got != c.want || !strings.HasPrefix(err.Error(), "--gossip-advertise: ") {
+				t.Errorf("%v: exit %d, want %d", err, got, c.want)
+			}
+		})
 	}
 }
 
