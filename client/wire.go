@@ -163,9 +163,10 @@ type PurgeStatus struct {
 	// BlockedBy are members that never reported (or are not registered yet), or have not
 	// reported since a member was removed: nothing is purged until they do.
 	BlockedBy []string `json:"blocked_by,omitempty"`
-	// HeldBackBy maps members whose last report is old (away, cut off, or holding old
-	// uncommitted writes) to that report's age; tombstones newer than it wait. A member gone for
-	// good is removed with kvctl member remove.
+	// HeldBackBy maps members whose watermark is old (away, cut off, or holding old uncommitted
+	// writes) to the watermark's age, as of their last report; tombstones newer than it wait. A
+	// member that reports every second still has an old watermark while it holds an old write.
+	// A member gone for good is removed with kvctl member remove.
 	HeldBackBy map[string]string `json:"held_back_by,omitempty"`
 }
 

@@ -116,8 +116,8 @@ var (
 	descTentative      = prometheus.NewDesc("dialkv_tentative_entries", "Eventual writes held and not yet committed (the backlog).", nil, nil)
 	descTentativeAge   = prometheus.NewDesc("dialkv_tentative_oldest_age_seconds", "Age of the oldest uncommitted eventual write held (by its version's clock).", nil, nil)
 	descTombstones     = prometheus.NewDesc("dialkv_tombstones_pending", "Committed tombstones waiting to be purged.", nil, nil)
-	descPurgeBlocked   = prometheus.NewDesc("dialkv_purge_blocked", "1 while tombstones wait for members that never reported a watermark (or not since a member was removed) or whose last report is over 30s old.", nil, nil)
-	descPurgeBlockedBy = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for while tombstones wait (no report, none since a member was removed, or a report over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
+	descPurgeBlocked   = prometheus.NewDesc("dialkv_purge_blocked", "1 while tombstones wait for members that never reported a watermark (or not since a member was removed) or whose last reported watermark is over 30s old.", nil, nil)
+	descPurgeBlockedBy = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for while tombstones wait (no report, none since a member was removed, or a reported watermark over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
 	descDiskErrors     = prometheus.NewDesc("dialkv_disk_errors_total", "Writes to the tentative layer that failed (never acknowledged).", nil, nil)
 )
 

@@ -10,7 +10,7 @@ import (
 	"github.com/dialkv/dialkv/consistency"
 )
 
-// defaultPurgeHeldAfter: a member whose last watermark report is older than this while tombstones wait
+// defaultPurgeHeldAfter: a member whose last reported watermark is older than this while tombstones wait
 // is shown as holding purging back. Members report every second while tombstones wait, and a
 // report's watermark is about the reporter's clock unless it still holds an old uncommitted
 // write, so an older one means the member is away, cut off or holding old writes.
@@ -23,9 +23,9 @@ type purgeState struct {
 	// table, members that never reported a watermark, and members that have not reported
 	// since a member was removed (reportsSinceRemoval).
 	blockedBy []string
-	// heldBy are the members whose last report is older than defaultPurgeHeldAfter while tombstones
-	// wait, with the report's age: the purge horizon cannot pass them. Removing a member that
-	// is gone for good frees it (kvctl member remove).
+	// heldBy are the members whose reported watermark is older than defaultPurgeHeldAfter while
+	// tombstones wait, with the watermark's age: the purge horizon cannot pass them. Removing a
+	// member that is gone for good frees it (kvctl member remove).
 	heldBy map[string]time.Duration
 }
 

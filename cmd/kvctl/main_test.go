@@ -407,7 +407,7 @@ func TestStatusCommand(t *testing.T) {
 	for _, s := range []string{
 		"leader: n1 (as seen by n1; term 2, commit index 9, applied index 9)",
 		"ID  HTTP", "n1  " + f.addr(), "leader", "no contact for 12s", "GOSSIP", "suspect", "BACKLOG", "42",
-		"purge: 3 deleted keys wait for n2 (last report 2m0s ago, down); if n2 is gone for good, remove it with kvctl member remove ID",
+		"purge: 3 deleted keys wait for n2 (watermark 2m0s old, down); if n2 is gone for good, remove it with kvctl member remove ID",
 	} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("status output lacks %q:\n%s", s, r.stdout)
@@ -439,9 +439,9 @@ func TestPurgeLine(t *testing.T) {
 		{nil, ""},
 		{&client.PurgeStatus{PendingTombstones: 2}, ""},
 		{&client.PurgeStatus{PendingTombstones: 1, HeldBackBy: map[string]string{"n2": "40s"}},
-			"purge: 1 deleted key waits for n2 (last report 40s ago); a member that is up reports once the writes it holds uncommitted are committed"},
+			"purge: 1 deleted key waits for n2 (watermark 40s old); a member that is up reports once the writes it holds uncommitted are committed"},
 		{&client.PurgeStatus{PendingTombstones: 5, BlockedBy: []string{"n4"}, HeldBackBy: map[string]string{"n2": "40s", "n3": "1m0s"}},
-			"purge: 5 deleted keys wait for n4 (no report yet, down), n2 (last report 40s ago), n3 (last report 1m0s ago, down); if n4 or n3 is gone for good, remove it with kvctl member remove ID"},
+			"purge: 5 deleted keys wait for n4 (no report yet, down), n2 (watermark 40s old), n3 (watermark 1m0s old, down); if n4 or n3 is gone for good, remove it with kvctl member remove ID"},
 	} {
 		if got := purgeLine(client.StatusResponse{Nodes: nodes, Purge: c.purge}); got != c.want {
 			t.Errorf("purge %+v:\n got %q\nwant %q", c.purge, got, c.want)

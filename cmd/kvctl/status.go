@@ -112,7 +112,7 @@ func writeStatus(w io.Writer, st *client.StatusResponse) error {
 }
 
 // purgeLine says which members deleted keys wait for before they can be purged ("" when none
-// wait on anyone), and what to do. A member that is up and still named has reports that lag
+// wait on anyone), and what to do. A member that is up and still named has a watermark that lags
 // because of writes it holds uncommitted (a dead peer's, say): removing it would be wrong, so only
 // members the status shows down are named for removal.
 func purgeLine(st client.StatusResponse) string {
@@ -136,7 +136,9 @@ func purgeLine(st client.StatusResponse) string {
 		note(id, "no report yet")
 	}
 	for _, id := range slices.Sorted(maps.Keys(p.HeldBackBy)) {
-		note(id, "last report "+p.HeldBackBy[id]+" ago")
+		// The age of the member's watermark, not of its report: a member that reports every
+		// second while it holds an old uncommitted write has an old watermark.
+		note(id, "watermark "+p.HeldBackBy[id]+" old")
 	}
 	keys := "deleted keys wait"
 	if p.PendingTombstones == 1 {
