@@ -161,3 +161,26 @@ func TestGrafanaDashboardPromQL(t *testing.T) {
 		t.Fatalf("promtool check rules on the dashboard's %d expressions: %v\n%s", n, err, out)
 	}
 }
+
+// TestGrafanaBacklogIsNotSummed: every node holds its own copy of each eventual write gossip
+// brought it, so summing dialkv_tentative_entries over nodes counts an uncommitted write about
+// once per node (a 3-node cluster with 100 uncommitted writes showed 300). A panel may show each
+// node's backlog, or the largest, never the sum.
+func TestGrafanaBacklogIsNotSummed(t *testing.T) {
+	summed := regexp.MustCompile(`\b(sum|count)\b[^()]*\(\s*dialkv_tentative_entries\b`)
+	found := false
+	for _, p := range loadDashboard(t).Panels {
+		for _, tg := range p.Targets {
+			if !strings.Contains(tg.Expr, "dialkv_tentative_entries") {
+				continue
+			}
+			found = true
+			if summed.MatchString(tg.Expr) {
+				t.Errorf("panel %q adds the nodes' backlogs, counting each write once per node that holds it: %s", p.Title, tg.Expr)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no panel shows dialkv_tentative_entries: the check saw nothing")
+	}
+}

@@ -358,7 +358,9 @@
   }
 
   function renderNumbers(agg) {
-    const backlog = ((state.status && state.status.nodes) || []).reduce((s, n) => s + (n.backlog || 0), 0);
+    // The largest node's backlog, not the sum: each node holds a copy of every write gossip
+    // brought it, so a sum counts an uncommitted write about once per node.
+    const backlog = ((state.status && state.status.nodes) || []).reduce((m, n) => Math.max(m, n.backlog || 0), 0);
     setNumber('backlog-total', backlog, fmtCount(backlog));
     if (!agg) {
       for (const id of ['ops-rate', 'errors-rate', 'p99-now', 'ops-window', 'commit-lag-now']) setNumber(id, 0, '–');
