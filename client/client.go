@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // Consistency levels (DESIGN.md). Writes take strong or eventual, reads all four; "" lets the
@@ -405,9 +407,10 @@ func keyPath(key string) (string, error) {
 }
 
 // strongOnly refuses a condition at the eventual level, which no server takes: a condition needs
-// the single order of writes only Raft gives.
+// the single order of writes only Raft gives. The level is read as servers read it
+// (consistency.ParseWrite), as kvctl's own check does; one it does not know is left to the server.
 func strongOnly(level string, conditional bool) error {
-	if conditional && strings.EqualFold(strings.TrimSpace(level), ConsistencyEventual) {
+	if l, err := consistency.ParseWrite(level); conditional && err == nil && l == consistency.Eventual {
 		return fmt.Errorf("%w: IfVersion and IfAbsent are strong only, not %s", ErrBadOptions, level)
 	}
 	return nil

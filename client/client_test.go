@@ -456,6 +456,10 @@ func TestBadOptions(t *testing.T) {
 			_, err := cl.Put(ctx, "k", []byte("v"), PutOptions{Consistency: ConsistencyEventual, IfAbsent: true})
 			return err
 		}(),
+		"eventual compare-and-set, as servers spell levels": func() error {
+			_, err := cl.Put(ctx, "k", []byte("v"), PutOptions{Consistency: " EVENTUAL", IfVersion: "1.0@n1"})
+			return err
+		}(),
 		"eventual conditional delete": func() error {
 			_, err := cl.Delete(ctx, "k", DeleteOptions{Consistency: ConsistencyEventual, IfVersion: "1.0@n1"})
 			return err

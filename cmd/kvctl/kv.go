@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // newClient builds the client the key and status commands use, from --endpoints and --timeout.
@@ -133,13 +134,21 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // checkStaleness rejects a --max-staleness that the read would not honour: the client sends
 // only a positive bound, so a negative one would silently become the server's default.
 func checkStaleness(o *options) error {
-	if o.maxStaleness != 0 && o.consistency != client.ConsistencyBounded {
+	if o.maxStaleness != 0 && !levelIs(o.consistency, consistency.Bounded) {
 		return usageErrorf("--max-staleness applies only to --consistency bounded")
 	}
 	if o.maxStaleness < 0 {
 		return usageErrorf("--max-staleness must be positive, not %v", o.maxStaleness)
 	}
 	return nil
+}
+
+// levelIs reports whether a --consistency value names level as the servers and the client read
+// it (consistency.ParseRead: case and surrounding space do not matter), so that kvctl's checks
+// judge the level the request will have.
+func levelIs(given string, level consistency.Level) bool {
+	l, err := consistency.ParseRead(given)
+	return err == nil && l == level
 }
 
 // checkKey rejects an empty KEY as a mistake in the command line (`kvctl get "$UNSET"`), before
@@ -207,7 +216,7 @@ func checkVersion(o *options) error {
 // (a condition needs the single order of writes only Raft gives): a mistake in the command line,
 // reported as one (exit 2) before anything is sent.
 func checkStrongCondition(o *options) error {
-	if (o.version != "" || o.absent) && o.consistency == client.ConsistencyEventual {
+	if (o.version != "" || o.absent) && levelIs(o.consistency, consistency.Eventual) {
 		return usageErrorf("--version and --absent are strong only: leave out --consistency eventual")
 	}
 	return nil

@@ -117,6 +117,11 @@ func TestKeyCommands(t *testing.T) {
 			stdoutHas: []string{`{"error":"nothing to delete","code":"not_found","meta":{`}, stderrHas: []string{"kvctl: not_found:"}},
 		{name: "cas --json on a stale version", args: []string{"cas", "a", "x", "--version", "1.0@n1", ep, "--json"}, code: 4,
 			stdoutHas: []string{`{"error":"version mismatch","code":"conflict","version":"5.0@n1","meta":{`}},
+		// A level is read as servers read it (consistency.ParseRead/ParseWrite): case and
+		// surrounding space do not matter, for kvctl's checks as for the client's.
+		{name: "strong only whatever the case", args: []string{"put", "a", "x", "--absent", "--consistency", "EVENTUAL", ep}, code: 2,
+			stderrHas: []string{"kvctl: --version and --absent are strong only"}},
+		{name: "bounded whatever the case", args: []string{"get", "a", "--consistency", " Bounded", "--max-staleness", "2s", ep}, stdout: ptr("three")},
 		{name: "max-staleness needs bounded", args: []string{"get", "a", "--max-staleness", "2s", ep}, code: 2,
 			stderrHas: []string{"--max-staleness applies only to --consistency bounded"}},
 		{name: "bounded read", args: []string{"get", "a", "--consistency", "bounded", "--max-staleness", "2s", ep}, stdout: ptr("three")},
