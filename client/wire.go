@@ -51,7 +51,7 @@ const (
 	CodeOutcomeUnknown = "outcome_unknown" // 504: the write may or may not have been applied
 	CodeTimeout        = "timeout"         // 504: a read, or a write's proposal or forwarding, could not complete in time; nothing was changed
 	CodeInternal       = "internal"        // 500
-	CodeNotImplemented = "not_implemented" // 501: a level this version does not serve yet
+	CodeNotImplemented = "not_implemented" // 501: no server sends it now (early ones did, for levels they did not serve yet); kept so code naming it still builds
 	CodeForbidden      = "forbidden"       // 403: e.g. fault injection on a node not started for tests
 	CodeRemoved        = "removed"         // 410: the member was removed from the cluster
 

@@ -12,8 +12,6 @@ import (
 )
 
 var (
-	// errNotImplemented marks levels this version does not serve yet.
-	errNotImplemented = errors.New("not implemented")
 	// errNoRoute: no endpoint has the request's path.
 	errNoRoute = errors.New("no such endpoint")
 	// errMethodNotAllowed: endpoints have the request's path, but not for its method.
@@ -46,8 +44,6 @@ func httpError(err error) (status int, code string) {
 		return http.StatusGatewayTimeout, client.CodeTimeout
 	case errors.Is(err, errMemberRemoved):
 		return http.StatusGone, client.CodeRemoved
-	case errors.Is(err, errNotImplemented):
-		return http.StatusNotImplemented, client.CodeNotImplemented
 	case errors.Is(err, fault.ErrDisabled):
 		return http.StatusForbidden, client.CodeForbidden
 	case errors.Is(err, errNoRoute):

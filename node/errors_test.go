@@ -32,7 +32,6 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: n4 has not caught up", errJoining), http.StatusServiceUnavailable, client.CodeUnavailable},
 		{fmt.Errorf("%w: leadership lost", replication.ErrOutcomeUnknown), http.StatusGatewayTimeout, client.CodeOutcomeUnknown},
 		{replication.ErrTimeout, http.StatusGatewayTimeout, client.CodeTimeout},
-		{errNotImplemented, http.StatusNotImplemented, client.CodeNotImplemented},
 		{fault.ErrDisabled, http.StatusForbidden, client.CodeForbidden},
 		{fmt.Errorf("%w: /nope", errNoRoute), http.StatusNotFound, client.CodeUnknownPath},
 		{fmt.Errorf("%w: POST /v1/kv/k", errMethodNotAllowed), http.StatusMethodNotAllowed, client.CodeMethodNotAllowed},
