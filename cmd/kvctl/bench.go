@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/consistency"
 )
 
 // Limits of kvctl bench: every run is bounded in time, in memory and in what it writes.
@@ -249,16 +250,16 @@ func (b *benchOptions) validate(set map[string]bool) error {
 	if set["populate"] && !b.reads() {
 		return usageErrorf("--populate applies to get and mixed")
 	}
-	switch b.writeConsistency {
-	case client.ConsistencyStrong, client.ConsistencyEventual:
-	default:
+	// The levels are read as kvctl's other commands and the server read them (any case).
+	w, err := consistency.ParseWrite(b.writeConsistency)
+	if err != nil {
 		return usageErrorf("--write-consistency %q: want strong or eventual", b.writeConsistency)
 	}
-	switch b.readConsistency {
-	case client.ConsistencyStrong, client.ConsistencyBounded, client.ConsistencySession, client.ConsistencyEventual:
-	default:
+	r, err := consistency.ParseRead(b.readConsistency)
+	if err != nil {
 		return usageErrorf("--read-consistency %q: want strong, bounded, session or eventual", b.readConsistency)
 	}
+	b.writeConsistency, b.readConsistency = w.String(), r.String()
 	if b.maxStaleness != 0 && (b.readConsistency != client.ConsistencyBounded || !b.reads()) {
 		return usageErrorf("--max-staleness applies only to --read-consistency bounded")
 	}

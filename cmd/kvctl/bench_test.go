@@ -73,6 +73,18 @@ func TestBenchArgumentValidation(t *testing.T) {
 	}
 }
 
+// Levels are read in any case, as kvctl's other commands and the server read them, and the
+// report names them in their canonical form.
+func TestBenchLevelsInAnyCase(t *testing.T) {
+	b, _, err := parseBench(&options{endpoints: "127.0.0.1:1", timeout: time.Second}, []string{"mixed", "--write-consistency", "EVENTUAL", "--read-consistency", "Bounded", "--max-staleness", "2s"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.writeConsistency != client.ConsistencyEventual || b.readConsistency != client.ConsistencyBounded {
+		t.Errorf("levels %q and %q, want eventual and bounded", b.writeConsistency, b.readConsistency)
+	}
+}
+
 func TestBenchOpsAloneIsBoundedByAnHour(t *testing.T) {
 	b, _, err := parseBench(&options{endpoints: "127.0.0.1:1", timeout: time.Second}, []string{"put", "--ops", "50"}, nil)
 	if err != nil {
