@@ -478,22 +478,41 @@ func (n *Node) register() error {
 		_, err := n.addMember(ctx, joinRequest(me))
 		return err
 	}
-	target := ""
-	if _, addr := n.leaderHTTP(); addr != "" {
-		target = addr
-	} else if n.cfg.Join != "" {
-		target = n.cfg.Join
+	type target struct{ who, addr string }
+	var targets []target
+	if id, addr := n.leaderHTTP(); addr != "" {
+		targets = append(targets, target{"leader " + id, addr})
+	} else {
+		if n.cfg.Join != "" {
+			targets = append(targets, target{n.cfg.Join, n.cfg.Join})
+		}
+		// A node restarted on its data at a new Raft address hears from no leader: the leader
+		// dials the address it has on record. Any member forwards a join to the leader, which
+		// records the new address (AddVoter re-addresses the voter).
+		for id, m := range n.memberTable() {
+			if id != n.cfg.ID && m.HTTPAddr != "" && m.HTTPAddr != n.cfg.Join {
+				targets = append(targets, target{"member " + id, m.HTTPAddr})
+			}
+		}
 	}
-	if target == "" {
+	if len(targets) == 0 {
 		return replication.ErrNoLeader
 	}
 	req := joinRequest(me)
 	req.Fresh = n.raft.StartedEmpty()
 	body, _ := json.Marshal(req)
-	if err := n.postPeer(ctx, target, "/v1/cluster/join", body, false); err != nil {
-		return fmt.Errorf("join via %s: %w", target, err)
+	var errs []error
+	for _, t := range targets {
+		err := n.postPeer(ctx, t.addr, "/v1/cluster/join", body, false)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, errMemberRemoved) {
+			return fmt.Errorf("%s said so: %w", t.who, err)
+		}
+		errs = append(errs, fmt.Errorf("join via %s: %w", t.addr, err))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // addMember (leader only) adds the node as a voter if needed and records its addresses. An id
