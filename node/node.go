@@ -140,7 +140,9 @@ func New(cfg Config) (*Node, error) {
 	// The clock restarts from the wall clock, which may be behind what this node stamped or
 	// saw before: never stamp below the purge horizon (such writes are refused), below the
 	// versions the committed layer holds (its clock observed them as it applied them, and the
-	// log is not replayed into them again), nor below what its watermark reports promised (the
+	// log is not replayed into them again), below the tentative writes it holds (its clock
+	// observed them as they arrived, and it serves them: a write of the key stamped below one
+	// would be acknowledged and never show), nor below what its watermark reports promised (the
 	// clock floor; purging trusted those).
 	if h, err := st.PurgeHorizon(); err == nil && !h.IsZero() {
 		n.clock.Observe(h)
@@ -154,6 +156,13 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.clock.Observe(floor)
+	backlog, err := st.SummarizeTentative()
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.clock.Observe(backlog.Newest)
+	n.backlogCache = backlog // the backlog gauges' first sample
 	if st.Torn {
 		logger.Warn("the machine went down while the committed layer was open (it is written without fsync): set it aside and rebuilding it from the raft snapshot and log", "set_aside", st.TornPath)
 	}
@@ -200,7 +209,6 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("gossip: %w", err)
 	}
 	n.metrics = newMetrics(n)
-	n.sampleBacklog()
 	return n, nil
 }
 

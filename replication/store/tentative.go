@@ -504,8 +504,8 @@ func (s *Store) GetTentative(keys []string) ([]replication.Write, error) {
 // TentativeSummary describes the tentative layer.
 type TentativeSummary struct {
 	Count int
-	// Oldest is the oldest version held (zero when empty).
-	Oldest consistency.Version
+	// Oldest and Newest are the oldest and the newest version held (zero when empty).
+	Oldest, Newest consistency.Version
 	// Left counts the entries PendingTentative's include accepted but did not return, over its
 	// limit or its byte budget: zero when it returned every one.
 	Left int
@@ -517,6 +517,7 @@ func (sum *TentativeSummary) add(v consistency.Version) {
 	if sum.Oldest.IsZero() || sum.Oldest.Newer(v) {
 		sum.Oldest = v
 	}
+	sum.Newest = consistency.Max(sum.Newest, v)
 }
 
 // SummarizeTentative counts the tentative layer and finds its oldest version (the backlog

@@ -378,8 +378,8 @@ func TestTentativeReadsAcrossAnEmptyLayer(t *testing.T) {
 	}
 }
 
-// The backlog summary counts every tentative entry and finds the oldest version, as the full
-// scan does, and is empty once the committed layer has caught up.
+// The backlog summary counts every tentative entry and finds the oldest and the newest version,
+// as the full scan does, and is empty once the committed layer has caught up.
 func TestSummarizeTentative(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
 	if sum, err := s.SummarizeTentative(); err != nil || sum.Count != 0 || !sum.Oldest.IsZero() {
@@ -387,8 +387,8 @@ func TestSummarizeTentative(t *testing.T) {
 	}
 	mustMerge(t, s, write("a", "x", 30, "n1"), write("b", "y", 10, "n2"), write("c", "z", 20, "n3"))
 	sum, err := s.SummarizeTentative()
-	if err != nil || sum.Count != 3 || sum.Oldest != (consistency.Version{Wall: 10, Node: "n2"}) {
-		t.Errorf("summary %+v %v, want 3 entries, oldest 10@n2", sum, err)
+	if err != nil || sum.Count != 3 || sum.Oldest != (consistency.Version{Wall: 10, Node: "n2"}) || sum.Newest != (consistency.Version{Wall: 30, Node: "n1"}) {
+		t.Errorf("summary %+v %v, want 3 entries, oldest 10@n2, newest 30@n1", sum, err)
 	}
 	if _, full, err := s.PendingTentative(nil, 0, 0); err != nil || full != sum {
 		t.Errorf("full scan's summary %+v %v differs from %+v", full, err, sum)
