@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,10 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	if err != nil {
 		return fail(err)
 	}
+	// raft.db is open, and locked: no other process uses this directory now.
+	if err := removePartialSnapshots(filepath.Join(cfg.Dir, "snapshots"), logger); err != nil {
+		return fail(err)
+	}
 	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog.Named("snapshot"))
 	if err != nil {
 		return fail(fmt.Errorf("snapshot store: %w", err))
@@ -201,6 +206,30 @@ func (e *Engine) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	}
 	e.logger.Warn("committed layer is behind the newest snapshot: restoring it", "applied_index", e.store.AppliedIndex(), "snapshot_index", newest.Index)
 	return e.fsm.Restore(rc)
+}
+
+// removePartialSnapshots removes the snapshots a killed process left half written in dir (raft's
+// file snapshot store writes each under a ".tmp" name and renames it once complete). Raft
+// never lists, uses or removes them, and each is as large as the state: every crash in the
+// middle of writing or installing a snapshot kept that much disk for good.
+func removePartialSnapshots(dir string, logger *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("removing the half-written snapshot %s: %w", e.Name(), err)
+		}
+		logger.Warn("removed a snapshot left half written by an earlier run", "snapshot", e.Name())
+	}
+	return nil
 }
 
 // Shutdown stops raft and closes the log store (raft never closes it itself). The state store
