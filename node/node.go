@@ -159,7 +159,7 @@ func New(cfg Config) (*Node, error) {
 	backlog, err := st.SummarizeTentative()
 	if err != nil {
 		st.Close()
-		return nil, err
+		return nil, fmt.Errorf("reading the tentative layer %s: %w", store.TentativePath(st.Path()), err)
 	}
 	n.clock.Observe(backlog.Newest)
 	n.backlogCache = backlog // the backlog gauges' first sample
