@@ -36,7 +36,7 @@ func TestSnapshotInstallKeepsTheTentativeWritesItDoesNotCover(t *testing.T) {
 		}
 	}
 	waitUntil(t, "gossip to bring "+p.cfg.ID+"'s writes to "+f.cfg.ID, 10*time.Second, func() bool {
-		d, err := f.store.TentativeDigest()
+		d, err := f.store.TentativeDigest("", "")
 		return err == nil && len(d) == 3
 	})
 	// The leader writes past them: superseded gets a newer committed version.
