@@ -28,10 +28,8 @@ type forwardedVia struct {
 
 // strongWrite proposes the write when this node leads, and otherwise has the forwarder take it
 // to the leader (forward_batch.go), retrying while no leader is known and nothing can have been
-// applied.
-func (n *Node) strongWrite(w http.ResponseWriter, r *http.Request, wr writeRequest) (replication.Result, forwardedVia, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
-	defer cancel()
+// applied, until ctx (the request's LeaderWait) ends.
+func (n *Node) strongWrite(ctx context.Context, w http.ResponseWriter, r *http.Request, wr writeRequest) (replication.Result, forwardedVia, error) {
 	for {
 		if n.raft.IsLeader() {
 			cmd := wr.cmd

@@ -664,12 +664,17 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 		n.eventualWrite(w, r, wr, token)
 		return
 	}
-	if err := n.commitSessionVersionFirst(r.Context(), token, &wr.cmd); err != nil {
+	// One LeaderWait bounds the whole write, committing the session's eventual write first
+	// included: with one each, a slow leader could hold the request for twice --leader-wait,
+	// past the client's timeout for one attempt.
+	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
+	defer cancel()
+	if err := n.commitSessionVersionFirst(ctx, token, &wr.cmd); err != nil {
 		n.setMeta(w, answer{level: consistency.Strong, staleness: -1, session: token})
 		writeError(w, err)
 		return
 	}
-	res, via, err := n.strongWrite(w, r, wr)
+	res, via, err := n.strongWrite(ctx, w, r, wr)
 	if via.relayed {
 		return // an older leader's own answer has been relayed
 	}

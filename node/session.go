@@ -365,7 +365,8 @@ func (n *Node) settleSession(t sessionToken) sessionToken {
 // of the key it holds for commit, which is the session's version or a newer one; the write
 // proposed next follows it in the log. A node that never gets the version refuses (503
 // unavailable), and the client tries another node. A version in a strong space was committed
-// before the session saw it, so it needs nothing.
+// before the session saw it, so it needs nothing. ctx bounds it: the write's LeaderWait, which
+// the proposal that follows shares.
 func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken, cmd *replication.Command) error {
 	if cmd.Type != replication.CmdDelete && cmd.Cond == replication.CondNone {
 		return nil
@@ -379,8 +380,6 @@ func (n *Node) commitSessionVersionFirst(ctx context.Context, token sessionToken
 	if err != nil || len(keys) == 0 {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.LeaderWait)
-	defer cancel()
 	return n.submitSessionVersions(ctx, sessionWait, keys, wants, fmt.Sprintf("this session's earlier write of %q", key))
 }
 

@@ -785,3 +785,32 @@ func TestSessionConflictCountsAsARead(t *testing.T) {
 		t.Errorf("after a conflict finding the key absent, a session read on %s (which has not applied the delete) answered its deleted value %q", lagging.cfg.ID, r.body)
 	}
 }
+
+// A session's strong delete or conditional write of a key whose eventual write it saw first has
+// that write committed (commitSessionVersionFirst), then proposes: two rounds with the leader.
+// Each waited up to LeaderWait of its own, so the request could take twice --leader-wait, past
+// the client's 10 s per attempt with the default 5 s (the client then reports outcome_unknown
+// whatever the server answers later). One LeaderWait bounds the whole request, as the flag says.
+func TestSessionStrongDeleteWaitsOneLeaderWait(t *testing.T) {
+	const leaderWait = 2 * time.Second
+	tc := startCluster(t, 3, func(i int, c *Config) {
+		c.TestFaults = true
+		c.LeaderWait = leaderWait
+		c.disableCommitter = true // only the delete commits the eventual write
+	})
+	_, f := tc.leaderAndFollower()
+	w := do(t, "PUT", f, "/v1/kv/slow?consistency=eventual", "x")
+	if w.status != 200 {
+		t.Fatalf("eventual write on %s: %d %s", f.cfg.ID, w.status, w.body)
+	}
+	// Each of f's calls to the leader (the commit, then the forwarded delete) now takes most of
+	// a LeaderWait.
+	if r := do(t, "PUT", f, "/v1/test/faults", `{"delay":"1500ms"}`); r.status != 200 {
+		t.Fatalf("faults on %s: %d %s", f.cfg.ID, r.status, r.body)
+	}
+	start := time.Now()
+	del := do(t, "DELETE", f, "/v1/kv/slow?consistency=strong", "", client.HeaderSession, w.header.Get(client.HeaderSession))
+	if took := time.Since(start); took > leaderWait+900*time.Millisecond {
+		t.Errorf("the session's strong delete on %s answered %d after %v, over its LeaderWait of %v", f.cfg.ID, del.status, took.Round(time.Millisecond), leaderWait)
+	}
+}
