@@ -44,6 +44,10 @@ func newClient(o *options) (*client.Client, error) {
 // read the same token would each write back a token missing the other's request, and the one
 // that finished last would erase the other's write from the session (the next session read
 // could miss it).
+//
+// The file the new token goes into is made before fn sends anything: a directory that takes no
+// new file fails the run with nothing done. Made after, it failed a run whose write was applied
+// (exit 1, which a script reads as not done), and the session's later runs missed that write.
 func withSession(ctx context.Context, o *options, fn func(*client.Session) error) error {
 	if o.session == "" {
 		return fn(nil)
@@ -57,12 +61,18 @@ func withSession(ctx context.Context, o *options, fn func(*client.Session) error
 	if err != nil {
 		return err
 	}
+	next, err := newAtomicFile(o.session)
+	if err != nil {
+		return fmt.Errorf("the session file cannot be saved, so nothing was sent: %w", err)
+	}
+	defer next.discard()
 	sess := client.NewSession(before)
 	err = fn(sess)
 	if after := sess.Token(); after != before && after != "" {
-		if serr := writeSessionFile(o.session, after); serr != nil {
+		if serr := next.commit([]byte(after+"\n"), 0o600); serr != nil {
+			serr = fmt.Errorf("saving session file (the request itself was answered; the session's next runs will not know of it): %w", serr)
 			if err != nil {
-				return fmt.Errorf("%w (and saving the session failed: %v)", err, serr)
+				return fmt.Errorf("%w (and %v)", err, serr)
 			}
 			return serr
 		}
@@ -82,30 +92,43 @@ func readSessionFile(path string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// writeSessionFile replaces the token in path atomically, so a crash or a concurrent kvctl never
-// leaves half a token behind.
-func writeSessionFile(path, token string) error {
-	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
-		return fmt.Errorf("saving session file: %w", err)
+// writeFileAtomic writes data to a temporary file next to path and renames it over path
+// (atomicFile), so a crash or a concurrent kvctl never leaves half of it behind.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := newAtomicFile(path)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer f.discard()
+	return f.commit(data, perm)
 }
 
-// writeFileAtomic writes data to a temporary file next to path and renames it over path. The
-// data is synced before the rename and the directory after it: without the first, a machine that
-// crashes soon after can come back with path renamed but empty (delayed allocation), which a
-// session file would read as a new, empty session; without the second, with the old contents.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// atomicFile is the temporary file next to path that commit renames over it.
+type atomicFile struct {
+	path string
+	f    *os.File // nil once committed
+}
+
+// newAtomicFile creates the temporary file that will replace path.
+func newAtomicFile(path string) (*atomicFile, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	tmp := f.Name()
-	_, err = f.Write(data)
+	return &atomicFile{path: path, f: f}, nil
+}
+
+// commit writes data to the temporary file and renames it over path. The data is synced before
+// the rename and the directory after it: without the first, a machine that crashes soon after
+// can come back with path renamed but empty (delayed allocation), which a session file would
+// read as a new, empty session; without the second, with the old contents.
+func (a *atomicFile) commit(data []byte, perm os.FileMode) error {
+	f := a.f
+	_, err := f.Write(data)
 	if err == nil {
 		err = f.Chmod(perm)
 	}
@@ -116,19 +139,28 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = os.Rename(f.Name(), a.path)
 	}
 	if err != nil {
-		os.Remove(tmp)
-		return err
+		return err // discard removes the temporary file
 	}
+	a.f = nil
 	// Best effort: the new contents are in place either way, and not every system can sync a
 	// directory.
-	if d, err := os.Open(dir); err == nil {
+	if d, err := os.Open(filepath.Dir(a.path)); err == nil {
 		d.Sync()
 		d.Close()
 	}
 	return nil
+}
+
+// discard removes the temporary file unless commit put it in place.
+func (a *atomicFile) discard() {
+	if a.f != nil {
+		a.f.Close()
+		os.Remove(a.f.Name())
+		a.f = nil
+	}
 }
 
 // checkStaleness rejects a --max-staleness that the read would not honour: the client sends

@@ -254,6 +254,34 @@ func TestSessionFile(t *testing.T) {
 	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
 		t.Errorf("session file mode %v, want 0600", st.Mode().Perm())
 	}
+	// No temporary file is left behind, whether the run saved a new token or not.
+	entries, _ := os.ReadDir(filepath.Dir(file))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"session", "session.lock"}; !slices.Equal(names, want) {
+		t.Errorf("the session file's directory holds %q, want %q", names, want)
+	}
+}
+
+// TestSessionFileThatCannotBeSaved: when the new token cannot be saved, kvctl says so before it
+// sends anything. It used to send the request first: a write was applied, then kvctl exited 1
+// ("saving session file: ..."), which a script reads as not done (and may repeat), and the
+// session's later runs read the old token and could miss the write. Here the directory takes
+// the file and its lock but not the temporary file kvctl writes the token to first (its name is
+// longer than a directory entry may be), which running as root does not get around, unlike a
+// read-only directory.
+func TestSessionFileThatCannotBeSaved(t *testing.T) {
+	f := newFakeCluster(t)
+	file := filepath.Join(t.TempDir(), strings.Repeat("s", 245)) // FILE.lock fits in 255 bytes
+	r := kvctl(t, nil, "", "put", "k", "v", "--session", file, "--endpoints", f.addr())
+	if r.code != 1 || !strings.Contains(r.stderr, "session") {
+		t.Errorf("kvctl put with a session file it cannot save: exit %d, stderr %q; want exit 1 naming the session file", r.code, r.stderr)
+	}
+	if got := f.sessions(); len(got) != 0 {
+		t.Errorf("kvctl sent %d requests before finding it could not save the session, want none", len(got))
+	}
 }
 
 // TestEmptyVersionIsRefused: a --version that expands to nothing (`--version "$V"`, V unset)
