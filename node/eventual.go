@@ -78,7 +78,15 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		refuse(fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))
 		return
 	}
-	if err := stampedAfterSession(n.cfg.ID, wr.cmd.Key, val.Version, wr.seen, "retry on another node, or here once that version has reached "+n.cfg.ID); err != nil {
+	seen := wr.seen
+	if seen.IsZero() && !token.floor.IsZero() && !n.raft.CaughtUp(token.index) {
+		// The token may have shed the key's entry (settleSession): that version is committed at
+		// or below the token's index, and at most its floor. A node that has applied the index
+		// holds it, and its clock observed it; one that has not stamps below it when its clock
+		// is over sessionClockLead behind (observeSession cuts the token's versions there).
+		seen = token.floor
+	}
+	if err := stampedAfterSession(n.cfg.ID, wr.cmd.Key, val.Version, seen, "retry on another node, or here once that version has reached "+n.cfg.ID); err != nil {
 		n.stamps.done(val.Version)
 		refuse(err)
 		return

@@ -814,3 +814,66 @@ func TestSessionStrongDeleteWaitsOneLeaderWait(t *testing.T) {
 		t.Errorf("the session's strong delete on %s answered %d after %v, over its LeaderWait of %v", f.cfg.ID, del.status, took.Round(time.Millisecond), leaderWait)
 	}
 }
+
+// A session's eventual write of a key whose entry the token has shed (settleSession: committed at
+// or below the token's index, its version kept only in floor) is refused, as one whose entry is
+// still there, when the node taking it has not applied the token's index and its clock is more
+// than sessionClockLead behind the version: the node could only stamp it below the session's
+// earlier write of the key. It was acknowledged, the session's next read returned its earlier
+// write, and once the node applied the log last-writer-wins dropped the newer one for good.
+func TestSessionWriteAfterItsShedEntryIsRefusedWhenStampedBelow(t *testing.T) {
+	tc := startCluster(t, 3, func(i int, c *Config) { c.TestFaults = true })
+	leader, ahead := tc.leaderAndFollower()
+	lagging := tc.otherThan(leader, ahead)
+	// lagging hears nothing (no log, no gossip), so its clock never learns of ahead's writes.
+	partition(t, tc, lagging)
+	skew := sessionClockLead + 5*time.Second
+	if r := do(t, "PUT", ahead, "/v1/test/faults", fmt.Sprintf(`{"clock_offset":"%s","drop_in":["%s"],"drop_out":["%s"]}`, skew, lagging.cfg.ID, lagging.cfg.ID)); r.status != 200 {
+		t.Fatalf("faults on %s: %d %s", ahead.cfg.ID, r.status, r.body)
+	}
+	first := do(t, "PUT", ahead, "/v1/kv/k?consistency=eventual", "first")
+	if first.status != 200 {
+		t.Fatalf("eventual write on %s: %d %s", ahead.cfg.ID, first.status, first.body)
+	}
+	v, err := consistency.ParseVersion(first.header.Get(client.HeaderVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := first.header.Get(client.HeaderSession)
+	awaitCommitted(t, leader, "k", "first")
+	// More entries than shedAfterEntries: the leader, which has committed them all, sheds them.
+	for i := 0; i <= shedAfterEntries; i++ {
+		w := do(t, "PUT", leader, fmt.Sprintf("/v1/kv/filler-%d?consistency=strong", i), "x", client.HeaderSession, token)
+		if w.status != 200 {
+			t.Fatalf("filler write %d: %d %s", i, w.status, w.body)
+		}
+		token = w.header.Get(client.HeaderSession)
+	}
+	if tok, err := parseSession(token); err != nil || !tok.versionOf("k").IsZero() || tok.floor.Compare(v) < 0 {
+		t.Fatalf("the token %+v (%v) still holds k's entry, or its floor is below %v: the test needs it shed", tok, err, v)
+	}
+	second := do(t, "PUT", lagging, "/v1/kv/k?consistency=eventual", "second", client.HeaderSession, token)
+	if second.status == 200 {
+		if v2, _ := consistency.ParseVersion(second.header.Get(client.HeaderVersion)); !v2.Newer(v) {
+			t.Errorf("the session's second write of k on %s (behind, its clock %v behind %s's) was acknowledged with version %v, below its first %v: last-writer-wins drops it",
+				lagging.cfg.ID, skew, ahead.cfg.ID, v2, v)
+		}
+	} else if second.status != http.StatusServiceUnavailable || errCode(t, second) != client.CodeUnavailable {
+		t.Errorf("the session's second write of k on %s: %d %s, want 503 unavailable", lagging.cfg.ID, second.status, second.body)
+	}
+	for _, n := range tc.nodes {
+		if r := do(t, "DELETE", n, "/v1/test/faults", ""); r.status != 200 {
+			t.Fatalf("heal %s: %d", n.cfg.ID, r.status)
+		}
+	}
+	// Caught up, the node stamps the retried write after the first (its clock observed it).
+	waitUntil(t, "the retried second write to be taken", 20*time.Second, func() bool {
+		second = do(t, "PUT", lagging, "/v1/kv/k?consistency=eventual", "second", client.HeaderSession, token)
+		return second.status == 200
+	})
+	token = second.header.Get(client.HeaderSession)
+	waitUntil(t, "the session to read its second write", 20*time.Second, func() bool {
+		r := do(t, "GET", leader, "/v1/kv/k?consistency=session", "", client.HeaderSession, token)
+		return r.status == 200 && r.body == "second"
+	})
+}
