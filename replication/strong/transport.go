@@ -135,7 +135,7 @@ func (t *observingTransport) AppendEntriesPipeline(id raft.ServerID, target raft
 	if err != nil {
 		return nil, err
 	}
-	fp := &faultyPipeline{AppendPipeline: p, id: id, t: t, done: make(chan raft.AppendFuture)}
+	fp := &faultyPipeline{AppendPipeline: p, id: id, t: t, done: make(chan raft.AppendFuture), closed: make(chan struct{})}
 	go fp.relay()
 	return fp, nil
 }
@@ -168,18 +168,43 @@ type faultyPipeline struct {
 	id   raft.ServerID
 	t    *observingTransport
 	done chan raft.AppendFuture
+	// closed is closed by Close: raft's transports never close their pipeline's channel, and
+	// raft stops reading done before it closes the pipeline, so this is what ends relay.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // relay passes on the pipeline's completed appends, recording each acknowledgement with the
-// time its request was sent. It ends when the pipeline's own channel closes.
+// time its request was sent. It ends when the pipeline is closed, or its own channel closes.
 func (p *faultyPipeline) relay() {
-	defer close(p.done)
-	for f := range p.AppendPipeline.Consumer() {
+	in := p.AppendPipeline.Consumer()
+	for {
+		var f raft.AppendFuture
+		select {
+		case <-p.closed:
+			return // done stays open: raft may still be selecting on it as it shuts down
+		case next, ok := <-in:
+			if !ok {
+				close(p.done)
+				return
+			}
+			f = next
+		}
 		if f.Error() == nil {
 			p.t.acks.record(p.id, f.Start(), f.Request(), f.Response())
 		}
-		p.done <- f
+		select {
+		case <-p.closed:
+			return
+		case p.done <- f:
+		}
 	}
+}
+
+// Close closes the pipeline and ends its relay.
+func (p *faultyPipeline) Close() error {
+	p.closeOnce.Do(func() { close(p.closed) })
+	return p.AppendPipeline.Close()
 }
 
 func (p *faultyPipeline) Consumer() <-chan raft.AppendFuture { return p.done }

@@ -1,6 +1,7 @@
 package strong
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -55,5 +56,53 @@ func TestCloseWaitsForHeartbeatsAndRefusesLaterOnes(t *testing.T) {
 	}
 	if r := <-heartbeat(); r.Error == nil || calls != 1 {
 		t.Errorf("a heartbeat after Close: error %v, handler calls %d; want refused, 1 call", r.Error, calls)
+	}
+}
+
+// A pipeline raft closes (a follower's replication stops: leadership lost, the follower
+// unreachable, an error) must take its relay goroutine with it: the transports never close the
+// channel the relay ranged over, so every pipeline a leader ever opened left one goroutine
+// behind, holding the last append (its entries) it could not hand to raft any more.
+func TestClosedPipelinesLeaveNoGoroutine(t *testing.T) {
+	addrA, a := raft.NewInmemTransport("")
+	addrB, b := raft.NewInmemTransport("")
+	a.Connect(addrB, b)
+	b.Connect(addrA, a)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // b answers every append
+		for {
+			select {
+			case rpc := <-b.Consumer():
+				rpc.Respond(&raft.AppendEntriesResponse{Success: true}, nil)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	tr := newObservingTransport(a, newAcks(), fault.New(false))
+	defer tr.Close()
+	base := runtime.NumGoroutine()
+	const pipelines = 50
+	for i := range pipelines {
+		p, err := tr.AppendEntriesPipeline("b", addrB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.AppendEntries(&raft.AppendEntriesRequest{Term: 1}, &raft.AppendEntriesResponse{}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			<-p.Consumer() // raft read the answer; on odd rounds it stopped first and never does
+		}
+		p.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base+5 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 8<<10)
+			t.Fatalf("%d goroutines after opening and closing %d pipelines, %d before; the first of them:\n%s", runtime.NumGoroutine(), pipelines, base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
