@@ -74,10 +74,14 @@ func (s *stampTracker) floor(clock *consistency.Clock) consistency.Version {
 	return f
 }
 
-// maxPendingIndex bounds the pending index. Beyond it (a long leader outage under write load)
-// the index empties itself and the committer goes back to scanning the tentative layer until the
-// backlog fits again.
-const maxPendingIndex = 1 << 17
+// maxPendingIndex and maxPendingIndexBytes bound the pending index, in keys and in the bytes of
+// those keys (a key may be up to 32 KiB: 1<<17 of them would be 4 GiB). Beyond either (a long
+// leader outage under write load) the index empties itself and the committer goes back to
+// scanning the tentative layer until the backlog fits again.
+const (
+	maxPendingIndex      = 1 << 17
+	maxPendingIndexBytes = 16 << 20
+)
 
 // pendingIndex is the committer's index of this node's own eventual writes not yet known to be
 // committed: key → newest version accepted here. It spares the committer a scan of the whole
@@ -91,6 +95,7 @@ const maxPendingIndex = 1 << 17
 type pendingIndex struct {
 	mu       sync.Mutex
 	versions map[string]consistency.Version
+	keyBytes int // the bytes of the keys in versions
 	complete bool
 	// gen counts overflows: a seed from a scan that began before the latest one is incomplete.
 	gen uint64
@@ -110,13 +115,22 @@ func (p *pendingIndex) addLocked(ws []replication.Write) {
 	if p.versions == nil {
 		p.versions = map[string]consistency.Version{}
 	}
-	if len(p.versions)+len(ws) > maxPendingIndex {
+	added := 0
+	for _, w := range ws {
+		added += len(w.Key)
+	}
+	if len(p.versions)+len(ws) > maxPendingIndex || p.keyBytes+added > maxPendingIndexBytes {
 		clear(p.versions)
+		p.keyBytes = 0
 		p.complete = false
 		p.gen++
 	}
 	for _, w := range ws {
-		if cur, ok := p.versions[w.Key]; !ok || w.Value.Version.Newer(cur) {
+		cur, ok := p.versions[w.Key]
+		if !ok {
+			p.keyBytes += len(w.Key)
+		}
+		if !ok || w.Value.Version.Newer(cur) {
 			p.versions[w.Key] = w.Value.Version
 		}
 	}
@@ -157,6 +171,7 @@ func (p *pendingIndex) forget(ids []writeID) {
 	for _, id := range ids {
 		if cur, ok := p.versions[id.key]; ok && !cur.Newer(id.version) {
 			delete(p.versions, id.key)
+			p.keyBytes -= len(id.key)
 		}
 	}
 }

@@ -181,3 +181,29 @@ func TestPendingIndex(t *testing.T) {
 		t.Fatal("a seed from after the overflow did not make the index complete")
 	}
 }
+
+// The index holds keys in memory, and a key may be up to 32 KiB: bounded by count alone, a
+// leader outage under writes of long keys grew it to gigabytes (131,072 keys of 32 KiB are
+// 4 GiB) though the writes themselves wait on disk. It overflows on its keys' bytes too.
+func TestPendingIndexIsBoundedInBytes(t *testing.T) {
+	var p pendingIndex
+	_, _, gen := p.sample(1)
+	p.seed(nil, gen) // as after the committer's first scan
+	const keySize = 32 << 10
+	total := 0
+	for i := range 2 * maxPendingIndexBytes / keySize {
+		key := fmt.Sprintf("%0*d", keySize, i)
+		p.add([]replication.Write{ownWrite(key, 10)})
+		held := 0
+		for k := range p.versions {
+			held += len(k)
+		}
+		if held > maxPendingIndexBytes {
+			t.Fatalf("after %d writes of %d-byte keys the index holds %d bytes of keys, over its %d-byte bound", i+1, keySize, held, maxPendingIndexBytes)
+		}
+		total += keySize
+	}
+	if _, complete, _ := p.sample(1); complete {
+		t.Fatalf("after %d bytes of keys the index still says it is complete: it overflowed, and the committer must scan", total)
+	}
+}
