@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -287,7 +288,11 @@ func (n *Node) Run(ctx context.Context) error {
 // Serve is Run on an existing listener (tests pass port-0 listeners).
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	n.listenAddr.Store(ln.Addr().String())
-	n.server = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	n.server = &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cmp.Or(n.cfg.idleTimeout, idleTimeout),
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.server.Serve(ln) }()
 	n.logger.Info("serving", "http", ln.Addr().String(), "raft", n.cfg.Raft.RaftAddr)
