@@ -89,9 +89,9 @@ type Config struct {
 	// beforeApplyWait, when set, runs in a bounded read once it has checked its bound and before
 	// it waits for the state machine (tests of a node that stalls there).
 	beforeApplyWait func()
-	// idleTimeout overrides the package's idleTimeout (tests of the connections the server
-	// closes, without waiting minutes).
-	idleTimeout time.Duration
+	// idleTimeout and ioStall override the package's idleTimeout and ioStall (tests of the
+	// connections the server closes, without waiting minutes).
+	idleTimeout, ioStall time.Duration
 }
 
 // DefaultConfig returns the settings kvd starts with.

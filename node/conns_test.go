@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -90,4 +91,123 @@ func TestServerClosesIdleConnections(t *testing.T) {
 		resp.Body.Close()
 	}
 	waitGoroutines(t, fmt.Sprintf("%d idle keep-alive connections", conns), base+3, 5*time.Second)
+}
+
+// A request whose body stops arriving (a client paused or gone mid-upload, or one that sends
+// headers announcing a body and then nothing) used to hold its handler, blocked reading the
+// body, for good: nothing bounded the body read. So did one refused before its body was read
+// (here for its consistency level): the server drains a small unread body before it answers.
+func TestServerCutsOffStalledBodies(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, c *Config) { c.ioStall = 300 * time.Millisecond })
+	n := tc.nodes[0]
+	base := settledGoroutines()
+	const conns = 20
+	cs := make([]net.Conn, conns)
+	for i := range cs {
+		cs[i] = rawConn(t, n, 0)
+		level := "eventual"
+		if i%2 == 1 {
+			level = "bogus"
+		}
+		fmt.Fprintf(cs[i], "PUT /v1/kv/stalled%d?consistency=%s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n%s", i, level, strings.Repeat("x", 10))
+	}
+	for i, c := range cs {
+		if !closedByServer(c, 5*time.Second) {
+			t.Fatalf("connection %d: the server still waits for the rest of a body stalled for 5s", i)
+		}
+	}
+	waitGoroutines(t, fmt.Sprintf("%d stalled bodies", conns), base+3, 5*time.Second)
+	if r := do(t, "GET", n, "/v1/kv/stalled0?consistency=eventual", ""); r.status != http.StatusNotFound {
+		t.Errorf("a value cut off mid-body was stored: %d %q", r.status, r.body)
+	}
+}
+
+// A client that asks for a large value and never reads the answer used to hold the handler,
+// blocked writing it, and the value in memory, for good: nothing bounded the write.
+func TestServerCutsOffUnreadAnswers(t *testing.T) {
+	const size = 12 << 20 // more than the kernel buffers of both ends take
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.ioStall = 300 * time.Millisecond
+		c.MaxValueSize = size
+	})
+	n := tc.nodes[0]
+	if r := do(t, "PUT", n, "/v1/kv/big?consistency=eventual", strings.Repeat("v", size)); r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	base := settledGoroutines()
+	const conns = 5
+	cs := make([]net.Conn, conns)
+	for i := range cs {
+		cs[i] = rawConn(t, n, 4096)
+		fmt.Fprintf(cs[i], "GET /v1/kv/big?consistency=eventual HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	// Not reading: the handlers fill the sockets and block, until the server gives up.
+	waitGoroutines(t, fmt.Sprintf("%d clients that never read a %d-byte answer", conns, size), base+3, 10*time.Second)
+	for i, c := range cs {
+		if !closedByServer(c, 5*time.Second) {
+			t.Errorf("connection %d: still open", i)
+		}
+	}
+}
+
+// The stall bound is not a bound on a transfer: a body that keeps arriving, and an answer that
+// keeps being read, take as long as they need, however much longer than the bound that is.
+func TestServerTakesSlowButSteadyTransfers(t *testing.T) {
+	const stall = 300 * time.Millisecond
+	const size = 4 << 20
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.ioStall = stall
+		c.MaxValueSize = size
+	})
+	n := tc.nodes[0]
+
+	// Upload: a piece every stall/3, for over 4 stalls.
+	const pieces = 15
+	c := rawConn(t, n, 0)
+	fmt.Fprintf(c, "PUT /v1/kv/slow?consistency=eventual HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", pieces)
+	for range pieces {
+		time.Sleep(stall / 3)
+		if _, err := c.Write([]byte("u")); err != nil {
+			t.Fatalf("the server cut off a body that kept arriving: %v", err)
+		}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("slow upload: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("slow upload: %d", resp.StatusCode)
+	}
+
+	// Download: a value that takes several stalls to read, 32 KiB every stall/3.
+	if r := do(t, "PUT", n, "/v1/kv/big?consistency=eventual", strings.Repeat("v", size/4)); r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	c = rawConn(t, n, 4096)
+	fmt.Fprintf(c, "GET /v1/kv/big?consistency=eventual HTTP/1.1\r\nHost: x\r\n\r\n")
+	start := time.Now()
+	resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, buf := 0, make([]byte, 32<<10)
+	for {
+		time.Sleep(stall / 3)
+		m, err := io.ReadFull(resp.Body, buf)
+		got += m
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+	}
+	if got != size/4 {
+		t.Fatalf("read %d bytes of a %d-byte value in %v: the server cut off an answer that was being read", got, size/4, time.Since(start))
+	}
+	if took := time.Since(start); took < 3*stall {
+		t.Fatalf("the download took %v: too fast to show anything about a %v stall bound", took, stall)
+	}
 }

@@ -67,7 +67,7 @@ func (n *Node) routes() http.Handler {
 	// Last in precedence: whatever no pattern above takes gets the JSON error body too, instead
 	// of the mux's own text answers.
 	mux.Handle("/", unrouted(mux))
-	return n.withRequestID(n.instrument(fault.Middleware(n.faults, n.keyRoutes(mux))))
+	return n.boundIO(n.withRequestID(n.instrument(fault.Middleware(n.faults, n.keyRoutes(mux)))))
 }
 
 // routeMethods are the methods the routes use (GET also serves HEAD), in Allow's order.

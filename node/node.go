@@ -292,6 +292,7 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           n.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       cmp.Or(n.cfg.idleTimeout, idleTimeout),
+		ConnState:         clearWriteDeadline,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- n.server.Serve(ln) }()
