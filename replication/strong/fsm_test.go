@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand"
 	"path/filepath"
 	"strings"
@@ -21,12 +20,7 @@ import (
 
 func newTestFSM(t *testing.T) *fsm {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{OpenTimeout: store.DefaultOptions().OpenTimeout, InitialMmapSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return &fsm{store: st, clock: consistency.NewClock("test", nil), logger: slog.New(slog.DiscardHandler)}
+	return openReplica(t, filepath.Join(t.TempDir(), "state.db"), store.Options{}, consistency.NewClock("test", nil))
 }
 
 func stamp(wall int64, node string) consistency.Version {
@@ -141,19 +135,7 @@ func TestFSMDeterminism(t *testing.T) {
 		b.ApplyBatch(log[start:end])
 		start = end
 	}
-	snapshotBytes := func(f *fsm) []byte {
-		s, err := f.store.Snapshot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Release()
-		var buf bytes.Buffer
-		if _, err := s.WriteTo(&buf); err != nil {
-			t.Fatal(err)
-		}
-		return buf.Bytes()
-	}
-	if !bytes.Equal(snapshotBytes(a), snapshotBytes(b)) {
+	if !bytes.Equal(snapshotOf(t, a), snapshotOf(t, b)) {
 		t.Fatal("replicas applying the same log diverged")
 	}
 }
