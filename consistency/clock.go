@@ -58,16 +58,17 @@ func (c *Clock) NowStrong() Version {
 	return v
 }
 
-// maxObservedWall is the newest wall time a clock follows an observed version to: 2200-01-01
-// UTC. No clock stamps a version past it, so such a version is forged or corrupt, and following
-// it could bring the clock to the end of int64 time, where its next timestamp wraps around to
-// 1677, older than every version (a write stamped there is superseded as soon as it is taken).
-const maxObservedWall = 7258118400 * int64(time.Second)
+// MaxWall is the newest wall time a version can honestly carry: 2200-01-01 UTC. No clock stamps
+// a version past it, so such a version is forged or corrupt. A clock does not follow one, which
+// could bring it to the end of int64 time, where its next timestamp wraps around to 1677, older
+// than every version (a write stamped there is superseded as soon as it is taken); nor does the
+// leader let one into the log, where Successor wraps the same way (node's checkCommitBatch).
+const MaxWall = 7258118400 * int64(time.Second)
 
 // Observe moves the clock past v, so later Now calls are newer than v. Observing an older
-// version changes nothing, nor does observing one past maxObservedWall.
+// version changes nothing, nor does observing one past MaxWall.
 func (c *Clock) Observe(v Version) {
-	if v.Wall > maxObservedWall {
+	if v.Wall > MaxWall {
 		return
 	}
 	c.mu.Lock()

@@ -44,7 +44,9 @@ func (v Version) IsZero() bool { return v == Version{} }
 // Successor returns the smallest timestamp strictly after v's, stamped by node. It is how a strong
 // write that arrives with an older stamp than the committed value still lands after it in
 // version order ("current committed version + 1"). The logical counter saturates by carrying into
-// the wall clock, so ordering holds even after 2^32 successors within one nanosecond.
+// the wall clock, so ordering holds even after 2^32 successors within one nanosecond. The wall
+// clock itself wraps at the end of int64 time (to 1677): no version the log takes comes near it
+// (MaxWall), and the state machine applies this rule as it is, as every binary of a cluster must.
 func (v Version) Successor(node string) Version {
 	if v.Logical == ^uint32(0) {
 		return Version{Wall: v.Wall + 1, Node: node}

@@ -481,9 +481,9 @@ func (n *Node) postPeer(ctx context.Context, addr, path string, body []byte, for
 // maxCommitBatch writes (and always have), each from its tentative layer, which holds only keys
 // the store can hold and stamped versions; its reporter is its id. The unsafe mode is a test
 // fault (docs/faults.md): a leader started without --test-faults commits no batch in it.
-// Neither a value's size nor a version's distance ahead is checked: a node with another
-// --max-value-size, or a clock running ahead, acknowledged those writes, and a refused batch is
-// sent again and again.
+// Neither a value's size nor a version's distance ahead is checked (short of a version no clock
+// stamps, past consistency.MaxWall): a node with another --max-value-size, or a clock running
+// ahead, acknowledged those writes, and a refused batch is sent again and again.
 func (n *Node) checkCommitBatch(cmd *replication.Command) error {
 	if len(cmd.Reporter) > store.MaxKeySize {
 		// No node has such an id (the state machine drops the report; an older one stops).
@@ -499,12 +499,22 @@ func (n *Node) checkCommitBatch(cmd *replication.Command) error {
 		if store.CheckKey(w.Key) != nil {
 			return fmt.Errorf("write %d: a key of %d bytes", i, len(w.Key))
 		}
-		if w.Value.Version.Wall <= 0 {
+		if !isStamp(w.Value.Version) {
 			return fmt.Errorf("write %d of %q: version %q is not a stamp", i, w.Key, w.Value.Version)
 		}
 	}
+	if !cmd.Watermark.IsZero() && !isStamp(cmd.Watermark) {
+		return fmt.Errorf("watermark %q is not a stamp", cmd.Watermark)
+	}
 	return nil
 }
+
+// isStamp reports whether a clock can have stamped v: its wall time is after 1970 and not past
+// consistency.MaxWall. The state machine's rule for a strong write, "max(stamp, current + 1)",
+// wraps at the end of int64 time: after a version there, the key's next strong write took its
+// own stamp, older than the version it replaced, and the same eventual write sent again took
+// the key back from it.
+func isStamp(v consistency.Version) bool { return v.Wall > 0 && v.Wall <= consistency.MaxWall }
 
 // handleCommit proposes a peer's committer batch. Leader only.
 func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,41 @@ func manyWrites(count int, v consistency.Version) []replication.Write {
 		ws[i] = replication.Write{Key: fmt.Sprintf("w%d", i), Value: consistency.Value{Version: v, Data: []byte("v")}}
 	}
 	return ws
+}
+
+// A version at the end of int64 time has no successor: the state machine's rule "max(stamp,
+// current + 1)" wraps there and gives the next strong write of the key its own stamp, older than
+// the version it replaced, so the same eventual write sent again (anti-entropy brings it back
+// to a node's tentative layer, its committer submits it) takes the key back from the
+// acknowledged strong write. No clock stamps past consistency.MaxWall: the leader refuses such a
+// committer batch (write or watermark), as it refuses an unstamped one, and the rule is never
+// applied near its end.
+func TestLeaderRefusesVersionsNoClockStamps(t *testing.T) {
+	tc := startCluster(t, 1)
+	leader := tc.nodes[0]
+	endOfTime := consistency.Version{Wall: math.MaxInt64, Logical: math.MaxUint32, Node: "n9"}
+	forged := string((&replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9",
+		Writes: []replication.Write{{Key: "k", Value: consistency.Value{Version: endOfTime, Data: []byte("forged")}}}}).Encode())
+	do(t, "POST", leader, "/v1/internal/commit", forged)
+	if r := do(t, "PUT", leader, "/v1/kv/k?consistency=strong", "acknowledged"); r.status != 200 {
+		t.Fatalf("strong put: %d %s", r.status, r.body)
+	}
+	do(t, "POST", leader, "/v1/internal/commit", forged) // the same write, sent again
+	if r := do(t, "GET", leader, "/v1/kv/k?consistency=strong", ""); r.status != 200 || r.body != "acknowledged" {
+		t.Errorf("after the strong put, the key reads %d %q, want the acknowledged value", r.status, r.body)
+	}
+
+	for _, c := range []struct {
+		name string
+		cmd  replication.Command
+	}{
+		{"a write stamped past the newest wall time", replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9",
+			Writes: []replication.Write{{Key: "k2", Value: consistency.Value{Version: consistency.Version{Wall: consistency.MaxWall + 1, Node: "n9"}}}}}},
+		{"a watermark past the newest wall time", replication.Command{Type: replication.CmdEventualBatch, Reporter: "n9",
+			Watermark: consistency.Version{Wall: consistency.MaxWall + 1, Node: "n9"}}},
+	} {
+		if r := do(t, "POST", leader, "/v1/internal/commit", string(c.cmd.Encode())); r.status != 400 {
+			t.Errorf("%s: %d %s, want 400", c.name, r.status, r.body)
+		}
+	}
 }
