@@ -54,6 +54,11 @@ func (v Version) Successor(node string) Version {
 	return Version{Wall: v.Wall, Logical: v.Logical + 1, Node: node}
 }
 
+// Stamped reports whether a clock can have stamped v: its wall time is after 1970 and not past
+// MaxWall. Other versions are forged or corrupt, and the log takes none (Successor wraps at the
+// end of int64 time, which would break the state machine's rule for strong writes).
+func (v Version) Stamped() bool { return v.Wall > 0 && v.Wall <= MaxWall }
+
 // strongMark ends the node part of every version a leader stamps on a strong write ("n1/s").
 // Node ids cannot contain '/' (node.Config.Validate has refused it since the first release), so
 // no Clock is named so and Now never issues such a version. The strong writes' space is where

@@ -495,26 +495,24 @@ func (n *Node) checkCommitBatch(cmd *replication.Command) error {
 	if cmd.Unsafe && !n.faults.Enabled() {
 		return errors.New("the unsafe commit fault, on a node started without --test-faults")
 	}
+	// A version no clock stamps stays out of the log: the state machine's rule for a strong
+	// write, max(stamp, current + 1), wraps at the end of int64 time, so after a version there a
+	// key's next strong write took its own stamp, older than the version it replaced, and the
+	// same eventual write sent again took the key back from it (a purge horizon there did the
+	// same to a purged key's next write).
 	for i, w := range cmd.Writes {
 		if store.CheckKey(w.Key) != nil {
 			return fmt.Errorf("write %d: a key of %d bytes", i, len(w.Key))
 		}
-		if !isStamp(w.Value.Version) {
+		if !w.Value.Version.Stamped() {
 			return fmt.Errorf("write %d of %q: version %q is not a stamp", i, w.Key, w.Value.Version)
 		}
 	}
-	if !cmd.Watermark.IsZero() && !isStamp(cmd.Watermark) {
+	if !cmd.Watermark.IsZero() && !cmd.Watermark.Stamped() {
 		return fmt.Errorf("watermark %q is not a stamp", cmd.Watermark)
 	}
 	return nil
 }
-
-// isStamp reports whether a clock can have stamped v: its wall time is after 1970 and not past
-// consistency.MaxWall. The state machine's rule for a strong write, "max(stamp, current + 1)",
-// wraps at the end of int64 time: after a version there, the key's next strong write took its
-// own stamp, older than the version it replaced, and the same eventual write sent again took
-// the key back from it.
-func isStamp(v consistency.Version) bool { return v.Wall > 0 && v.Wall <= consistency.MaxWall }
 
 // handleCommit proposes a peer's committer batch. Leader only.
 func (n *Node) handleCommit(w http.ResponseWriter, r *http.Request) {

@@ -413,9 +413,11 @@ func versionIn(b *bolt.Bucket, key []byte) (v consistency.Version, ok bool, err 
 
 // mergeOne stores w in the transaction's tentative layer if it is the newest of its key. A write
 // no layer can hold (an empty key, or one over MaxKeySize: from a peer, never from this node's
-// API) is dropped: failing the transaction would fail every write merged with it.
+// API) is dropped: failing the transaction would fail every write merged with it. So is a write
+// whose version no clock stamps (consistency.Version.Stamped): the leader refuses a committer
+// batch that holds one, and the committer would send that batch again and again.
 func mergeOne(t *Tx, horizon consistency.Version, w replication.Write) (bool, error) {
-	if CheckKey(w.Key) != nil || w.Value.Version.IsZero() || horizon.Newer(w.Value.Version) {
+	if CheckKey(w.Key) != nil || !w.Value.Version.Stamped() || horizon.Newer(w.Value.Version) {
 		return false, nil
 	}
 	k := []byte(w.Key)

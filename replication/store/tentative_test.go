@@ -85,6 +85,23 @@ func TestMergeDropsKeysTheStoreCannotHold(t *testing.T) {
 	}
 }
 
+// The leader refuses a committer batch holding a version no clock stamps (node's
+// checkCommitBatch), and a refused batch is sent again and again: a peer's write stamped before
+// 1970 or past consistency.MaxWall, once stored, stopped its holder's committer for good. It is
+// dropped on arrival, as a key no layer can hold is.
+func TestMergeDropsVersionsNoClockStamps(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	stored := mustMerge(t, s, write("past", "v", -1, "n9"), write("future", "v", consistency.MaxWall+1, "n9"), write("ok", "v", consistency.MaxWall, "n1"))
+	if len(stored) != 1 || stored[0].Key != "ok" {
+		t.Errorf("stored %d writes, want only the one a clock can have stamped", len(stored))
+	}
+	for _, key := range []string{"past", "future"} {
+		if _, ok, err := s.Tentative(key); err != nil || ok {
+			t.Errorf("%s: held tentatively (%v)", key, err)
+		}
+	}
+}
+
 func TestCommittedPutPrunesTentative(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
 	mustMerge(t, s, write("a", "t", 10, "n1"), write("b", "t", 30, "n1"))
