@@ -92,6 +92,9 @@ type Config struct {
 	// idleTimeout and ioStall override the package's idleTimeout and ioStall (tests of the
 	// connections the server closes, without waiting minutes).
 	idleTimeout, ioStall time.Duration
+	// physicalClock, when set, is the physical clock the node's versions are stamped from,
+	// instead of the fault injector's (tests of a wall clock set far off).
+	physicalClock func() time.Time
 }
 
 // DefaultConfig returns the settings kvd starts with.

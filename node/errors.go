@@ -20,6 +20,9 @@ var (
 	// its key the session has already seen (503 unavailable: another node, or this one once it
 	// has heard of that version, takes it). See stampedAfterSession.
 	errClockSkew = errors.New("clock behind the session")
+	// errClockOff refuses an eventual write this node's wall clock stamps before 1970 or past
+	// consistency.MaxWall (503 unavailable: another node takes it).
+	errClockOff = errors.New("wall clock out of range")
 )
 
 // httpError maps an error to its status and code: the one place where that happens.
@@ -36,7 +39,7 @@ func httpError(err error) (status int, code string) {
 	case errors.Is(err, replication.ErrNoLeader), errors.Is(err, replication.ErrNotLeader):
 		return http.StatusServiceUnavailable, client.CodeNoLeader
 	case errors.Is(err, replication.ErrStale), errors.Is(err, errUnsafeRemoval), errors.Is(err, errLeaving),
-		errors.Is(err, errJoining), errors.Is(err, errBelowHorizon), errors.Is(err, errClockSkew):
+		errors.Is(err, errJoining), errors.Is(err, errBelowHorizon), errors.Is(err, errClockSkew), errors.Is(err, errClockOff):
 		return http.StatusServiceUnavailable, client.CodeUnavailable
 	case errors.Is(err, replication.ErrOutcomeUnknown):
 		return http.StatusGatewayTimeout, client.CodeOutcomeUnknown

@@ -193,3 +193,19 @@ func TestLeaderRefusesVersionsNoClockStamps(t *testing.T) {
 		}
 	}
 }
+
+// A node whose wall clock reads past consistency.MaxWall stamps versions the log does not take
+// (and the tentative layer drops): its eventual writes are refused, not acknowledged and lost.
+func TestEventualWriteOfAClockPastTheNewestWallTimeIsRefused(t *testing.T) {
+	past := time.Unix(0, consistency.MaxWall).Add(time.Hour)
+	tc := startCluster(t, 1, func(_ int, c *Config) { c.physicalClock = func() time.Time { return past } })
+	n := tc.nodes[0]
+	r := do(t, "PUT", n, "/v1/kv/k?consistency=eventual", "v")
+	if r.status == 200 {
+		got := do(t, "GET", n, "/v1/kv/k?consistency=eventual", "")
+		t.Fatalf("the write was acknowledged; the key then reads %d %q", got.status, got.body)
+	}
+	if r.status != 503 {
+		t.Errorf("eventual put: %d %s, want 503", r.status, r.body)
+	}
+}

@@ -116,6 +116,9 @@ func New(cfg Config) (*Node, error) {
 			IdleConnTimeout:     90 * time.Second,
 		}},
 	}
+	if cfg.physicalClock != nil {
+		n.clock = consistency.NewClock(cfg.ID, cfg.physicalClock)
+	}
 	if cfg.TestFaults {
 		n.logger.Warn("fault injection is enabled (--test-faults): this node can be told to drop, delay and misbehave; never use it in production")
 		n.peerClient.Transport = &fault.RoundTripper{Base: n.peerClient.Transport, Self: cfg.ID, Faults: faults, IDOf: n.memberByHTTP}
