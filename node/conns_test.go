@@ -25,6 +25,22 @@ func waitGoroutines(t *testing.T, what string, limit int, timeout time.Duration)
 	}
 }
 
+// waitNoGoroutineIn waits until no goroutine has frame (a function's name as stack traces
+// print it) on its stack.
+func waitNoGoroutineIn(t *testing.T, frame string, timeout time.Duration) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, frame) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines still in %s after %v:\n%s", frame, timeout, stacks[:min(len(stacks), 16<<10)])
+		}
+	}
+}
+
 // settledGoroutines is the goroutine count once the cluster is idle: the test client's idle
 // connections closed, and no count lower for a moment.
 func settledGoroutines() int {
@@ -143,6 +159,10 @@ func TestServerCutsOffUnreadAnswers(t *testing.T) {
 	}
 	// Not reading: the handlers fill the sockets and block, until the server gives up.
 	waitGoroutines(t, fmt.Sprintf("%d clients that never read a %d-byte answer", conns, size), base+3, 10*time.Second)
+	// Every one of them, not all but a few that the margin above leaves: a handler still
+	// writing when this test starts reading its connection would go on, at the pace of a 4 KiB
+	// window, and keep the connection.
+	waitNoGoroutineIn(t, "node.(*Node).handleGet", 10*time.Second)
 	for i, c := range cs {
 		if !closedByServer(c, 5*time.Second) {
 			t.Errorf("connection %d: still open", i)
