@@ -316,6 +316,9 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 	}
 	n.membershipMu.Lock()
 	defer n.membershipMu.Unlock()
+	if err := n.applyCommitted(ctx); err != nil {
+		return err
+	}
 	servers, err := n.raft.Servers()
 	if err != nil {
 		return err
@@ -361,6 +364,21 @@ func (n *Node) removeMember(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// applyCommitted waits, on the leader, until its state machine holds everything committed before
+// the call. Joins and removals decide from the members table and the removed marks, and a leader
+// may lag its log: one that just took over applies what its predecessors committed only after
+// its election, and a proposal of its own whose deadline ran out may still be applied. Deciding
+// from that state would let a removed id join again from old data (its removal not applied yet),
+// or remove a member whose registration it has not applied without asking it to hand its writes
+// over.
+func (n *Node) applyCommitted(ctx context.Context) error {
+	index, err := n.raft.ReadIndex(ctx)
+	if err != nil {
+		return err
+	}
+	return n.raft.WaitApplied(ctx, index)
 }
 
 // errUnsafeRemoval refuses a removal that would leave the cluster without a reachable quorum

@@ -546,6 +546,9 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 	}
 	n.membershipMu.Lock() // a join must not interleave with a removal of the same id
 	defer n.membershipMu.Unlock()
+	if err := n.applyCommitted(ctx); err != nil {
+		return replication.Result{}, err
+	}
 	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}
 	record := func() (replication.Result, error) {
 		if n.memberTable()[j.ID] == m {

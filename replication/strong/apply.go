@@ -23,6 +23,8 @@ type fsm struct {
 	// restores counts snapshot installs, persisted reports each snapshot written (for stats).
 	restores  func()
 	persisted func(time.Duration)
+	// beforeApply is Config.BeforeApply.
+	beforeApply func()
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -40,6 +42,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	results := make([]interface{}, len(logs))
 	if len(logs) == 0 {
 		return results
+	}
+	if f.beforeApply != nil {
+		f.beforeApply()
 	}
 	applied := f.store.AppliedIndex()
 	last := logs[len(logs)-1].Index

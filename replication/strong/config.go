@@ -53,7 +53,10 @@ type Config struct {
 	Transport raft.Transport
 	// Faults is the test-only fault hook (nil: none).
 	Faults *fault.Injector
-	Logger *slog.Logger
+	// BeforeApply, when set, runs in the state machine before it applies each run of committed
+	// entries (tests of a node whose state machine lags its log, e.g. a new leader).
+	BeforeApply func()
+	Logger      *slog.Logger
 }
 
 // DefaultProposalBytes is the default ProposalBytes: big enough that small writes never reach

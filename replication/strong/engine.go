@@ -93,7 +93,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	e.fsm = &fsm{store: st, clock: clock, logger: logger, restores: func() { e.restores.Add(1) }, persisted: func(d time.Duration) {
 		e.stats.snapshots.Add(1)
 		e.stats.snapshotNanos.Add(uint64(d))
-	}}
+	}, beforeApply: cfg.BeforeApply}
 
 	var err error
 	e.bolt, err = raftboltdb.New(raftboltdb.Options{

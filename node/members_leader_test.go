@@ -1,0 +1,121 @@
+package node
+
+import (
+	"encoding/json"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+)
+
+// stallableApplies lets a test stall the state machines of chosen nodes of a cluster (their
+// Raft logs go on growing, their committed layers do not move) and release them all at once.
+type stallableApplies struct {
+	stalled [8]atomic.Bool
+	gate    chan struct{}
+	once    sync.Once
+}
+
+func newStallableApplies(t *testing.T) *stallableApplies {
+	s := &stallableApplies{gate: make(chan struct{})}
+	// Released before the cluster stops (cleanups run last first): a stalled node cannot shut
+	// its Raft down.
+	t.Cleanup(s.release)
+	return s
+}
+
+// tweak is a startCluster tweak that makes node i's state machine wait while it is stalled.
+func (s *stallableApplies) tweak(i int, c *Config) {
+	c.Raft.BeforeApply = func() {
+		if s.stalled[i].Load() {
+			<-s.gate
+		}
+	}
+}
+
+func (s *stallableApplies) release() { s.once.Do(func() { close(s.gate) }) }
+
+// othersThan returns the cluster's nodes but those given.
+func (tc *testCluster) othersThan(but ...*Node) []*Node {
+	var out []*Node
+	for _, n := range tc.nodes {
+		if !slices.Contains(but, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// A leader that just took over has not necessarily applied everything committed before it: its
+// state machine may lag its log. A join decided from that state lets a removed id back in from
+// its old data (the removal is not applied there yet), which only a node started from an empty
+// data directory may do (docs/deploy.md). Here the state machines of the two followers that
+// stay stall before the leader removes a third follower: they hold its removal in their logs
+// but have not applied it. The leader stops, one of them takes over, and it is asked to let the
+// removed id join at new addresses from old data (as that node, cut off from its removal and
+// restarted there, asks). It must answer 410 removed, and never make the id a voter again.
+func TestNewLeaderDecidesAJoinOnlyOnceItAppliedWhatWasCommitted(t *testing.T) {
+	stall := newStallableApplies(t)
+	tc := startCluster(t, 4, kvdRaftTimings, stall.tweak, func(i int, c *Config) { c.LeaderWait = 20 * time.Second })
+	leader, victim := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 4 })
+	stayers := tc.othersThan(leader, victim)
+	for _, n := range stayers {
+		stall.stalled[slices.Index(tc.nodes, n)].Store(true)
+	}
+
+	if r := do(t, "DELETE", leader, "/v1/cluster/members/"+victim.cfg.ID, ""); r.status != 200 {
+		t.Fatalf("remove %s: %d %s", victim.cfg.ID, r.status, r.body)
+	}
+	tc.awaitRemoved(victim)
+	tc.stopNode(slices.Index(tc.nodes, leader))
+	var next *Node
+	waitUntil(t, "one of the two left to take over", 30*time.Second, func() bool {
+		for _, n := range stayers {
+			if n.raft.IsLeader() {
+				next = n
+				return true
+			}
+		}
+		return false
+	})
+	if next.removedMembers()[victim.cfg.ID] {
+		t.Fatalf("the new leader %s applied the removal of %s: the test needs its state machine to lag", next.cfg.ID, victim.cfg.ID)
+	}
+
+	body, _ := json.Marshal(client.JoinRequest{ID: victim.cfg.ID, RaftAddr: freeAddr(t), HTTPAddr: freeAddr(t)})
+	answer := make(chan reply, 1)
+	go func() {
+		r, err := tryDo("POST", next, "/v1/cluster/join", string(body))
+		if err != nil {
+			r = reply{body: err.Error()}
+		}
+		answer <- r
+	}()
+	// The window in which a leader that decides from its lagging state re-adds the voter.
+	readded := false
+	for deadline := time.Now().Add(3 * time.Second); !readded && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		readded = slices.Contains(voters(t, next), victim.cfg.ID)
+	}
+	if readded {
+		t.Errorf("the new leader made the removed %s a voter again while its state machine lagged", victim.cfg.ID)
+	}
+	stall.release()
+	var r reply
+	select {
+	case r = <-answer:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the join was not answered")
+	}
+	if r.status != 410 || errCode(t, r) != client.CodeRemoved {
+		t.Errorf("a join under the removed %s from old data, asked of a new leader: %d %s, want 410 removed", victim.cfg.ID, r.status, r.body)
+	}
+	waitUntil(t, "the new leader to apply what was committed", 20*time.Second, func() bool { return next.raft.LeaderReady() })
+	st := next.memberState()
+	if _, ok := st.members[victim.cfg.ID]; ok || !st.removed[victim.cfg.ID] {
+		t.Errorf("%s after the join: in the members table %v, marked removed %v; want removed", victim.cfg.ID, ok, st.removed[victim.cfg.ID])
+	}
+}
