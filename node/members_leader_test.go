@@ -119,3 +119,33 @@ func TestNewLeaderDecidesAJoinOnlyOnceItAppliedWhatWasCommitted(t *testing.T) {
 		t.Errorf("%s after the join: in the members table %v, marked removed %v; want removed", victim.cfg.ID, ok, st.removed[victim.cfg.ID])
 	}
 }
+
+// Two processes under one id would both answer as that voter: each votes once per term and
+// acknowledges entries, so an entry acknowledged by one copy and a vote from the other break the
+// overlap of Raft's quorums (a committed entry can be lost), and each copy re-registers its own
+// addresses in turn for ever. A join under the id of a member that answers, as that id, at its
+// recorded address is refused (409 conflict), whether the newcomer starts empty or not, and the
+// member keeps its addresses. (A member restarted at new addresses no longer answers at the old
+// one, and gets in: TestFollowerRestartedAtNewAddressesRejoins.)
+func TestJoinUnderTheIDOfARunningMemberIsRefused(t *testing.T) {
+	tc := startCluster(t, 3, kvdRaftTimings)
+	leader, f := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 3 })
+	before, _ := leader.raft.Servers()
+	for _, target := range []*Node{f, leader} {
+		for _, fresh := range []bool{true, false} {
+			body, _ := json.Marshal(client.JoinRequest{ID: target.cfg.ID, RaftAddr: freeAddr(t), HTTPAddr: freeAddr(t), Fresh: fresh})
+			if r := do(t, "POST", f, "/v1/cluster/join", string(body)); r.status != 409 || errCode(t, r) != client.CodeConflict {
+				t.Errorf("a join (fresh %v) under the id of the running %s: %d %s, want 409 conflict", fresh, target.cfg.ID, r.status, r.body)
+			}
+		}
+	}
+	if after, _ := leader.raft.Servers(); !slices.Equal(before, after) {
+		t.Errorf("the Raft configuration moved: %v, was %v", after, before)
+	}
+	for _, n := range []*Node{f, leader} {
+		if got := leader.memberTable()[n.cfg.ID]; got != n.self() {
+			t.Errorf("%s is recorded at %v, want %v", n.cfg.ID, got, n.self())
+		}
+	}
+}

@@ -549,6 +549,9 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 	if err := n.applyCommitted(ctx); err != nil {
 		return replication.Result{}, err
 	}
+	if err := n.checkIDFree(ctx, j); err != nil {
+		return replication.Result{}, err
+	}
 	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}
 	record := func() (replication.Result, error) {
 		if n.memberTable()[j.ID] == m {
@@ -569,6 +572,34 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 		return replication.Result{}, err
 	}
 	return record()
+}
+
+// errIDInUse refuses a join under the id of a member that runs elsewhere (409 conflict).
+var errIDInUse = errors.New("id in use")
+
+// checkIDFree refuses a join that would give a member's id to a second process: the member
+// recorded under it still answers, as that id, at its recorded HTTP address, and the join names
+// another one. Two processes under one id would each vote and acknowledge entries as that voter,
+// and Raft's quorums would no longer overlap (an entry one copy acknowledged could be lost
+// through a vote of the other); each would also re-register its own addresses in turn, for ever.
+// A member restarted at new addresses no longer answers at its old one (or another node does, as
+// another id), and gets in.
+func (n *Node) checkIDFree(ctx context.Context, j client.JoinRequest) error {
+	old, ok := n.memberTable()[j.ID]
+	if !ok || old.HTTPAddr == j.HTTPAddr {
+		return nil
+	}
+	running := client.NodeStatus{ID: n.cfg.ID, HTTP: n.HTTPAddr()}
+	if j.ID != n.cfg.ID {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		running = n.peerStatus(sctx, client.NodeStatus{HTTP: old.HTTPAddr})
+		cancel()
+	}
+	if running.ID == j.ID && running.HTTP != j.HTTPAddr {
+		return fmt.Errorf("%w: %s runs at %s; a node with another data directory needs another id (a member moved to new addresses joins once its old process has stopped)",
+			errIDInUse, j.ID, running.HTTP)
+	}
+	return nil
 }
 
 // waitLeader polls until a leader with a known HTTP address exists, or ctx ends.
