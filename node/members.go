@@ -430,7 +430,9 @@ func (n *Node) askToLeave(ctx context.Context, id, httpAddr string) error {
 	}
 	lctx, cancel := context.WithTimeout(ctx, handOverWait)
 	defer cancel()
-	err := n.postPeer(lctx, httpAddr, "/v1/internal/leave", nil, true)
+	// The id goes along: the address may be another node's now (a recycled IP), which must not
+	// stop taking writes for this removal, nor pass for this member having handed its over.
+	err := n.postPeer(lctx, httpAddr, "/v1/internal/leave?id="+url.QueryEscape(id), nil, true)
 	if err == nil {
 		return nil
 	}
@@ -458,6 +460,10 @@ func (n *Node) goneFor(m eventual.Member) bool {
 // taking eventual writes, waits for those under way, and hands every uncommitted one it holds
 // to the leader (handOver). If no removal follows within leaveHold, it takes writes again.
 func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
+	if id := r.URL.Query().Get("id"); id != "" && id != n.cfg.ID { // older leaders send no id
+		writeError(w, fmt.Errorf("%w: this is %s, asked to leave as %s", errNoMember, n.cfg.ID, id))
+		return
+	}
 	n.stamps.setClosed(true)
 	gen := n.leaves.Add(1)
 	// Only the latest leave may reopen, and only after its hold, counted from the hand-over.

@@ -149,3 +149,51 @@ func TestJoinUnderTheIDOfARunningMemberIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A member's recorded HTTP address can come to be another node's: a member down, and another
+// restarted at the address it had (a recycled pod IP). Removing the down member before gossip
+// has had it dead for --dead-commit-delay asks it to hand its writes over at that address: the
+// node there is not it, and must neither stop taking eventual writes for a removal that is not
+// its own nor pass for the member having handed its writes over: the removal is refused (503
+// unavailable, as for a member the leader cannot reach). Status shows the member down, not the
+// other node's status under its id.
+func TestRemovalAsksNoOtherNodeToLeaveAtTheMembersAddress(t *testing.T) {
+	tc := startCluster(t, 3, kvdRaftTimings, func(i int, c *Config) { c.DeadCommitDelay = time.Minute })
+	leader, moved := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 3 })
+	down := tc.othersThan(leader, moved)[0]
+	oldAddr := down.HTTPAddr()
+	tc.stopNode(slices.Index(tc.nodes, down))
+	cfg := tc.stopNode(slices.Index(tc.nodes, moved))
+	cfg.HTTPAddr = oldAddr
+	moved = tc.startNodeAt(slices.Index(tc.nodes, moved), cfg)
+	waitUntil(t, moved.cfg.ID+" to be recorded at "+oldAddr, 20*time.Second, func() bool {
+		return leader.memberTable()[moved.cfg.ID].HTTPAddr == oldAddr && moved.joined.Load()
+	})
+	if leader.goneInGossip(down.cfg.ID) {
+		t.Fatalf("gossip has %s gone already: the test needs it not to", down.cfg.ID)
+	}
+
+	var st client.StatusResponse
+	if err := json.Unmarshal([]byte(do(t, "GET", leader, "/v1/status", "").body), &st); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, ns := range st.Nodes {
+		ids = append(ids, ns.ID)
+		if ns.ID == down.cfg.ID && ns.Health != "down" {
+			t.Errorf("status of %s: %+v, want it down", ns.ID, ns)
+		}
+	}
+	if want := []string{leader.cfg.ID, down.cfg.ID, moved.cfg.ID}; !slices.Equal(slices.Sorted(slices.Values(ids)), slices.Sorted(slices.Values(want))) {
+		t.Errorf("status lists %v, want %v", ids, want)
+	}
+
+	r := do(t, "DELETE", leader, "/v1/cluster/members/"+down.cfg.ID, "")
+	if r.status != 503 || errCode(t, r) != client.CodeUnavailable {
+		t.Errorf("remove %s, whose address %s is %s's now: %d %s, want 503 unavailable", down.cfg.ID, oldAddr, moved.cfg.ID, r.status, r.body)
+	}
+	if w := do(t, "PUT", moved, "/v1/kv/still-taking?consistency=eventual", "v"); w.status != 200 {
+		t.Errorf("an eventual write on %s after the removal of %s: %d %s, want it taken", moved.cfg.ID, down.cfg.ID, w.status, w.body)
+	}
+}

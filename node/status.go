@@ -140,7 +140,8 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// peerStatus fills ns from the member's own local status, or marks it down.
+// peerStatus fills ns from the member's own local status, or marks it down (also when another
+// id answers at its address). With no ns.ID, whoever answers there is taken.
 func (n *Node) peerStatus(ctx context.Context, ns client.NodeStatus) client.NodeStatus {
 	if ns.HTTP == "" {
 		ns.Health, ns.Reason = "down", "address not yet registered"
@@ -168,6 +169,11 @@ func (n *Node) peerStatus(ctx context.Context, ns client.NodeStatus) client.Node
 		return ns
 	}
 	peer := sr.Nodes[0]
+	if ns.ID != "" && peer.ID != ns.ID {
+		// Its address is another node's now (a recycled IP): that node's status is not its own.
+		ns.Health, ns.Reason = "down", fmt.Sprintf("%s answers at its address %s", peer.ID, ns.HTTP)
+		return ns
+	}
 	peer.Suffrage = ns.Suffrage
 	return peer
 }
