@@ -44,7 +44,7 @@ const (
 const (
 	CodeBadRequest     = "bad_request"     // 400
 	CodeNotFound       = "not_found"       // 404
-	CodeConflict       = "conflict"        // 409: a compare-and-set or create-if-absent condition failed, or a join under the id of a member running elsewhere
+	CodeConflict       = "conflict"        // 409: a compare-and-set or create-if-absent condition failed, or a join under the id or Raft address of another member
 	CodeTooLarge       = "too_large"       // 413
 	CodeNoLeader       = "no_leader"       // 503: no leader known within the wait; the request was never proposed
 	CodeUnavailable    = "unavailable"     // 503: the node cannot serve this level now (a staleness bound, a session it is behind); another node may

@@ -32,7 +32,7 @@ func httpError(err error) (status int, code string) {
 		return http.StatusBadRequest, client.CodeBadRequest
 	case errors.Is(err, replication.ErrNotFound), errors.Is(err, errNoMember):
 		return http.StatusNotFound, client.CodeNotFound
-	case errors.Is(err, replication.ErrConflict), errors.Is(err, errIDInUse):
+	case errors.Is(err, replication.ErrConflict), errors.Is(err, errInUse):
 		return http.StatusConflict, client.CodeConflict
 	case errors.Is(err, replication.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, client.CodeTooLarge

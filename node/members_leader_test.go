@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -195,5 +196,23 @@ func TestRemovalAsksNoOtherNodeToLeaveAtTheMembersAddress(t *testing.T) {
 	}
 	if w := do(t, "PUT", moved, "/v1/kv/still-taking?consistency=eventual", "v"); w.status != 200 {
 		t.Errorf("an eventual write on %s after the removal of %s: %d %s, want it taken", moved.cfg.ID, down.cfg.ID, w.status, w.body)
+	}
+}
+
+// A join naming a Raft address that the configuration has under another id (a machine replaced
+// at the address of a member not yet removed) is refused by Raft, and changes nothing: the
+// answer says so (409 conflict, naming the member), not that the outcome is unknown and the
+// cluster may have lost its quorum.
+func TestJoinAtAnotherMembersRaftAddressIsAConflict(t *testing.T) {
+	tc := startCluster(t, 3, kvdRaftTimings)
+	leader, f := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 3 })
+	body, _ := json.Marshal(client.JoinRequest{ID: "n9", RaftAddr: f.cfg.Raft.RaftAddr, HTTPAddr: freeAddr(t), Fresh: true})
+	r := do(t, "POST", f, "/v1/cluster/join", string(body))
+	if r.status != 409 || errCode(t, r) != client.CodeConflict || !strings.Contains(r.body, f.cfg.ID) {
+		t.Errorf("a join at %s's Raft address: %d %s, want 409 conflict naming %s", f.cfg.ID, r.status, r.body, f.cfg.ID)
+	}
+	if got := voters(t, leader); len(got) != 3 {
+		t.Errorf("voters %v after the refused join", got)
 	}
 }

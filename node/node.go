@@ -549,7 +549,7 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 	if err := n.applyCommitted(ctx); err != nil {
 		return replication.Result{}, err
 	}
-	if err := n.checkIDFree(ctx, j); err != nil {
+	if err := n.checkNotInUse(ctx, j); err != nil {
 		return replication.Result{}, err
 	}
 	m := replication.Member{ID: j.ID, RaftAddr: j.RaftAddr, HTTPAddr: j.HTTPAddr, GossipAddr: j.GossipAddr}
@@ -574,17 +574,29 @@ func (n *Node) addMember(ctx context.Context, j client.JoinRequest) (replication
 	return record()
 }
 
-// errIDInUse refuses a join under the id of a member that runs elsewhere (409 conflict).
-var errIDInUse = errors.New("id in use")
+// errInUse refuses a join under the id, or at the Raft address, of a member that has them
+// (409 conflict).
+var errInUse = errors.New("in use by another member")
 
-// checkIDFree refuses a join that would give a member's id to a second process: the member
+// checkNotInUse refuses a join that would give a member's id to a second process: the member
 // recorded under it still answers, as that id, at its recorded HTTP address, and the join names
 // another one. Two processes under one id would each vote and acknowledge entries as that voter,
 // and Raft's quorums would no longer overlap (an entry one copy acknowledged could be lost
 // through a vote of the other); each would also re-register its own addresses in turn, for ever.
 // A member restarted at new addresses no longer answers at its old one (or another node does, as
-// another id), and gets in.
-func (n *Node) checkIDFree(ctx context.Context, j client.JoinRequest) error {
+// another id), and gets in. It also refuses a Raft address the configuration has under another
+// id, which Raft would refuse as the join's outcome.
+func (n *Node) checkNotInUse(ctx context.Context, j client.JoinRequest) error {
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if s.ID != j.ID && s.Addr == j.RaftAddr {
+			return fmt.Errorf("%w: Raft address %s is %s's: a node replacing it at its address joins once %s is removed (kvctl member remove %s)",
+				errInUse, j.RaftAddr, s.ID, s.ID, s.ID)
+		}
+	}
 	old, ok := n.memberTable()[j.ID]
 	if !ok || old.HTTPAddr == j.HTTPAddr {
 		return nil
@@ -596,8 +608,8 @@ func (n *Node) checkIDFree(ctx context.Context, j client.JoinRequest) error {
 		cancel()
 	}
 	if running.ID == j.ID && running.HTTP != j.HTTPAddr {
-		return fmt.Errorf("%w: %s runs at %s; a node with another data directory needs another id (a member moved to new addresses joins once its old process has stopped)",
-			errIDInUse, j.ID, running.HTTP)
+		return fmt.Errorf("%w: id %s runs at %s; a node with another data directory needs another id (a member moved to new addresses joins once its old process has stopped)",
+			errInUse, j.ID, running.HTTP)
 	}
 	return nil
 }
