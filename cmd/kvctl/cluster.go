@@ -311,6 +311,19 @@ func runClusterRejoin(ctx context.Context, inv *invocation) error {
 	if join == "" {
 		return fmt.Errorf("no other local node runs for %s to join through", n.ID)
 	}
+	// Its data goes: a member that was only stopped may hold acknowledged eventual writes no
+	// other node has. Only the cluster's word that it was removed (it handed them over, or its
+	// removal declared them gone) lets them go.
+	cl, err := newProbeClient(c.Nodes)
+	if err != nil {
+		return err
+	}
+	if removed, err := cl.RemovedAt(ctx, join, n.ID); err != nil || !removed {
+		if err == nil {
+			err = fmt.Errorf("%s does not say it was removed", join)
+		}
+		return fmt.Errorf("%s is still a member of the cluster (%v): rejoin starts a removed node again, and wipes its data; kvctl cluster restart %s starts it on its data (to replace its data, remove it first with kvctl member remove %s)", n.ID, err, n.ID, n.ID)
+	}
 	if err := wipeNodeData(n); err != nil {
 		return err
 	}

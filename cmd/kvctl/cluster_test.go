@@ -37,17 +37,27 @@ func TestMain(m *testing.M) {
 
 const fakeKVDEnv = "KVCTL_TEST_FAKE_KVD"
 
+// fakeRemovedFile, in a fake kvd's data directory, lists the ids it answers 410 removed for.
+const fakeRemovedFile = "fake-removed"
+
 func fakeKVD(args []string) {
 	fs := flag.NewFlagSet("kvd", flag.ExitOnError)
 	id := fs.String("id", "", "")
 	addr := fs.String("http", "", "")
 	fs.String("raft", "", "")
-	fs.String("data-dir", "", "")
+	dataDir := fs.String("data-dir", "", "")
 	fs.String("bootstrap", "", "")
 	fs.String("join", "", "")
 	fs.Parse(args)
 	fmt.Printf("fake kvd %s on %s\n", *id, *addr)
 	err := http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The ids a test wrote to fakeRemovedFile in its data directory are removed members.
+		if other, ok := strings.CutPrefix(r.URL.Path, "/v1/cluster/members/"); ok {
+			if removed, _ := os.ReadFile(filepath.Join(*dataDir, fakeRemovedFile)); slices.Contains(strings.Fields(string(removed)), other) {
+				w.WriteHeader(http.StatusGone)
+				return
+			}
+		}
 		json.NewEncoder(w).Encode(client.StatusResponse{Node: *id, Leader: *id, AppliedIndex: 1,
 			Nodes: []client.NodeStatus{{ID: *id, HTTP: *addr, Role: "leader", Health: "ok"}}})
 	}))
@@ -424,6 +434,17 @@ func TestLocalNodeLifecycle(t *testing.T) {
 	}
 	state := filepath.Join(c.Nodes[1].Dir, "state.db")
 	if err := os.WriteFile(state, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Stopped, not removed: its data may hold writes no other node has, and stays.
+	if r := cluster("rejoin", "n2", "--kvd", kvd); r.code != 1 || !strings.Contains(r.stderr, "n2 is still a member") ||
+		!strings.Contains(r.stderr, "kvctl cluster restart n2") {
+		t.Errorf("rejoin of a member that was not removed: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(state); err != nil {
+		t.Errorf("a refused rejoin touched the data: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Nodes[0].Dir, fakeRemovedFile), []byte("n2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if r = must("rejoin", "n2", "--kvd", kvd, "--wait", "20s"); !strings.Contains(r.stdout, "n2: rejoined (pid ") {

@@ -195,7 +195,7 @@ func commands() []command {
 		{name: "cluster restart", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "wait", "kvd"}, run: runClusterRestart,
 			summary: "kill one local node if it runs, start it again and wait until it knows a leader"},
 		{name: "cluster rejoin", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "wait", "kvd"}, run: runClusterRejoin,
-			summary: "start a node removed with kvctl member remove again, from an empty data directory, joining the others"},
+			summary: "start a node removed with kvctl member remove again, from an empty data directory, joining the others (refused for a node the cluster has not removed)"},
 		{name: "cluster partition", args: "NODE [--from N1,N2] [--one-way]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "from", "one-way"}, run: runClusterPartition,
 			summary: "cut NODE off from the others (or --from some), both ways unless --one-way (test hook, docs/faults.md)"},
 		{name: "cluster slow", args: "NODE [--delay D] [--jitter D] [--loss P]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "delay", "jitter", "loss"}, run: runClusterSlow,
