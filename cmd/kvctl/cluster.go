@@ -148,20 +148,56 @@ func runClusterDown(ctx context.Context, inv *invocation) error {
 	return nil
 }
 
-// purge removes dataDir, but only when it is evidently a kvctl cluster directory: --purge with a
-// mistyped --data-dir must not delete someone's files.
+// purge removes what cluster up made in dataDir, and nothing else: --data-dir may name a
+// directory that held other files before (or be mistyped), so it removes the node directories
+// cluster.json lists and cluster.json itself, then dataDir only if that left it empty.
 func purge(dataDir string, out io.Writer) error {
 	if _, err := os.Stat(dataDir); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, clusterFileName)); err != nil {
-		return fmt.Errorf("not purging %s: it has no %s, so it may not be a kvctl cluster", dataDir, clusterFileName)
+	c, err := loadClusterFile(dataDir)
+	if err != nil {
+		return fmt.Errorf("not purging %s: %v, so what kvctl created there is unknown", dataDir, err)
 	}
-	if err := os.RemoveAll(dataDir); err != nil {
+	var dirs []string
+	for _, n := range c.Nodes {
+		// Node ids are kvctl's own (n1, n2...): anything else, ".." say, is not a directory
+		// cluster up made, and may lie outside dataDir.
+		if !isLocalNodeID(n.ID) {
+			return fmt.Errorf("not purging %s: its %s names a node %q that kvctl cluster up does not make", dataDir, clusterFileName, n.ID)
+		}
+		dirs = append(dirs, filepath.Join(dataDir, n.ID))
+	}
+	for _, d := range dirs {
+		if err := os.RemoveAll(d); err != nil {
+			return fmt.Errorf("purging %s: %w", dataDir, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dataDir, clusterFileName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("purging %s: %w", dataDir, err)
+	}
+	if err := os.Remove(dataDir); errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		fmt.Fprintf(out, "removed the nodes' data and %s; kept %s: it holds files kvctl did not create\n", clusterFileName, dataDir)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("purging %s: %w", dataDir, err)
 	}
 	fmt.Fprintf(out, "removed %s\n", dataDir)
 	return nil
+}
+
+// isLocalNodeID reports whether id is one planCluster gives: "n" and a number.
+func isLocalNodeID(id string) bool {
+	digits := strings.TrimPrefix(id, "n")
+	if digits == id || digits == "" {
+		return false
+	}
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func runClusterKill(ctx context.Context, inv *invocation) error {

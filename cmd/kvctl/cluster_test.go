@@ -494,3 +494,59 @@ func TestRemovedByCluster(t *testing.T) {
 		t.Error("reported removed with no running node to ask")
 	}
 }
+
+// TestPurgeRemovesOnlyWhatUpMade: --purge on a --data-dir that held other files before
+// cluster up (the project directory, say) removes the node directories and cluster.json, and
+// nothing else; a cluster.json whose node ids would reach outside DIR removes nothing.
+func TestPurgeRemovesOnlyWhatUpMade(t *testing.T) {
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "precious")
+	if err := os.WriteFile(precious, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "src"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := planCluster(2, dir)
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(n.logPath(), []byte("log\n"), 0o644)
+	}
+	r := kvctl(t, nil, "", "cluster", "down", "--purge", "--data-dir", dir)
+	if r.code != 0 {
+		t.Fatalf("down --purge: exit %d, stderr %q", r.code, r.stderr)
+	}
+	for _, kept := range []string{precious, filepath.Join(dir, "src")} {
+		if _, err := os.Stat(kept); err != nil {
+			t.Errorf("--purge removed %s, which cluster up did not create: %v", kept, err)
+		}
+	}
+	for _, gone := range []string{c.Nodes[0].Dir, c.Nodes[1].Dir, filepath.Join(dir, clusterFileName)} {
+		if _, err := os.Stat(gone); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("--purge left %s: %v", gone, err)
+		}
+	}
+	if !strings.Contains(r.stdout, "kept "+dir) {
+		t.Errorf("down --purge does not say it kept %s: %q", dir, r.stdout)
+	}
+
+	// A hand-edited cluster.json naming a node "..": nothing is removed.
+	data := filepath.Join(dir, "data")
+	c, _ = planCluster(1, data)
+	c.Nodes[0].ID = ".."
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	r = kvctl(t, nil, "", "cluster", "down", "--purge", "--data-dir", data)
+	if r.code != 1 || !strings.Contains(r.stderr, "not purging") {
+		t.Errorf("purge of a cluster.json naming node \"..\": exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(precious); err != nil {
+		t.Fatalf("purge removed a file outside its data dir: %v", err)
+	}
+}

@@ -94,7 +94,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 
 	fs.IntVar(&o.nodes, "nodes", 0, "start `N` nodes, 1-99 (default 3, or as many as DIR/cluster.json lists)")
 	fs.StringVar(&o.dataDir, "data-dir", "./data", "keep the local cluster's data, logs and pid files in `DIR`")
-	fs.BoolVar(&o.purge, "purge", false, "also remove the data directory")
+	fs.BoolVar(&o.purge, "purge", false, "also remove the nodes' data, logs and DIR/cluster.json, then DIR if nothing else is left in it")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "wait at most `D` for the cluster (or node) to be ready; must be positive")
 	fs.StringVar(&o.kvd, "kvd", "", "the kvd binary `PATH` (default: next to kvctl, else in $PATH)")
 
