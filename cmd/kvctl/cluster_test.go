@@ -17,11 +17,13 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/freeport"
 )
 
 // TestMain lets the test binary stand in for kvd: started with fakeKVDEnv set, it serves
@@ -48,6 +50,10 @@ func fakeKVD(args []string) {
 	dataDir := fs.String("data-dir", "", "")
 	fs.String("bootstrap", "", "")
 	fs.String("join", "", "")
+	fs.String("gossip", "", "")
+	fs.String("gossip-profile", "", "")
+	fs.String("gossip-join", "", "")
+	fs.Bool("test-faults", false, "")
 	fs.Parse(args)
 	fmt.Printf("fake kvd %s on %s\n", *id, *addr)
 	err := http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -322,30 +328,55 @@ func TestClusterUpRefusesOtherNodeCount(t *testing.T) {
 	}
 }
 
+// fakeKVDPath returns a kvd to start: this test binary posing as one (see TestMain).
+func fakeKVDPath(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvd := filepath.Join(t.TempDir(), "kvd") // named kvd, so its command line says kvd
+	if err := os.Symlink(exe, kvd); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(fakeKVDEnv, "1")
+	return kvd
+}
+
+// useFreePorts points planCluster at free loopback ports for n nodes for the rest of the test,
+// away from the 7001-7203 a developer's own local cluster uses.
+func useFreePorts(t *testing.T, n int) {
+	t.Helper()
+	ports := make([][3]int, n+1)
+	for i := 1; i <= n; i++ {
+		for j := range ports[i] {
+			addr, err := freeport.Loopback()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, p, _ := net.SplitHostPort(addr)
+			ports[i][j], _ = strconv.Atoi(p)
+		}
+	}
+	saved := localPorts
+	localPorts = func(i int) (int, int, int) { return ports[i][0], ports[i][1], ports[i][2] }
+	t.Cleanup(func() { localPorts = saved })
+}
+
 // TestLocalNodeLifecycle drives restart, status, stop, kill and down against real processes:
 // the test binary posing as kvd (see TestMain) on free ports.
 func TestLocalNodeLifecycle(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("liveness checks read /proc")
 	}
-	exe, err := os.Executable()
+	dir := filepath.Join(t.TempDir(), "data")
+	kvd := fakeKVDPath(t)
+
+	// A two-node cluster.json on free ports, as `cluster up` writes it.
+	useFreePorts(t, 2)
+	c, err := planCluster(2, dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "data")
-	kvd := filepath.Join(t.TempDir(), "kvd") // named kvd, so its command line says kvd
-	if err := os.Symlink(exe, kvd); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(fakeKVDEnv, "1")
-
-	// A two-node cluster.json on free ports, as `cluster up` would write it.
-	var c clusterFile
-	c.Format, c.DataDir = clusterFileFormat, dir
-	for _, id := range []string{"n1", "n2"} {
-		n := clusterNode{ID: id, HTTP: freeAddr(t), Raft: "unused", Dir: filepath.Join(dir, id)}
-		n.Args = []string{"--id", id, "--http", n.HTTP, "--raft", n.Raft, "--data-dir", n.Dir, "--bootstrap", "unused"}
-		c.Nodes = append(c.Nodes, n)
 	}
 	if err := saveClusterFile(c); err != nil {
 		t.Fatal(err)

@@ -25,6 +25,12 @@ const (
 	defaultNodes  = 3
 )
 
+// localPorts gives node i's HTTP, Raft and gossip ports: the blocks above. Tests point it at free
+// ports, so that they never touch the ones a developer's own local cluster uses.
+var localPorts = func(i int) (httpPort, raftPort, gossipPort int) {
+	return httpBasePort + i, raftBasePort + i, gossipBasePort + i
+}
+
 // clusterFile is DIR/cluster.json: what `kvctl cluster up` started, so later commands (restart,
 // down, status) know every node and can start one again exactly as before.
 type clusterFile struct {
@@ -65,16 +71,18 @@ func planCluster(n int, dataDir string) (clusterFile, error) {
 	voters := make([]string, n)
 	gossipAddrs := make([]string, n)
 	for i := 1; i <= n; i++ {
-		voters[i-1] = fmt.Sprintf("n%d=127.0.0.1:%d", i, raftBasePort+i)
-		gossipAddrs[i-1] = fmt.Sprintf("127.0.0.1:%d", gossipBasePort+i)
+		_, raftPort, gossipPort := localPorts(i)
+		voters[i-1] = fmt.Sprintf("n%d=127.0.0.1:%d", i, raftPort)
+		gossipAddrs[i-1] = fmt.Sprintf("127.0.0.1:%d", gossipPort)
 	}
 	bootstrap := strings.Join(voters, ",")
 	c := clusterFile{Format: clusterFileFormat, DataDir: abs}
 	for i := 1; i <= n; i++ {
+		httpPort, raftPort, _ := localPorts(i)
 		node := clusterNode{
 			ID:   fmt.Sprintf("n%d", i),
-			HTTP: fmt.Sprintf("127.0.0.1:%d", httpBasePort+i),
-			Raft: fmt.Sprintf("127.0.0.1:%d", raftBasePort+i),
+			HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort),
+			Raft: fmt.Sprintf("127.0.0.1:%d", raftPort),
 		}
 		node.Dir = filepath.Join(abs, node.ID)
 		node.Args = []string{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,6 +56,33 @@ func startNode(bin string, n clusterNode, exits chan<- nodeExit) (int, error) {
 		return 0, fmt.Errorf("%s: writing pid file: %w", n.ID, err)
 	}
 	return pid, nil
+}
+
+// checkPortsFree fails, naming the port, when another process holds one of the addresses n's
+// kvd would bind: HTTP and Raft over TCP, gossip over TCP and UDP.
+func checkPortsFree(n clusterNode) error {
+	for _, p := range []struct{ what, network, addr string }{
+		{"HTTP", "tcp", n.HTTP}, {"Raft", "tcp", n.Raft}, {"gossip", "tcp", n.Gossip}, {"gossip", "udp", n.Gossip},
+	} {
+		if p.addr == "" {
+			continue
+		}
+		var c io.Closer
+		var err error
+		if p.network == "udp" {
+			c, err = net.ListenPacket(p.network, p.addr)
+		} else {
+			c, err = net.Listen(p.network, p.addr)
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s's %s port %s is in use by another process (another local cluster? ss -tulpn names it)", n.ID, p.what, p.addr)
+		}
+		if err != nil {
+			return fmt.Errorf("%s's %s address %s: %w", n.ID, p.what, p.addr, err)
+		}
+		c.Close()
+	}
+	return nil
 }
 
 // writeLogTail prints the last lines of n's log, where kvd says why it failed.
@@ -167,14 +195,50 @@ func waitGone(ctx context.Context, pid int, id string, d time.Duration) bool {
 	defer cancel()
 	ticker := time.NewTicker(50 * time.Millisecond)
 	defer ticker.Stop()
-	for isNodeProcess(pid, id) {
+	for !processGone(pid, id) {
 		select {
 		case <-ctx.Done():
-			return !isNodeProcess(pid, id)
+			return processGone(pid, id)
 		case <-ticker.C:
 		}
 	}
 	return true
+}
+
+// processGone reports whether pid, which ran node id, has finished exiting, so that its ports
+// are free: no such process, a zombie with no thread left, or another program (pid reused). A
+// dying Go process loses its command line (its memory) before its last thread closes its sockets,
+// and its main thread can be a zombie while others still run: neither is gone yet.
+func processGone(pid int, id string) bool {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		if _, serr := os.Stat("/proc/self"); serr != nil {
+			return !isNodeProcess(pid, id) // no /proc (macOS, BSD)
+		}
+		return true
+	}
+	var state, threads string
+	for _, line := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			switch k {
+			case "State":
+				state = strings.TrimSpace(v)
+			case "Threads":
+				threads = strings.TrimSpace(v)
+			}
+		}
+	}
+	if strings.HasPrefix(state, "Z") {
+		return threads == "1"
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return true
+	}
+	if len(cmdline) == 0 {
+		return false // exiting: its memory is gone, its descriptors may not be
+	}
+	return !isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), id)
 }
 
 func removePIDFile(n clusterNode) {

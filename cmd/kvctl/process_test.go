@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestIsKVDCommand(t *testing.T) {
@@ -142,5 +146,47 @@ func TestKVDReason(t *testing.T) {
 		if got := kvdReason(n); got != tc.want {
 			t.Errorf("%s: kvdReason = %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestWaitGoneMeansPortsFree: once waitGone says a killed node is gone, its ports are free, so
+// restart can start it again at once. A dying Go process loses its command line (its memory)
+// before its last thread closes its sockets: that is not gone yet.
+func TestWaitGoneMeansPortsFree(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("liveness checks read /proc")
+	}
+	kvd := fakeKVDPath(t)
+	useFreePorts(t, 1)
+	c, _ := planCluster(1, filepath.Join(t.TempDir(), "data"))
+	n := c.Nodes[0]
+	t.Cleanup(func() { stopNodes(context.Background(), c.Nodes, io.Discard) })
+	cl, err := newProbeClient(c.Nodes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 10 {
+		exits := make(chan nodeExit, 1)
+		pid, err := startNode(kvd, n, exits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for _, err := cl.StatusOf(context.Background(), n.HTTP); err != nil; _, err = cl.StatusOf(context.Background(), n.HTTP) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: n1 never answered: %v", round, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := signalProcess(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if !waitGone(context.Background(), pid, n.ID, killGrace) {
+			t.Fatalf("round %d: pid %d not gone after SIGKILL", round, pid)
+		}
+		if err := checkPortsFree(n); err != nil {
+			t.Fatalf("round %d: waitGone said pid %d was gone, but: %v", round, pid, err)
+		}
+		<-exits
 	}
 }
