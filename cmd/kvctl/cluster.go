@@ -74,10 +74,7 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 	if err != nil {
 		return err
 	}
-	if err := saveClusterFile(plan); err != nil {
-		return err
-	}
-	exits := make(chan nodeExit, len(plan.Nodes))
+	var toStart []clusterNode
 	for _, node := range plan.Nodes {
 		pid, err := runningPID(node)
 		if err != nil {
@@ -87,7 +84,22 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 			fmt.Fprintf(inv.stderr, "%s: already running (pid %d)\n", node.ID, pid)
 			continue
 		}
-		if pid, err = startNode(bin, node, exits); err != nil {
+		toStart = append(toStart, node)
+	}
+	// Before anything starts: a node on a taken port would only die, and the readiness probe
+	// would meanwhile take whatever answers on its HTTP port (another cluster's node) for it.
+	for _, node := range toStart {
+		if err := checkPortsFree(node); err != nil {
+			return fmt.Errorf("cluster up: %w; nothing was started", err)
+		}
+	}
+	if err := saveClusterFile(plan); err != nil {
+		return err
+	}
+	exits := make(chan nodeExit, len(plan.Nodes))
+	for _, node := range toStart {
+		pid, err := startNode(bin, node, exits)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(inv.stderr, "%s: started (pid %d), http %s, log %s\n", node.ID, pid, node.HTTP, node.logPath())
@@ -291,6 +303,9 @@ func clusterNodeAndKVD(inv *invocation) (clusterFile, clusterNode, string, error
 // startAndWait starts n and waits (up to --wait) until it answers and knows a leader; on
 // failure it prints the end of n's log.
 func startAndWait(ctx context.Context, inv *invocation, bin string, n clusterNode) (pid int, leader string, err error) {
+	if err := checkPortsFree(n); err != nil {
+		return 0, "", err
+	}
 	exits := make(chan nodeExit, 1)
 	if pid, err = startNode(bin, n, exits); err != nil {
 		return 0, "", err
@@ -359,6 +374,9 @@ func runClusterRejoin(ctx context.Context, inv *invocation) error {
 			err = fmt.Errorf("%s does not say it was removed", join)
 		}
 		return fmt.Errorf("%s is still a member of the cluster (%v): rejoin starts a removed node again, and wipes its data; kvctl cluster restart %s starts it on its data (to replace its data, remove it first with kvctl member remove %s)", n.ID, err, n.ID, n.ID)
+	}
+	if err := checkPortsFree(n); err != nil {
+		return err
 	}
 	if err := wipeNodeData(n); err != nil {
 		return err

@@ -581,3 +581,64 @@ func TestPurgeRemovesOnlyWhatUpMade(t *testing.T) {
 		t.Fatalf("purge removed a file outside its data dir: %v", err)
 	}
 }
+
+// TestClusterUpRefusesTakenPort: when another process holds one of a node's ports, cluster up
+// says which, and starts nothing. Above all it must not take the answer of another cluster's n1
+// on that port for its own node's (it used to report "cluster up" while its node had died).
+func TestClusterUpRefusesTakenPort(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("liveness checks read /proc")
+	}
+	kvd := fakeKVDPath(t)
+	useFreePorts(t, 1)
+	for _, which := range []string{"HTTP", "Raft", "gossip"} {
+		t.Run(which, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			c, _ := planCluster(1, dir)
+			n := c.Nodes[0]
+			t.Cleanup(func() { stopNodes(context.Background(), c.Nodes, io.Discard) })
+			addr := map[string]string{"HTTP": n.HTTP, "Raft": n.Raft, "gossip": n.Gossip}[which]
+			if which == "gossip" {
+				// memberlist binds UDP as well as TCP on its port.
+				pc, err := net.ListenPacket("udp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pc.Close()
+			} else {
+				l, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Another cluster's healthy n1.
+				srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					json.NewEncoder(w).Encode(client.StatusResponse{Node: "n1", Leader: "n1",
+						Nodes: []client.NodeStatus{{ID: "n1", HTTP: n.HTTP, Role: "leader", Health: "ok"}}})
+				})}
+				go srv.Serve(l)
+				defer srv.Close()
+			}
+			r := kvctl(t, nil, "", "cluster", "up", "--nodes", "1", "--data-dir", dir, "--kvd", kvd, "--wait", "20s")
+			if r.code != 1 || !strings.Contains(r.stderr, "n1's "+which+" port "+addr+" is in use") {
+				t.Errorf("cluster up with %s taken: exit %d, stdout %q, stderr %q", addr, r.code, r.stdout, r.stderr)
+			}
+			if pid, _ := readPID(n); pid != 0 {
+				t.Errorf("cluster up started n1 (pid %d) on a taken port", pid)
+			}
+			if _, err := loadClusterFile(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a cluster up that started nothing left %s (%v)", clusterFileName, err)
+			}
+			// restart checks as well.
+			if err := saveClusterFile(c); err != nil {
+				t.Fatal(err)
+			}
+			r = kvctl(t, nil, "", "cluster", "restart", "n1", "--data-dir", dir, "--kvd", kvd, "--wait", "20s")
+			if r.code != 1 || !strings.Contains(r.stderr, "n1's "+which+" port "+addr+" is in use") {
+				t.Errorf("cluster restart with %s taken: exit %d, stdout %q, stderr %q", addr, r.code, r.stdout, r.stderr)
+			}
+			if pid, _ := readPID(n); pid != 0 {
+				t.Errorf("cluster restart started n1 (pid %d) on a taken port", pid)
+			}
+		})
+	}
+}
