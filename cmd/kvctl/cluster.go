@@ -49,6 +49,10 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	n := o.nodes
+	// 0 stands for "not given" below: --nodes 0 must not quietly start the default three.
+	if o.given["nodes"] && (n < 1 || n > maxLocalNodes) {
+		return usageErrorf("--nodes must be between 1 and %d, not %d", maxLocalNodes, n)
+	}
 	existing, err := loadClusterFile(o.dataDir)
 	switch {
 	case err == nil:
@@ -130,8 +134,8 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 		return fmt.Errorf("cluster up: %w%s; nodes that started keep running (kvctl cluster status; kvctl cluster down stops them)", err, why)
 	}
 	endpoints := strings.Join(plan.httpAddrs(), ",")
-	fmt.Fprintf(inv.stdout, "cluster up: %d nodes, leader %s\nendpoints: %s\nexport KV_ENDPOINTS=%s\n",
-		len(plan.Nodes), leader, endpoints, endpoints)
+	fmt.Fprintf(inv.stdout, "cluster up: %d %s, leader %s\nendpoints: %s\nexport KV_ENDPOINTS=%s\n",
+		len(plan.Nodes), plural(len(plan.Nodes), "node", "nodes"), leader, endpoints, endpoints)
 	return nil
 }
 

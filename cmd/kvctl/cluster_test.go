@@ -642,3 +642,24 @@ func TestClusterUpRefusesTakenPort(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterUpNodesRange: --nodes outside 1-99 is a usage error before anything else (it used
+// to start the default three for --nodes 0, and to look for kvd first for --nodes 100).
+func TestClusterUpNodesRange(t *testing.T) {
+	for _, fresh := range []bool{true, false} {
+		dir := filepath.Join(t.TempDir(), "data")
+		if !fresh {
+			c, _ := planCluster(3, dir)
+			if err := saveClusterFile(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, n := range []string{"0", "-1", "100", "100000"} {
+			r := kvctl(t, nil, "", "cluster", "up", "--nodes", n, "--data-dir", dir, "--kvd", "/nonexistent/kvd")
+			want := "kvctl: --nodes must be between 1 and 99, not " + n + "\n"
+			if r.code != 2 || r.stderr != want {
+				t.Errorf("cluster up --nodes %s (existing cluster.json: %v): exit %d, stderr %q; want 2, %q", n, !fresh, r.code, r.stderr, want)
+			}
+		}
+	}
+}
