@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -53,6 +54,14 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 	if o.given["nodes"] && (n < 1 || n > maxLocalNodes) {
 		return usageErrorf("--nodes must be between 1 and %d, not %d", maxLocalNodes, n)
 	}
+	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	existing, err := loadClusterFile(o.dataDir)
 	switch {
 	case err == nil:
@@ -108,6 +117,8 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 		}
 		fmt.Fprintf(inv.stderr, "%s: started (pid %d), http %s, log %s\n", node.ID, pid, node.HTTP, node.logPath())
 	}
+	// Every node has its pid file: other commands may act on them while this one waits.
+	unlock()
 
 	ctx, cancel := context.WithTimeout(ctx, o.wait)
 	defer cancel()
@@ -141,6 +152,11 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 
 func runClusterDown(ctx context.Context, inv *invocation) error {
 	o := inv.opts
+	unlock, err := lockCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, err := loadClusterFile(o.dataDir)
 	nodes := c.Nodes
 	if err != nil {
@@ -162,6 +178,26 @@ func runClusterDown(ctx context.Context, inv *invocation) error {
 		return purge(o.dataDir, inv.stdout)
 	}
 	return nil
+}
+
+// lockCluster keeps the commands that start and stop the nodes of --data-dir from acting on them
+// at once: two cluster up at the same time each started every node, and a node's pid file could
+// name the copy that then died on the taken port, leaving the other running where no kvctl
+// command would find it. The lock is on the directory itself (no file of kvctl's in it); a
+// missing one has no nodes to guard. The function it returns may be called more than once.
+func lockCluster(ctx context.Context, inv *invocation) (func(), error) {
+	dir := inv.opts.dataDir
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	unlock, err := lockDir(ctx, dir, func() {
+		fmt.Fprintf(inv.stderr, "waiting for another kvctl cluster command on %s to finish\n", dir)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(unlock) }, nil
 }
 
 // purge removes what cluster up made in dataDir, and nothing else: --data-dir may name a
@@ -227,6 +263,11 @@ func runClusterStop(ctx context.Context, inv *invocation) error {
 // signalNode sends sig to one node and waits up to grace for it to exit. A node that is not
 // running is already where the command would put it, so that is not an error.
 func signalNode(ctx context.Context, inv *invocation, sig syscall.Signal, grace time.Duration) error {
+	unlock, err := lockCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, err := loadCluster(inv.opts.dataDir)
 	if err != nil {
 		return err
@@ -264,6 +305,11 @@ func runClusterRestart(ctx context.Context, inv *invocation) error {
 	if err := checkWait(inv.opts); err != nil {
 		return err
 	}
+	unlock, err := lockCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	_, n, bin, err := clusterNodeAndKVD(inv)
 	if err != nil {
 		return err
@@ -281,7 +327,7 @@ func runClusterRestart(ctx context.Context, inv *invocation) error {
 		}
 		fmt.Fprintf(inv.stderr, "%s: killed (pid %d)\n", n.ID, pid)
 	}
-	pid, leader, err := startAndWait(ctx, inv, bin, n)
+	pid, leader, err := startAndWait(ctx, inv, bin, n, unlock)
 	if err != nil {
 		return fmt.Errorf("%s restarted but not ready: %w", n.ID, err)
 	}
@@ -304,9 +350,9 @@ func clusterNodeAndKVD(inv *invocation) (clusterFile, clusterNode, string, error
 	return c, n, bin, err
 }
 
-// startAndWait starts n and waits (up to --wait) until it answers and knows a leader; on
-// failure it prints the end of n's log.
-func startAndWait(ctx context.Context, inv *invocation, bin string, n clusterNode) (pid int, leader string, err error) {
+// startAndWait starts n, calls unlock (its pid file is written), and waits (up to --wait) until
+// it answers and knows a leader; on failure it prints the end of n's log.
+func startAndWait(ctx context.Context, inv *invocation, bin string, n clusterNode, unlock func()) (pid int, leader string, err error) {
 	if err := checkPortsFree(n); err != nil {
 		return 0, "", err
 	}
@@ -314,6 +360,7 @@ func startAndWait(ctx context.Context, inv *invocation, bin string, n clusterNod
 	if pid, err = startNode(bin, n, exits); err != nil {
 		return 0, "", err
 	}
+	unlock()
 	fmt.Fprintf(inv.stderr, "%s: started (pid %d), log %s\n", n.ID, pid, n.logPath())
 	cl, err := newProbeClient([]clusterNode{n})
 	if err != nil {
@@ -345,6 +392,11 @@ func runClusterRejoin(ctx context.Context, inv *invocation) error {
 	if err := checkWait(inv.opts); err != nil {
 		return err
 	}
+	unlock, err := lockCluster(ctx, inv)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, n, bin, err := clusterNodeAndKVD(inv)
 	if err != nil {
 		return err
@@ -386,7 +438,7 @@ func runClusterRejoin(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	fmt.Fprintf(inv.stderr, "%s: data wiped (its log kept), joining through %s\n", n.ID, join)
-	pid, leader, err := startAndWait(ctx, inv, bin, joinArgs(n, join))
+	pid, leader, err := startAndWait(ctx, inv, bin, joinArgs(n, join), unlock)
 	if err != nil {
 		return fmt.Errorf("%s started but did not join: %w", n.ID, err)
 	}

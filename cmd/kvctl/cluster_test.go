@@ -20,7 +20,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/internal/freeport"
@@ -661,5 +663,67 @@ func TestClusterUpNodesRange(t *testing.T) {
 				t.Errorf("cluster up --nodes %s (existing cluster.json: %v): exit %d, stderr %q; want 2, %q", n, !fresh, r.code, r.stderr, want)
 			}
 		}
+	}
+}
+
+// TestClusterUpTwiceAtOnce: two cluster up on one --data-dir at the same time (make cluster
+// in two terminals) leave one kvd per node, the one its pid file names, so that cluster down
+// stops everything; and a later up finds the nodes running.
+func TestClusterUpTwiceAtOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("liveness checks read /proc")
+	}
+	kvd := fakeKVDPath(t)
+	useFreePorts(t, 1)
+	for round := range 5 {
+		dir := filepath.Join(t.TempDir(), "data")
+		c, _ := planCluster(1, dir)
+		var wg sync.WaitGroup
+		results := make([]result, 2)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = kvctl(t, nil, "", "cluster", "up", "--nodes", "1", "--data-dir", dir, "--kvd", kvd, "--wait", "20s")
+			}()
+		}
+		wg.Wait()
+		var fakes []int
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && isNodeProcess(pid, "n1") {
+				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), dir) {
+					fakes = append(fakes, pid)
+				}
+			}
+		}
+		pid, _ := runningPID(c.Nodes[0])
+		r := kvctl(t, nil, "", "cluster", "down", "--data-dir", dir)
+		for _, p := range fakes {
+			signalProcess(p, syscall.SIGKILL)
+		}
+		if len(fakes) != 1 || pid != fakes[0] {
+			t.Fatalf("round %d: n1 runs as %v, its pid file says %d (up: %+v; down: %q)", round, fakes, pid, results, r.stdout)
+		}
+		for i, res := range results {
+			if res.code != 0 {
+				t.Errorf("round %d: up %d: exit %d, stderr %q", round, i, res.code, res.stderr)
+			}
+		}
+	}
+
+	// A command that has to wait says so, and Ctrl-C (here a deadline) still ends it.
+	dir := t.TempDir()
+	unlock, err := lockCluster(context.Background(), &invocation{opts: &options{dataDir: dir}, stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	var stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := lockCluster(ctx, &invocation{opts: &options{dataDir: dir}, stderr: &stderr}); err == nil ||
+		stderr.String() != "waiting for another kvctl cluster command on "+dir+" to finish\n" {
+		t.Errorf("second lock: error %v, stderr %q", err, stderr.String())
 	}
 }

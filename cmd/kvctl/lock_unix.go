@@ -20,7 +20,22 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	for {
+	return flockWait(ctx, f, path, func() {})
+}
+
+// lockDir is lockFile on the directory itself, so that it creates no file there; busy is called
+// once if another holder makes it wait.
+func lockDir(ctx context.Context, dir string, busy func()) (func(), error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return flockWait(ctx, f, dir, busy)
+}
+
+// flockWait locks f (named path) exclusively, waiting until ctx ends, and closes f on failure.
+func flockWait(ctx context.Context, f *os.File, path string, busy func()) (func(), error) {
+	for waited := false; ; waited = true {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
 			return func() { f.Close() }, nil // closing the last descriptor releases the lock
@@ -28,6 +43,9 @@ func lockFile(ctx context.Context, path string) (func(), error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
 			return nil, err
+		}
+		if !waited {
+			busy()
 		}
 		// Polled rather than a blocking flock, so that Ctrl-C still ends kvctl while it waits.
 		select {
