@@ -289,7 +289,7 @@ func signalNode(ctx context.Context, inv *invocation, sig syscall.Signal, grace 
 	if err := signalProcess(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("%s: %v to pid %d: %w", n.ID, sig, pid, err)
 	}
-	if !waitGone(ctx, pid, n.ID, grace) {
+	if !waitGone(ctx, pid, n, grace) {
 		return fmt.Errorf("%s (pid %d) still running %v after %v; try kvctl cluster kill %s", n.ID, pid, grace, sig, n.ID)
 	}
 	removePIDFile(n)
@@ -322,7 +322,7 @@ func runClusterRestart(ctx context.Context, inv *invocation) error {
 		if err := signalProcess(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			return fmt.Errorf("%s: SIGKILL pid %d: %w", n.ID, pid, err)
 		}
-		if !waitGone(ctx, pid, n.ID, killGrace) {
+		if !waitGone(ctx, pid, n, killGrace) {
 			return fmt.Errorf("%s (pid %d) still running %v after SIGKILL", n.ID, pid, killGrace)
 		}
 		fmt.Fprintf(inv.stderr, "%s: killed (pid %d)\n", n.ID, pid)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -103,7 +104,7 @@ func TestPlanCluster(t *testing.T) {
 		t.Errorf("endpoints %q, want the default %q", got, defaultEndpoints)
 	}
 	for _, n := range c.Nodes {
-		if !isKVDCommand(append([]string{"/x/bin/kvd"}, n.Args...), n.ID) {
+		if !isKVDCommand(append([]string{"/x/bin/kvd"}, n.Args...), n) {
 			t.Errorf("%s: its own command line is not recognised as its process", n.ID)
 		}
 	}
@@ -422,7 +423,7 @@ func TestLocalNodeLifecycle(t *testing.T) {
 	}
 
 	must("restart", "n1", "--kvd", kvd, "--wait", "20s")
-	if second := pidOf(c.Nodes[0]); second == 0 || second == first || isNodeProcess(first, "n1") {
+	if second := pidOf(c.Nodes[0]); second == 0 || second == first || isNodeProcess(first, c.Nodes[0]) {
 		t.Errorf("restart: pid %d -> %d; the old process must be gone and a new one running", first, second)
 	}
 
@@ -691,7 +692,7 @@ func TestClusterUpTwiceAtOnce(t *testing.T) {
 		var fakes []int
 		entries, _ := os.ReadDir("/proc")
 		for _, e := range entries {
-			if pid, err := strconv.Atoi(e.Name()); err == nil && isNodeProcess(pid, "n1") {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && isNodeProcess(pid, c.Nodes[0]) {
 				if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(b), dir) {
 					fakes = append(fakes, pid)
 				}
@@ -725,5 +726,47 @@ func TestClusterUpTwiceAtOnce(t *testing.T) {
 	if _, err := lockCluster(ctx, &invocation{opts: &options{dataDir: dir}, stderr: &stderr}); err == nil ||
 		stderr.String() != "waiting for another kvctl cluster command on "+dir+" to finish\n" {
 		t.Errorf("second lock: error %v, stderr %q", err, stderr.String())
+	}
+}
+
+// TestCopiedDataDirIsNotTheCluster: a copy of a running cluster's data directory (cp -r data
+// data.bak) holds pid files naming the live nodes; commands on the copy must not take those
+// nodes for its own: cluster down --purge on the backup stopped the live cluster.
+func TestCopiedDataDirIsNotTheCluster(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("liveness checks read /proc")
+	}
+	kvd := fakeKVDPath(t)
+	useFreePorts(t, 1)
+	live := filepath.Join(t.TempDir(), "data")
+	r := kvctl(t, nil, "", "cluster", "up", "--nodes", "1", "--data-dir", live, "--kvd", kvd, "--wait", "20s")
+	if r.code != 0 {
+		t.Fatalf("cluster up: exit %d, stderr %q", r.code, r.stderr)
+	}
+	c, _ := loadClusterFile(live)
+	t.Cleanup(func() { stopNodes(context.Background(), c.Nodes, io.Discard) })
+	pid, _ := runningPID(c.Nodes[0])
+	if pid == 0 {
+		t.Fatal("n1 not running after cluster up")
+	}
+
+	backup := filepath.Join(t.TempDir(), "data.bak")
+	if out, err := exec.Command("cp", "-r", live, backup).CombinedOutput(); err != nil {
+		t.Fatalf("cp -r: %v\n%s", err, out)
+	}
+	// The copy's nodes live in the copy (restart starts them there).
+	bc, err := loadClusterFile(backup)
+	if want := filepath.Join(backup, "n1"); err != nil || bc.Nodes[0].Dir != want || flagValue(bc.Nodes[0].Args, "data-dir") != want {
+		t.Errorf("the copy's cluster.json: %+v, %v; want n1 in %s", bc, err, want)
+	}
+	if r := kvctl(t, nil, "", "cluster", "status", "--json", "--data-dir", backup); strings.Contains(r.stdout, `"running":true`) {
+		t.Errorf("status of the copy shows the live node as its own: %s", r.stdout)
+	}
+	r = kvctl(t, nil, "", "cluster", "down", "--purge", "--data-dir", backup)
+	if r.code != 0 || !strings.Contains(r.stdout, "no node was running") {
+		t.Errorf("down --purge of the copy: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if !isNodeProcess(pid, c.Nodes[0]) {
+		t.Errorf("down --purge of a copy of the data dir stopped the live n1 (pid %d)", pid)
 	}
 }

@@ -143,7 +143,29 @@ func loadClusterFile(dataDir string) (clusterFile, error) {
 	if len(c.Nodes) == 0 {
 		return clusterFile{}, fmt.Errorf("%s lists no nodes", path)
 	}
+	if !sameDir(c.DataDir, dataDir) {
+		// Moved, or a copy (cp -r data data.bak): its nodes are the ones under dataDir, not
+		// those where it was written, which may be another cluster's, running.
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			return clusterFile{}, fmt.Errorf("data dir %q: %w", dataDir, err)
+		}
+		c.rebase(abs)
+	}
 	return c, nil
+}
+
+// rebase moves c's nodes, their directories and the --data-dir they are started with, under dir.
+func (c *clusterFile) rebase(dir string) {
+	c.DataDir = dir
+	for i, n := range c.Nodes {
+		n.Dir = filepath.Join(dir, n.ID)
+		n.Args = slices.Clone(n.Args)
+		if j := slices.Index(n.Args, "--data-dir"); j >= 0 && j+1 < len(n.Args) {
+			n.Args[j+1] = n.Dir
+		}
+		c.Nodes[i] = n
+	}
 }
 
 // loadCluster reads DIR/cluster.json, explaining a missing one.

@@ -169,12 +169,12 @@ func stopNodes(ctx context.Context, nodes []clusterNode, out io.Writer) (int, er
 			continue
 		}
 		how := "stopped"
-		if !waitGone(termCtx, pid, n.ID, stopGrace) {
+		if !waitGone(termCtx, pid, n, stopGrace) {
 			how = fmt.Sprintf("killed (still running %v after SIGTERM)", stopGrace)
 			if err := signalProcess(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 				return 0, fmt.Errorf("%s: SIGKILL pid %d: %w", n.ID, pid, err)
 			}
-			if !waitGone(ctx, pid, n.ID, killGrace) {
+			if !waitGone(ctx, pid, n, killGrace) {
 				failed = append(failed, fmt.Sprintf("%s (pid %d)", n.ID, pid))
 				continue
 			}
@@ -188,32 +188,32 @@ func stopNodes(ctx context.Context, nodes []clusterNode, out io.Writer) (int, er
 	return len(pids), nil
 }
 
-// waitGone polls until pid no longer runs node id, for at most d (or until ctx ends). The
+// waitGone polls until pid no longer runs node n, for at most d (or until ctx ends). The
 // process is not kvctl's child, so there is nothing to wait on but its pid.
-func waitGone(ctx context.Context, pid int, id string, d time.Duration) bool {
+func waitGone(ctx context.Context, pid int, n clusterNode, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	ticker := time.NewTicker(50 * time.Millisecond)
 	defer ticker.Stop()
-	for !processGone(pid, id) {
+	for !processGone(pid, n) {
 		select {
 		case <-ctx.Done():
-			return processGone(pid, id)
+			return processGone(pid, n)
 		case <-ticker.C:
 		}
 	}
 	return true
 }
 
-// processGone reports whether pid, which ran node id, has finished exiting, so that its ports
+// processGone reports whether pid, which ran node n, has finished exiting, so that its ports
 // are free: no such process, a zombie with no thread left, or another program (pid reused). A
 // dying Go process loses its command line (its memory) before its last thread closes its sockets,
 // and its main thread can be a zombie while others still run: neither is gone yet.
-func processGone(pid int, id string) bool {
+func processGone(pid int, n clusterNode) bool {
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		if _, serr := os.Stat("/proc/self"); serr != nil {
-			return !isNodeProcess(pid, id) // no /proc (macOS, BSD)
+			return !isNodeProcess(pid, n) // no /proc (macOS, BSD)
 		}
 		return true
 	}
@@ -238,7 +238,7 @@ func processGone(pid int, id string) bool {
 	if len(cmdline) == 0 {
 		return false // exiting: its memory is gone, its descriptors may not be
 	}
-	return !isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), id)
+	return !isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), n)
 }
 
 func removePIDFile(n clusterNode) {
@@ -270,14 +270,14 @@ func runningPID(n clusterNode) (int, error) {
 	if err != nil || pid == 0 {
 		return 0, err
 	}
-	if !isNodeProcess(pid, n.ID) {
+	if !isNodeProcess(pid, n) {
 		return 0, nil
 	}
 	return pid, nil
 }
 
-// isNodeProcess reports whether pid is alive and is kvd running node id.
-func isNodeProcess(pid int, id string) bool {
+// isNodeProcess reports whether pid is alive and is kvd running node n.
+func isNodeProcess(pid int, n clusterNode) bool {
 	if pid <= 0 || !processExists(pid) {
 		return false
 	}
@@ -289,25 +289,50 @@ func isNodeProcess(pid int, id string) bool {
 		}
 		return false
 	}
-	return isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), id)
+	return isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), n)
 }
 
-// isKVDCommand reports whether argv is kvd started for node id, as planCluster spells it. A
-// zombie has an empty command line and so is not running.
-func isKVDCommand(argv []string, id string) bool {
+// isKVDCommand reports whether argv is kvd started for node n, as planCluster spells it: its id,
+// and its data directory, so that a node of the same id from another directory (pid files copied
+// with it, cp -r data data.bak) is not taken for n. A zombie has an empty command line and so is
+// not running.
+func isKVDCommand(argv []string, n clusterNode) bool {
 	if len(argv) == 0 || !strings.Contains(filepath.Base(argv[0]), "kvd") {
 		return false
 	}
-	args := argv[1:]
+	return flagValue(argv[1:], "id") == n.ID && sameDir(flagValue(argv[1:], "data-dir"), n.Dir)
+}
+
+// flagValue is the value of the flag name in args (--name V, -name V, --name=V or -name=V), ""
+// when it is not there.
+func flagValue(args []string, name string) string {
 	for i, a := range args {
-		if (a == "--id" || a == "-id") && i+1 < len(args) && args[i+1] == id {
-			return true
+		if (a == "--"+name || a == "-"+name) && i+1 < len(args) {
+			return args[i+1]
 		}
-		if a == "--id="+id || a == "-id="+id {
-			return true
+		for _, prefix := range []string{"--" + name + "=", "-" + name + "="} {
+			if v, ok := strings.CutPrefix(a, prefix); ok {
+				return v
+			}
 		}
 	}
-	return false
+	return ""
+}
+
+// sameDir reports whether the paths a and b name one directory, spelled alike or not.
+func sameDir(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // findKVD locates the kvd binary: --kvd, else next to the running kvctl (make build puts both in

@@ -17,24 +17,29 @@ import (
 )
 
 func TestIsKVDCommand(t *testing.T) {
+	dir := t.TempDir()
+	n1 := clusterNode{ID: "n1", Dir: filepath.Join(dir, "n1")}
+	n2 := clusterNode{ID: "n2", Dir: filepath.Join(dir, "n2")}
 	tests := []struct {
 		argv []string
-		id   string
+		n    clusterNode
 		want bool
 	}{
-		{[]string{"/repo/bin/kvd", "--id", "n1", "--http", "x"}, "n1", true},
-		{[]string{"kvd", "--http", "x", "--id=n2"}, "n2", true},
-		{[]string{"./kvd", "-id", "n3"}, "n3", true},
-		{[]string{"/repo/bin/kvd", "--id", "n1"}, "n2", false},   // another node's process
-		{[]string{"/usr/bin/sleep", "--id", "n1"}, "n1", false},  // pid reused by another program
-		{[]string{"/repo/bin/kvd", "--http", "n1"}, "n1", false}, // id only as another flag's value
-		{[]string{"/repo/bin/kvd", "--id"}, "n1", false},
-		{[]string{""}, "n1", false}, // a zombie's empty command line
-		{nil, "n1", false},
+		{[]string{"/repo/bin/kvd", "--id", "n1", "--http", "x", "--data-dir", n1.Dir}, n1, true},
+		{[]string{"kvd", "--http", "x", "--id=n2", "--data-dir=" + n2.Dir}, n2, true},
+		{[]string{"./kvd", "-id", "n1", "-data-dir", n1.Dir + "/"}, n1, true},                    // spelled otherwise
+		{[]string{"/repo/bin/kvd", "--id", "n1", "--data-dir", n1.Dir}, n2, false},               // another node's process
+		{[]string{"/repo/bin/kvd", "--id", "n1", "--data-dir", "/elsewhere/data/n1"}, n1, false}, // another directory's n1
+		{[]string{"/repo/bin/kvd", "--id", "n1"}, n1, false},                                     // no data dir: not kvctl's
+		{[]string{"/usr/bin/sleep", "--id", "n1", "--data-dir", n1.Dir}, n1, false},              // pid reused by another program
+		{[]string{"/repo/bin/kvd", "--http", "n1", "--data-dir", n1.Dir}, n1, false},             // id only as another flag's value
+		{[]string{"/repo/bin/kvd", "--data-dir", n1.Dir, "--id"}, n1, false},
+		{[]string{""}, n1, false}, // a zombie's empty command line
+		{nil, n1, false},
 	}
 	for _, tt := range tests {
-		if got := isKVDCommand(tt.argv, tt.id); got != tt.want {
-			t.Errorf("isKVDCommand(%q, %q) = %v, want %v", tt.argv, tt.id, got, tt.want)
+		if got := isKVDCommand(tt.argv, tt.n); got != tt.want {
+			t.Errorf("isKVDCommand(%q, %s in %s) = %v, want %v", tt.argv, tt.n.ID, tt.n.Dir, got, tt.want)
 		}
 	}
 }
@@ -181,7 +186,7 @@ func TestWaitGoneMeansPortsFree(t *testing.T) {
 		if err := signalProcess(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		if !waitGone(context.Background(), pid, n.ID, killGrace) {
+		if !waitGone(context.Background(), pid, n, killGrace) {
 			t.Fatalf("round %d: pid %d not gone after SIGKILL", round, pid)
 		}
 		if err := checkPortsFree(n); err != nil {
