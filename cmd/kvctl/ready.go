@@ -214,7 +214,11 @@ func pollUntil(ctx context.Context, exits <-chan nodeExit, progress io.Writer, c
 		}
 		select {
 		case <-ctx.Done():
-			return "", &notReadyError{msg: fmt.Sprintf("gave up after %v: %s", time.Since(start).Round(100*time.Millisecond), last)}
+			how := "gave up" // --wait ran out
+			if errors.Is(ctx.Err(), context.Canceled) {
+				how = "interrupted" // Ctrl-C
+			}
+			return "", &notReadyError{msg: fmt.Sprintf("%s after %v: %s", how, time.Since(start).Round(100*time.Millisecond), last)}
 		case e := <-exits:
 			return "", exitedError(e, exits)
 		case <-ticker.C:

@@ -189,6 +189,16 @@ func TestWaitClusterReady(t *testing.T) {
 		}
 	})
 
+	t.Run("Ctrl-C is not a timeout", func(t *testing.T) {
+		down := clusterNode{ID: "n3", HTTP: freeAddr(t)}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(300*time.Millisecond, cancel)
+		_, err := waitClusterReady(ctx, []clusterNode{nodes[0], nodes[1], down}, make(chan nodeExit), &bytes.Buffer{})
+		if err == nil || !strings.HasPrefix(err.Error(), "interrupted after ") || !strings.Contains(err.Error(), "n3 not answering") {
+			t.Errorf("error %v, want interrupted after ..., with the state", err)
+		}
+	})
+
 	t.Run("a node that exits ends the wait", func(t *testing.T) {
 		exits := make(chan nodeExit, 2)
 		exits <- nodeExit{id: "n2", err: errors.New("exit status 1")}
