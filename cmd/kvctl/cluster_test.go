@@ -366,6 +366,24 @@ func useFreePorts(t *testing.T, n int) {
 	t.Cleanup(func() { localPorts = saved })
 }
 
+// fakeLocalCluster plans an n-node local cluster on free ports, in a fresh data dir, with the
+// fake kvd to start its nodes; whatever the test leaves running is stopped at its end. Linux
+// only: liveness checks read /proc.
+func fakeLocalCluster(t *testing.T, n int) (kvd string, c clusterFile) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("liveness checks read /proc")
+	}
+	kvd = fakeKVDPath(t)
+	useFreePorts(t, n)
+	c, err := planCluster(n, filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stopNodes(context.Background(), c.Nodes, io.Discard) })
+	return kvd, c
+}
+
 // TestLocalNodeLifecycle drives restart, status, stop, kill and down against real processes:
 // the test binary posing as kvd (see TestMain) on free ports.
 func TestLocalNodeLifecycle(t *testing.T) {

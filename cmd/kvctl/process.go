@@ -174,7 +174,9 @@ func stopNodes(ctx context.Context, nodes []clusterNode, out io.Writer) (int, er
 			if err := signalProcess(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 				return 0, fmt.Errorf("%s: SIGKILL pid %d: %w", n.ID, pid, err)
 			}
-			if !waitGone(ctx, pid, n, killGrace) {
+			// Not cut short by Ctrl-C, which may be what ended the grace: a SIGKILLed node
+			// goes within killGrace, and its pid file must go with it.
+			if !waitGone(context.WithoutCancel(ctx), pid, n, killGrace) {
 				failed = append(failed, fmt.Sprintf("%s (pid %d)", n.ID, pid))
 				continue
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -158,14 +157,8 @@ func TestKVDReason(t *testing.T) {
 // restart can start it again at once. A dying Go process loses its command line (its memory)
 // before its last thread closes its sockets: that is not gone yet.
 func TestWaitGoneMeansPortsFree(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("liveness checks read /proc")
-	}
-	kvd := fakeKVDPath(t)
-	useFreePorts(t, 1)
-	c, _ := planCluster(1, filepath.Join(t.TempDir(), "data"))
+	kvd, c := fakeLocalCluster(t, 1)
 	n := c.Nodes[0]
-	t.Cleanup(func() { stopNodes(context.Background(), c.Nodes, io.Discard) })
 	cl, err := newProbeClient(c.Nodes)
 	if err != nil {
 		t.Fatal(err)
@@ -193,5 +186,29 @@ func TestWaitGoneMeansPortsFree(t *testing.T) {
 			t.Fatalf("round %d: waitGone said pid %d was gone, but: %v", round, pid, err)
 		}
 		<-exits
+	}
+}
+
+// TestStopNodesInterrupted: Ctrl-C during cluster down cuts the SIGTERM grace short and SIGKILLs
+// the nodes, but still waits for them to go: it used to report them "still running after
+// SIGKILL" (and keep their pid files) because the interrupted context bounded that wait too.
+func TestStopNodesInterrupted(t *testing.T) {
+	kvd, c := fakeLocalCluster(t, 2)
+	for _, n := range c.Nodes {
+		if _, err := startNode(kvd, n, make(chan nodeExit, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out strings.Builder
+	stopped, err := stopNodes(ctx, c.Nodes, &out)
+	if err != nil || stopped != 2 {
+		t.Fatalf("stopNodes after Ctrl-C = %d, %v; want 2 stopped (output %q)", stopped, err, out.String())
+	}
+	for _, n := range c.Nodes {
+		if pid, _ := readPID(n); pid != 0 {
+			t.Errorf("%s: pid file left (pid %d, running %v)", n.ID, pid, isNodeProcess(pid, n))
+		}
 	}
 }
