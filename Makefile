@@ -2,7 +2,8 @@
 GO       ?= go
 TAGS     := -tags hashicorpmetrics
 BIN      := bin
-NODES    ?= 3
+# make cluster NODES=5: the local cluster's size (default 3, or as many as ./data holds).
+NODES    ?=
 
 .PHONY: all build test test-deps test-image test-short cluster cluster-down jepsen jepsen-soak bench bench-scale image vet fmt clean
 
@@ -32,9 +33,10 @@ test-image:
 test-short:
 	$(GO) test $(TAGS) -short -count=1 ./...
 
-# A local 3-node cluster on 127.0.0.1 (HTTP 7001-7003), data under ./data.
+# A local 3-node cluster on 127.0.0.1 (HTTP 7001-7003), data under ./data. Without NODES, a
+# cluster ./data already holds comes back at its own size.
 cluster: build
-	$(BIN)/kvctl cluster up --nodes $(NODES)
+	$(BIN)/kvctl cluster up$(if $(NODES), --nodes $(NODES))
 
 cluster-down: build
 	$(BIN)/kvctl cluster down

@@ -788,3 +788,29 @@ func TestCopiedDataDirIsNotTheCluster(t *testing.T) {
 		t.Errorf("down --purge of a copy of the data dir stopped the live n1 (pid %d)", pid)
 	}
 }
+
+// TestMakeClusterKeepsTheClusterSize: make cluster passes --nodes only when NODES is given, so
+// that after kvctl cluster up --nodes 5 it brings the same five back instead of failing with
+// "holds a 5-node cluster; use --nodes 5" (kvctl cluster up alone starts 3 on a fresh dir).
+func TestMakeClusterKeepsTheClusterSize(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	for _, tt := range []struct{ args, want string }{
+		{"", "bin/kvctl cluster up"},
+		{"NODES=5", "bin/kvctl cluster up --nodes 5"},
+	} {
+		args := []string{"-n", "--no-print-directory", "-C", filepath.Join("..", ".."), "cluster"}
+		if tt.args != "" {
+			args = append(args, tt.args)
+		}
+		out, err := exec.Command("make", args...).Output()
+		if err != nil {
+			t.Fatalf("make %q: %v", args, err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if got := strings.TrimSpace(lines[len(lines)-1]); got != tt.want {
+			t.Errorf("make cluster %s runs %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
