@@ -54,6 +54,15 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 	if o.given["nodes"] && (n < 1 || n > maxLocalNodes) {
 		return usageErrorf("--nodes must be between 1 and %d, not %d", maxLocalNodes, n)
 	}
+	if _, err := os.Stat(o.dataDir); errors.Is(err, fs.ErrNotExist) {
+		// Made here to be locked; a cluster up that fails before it writes cluster.json (a
+		// port in use) leaves no empty directory behind.
+		defer func() {
+			if _, err := os.Stat(filepath.Join(o.dataDir, clusterFileName)); err != nil {
+				_ = os.Remove(o.dataDir) // only if empty
+			}
+		}()
+	}
 	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
 		return err
 	}
@@ -208,6 +217,9 @@ func purge(dataDir string, out io.Writer) error {
 		return nil
 	}
 	c, err := loadClusterFile(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("not purging %s: it has no %s, so it may not be a kvctl cluster", dataDir, clusterFileName)
+	}
 	if err != nil {
 		return fmt.Errorf("not purging %s: %v, so what kvctl created there is unknown", dataDir, err)
 	}

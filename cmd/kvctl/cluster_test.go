@@ -646,8 +646,8 @@ func TestClusterUpRefusesTakenPort(t *testing.T) {
 			if pid, _ := readPID(n); pid != 0 {
 				t.Errorf("cluster up started n1 (pid %d) on a taken port", pid)
 			}
-			if _, err := loadClusterFile(dir); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("a cluster up that started nothing left %s (%v)", clusterFileName, err)
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("a cluster up that started nothing left its data dir %s (%v)", dir, err)
 			}
 			// restart checks as well.
 			if err := saveClusterFile(c); err != nil {
