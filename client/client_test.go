@@ -18,6 +18,7 @@ func TestErrorDecoding(t *testing.T) {
 		name   string
 		status int
 		node   string
+		header map[string]string
 		body   string
 		want   Error
 		text   string
@@ -84,6 +85,22 @@ func TestErrorDecoding(t *testing.T) {
 			text: "HTTP 404: 404 page not found (endpoint ENDPOINT)",
 		},
 		{
+			name: "a cut body leaves the code and version of the headers", status: 409, node: "n1",
+			header: map[string]string{HeaderError: CodeConflict, HeaderVersion: "2.0@n1"},
+			body:   `{"error":"condition failed on \"kkkk`,
+			want:   Error{Status: 409, Code: CodeConflict, Message: `{"error":"condition failed on \"kkkk`, Node: "n1", Version: "2.0@n1"},
+			text:   `conflict: {"error":"condition failed on \"kkkk (current version 2.0@n1, node n1)`,
+			kinds:  map[string]bool{"conflict": true},
+		},
+		{
+			name: "a cut 503 is still unavailable", status: 503, node: "n2",
+			header: map[string]string{HeaderError: CodeUnavailable},
+			body:   `{"error":"n2 has not yet received`,
+			want:   Error{Status: 503, Code: CodeUnavailable, Message: `{"error":"n2 has not yet received`, Node: "n2"},
+			text:   `unavailable: {"error":"n2 has not yet received (node n2)`,
+			kinds:  map[string]bool{"unavailable": true},
+		},
+		{
 			name: "empty body", status: 503,
 			want: Error{Status: 503, Message: "Service Unavailable"},
 			text: "HTTP 503: Service Unavailable (endpoint ENDPOINT)",
@@ -94,6 +111,9 @@ func TestErrorDecoding(t *testing.T) {
 			node := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
 				if tt.node != "" {
 					w.Header().Set(HeaderNode, tt.node)
+				}
+				for k, v := range tt.header {
+					w.Header().Set(k, v)
 				}
 				w.WriteHeader(tt.status)
 				io.WriteString(w, tt.body)

@@ -90,12 +90,14 @@ func hasCode(err error, code string) bool {
 	return errors.As(err, &e) && e.Code == code
 }
 
-// maxErrorBody caps how much of an error answer is read: a real one is a short JSON object,
-// anything longer is not worth holding in memory.
-const maxErrorBody = 64 << 10
+// maxErrorBody caps how much of an error answer is read. A real one is one JSON object whose
+// message may quote the key, escaped twice (Go's %q, then JSON): up to 6 bytes for each of a
+// key's 32768, so about 200 KiB; anything longer is not worth holding in memory.
+const maxErrorBody = 256 << 10
 
 // decodeError builds the *Error of a non-2xx answer. A body that is not a dialkv error (a proxy's
-// HTML page, say) becomes the message as far as it is readable, with an empty Code, so the kind
+// HTML page, say) becomes the message as far as it is readable, with the code of the
+// Dialkv-Error header, which only a dialkv node sends: empty for a proxy's page, so the kind
 // helpers do not mistake it for a dialkv answer.
 func decodeError(endpoint, requestID string, status int, header http.Header, body []byte) *Error {
 	e := &Error{
@@ -108,6 +110,11 @@ func decodeError(endpoint, requestID string, status int, header http.Header, bod
 	if err := json.Unmarshal(body, &eb); err == nil && (eb.Code != "" || eb.Error != "") {
 		e.Code, e.Message, e.Version = eb.Code, eb.Error, eb.Version
 		return e
+	}
+	// A dialkv node repeats the code in a header: it still says what happened when the body is
+	// cut (longer than maxErrorBody) or garbled, and a 409's header names the live version.
+	if e.Code = header.Get(HeaderError); e.Code == CodeConflict {
+		e.Version = header.Get(HeaderVersion)
 	}
 	text := strings.TrimSpace(string(body))
 	if len(text) > 200 {
