@@ -35,6 +35,15 @@ func TestFailover(t *testing.T) {
 		{name: "read fails over on 503 unavailable", op: get, first: serverError("n1", 503, CodeUnavailable, "staleness over bound"), wantSecond: true},
 		{name: "read fails over when the connection drops", op: get, first: hangUp, wantSecond: true},
 		{name: "read fails over on timeout", op: get, first: stall, wantSecond: true},
+		{name: "read fails over on 504 timeout", op: get, first: serverError("n1", 504, CodeTimeout, "no read index from a leader within 5s"), wantSecond: true},
+		{name: "write fails over on 504 timeout", op: put, first: serverError("n1", 504, CodeTimeout, "the write waited to be forwarded; it was not sent"), wantSecond: true},
+		{name: "delete fails over on 504 timeout", op: del, first: serverError("n1", 504, CodeTimeout, "the proposal queue stayed full"), wantSecond: true},
+		{name: "write stops on a 504 that is not dialkv's", op: put, first: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
+		}, check: func(err error) bool {
+			var e *Error
+			return errors.As(err, &e) && e.Status == 504 && e.Code == ""
+		}},
 		{name: "write stops on 504 outcome_unknown", op: put, first: serverError("n1", 504, CodeOutcomeUnknown, "leadership lost"), check: IsOutcomeUnknown},
 		{name: "write stops when the connection drops after sending", op: put, first: hangUp, check: IsOutcomeUnknown},
 		{name: "delete stops when the connection drops after sending", op: del, first: hangUp, check: IsOutcomeUnknown},

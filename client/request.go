@@ -45,8 +45,8 @@ type failure struct {
 }
 
 // do sends c to the endpoints, starting at the one that last answered, and returns the first
-// answer that settles the call: a 2xx reply, or a server error other than no_leader/unavailable
-// (returned as *Error, with the reply so callers can read its metadata). It moves on to the next
+// answer that settles the call: a 2xx reply, or a server error other than no_leader, unavailable
+// or timeout (returned as *Error, with the reply so callers can read its metadata). It moves on to the next
 // endpoint only when that is safe (see the package doc); when every endpoint fails it returns
 // the most informative error, naming what was tried.
 func (cl *Client) do(ctx context.Context, c call) (*reply, error) {
@@ -86,9 +86,10 @@ func (cl *Client) do(ctx context.Context, c call) (*reply, error) {
 			return rep, nil
 		}
 		serr := decodeError(endpoint, requestID, rep.status, rep.header, rep.body)
-		if rep.status == http.StatusServiceUnavailable && (serr.Code == CodeNoLeader || serr.Code == CodeUnavailable) {
+		if leftAlone(serr) {
 			// The server guarantees it did nothing; another node may do better (a minority
-			// node has no leader, the majority side does).
+			// node has no leader, the majority side does; a node cut off from the leader gets
+			// no read index in time, the leader does).
 			failures = append(failures, failure{endpoint, serr})
 			continue
 		}
@@ -97,6 +98,19 @@ func (cl *Client) do(ctx context.Context, c call) (*reply, error) {
 		return rep, serr
 	}
 	return nil, giveUp(failures, nil)
+}
+
+// leftAlone reports whether a server's error answer says it did nothing, though another node
+// may serve the call: 503 no_leader or unavailable, and 504 timeout (a read that did not
+// complete, a write never proposed or forwarded; docs/http-api.md, Errors).
+func leftAlone(e *Error) bool {
+	switch e.Status {
+	case http.StatusServiceUnavailable:
+		return e.Code == CodeNoLeader || e.Code == CodeUnavailable
+	case http.StatusGatewayTimeout:
+		return e.Code == CodeTimeout
+	}
+	return false
 }
 
 // attempt sends c to one endpoint, bounded by the per-attempt timeout. sent reports whether the

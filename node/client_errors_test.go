@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/replication/store"
@@ -36,6 +38,43 @@ func TestClientErrorKindsForLongKeys(t *testing.T) {
 		}
 		if _, err := cl.Delete(ctx, missing, client.DeleteOptions{}); !client.IsNotFound(err) {
 			t.Errorf("delete of a missing %d-byte key: %.200v, want not found", len(missing), err)
+		}
+	}
+}
+
+// A follower that cannot reach the leader while the leader still reaches it (a one-way cut)
+// keeps the leader it knows and answers strong reads 504 timeout: it got no read index in time,
+// and nothing changed. The Go client reads from the next endpoint then, as it does on a 503, and
+// does not start its next call at that follower.
+func TestClientReadFailsOverOnTimeout(t *testing.T) {
+	tc := startCluster(t, 3, kvdRaftTimings, func(i int, c *Config) {
+		c.TestFaults = true
+		c.LeaderWait = time.Second
+	})
+	leader, follower := tc.leaderAndFollower()
+	if r := do(t, "PUT", leader, "/v1/kv/k", "v"); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	if r := do(t, "PUT", follower, "/v1/test/faults", fmt.Sprintf(`{"drop_out":[%q]}`, leader.cfg.ID)); r.status != 200 {
+		t.Fatalf("faults on %s: %d %s", follower.cfg.ID, r.status, r.body)
+	}
+	if r := do(t, "GET", follower, "/v1/kv/k", ""); r.status != 504 || errCode(t, r) != client.CodeTimeout {
+		t.Fatalf("strong read on the cut-off follower: %d %s, want 504 timeout", r.status, r.body)
+	}
+	cfg := client.DefaultConfig()
+	cfg.Endpoints = []string{follower.HTTPAddr(), leader.HTTPAddr()}
+	cl, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		start := time.Now()
+		v, meta, err := cl.Get(context.Background(), "k", client.GetOptions{})
+		if err != nil || string(v) != "v" || meta.Node != leader.cfg.ID {
+			t.Fatalf("read %d: %q from %q, %v; want v from the leader %s", i, v, meta.Node, err, leader.cfg.ID)
+		}
+		if took := time.Since(start); i > 0 && took >= time.Second {
+			t.Errorf("read %d took %v: it started at the follower that timed out", i, took)
 		}
 	}
 }
