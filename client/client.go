@@ -338,6 +338,11 @@ func (cl *Client) Status(ctx context.Context) (*StatusResponse, error) {
 // longer waits for it. A node removed while running stops itself; to bring the id back, wipe
 // that node's data directory and start it with --join. Removing an unknown id is an error that
 // satisfies IsNotFound.
+//
+// A removal may take a minute and a half (the member hands its uncommitted writes over, then
+// two log changes), far longer than DefaultTimeout: call it on a Client whose Config.Timeout
+// is longer (kvctl member remove uses 2 minutes). An attempt cut short returns an error for
+// which IsOutcomeUnknown is true, while the leader carries the removal on.
 func (cl *Client) RemoveMember(ctx context.Context, id string) error {
 	if id == "" || strings.ContainsAny(id, "/?#") {
 		return fmt.Errorf("%w: member id %q", ErrBadOptions, id)
