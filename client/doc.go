@@ -7,7 +7,7 @@
 // sees the trade-off it got. A Client knows several endpoints and fails over between them, but
 // only when that is safe: it tries another node when a connection could not be made or a node
 // answered 503 no_leader/unavailable or 504 timeout (the server promises nothing was applied; a
-// read also when its answer did not come), and never re-sends a write that may have reached a
+// read also when its answer did not come, or on any other 5xx), and never re-sends a write that may have reached a
 // server and got no answer. Such a write comes back as
 // an error for which IsOutcomeUnknown is true, because the client cannot know whether it was
 // applied; retrying it blindly could apply it twice or reorder it after a later write.

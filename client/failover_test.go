@@ -50,6 +50,10 @@ func TestFailover(t *testing.T) {
 		{name: "write stops on timeout after sending", op: put, first: stall, check: IsOutcomeUnknown},
 		{name: "write stops on 409 conflict", op: put, first: serverError("n1", 409, CodeConflict, "version mismatch"), check: IsConflict},
 		{name: "read stops on 404", op: get, first: serverError("n1", 404, CodeNotFound, "no such key"), check: IsNotFound},
+		{name: "read fails over on 500 internal", op: get, first: serverError("n1", 500, CodeInternal, "reading the store: input/output error"), wantSecond: true},
+		{name: "read fails over on a proxy's 502", op: get, first: func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "bad gateway", http.StatusBadGateway)
+		}, wantSecond: true},
 		{name: "write stops on 500 internal", op: put, first: serverError("n1", 500, CodeInternal, "disk full"), check: func(err error) bool {
 			var e *Error
 			return errors.As(err, &e) && e.Status == 500 && e.Code == CodeInternal

@@ -46,7 +46,8 @@ type failure struct {
 
 // do sends c to the endpoints, starting at the one that last answered, and returns the first
 // answer that settles the call: a 2xx reply, or a server error other than no_leader, unavailable
-// or timeout (returned as *Error, with the reply so callers can read its metadata). It moves on to the next
+// or timeout, and for a read other than any 5xx (returned as *Error, with the reply so callers
+// can read its metadata). It moves on to the next
 // endpoint only when that is safe (see the package doc); when every endpoint fails it returns
 // the most informative error, naming what was tried.
 func (cl *Client) do(ctx context.Context, c call) (*reply, error) {
@@ -86,10 +87,11 @@ func (cl *Client) do(ctx context.Context, c call) (*reply, error) {
 			return rep, nil
 		}
 		serr := decodeError(endpoint, requestID, rep.status, rep.header, rep.body)
-		if leftAlone(serr) {
+		if leftAlone(serr) || (c.read && serr.Status >= 500) {
 			// The server guarantees it did nothing; another node may do better (a minority
 			// node has no leader, the majority side does; a node cut off from the leader gets
-			// no read index in time, the leader does).
+			// no read index in time, the leader does). A read changes nothing, so any server
+			// error (a node's failing disk, a proxy's 502) sends it on, as a lost answer does.
 			failures = append(failures, failure{endpoint, serr})
 			continue
 		}
