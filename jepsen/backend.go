@@ -30,8 +30,8 @@ type Node struct {
 // Link is one direction of a network link: traffic from From to To.
 type Link struct{ From, To string }
 
-// Slowness is a slow, lossy network at one node (its outgoing traffic through the fault
-// hook; incoming loss through nftables on netns).
+// Slowness is a slow, lossy network at one node: what it sends to the other nodes is delayed
+// (fault hook) and lost (fault hook; nftables on netns). The harness's traffic is not touched.
 type Slowness struct {
 	Delay, Jitter time.Duration
 	Loss          float64

@@ -101,13 +101,18 @@ func newNetns(cfg ClusterConfig) (Backend, error) {
 	if err := NetnsAvailable(); err != nil {
 		return nil, err
 	}
+	return newNetnsBackend(cfg), nil
+}
+
+// newNetnsBackend is newNetns without the checks.
+func newNetnsBackend(cfg ClusterConfig) *netnsBackend {
 	rid := randomID()
 	n := &netnsBackend{rid: rid, hub: "dkv-" + rid + "-hub", hostVeth: "dkv" + rid, table: "dkv", lossAt: map[string]float64{}}
 	n.nsCmd = n.run
 	n.cluster = newCluster("netns", cfg, nil, "kvjepsen-"+rid)
 	n.cluster.net = n
 	n.cluster.prefix = func(id string) []string { return []string{ipPath(), "netns", "exec", n.nodeNS(id)} }
-	return n, nil
+	return n
 }
 
 func ipPath() string {
@@ -214,6 +219,15 @@ func (n *netnsBackend) Start(ctx context.Context) (err error) {
 			_ = n.Close()
 		}
 	}()
+	if err := n.startNetwork(ctx); err != nil {
+		return err
+	}
+	return n.startAll(ctx)
+}
+
+// startNetwork takes the run lock, picks the subnet and builds the namespaces, the bridge and
+// the (empty) rules; Close removes them.
+func (n *netnsBackend) startNetwork(ctx context.Context) error {
 	lock, err := lockFile(filepath.Join(lockDir(), "dialkv-jepsen-"+n.rid+".lock"))
 	if err != nil {
 		return fmt.Errorf("run lock: %w", err)
@@ -230,7 +244,7 @@ func (n *netnsBackend) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.logf("netns network up: %s, hub %s, host side %s", n.prefix, n.hub, n.hostVeth)
-	return n.startAll(ctx)
+	return nil
 }
 
 func (n *netnsBackend) addNS(ctx context.Context, name string) error {

@@ -15,7 +15,9 @@ import (
 // and it matches every IP protocol, so both of memberlist's UDP and TCP are cut.
 //
 // cuts are directed: Link{a, b} drops packets from a's address to b's. loss maps a node to the
-// probability that a packet addressed to it is dropped (numgen, per mille).
+// probability that a packet it sends to another node is dropped (numgen, per mille), the same
+// direction as the fault hook's loss. Only node addresses are matched, by cuts and by loss: the
+// harness's own traffic to and from the nodes (the host end of the run's veth) is never dropped.
 func nftRuleset(table string, addrOf map[string]string, cuts []Link, loss map[string]float64) (string, error) {
 	var elems []string
 	seen := map[string]bool{}
@@ -60,11 +62,23 @@ func nftRuleset(table string, addrOf map[string]string, cuts []Link, loss map[st
 		if !ok {
 			return "", fmt.Errorf("loss at %s: unknown node", id)
 		}
-		perMille := int(p*1000 + 0.5)
-		if perMille > 1000 {
-			perMille = 1000
+		var others []string
+		for o, a := range addrOf {
+			if o != id {
+				others = append(others, a)
+			}
 		}
-		fmt.Fprintf(&b, "\t\tip daddr %s numgen random mod 1000 < %d drop\n", addr, perMille)
+		if len(others) == 0 {
+			continue
+		}
+		sort.Strings(others)
+		match := fmt.Sprintf("ip saddr %s ip daddr { %s }", addr, strings.Join(others, ", "))
+		// numgen's "mod 1000" yields 0..999: certain loss is a plain drop ("< 1000" does not load).
+		if perMille := int(p*1000 + 0.5); perMille >= 1000 {
+			fmt.Fprintf(&b, "\t\t%s drop\n", match)
+		} else {
+			fmt.Fprintf(&b, "\t\t%s numgen random mod 1000 < %d drop\n", match, perMille)
+		}
 	}
 	b.WriteString("\t}\n}\n")
 	return b.String(), nil

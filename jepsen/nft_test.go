@@ -19,7 +19,8 @@ func TestNftRuleset(t *testing.T) {
 		"elements = { 10.77.3.11 . 10.77.3.12, 10.77.3.12 . 10.77.3.11 }",
 		"type filter hook forward priority 0; policy accept;",
 		"ip saddr . ip daddr @cuts drop",
-		"ip daddr 10.77.3.13 numgen random mod 1000 < 150 drop",
+		// Loss at a node is what it sends to the other nodes, never what the harness exchanges with it.
+		"ip saddr 10.77.3.13 ip daddr { 10.77.3.11, 10.77.3.12 } numgen random mod 1000 < 150 drop",
 	} {
 		if !strings.Contains(rules, want) {
 			t.Errorf("ruleset lacks %q:\n%s", want, rules)
@@ -30,8 +31,16 @@ func TestNftRuleset(t *testing.T) {
 	if strings.Contains(rules, "arp") || strings.Contains(rules, "ether type") {
 		t.Errorf("ruleset filters non-IP traffic:\n%s", rules)
 	}
-	if strings.Contains(rules, "10.77.3.12 numgen") {
+	if strings.Contains(rules, "saddr 10.77.3.12 ") {
 		t.Error("zero loss rendered as a rule")
+	}
+	// numgen random mod 1000 is 0..999: "< 1000" is refused by nft, so certain loss is a drop.
+	certain, err := nftRuleset("dkv", addrs, nil, map[string]float64{"n1": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(certain, "ip saddr 10.77.3.11 ip daddr { 10.77.3.12, 10.77.3.13 } drop\n") || strings.Contains(certain, "< 1000") {
+		t.Errorf("loss 1 rendered as\n%s", certain)
 	}
 	// Flushing must come before the definitions, or the old cuts would survive a heal.
 	if strings.Index(rules, "flush set") > strings.Index(rules, "elements") {
@@ -42,7 +51,7 @@ func TestNftRuleset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(healed, "elements") || strings.Contains(healed, "numgen") {
+	if strings.Contains(healed, "elements") || strings.Contains(healed, "saddr 10.") {
 		t.Errorf("healed ruleset still cuts:\n%s", healed)
 	}
 	if _, err := nftRuleset("dkv", addrs, []Link{{"n1", "n9"}}, nil); err == nil {
