@@ -307,7 +307,11 @@ func waitUntil(ctx context.Context, t time.Time) bool {
 func (nm *Nemesis) runWindow(ctx context.Context, w Window) {
 	aw := AppliedWindow{}
 	var kinds, descs []string
-	var reverts []func(context.Context) error
+	// restarts (kill, member) are undone after the other faults: a restarted kvd has none of
+	// its fault-hook faults until it answers and they are pushed again, and in the meantime it
+	// joins gossip over TCP, which a receiver cannot drop (docs/faults.md: streams are cut at the
+	// sender), so it must not come back into a network still cut through the hook.
+	var reverts, restarts []func(context.Context) error
 	minority := map[string]bool{}
 	affected := map[string]bool{}
 	for _, f := range w.Faults {
@@ -318,7 +322,11 @@ func (nm *Nemesis) runWindow(ctx context.Context, w Window) {
 			aw.Errors = append(aw.Errors, fmt.Sprintf("%s: %v", f.Kind, err))
 			nm.logf("nemesis: %s failed: %v", desc, err)
 		}
-		if revert != nil {
+		switch {
+		case revert == nil:
+		case f.Kind == FaultKill || f.Kind == FaultMember:
+			restarts = append(restarts, revert)
+		default:
 			reverts = append(reverts, revert)
 		}
 	}
@@ -339,8 +347,9 @@ func (nm *Nemesis) runWindow(ctx context.Context, w Window) {
 	// outlive its window. The final heal in Run catches whatever this misses.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	for i := len(reverts) - 1; i >= 0; i-- {
-		if err := reverts[i](rctx); err != nil {
+	slices.Reverse(reverts)
+	for _, revert := range append(reverts, restarts...) {
+		if err := revert(rctx); err != nil {
 			aw.Errors = append(aw.Errors, "revert: "+err.Error())
 			nm.logf("nemesis: revert failed: %v", err)
 		}
