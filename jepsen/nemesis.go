@@ -375,14 +375,23 @@ func keys(m map[string]bool) []string {
 // apply starts one fault and returns its description and how to revert it.
 func (nm *Nemesis) apply(ctx context.Context, f Fault, minority, affected map[string]bool) (string, func(context.Context) error, error) {
 	ids := nodeIDs(nm.b)
-	target := func() string {
+	// target is the node the fault acts on: the planned one, or in leader mode the leader the
+	// live nodes name. A leader that is not running (killed earlier in this window, and named
+	// until the next election) is none; without a leader the first running node is taken, and
+	// how says so instead of claiming the leader.
+	target := func() (id, how string) {
 		if len(f.Nodes) > 0 && f.Mode != "leader" {
-			return f.Nodes[0]
+			return f.Nodes[0], f.Mode
 		}
-		if l := FindLeader(ctx, nm.b); l != "" {
-			return l
+		if l := FindLeader(ctx, nm.b); l != "" && nm.b.Running(l) {
+			return l, "leader"
 		}
-		return ids[0]
+		for _, id := range ids {
+			if nm.b.Running(id) {
+				return id, "no leader found"
+			}
+		}
+		return ids[0], "no leader found"
 	}
 	switch f.Kind {
 	case FaultPartition:
@@ -396,11 +405,14 @@ func (nm *Nemesis) apply(ctx context.Context, f Fault, minority, affected map[st
 			cuts = cutsBetween(f.Groups[0], f.Groups[1])
 			desc = fmt.Sprintf("partition bridge %s | %s | %s (bridge %s)", strings.Join(f.Groups[0], ","), f.Groups[2][0], strings.Join(f.Groups[1], ","), f.Groups[2][0])
 		case "isolate-leader":
-			l := target()
+			l, how := target()
 			cuts = cutsBetween([]string{l}, without(ids, l))
 			desc = fmt.Sprintf("partition isolate leader %s", l)
+			if how != "leader" {
+				desc = fmt.Sprintf("partition isolate %s (%s)", l, how)
+			}
 		case "one-way":
-			x := target()
+			x, _ := target()
 			for _, o := range without(ids, x) {
 				cuts = append(cuts, Link{From: o, To: x})
 			}
@@ -412,25 +424,25 @@ func (nm *Nemesis) apply(ctx context.Context, f Fault, minority, affected map[st
 		err := nm.b.Cut(ctx, cuts)
 		return desc, func(ctx context.Context) error { return nm.b.Cut(ctx, nil) }, err
 	case FaultKill:
-		id := target()
+		id, how := target()
 		affected[id] = true
 		err := nm.b.Kill(ctx, id)
-		return fmt.Sprintf("kill -9 %s (%s)", id, f.Mode), func(ctx context.Context) error { return nm.b.Restart(ctx, id) }, err
+		return fmt.Sprintf("kill -9 %s (%s)", id, how), func(ctx context.Context) error { return nm.b.Restart(ctx, id) }, err
 	case FaultMember:
-		id := target()
+		id, how := target()
 		affected[id] = true
 		err := nm.b.Remove(ctx, id)
-		return fmt.Sprintf("remove member %s (%s), rejoin it empty", id, f.Mode), func(ctx context.Context) error {
+		return fmt.Sprintf("remove member %s (%s), rejoin it empty", id, how), func(ctx context.Context) error {
 			if !nm.b.Removed(id) {
 				return nil // the removal failed: nothing to undo (HealAll restarts it if it stopped)
 			}
 			return nm.b.Rejoin(ctx, id)
 		}, err
 	case FaultPause:
-		id := target()
+		id, how := target()
 		affected[id] = true
 		err := nm.b.Pause(ctx, id)
-		return fmt.Sprintf("pause %s (%s)", id, f.Mode), func(ctx context.Context) error { return nm.b.Resume(ctx, id) }, err
+		return fmt.Sprintf("pause %s (%s)", id, how), func(ctx context.Context) error { return nm.b.Resume(ctx, id) }, err
 	case FaultClock:
 		var parts []string
 		var errs []error

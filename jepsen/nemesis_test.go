@@ -3,7 +3,10 @@ package jepsen
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
@@ -151,7 +154,8 @@ type fakeBackend struct {
 	down    map[string]bool
 	paused  map[string]bool
 	removed map[string]bool
-	fail    string // a call kind that fails
+	fail    string   // a call kind that fails
+	status  []string // host:port of each node's status (nil: nowhere)
 }
 
 func newFakeBackend() *fakeBackend {
@@ -176,6 +180,9 @@ func (f *fakeBackend) Calls() []string {
 
 func (f *fakeBackend) Name() string { return "fake" }
 func (f *fakeBackend) Nodes() []Node {
+	if f.status != nil {
+		return []Node{{"n1", f.status[0]}, {"n2", f.status[1]}, {"n3", f.status[2]}}
+	}
 	// Nothing listens on port 1: leader lookups fail fast and fall back to the first node.
 	return []Node{{"n1", "127.0.0.1:1"}, {"n2", "127.0.0.1:1"}, {"n3", "127.0.0.1:1"}}
 }
@@ -385,5 +392,39 @@ func TestNemesisRestartsAfterTheNetworkHeals(t *testing.T) {
 	want := []string{"cut 4", "kill n2", "clock n2 1s", "clock n2 0s", "cut 0", "restart n2"}
 	if got := b.Calls(); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %v, want %v", got, want)
+	}
+}
+
+// A leader killed earlier in the window is still named by the others until they elect a new
+// one: a later "leader" fault of the window must not take the dead node (pausing it fails the
+// run) nor claim a leader it did not find.
+func TestNemesisLeaderFaultsSkipADeadLeader(t *testing.T) {
+	b := newFakeBackend()
+	for range 3 {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"node":"nX","leader":"n1"}`)
+		}))
+		defer srv.Close()
+		b.status = append(b.status, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	nm := NewNemesis(b, NewRecorder(time.Now(), nil), []Window{{Start: 0, End: time.Millisecond, Faults: []Fault{
+		{Kind: FaultKill, Mode: "leader"},
+		{Kind: FaultPause, Mode: "leader"},
+		{Kind: FaultPartition, Mode: "isolate-leader"},
+	}}}, nil)
+	nm.Run(context.Background())
+	calls := b.Calls()
+	if len(calls) < 2 || calls[0] != "kill n1" || calls[1] != "pause n2" {
+		t.Errorf("calls %v, want the leader n1 killed and then, no leader running, n2 paused", calls)
+	}
+	a := nm.Applied()
+	if len(a) != 1 {
+		t.Fatalf("%d windows", len(a))
+	}
+	for _, want := range []string{"kill -9 n1 (leader)", "pause n2 (no leader found)", "partition isolate n2 (no leader found)"} {
+		if !strings.Contains(a[0].Description, want) {
+			t.Errorf("description %q lacks %q", a[0].Description, want)
+		}
 	}
 }
