@@ -40,7 +40,7 @@ type Slowness struct {
 // Backend runs a cluster of kvd processes and injects faults into it. Every method is safe
 // for concurrent use. Node ids are n1..nN.
 type Backend interface {
-	// Name is netns or local.
+	// Name is netns, local or docker.
 	Name() string
 	// Nodes lists the members in id order.
 	Nodes() []Node

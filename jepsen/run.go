@@ -25,7 +25,7 @@ const (
 
 // Config is one run.
 type Config struct {
-	// Backend is netns or local.
+	// Backend is netns, local or docker.
 	Backend string
 	// Workloads run together, the clients split between them.
 	Workloads []string

@@ -92,8 +92,9 @@ combine, e.g. partition+clock; "none" for no faults):
   partition  random halves, isolate the leader, bridge, one-way
   kill       kill -9 a random node or the leader, restart it at the end of the window
   pause      SIGSTOP a random node or the leader, SIGCONT at the end of the window
-  clock      skew 1-2 nodes' clocks by 0.2-2s, or strobe them (fault hook)
-  slow       delay+jitter or packet loss on 1-2 nodes (fault hook; loss via nftables on netns)
+  clock      skew the clocks of 1 to half the nodes by 0.2-2s, or strobe them (fault hook)
+  slow       delay+jitter or packet loss on what 1 to half the nodes send to the others
+             (fault hook; loss via nftables on netns)
   member     remove a random node or the leader from the cluster (kvctl member remove; it hands
              its uncommitted writes over and stops), rejoin it empty at the end of the window
 
