@@ -198,6 +198,8 @@ func TestNetnsRulesCutAndHeal(t *testing.T) {
 	expect("cut n1->n2: n1 -> n2 udp", udpArrives(t, ns("n1"), probes["n2"]), false)
 	expect("cut n1->n2: n2 -> n1 udp", udpArrives(t, ns("n2"), probes["n1"]), true)
 	expect("cut n1->n2: n1 -> n2 tcp", tcpRound(ns("n1"), probes["n2"]), false)
+	// No TCP handshake completes with one way cut: n2's connections to n1 fail too.
+	expect("cut n1->n2: n2 -> n1 tcp", tcpRound(ns("n2"), probes["n1"]), false)
 	expect("cut n1->n2: n1 -> n3 tcp", tcpRound(ns("n1"), probes["n3"]), true)
 	harnessReachesAll("cut n1->n2")
 
