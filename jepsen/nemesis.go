@@ -107,8 +107,15 @@ func Plan(cfg PlanConfig) []Window {
 	var out []Window
 	for t := cfg.Off; t+cfg.On/2 <= cfg.Total; t += cfg.On + cfg.Off {
 		w := Window{Start: t, End: min(t+cfg.On, cfg.Total)}
+		stopped := map[string]bool{} // nodes a fault of this window kills, pauses or removes
 		for _, kind := range cfg.Kinds[rng.IntN(len(cfg.Kinds))] {
-			w.Faults = append(w.Faults, planFault(rng, kind, cfg.Nodes))
+			f := planFault(rng, kind, cfg.Nodes, stopped)
+			if kind == FaultKill || kind == FaultPause || kind == FaultMember {
+				for _, id := range f.Nodes {
+					stopped[id] = true
+				}
+			}
+			w.Faults = append(w.Faults, f)
 		}
 		out = append(out, w)
 		if cfg.Off <= 0 {
@@ -118,7 +125,9 @@ func Plan(cfg PlanConfig) []Window {
 	return out
 }
 
-func planFault(rng *rand.Rand, kind string, nodes []string) Fault {
+// planFault plans one fault. A random kill, pause or removal takes a node that is not in
+// stopped (another fault of the window stops it already) while there is one.
+func planFault(rng *rand.Rand, kind string, nodes []string, stopped map[string]bool) Fault {
 	modes := faultModes[kind]
 	f := Fault{Kind: kind, Mode: modes[rng.IntN(len(modes))]}
 	shuffled := slices.Clone(nodes)
@@ -142,7 +151,8 @@ func planFault(rng *rand.Rand, kind string, nodes []string) Fault {
 		}
 	case FaultKill, FaultPause, FaultMember:
 		if f.Mode == "random" {
-			f.Nodes = []string{shuffled[0]}
+			i := slices.IndexFunc(shuffled, func(id string) bool { return !stopped[id] })
+			f.Nodes = []string{shuffled[max(i, 0)]}
 		}
 	case FaultClock:
 		count := 1 + rng.IntN(max(1, n/2))

@@ -428,3 +428,18 @@ func TestNemesisLeaderFaultsSkipADeadLeader(t *testing.T) {
 		}
 	}
 }
+
+// Two faults of one window that each stop a random node stop two different ones: a window that
+// killed n2 and then paused n2 failed the run (pausing a dead node is an error).
+func TestPlanStopsDifferentNodesInOneWindow(t *testing.T) {
+	nodes := []string{"n1", "n2", "n3"}
+	kinds, _ := ParseNemesis("kill+pause")
+	for seed := range uint64(200) {
+		for _, w := range Plan(PlanConfig{Seed: seed, Nodes: nodes, Kinds: kinds, Total: time.Minute, On: 5 * time.Second, Off: 5 * time.Second}) {
+			kill, pause := w.Faults[0], w.Faults[1]
+			if kill.Mode == "random" && pause.Mode == "random" && kill.Nodes[0] == pause.Nodes[0] {
+				t.Fatalf("seed %d: window at %v kills and pauses %s", seed, w.Start, kill.Nodes[0])
+			}
+		}
+	}
+}
