@@ -10,7 +10,8 @@
 // Backends: netns (Linux, root) puts each kvd in a network namespace of its own, joined by a
 // bridge that lives in a hub namespace the harness creates, and cuts links with nftables rules
 // in that hub; local runs kvd on 127.0.0.1 and cuts links through kvd's test-only fault hook
-// (docs/faults.md). Clock skew and slow links always go through the fault hook.
+// (docs/faults.md). Clock skew and delays always go through the fault hook (packet loss on netns
+// is an nftables rule too).
 //
 // The harness must never report a maybe-applied write as failed, never touch network state it
 // did not create, and never leave processes or namespaces behind on exit (it cleans up on
