@@ -385,23 +385,30 @@ func keys(m map[string]bool) []string {
 // apply starts one fault and returns its description and how to revert it.
 func (nm *Nemesis) apply(ctx context.Context, f Fault, minority, affected map[string]bool) (string, func(context.Context) error, error) {
 	ids := nodeIDs(nm.b)
+	firstRunning := func() string {
+		for _, id := range ids {
+			if nm.b.Running(id) {
+				return id
+			}
+		}
+		return ids[0]
+	}
 	// target is the node the fault acts on: the planned one, or in leader mode the leader the
-	// live nodes name. A leader that is not running (killed earlier in this window, and named
-	// until the next election) is none; without a leader the first running node is taken, and
-	// how says so instead of claiming the leader.
+	// live nodes name. A node that is not running (killed earlier in this window; a dead leader
+	// is named until the next election) is none: the first running node is taken instead, and
+	// how says so instead of claiming the plan or the leader.
 	target := func() (id, how string) {
 		if len(f.Nodes) > 0 && f.Mode != "leader" {
+			if planned := f.Nodes[0]; !nm.b.Running(planned) {
+				id = firstRunning()
+				return id, fmt.Sprintf("%s: %s was down, took %s", f.Mode, planned, id)
+			}
 			return f.Nodes[0], f.Mode
 		}
 		if l := FindLeader(ctx, nm.b); l != "" && nm.b.Running(l) {
 			return l, "leader"
 		}
-		for _, id := range ids {
-			if nm.b.Running(id) {
-				return id, "no leader found"
-			}
-		}
-		return ids[0], "no leader found"
+		return firstRunning(), "no leader found"
 	}
 	switch f.Kind {
 	case FaultPartition:

@@ -427,6 +427,21 @@ func TestNemesisLeaderFaultsSkipADeadLeader(t *testing.T) {
 			t.Errorf("description %q lacks %q", a[0].Description, want)
 		}
 	}
+
+	// Nor does a random fault planned on the node a leader fault killed (the plan cannot know).
+	b.calls = nil
+	b.down = map[string]bool{}
+	nm = NewNemesis(b, NewRecorder(time.Now(), nil), []Window{{Start: 0, End: time.Millisecond, Faults: []Fault{
+		{Kind: FaultKill, Mode: "leader"},
+		{Kind: FaultPause, Mode: "random", Nodes: []string{"n1"}},
+	}}}, nil)
+	nm.Run(context.Background())
+	if calls := b.Calls(); len(calls) < 2 || calls[1] != "pause n2" {
+		t.Errorf("calls %v, want n2 paused: the planned n1 was killed by the leader fault", calls)
+	}
+	if d := nm.Applied()[0].Description; !strings.Contains(d, "pause n2 (random: n1 was down, took n2)") {
+		t.Errorf("description %q", d)
+	}
 }
 
 // Two faults of one window that each stop a random node stop two different ones: a window that
