@@ -48,6 +48,10 @@ type Engine struct {
 
 	readReqs  chan chan readIndexResult
 	proposals chan *proposal // see propose.go
+	// inflight holds a slot per batch sent to raft and not yet answered (ProposalInflight of
+	// them); appending is held while a batch is handed to raft (propose.go).
+	inflight  chan struct{}
+	appending sync.Mutex
 	restores  atomic.Uint64
 	acks      *acks
 	stats     struct {
@@ -89,7 +93,7 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 		return nil, err
 	}
 	hlog := newHCLogger(logger)
-	e := &Engine{cfg: cfg, store: st, logger: logger, readReqs: make(chan chan readIndexResult, 4096), proposals: make(chan *proposal, 4096), stop: make(chan struct{})}
+	e := &Engine{cfg: cfg, store: st, logger: logger, readReqs: make(chan chan readIndexResult, 4096), proposals: make(chan *proposal, 4096), inflight: make(chan struct{}, cfg.ProposalInflight), stop: make(chan struct{})}
 	e.fsm = &fsm{store: st, clock: clock, logger: logger, restores: func() { e.restores.Add(1) }, persisted: func(d time.Duration) {
 		e.stats.snapshots.Add(1)
 		e.stats.snapshotNanos.Add(uint64(d))

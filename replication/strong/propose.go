@@ -112,43 +112,92 @@ func (e *Engine) awaitProposal(ctx context.Context, p *proposal) (replication.Re
 // as several in order when they add up to more than ProposalBytes.
 func (e *Engine) proposeLoop() {
 	defer e.wg.Done()
-	inflight := make(chan struct{}, e.cfg.ProposalInflight)
 	for {
-		taken, ok := batch.Next(e.stop, e.proposals, inflight, e.cfg.ProposalBatch)
+		taken, ok := batch.Next(e.stop, e.proposals, e.inflight, e.cfg.ProposalBatch)
 		if !ok {
 			return
 		}
 		if len(taken) == 0 {
 			continue
 		}
-		sent := batch.Committed(taken) // from here on each may be in the log
-		if len(sent) == 0 {
-			<-inflight
-			continue
-		}
-		entries := batch.Split(sent, func(p *proposal) int { return len(p.data) }, e.cfg.ProposalBytes)
-		var answered sync.WaitGroup
-		for _, group := range entries {
-			data := group[0].data
-			if len(group) > 1 {
-				encoded := make([][]byte, len(group))
-				for i, p := range group {
-					encoded[i] = p.data
-				}
-				data = replication.EncodeBatch(encoded)
+		e.append(taken)
+	}
+}
+
+// append hands a batch taken from the queue to raft, and frees its in-flight slot once every
+// proposal of it is answered. It holds e.appending meanwhile: Settle's barrier then goes to raft
+// after every proposal sent.
+func (e *Engine) append(taken []*proposal) {
+	e.appending.Lock()
+	defer e.appending.Unlock()
+	sent := batch.Committed(taken) // from here on each may be in the log
+	if len(sent) == 0 {
+		<-e.inflight
+		return
+	}
+	entries := batch.Split(sent, func(p *proposal) int { return len(p.data) }, e.cfg.ProposalBytes)
+	var answered sync.WaitGroup
+	for _, group := range entries {
+		data := group[0].data
+		if len(group) > 1 {
+			encoded := make([][]byte, len(group))
+			for i, p := range group {
+				encoded[i] = p.data
 			}
-			e.stats.proposals.Add(uint64(len(group)))
-			e.stats.proposalEntries.Add(1)
-			f := e.raft.Apply(data, proposeEnqueueTimeout)
-			answered.Go(func() {
-				err := e.await(f)
-				answerProposals(e, group, f, err)
-			})
+			data = replication.EncodeBatch(encoded)
 		}
-		go func() {
-			answered.Wait()
-			<-inflight
-		}()
+		e.stats.proposals.Add(uint64(len(group)))
+		e.stats.proposalEntries.Add(1)
+		f := e.raft.Apply(data, proposeEnqueueTimeout)
+		answered.Go(func() {
+			err := e.await(f)
+			answerProposals(e, group, f, err)
+		})
+	}
+	go func() {
+		answered.Wait()
+		<-e.inflight
+	}()
+}
+
+// Settle waits until the state machine has applied every proposal this leader has sent to raft,
+// those whose callers gave up (outcome unknown) included: such a proposal may still be on its
+// way to the log, or appended and not applied, so neither the applied state nor a read index
+// shows it yet. With no proposal in flight (every one sent is answered, so applied or failed)
+// it returns at once; otherwise it appends a barrier behind them and waits for it to apply.
+// Leader only.
+func (e *Engine) Settle(ctx context.Context) error {
+	if !e.IsLeader() {
+		id, addr := e.Leader()
+		return &replication.NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	}
+	e.appending.Lock()
+	if len(e.inflight) == 0 {
+		e.appending.Unlock()
+		return nil
+	}
+	timeout := proposeEnqueueTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if timeout <= 0 { // raft's Barrier would wait without bound
+		e.appending.Unlock()
+		return fmt.Errorf("%w: no time left to wait for the proposals in flight", replication.ErrTimeout)
+	}
+	f := e.raft.Barrier(timeout)
+	e.appending.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("barrier behind the proposals in flight: %w", proposeError(e, err))
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for the proposals in flight to apply: %v", replication.ErrTimeout, ctx.Err())
+	case <-e.stop:
+		return fmt.Errorf("%w: the node is shutting down", replication.ErrNoLeader)
 	}
 }
 

@@ -240,3 +240,57 @@ func TestProposeErrorSaysWhetherTheEntryMayBeInTheLog(t *testing.T) {
 		}
 	}
 }
+
+// Settle returns once every proposal the leader has sent is applied, one whose caller gave up
+// (outcome unknown) included, and appends nothing when none is in flight.
+func TestSettleWaitsForProposalsWhoseCallersGaveUp(t *testing.T) {
+	var stalled sync.Map // node id -> chan struct{} its state machine waits on
+	tc := newTestCluster(t, 3, func(c *Config) {
+		kvdTimings(c)
+		id := c.NodeID
+		c.BeforeApply = func() {
+			if gate, ok := stalled.Load(id); ok {
+				<-gate.(chan struct{})
+			}
+		}
+	})
+	leader := tc.leader()
+	mustPropose(t, leader, "a", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// The caller has its answer a moment before the proposal's slot is freed.
+	waitFor(t, "no proposal in flight", 5*time.Second, func() bool { return len(leader.eng.inflight) == 0 })
+	last := leader.eng.raft.LastIndex()
+	if err := leader.eng.Settle(ctx); err != nil {
+		t.Fatalf("settle with nothing in flight: %v", err)
+	}
+	if got := leader.eng.raft.LastIndex(); got != last {
+		t.Errorf("settle with nothing in flight appended entries: last index %d, was %d", got, last)
+	}
+
+	gate := make(chan struct{})
+	release := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(release) // a stalled state machine cannot shut down
+	stalled.Store(leader.id, gate)
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_, err := leader.eng.Propose(short, &replication.Command{Type: replication.CmdPut, Key: "b", Value: []byte("2"), Stamp: consistency.NewClock(leader.id, nil).Now()})
+	cancelShort()
+	if !errors.Is(err, replication.ErrOutcomeUnknown) {
+		t.Fatalf("a proposal on a leader whose state machine stalls: %v, want outcome unknown", err)
+	}
+	short, cancelShort = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	err = leader.eng.Settle(short)
+	cancelShort()
+	if !errors.Is(err, replication.ErrTimeout) {
+		t.Fatalf("settle while a proposal waits to apply: %v, want a timeout", err)
+	}
+	settled := make(chan error, 1)
+	go func() { settled <- leader.eng.Settle(ctx) }()
+	release()
+	if err := <-settled; err != nil {
+		t.Fatalf("settle: %v", err)
+	}
+	if got := valueOn(leader, "b"); got != "2" {
+		t.Errorf("b on the leader once settled: %q, want the proposal its caller gave up on applied", got)
+	}
+}
