@@ -579,17 +579,39 @@ func (n *Node) runPurger() {
 // holds membershipMu from its look at the state until the purge is applied, so that no removal
 // of this leader's lands between the two: the purge would then go ahead without the fresh
 // reports that removal calls for (reportsSinceRemoval). A join or removal under way skips the
-// round.
+// round. A removal whose caller gave up (outcome unknown, membershipMu released) may still be
+// on its way to the log or appended and not applied, which neither the applied state nor a read
+// index shows: the purge would land right after it. So before proposing, the leader waits for
+// everything it has proposed to apply (raft.Settle: at once when nothing is in flight) and looks
+// again.
 func (n *Node) proposePurge(ctx context.Context) {
 	if !n.raft.LeaderReady() || !n.membershipMu.TryLock() {
 		return
 	}
 	defer n.membershipMu.Unlock()
-	ps, err := n.purgeState()
-	if err != nil || ps.pending == 0 || len(ps.blockedBy) > 0 {
+	if !n.purgeAllowed() {
+		return
+	}
+	if err := n.raft.Settle(ctx); err != nil {
+		n.logger.Debug("purge skipped: proposals in flight not applied", "err", err)
+		return
+	}
+	if !n.purgeAllowed() {
 		return
 	}
 	if _, err := n.raft.Propose(ctx, &replication.Command{Type: replication.CmdPurge, Stamp: n.clock.Now()}); err != nil {
 		n.logger.Debug("purge not committed", "err", err)
 	}
+}
+
+// purgeAllowed reports whether this node leads, ready, and tombstones wait that nothing blocks
+// the purge of, as its applied state shows it. (Leadership lost and won again since an earlier
+// look: ready means the entries of the terms before, another leader's removal among them, are
+// applied.)
+func (n *Node) purgeAllowed() bool {
+	if !n.raft.LeaderReady() {
+		return false
+	}
+	ps, err := n.purgeState()
+	return err == nil && ps.pending > 0 && len(ps.blockedBy) == 0
 }

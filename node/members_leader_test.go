@@ -1,7 +1,9 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/replication"
 )
 
 // stallableApplies lets a test stall the state machines of chosen nodes of a cluster (their
@@ -215,4 +218,77 @@ func TestJoinAtAnotherMembersRaftAddressIsAConflict(t *testing.T) {
 	if got := voters(t, leader); len(got) != 3 {
 		t.Errorf("voters %v after the refused join", got)
 	}
+}
+
+// A removal whose caller gave up while it was on its way to the log (outcome unknown, which
+// releases membershipMu) may be appended, or queued to be, and not applied: the leader's state
+// then does not show it. A purge decided from that state lands in the log after the removal and
+// goes ahead without the round of fresh reports the removal calls for (reportsSinceRemoval),
+// and can pass a write gossip brought from the removed member. Here the leader's state machine
+// stalls while it proposes the removal (as removeMember does once its checks pass) and its
+// caller gives up; the leader is then asked for a purge. Once everything is applied, the
+// tombstone must still be there, and go only once the members left reported again.
+func TestPurgeWaitsForARemovalWhoseOutcomeIsUnknown(t *testing.T) {
+	stall := newStallableApplies(t)
+	tc := startCluster(t, 3, kvdRaftTimings, stall.tweak, func(i int, c *Config) {
+		c.PurgeInterval = time.Hour // the test asks for purges itself
+		// Proposals go on being appended while the leader's state machine stalls, rather
+		// than wait in the queue until their callers give up (then they are never proposed).
+		c.Raft.ProposalInflight = 1000
+	})
+	leader, victim := tc.leaderAndFollower()
+	waitUntil(t, "every member to register", 20*time.Second, func() bool { return len(leader.memberTable()) == 3 })
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, leader, "/v1/kv/gone", "v"); r.status != 200 {
+			t.Fatalf("%s gone: %d %s", method, r.status, r.body)
+		}
+	}
+	mark := leader.clock.Now()
+	waitUntil(t, "every member to report past the tombstone", 20*time.Second, func() bool {
+		ps, err := leader.purgeState()
+		_, reports, rerr := leader.store.PurgeStatus()
+		if err != nil || rerr != nil || ps.pending != 1 || len(ps.blockedBy) > 0 || len(reports) != 3 {
+			return false
+		}
+		for _, v := range reports {
+			if !v.Newer(mark) {
+				return false
+			}
+		}
+		return true
+	})
+
+	stall.stalled[slices.Index(tc.nodes, leader)].Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, err := leader.propose(ctx, &replication.Command{Type: replication.CmdRemove, Member: replication.Member{ID: victim.cfg.ID}})
+	cancel()
+	if !errors.Is(err, replication.ErrOutcomeUnknown) {
+		t.Fatalf("the removal of %s with the leader's state machine stalled: %v, want outcome unknown", victim.cfg.ID, err)
+	}
+	if leader.removedMembers()[victim.cfg.ID] {
+		t.Fatalf("the leader applied the removal of %s: the test needs it unapplied", victim.cfg.ID)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+	leader.proposePurge(ctx)
+	cancel()
+	stall.release()
+
+	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := leader.applyCommitted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !leader.removedMembers()[victim.cfg.ID] {
+		t.Fatalf("the removal of %s was not applied", victim.cfg.ID)
+	}
+	if pending, _, _ := leader.store.PurgeStatus(); pending != 1 {
+		t.Fatalf("a purge asked for while the removal of %s was on its way went ahead without fresh reports: %d tombstones left, want 1", victim.cfg.ID, pending)
+	}
+	waitUntil(t, "the tombstone purged once the members left reported again", 20*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		leader.proposePurge(ctx)
+		pending, _, err := leader.store.PurgeStatus()
+		return err == nil && pending == 0
+	})
 }
