@@ -29,6 +29,10 @@ type fakeNode struct {
 	srv                      *httptest.Server
 	statusAnswers            int64 // answer /v1/status this many times, then 503 (0: always answer)
 	served                   atomic.Int64
+	// stats, when set, makes its /v1/stats answer (else fakeStats).
+	stats func(id string, now time.Time) client.StatsResponse
+	// at, when set, is the member whose address the status gives for this one (a recycled address).
+	at *fakeNode
 }
 
 type fakeCluster struct {
@@ -51,7 +55,11 @@ func startFakeCluster(t *testing.T, nodes ...*fakeNode) *fakeCluster {
 		})
 		mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
-			writeJSON(w, fakeStats(n.id, time.Now()))
+			stats := fakeStats
+			if n.stats != nil {
+				stats = n.stats
+			}
+			writeJSON(w, stats(n.id, time.Now()))
 		})
 		n.srv = httptest.NewUnstartedServer(mux)
 	}
@@ -70,7 +78,11 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (c *fakeCluster) status(self *fakeNode) client.StatusResponse {
 	resp := client.StatusResponse{Node: self.id, Term: 3, CommitIndex: 1234, AppliedIndex: 1234}
 	for i, n := range c.nodes {
-		ns := client.NodeStatus{ID: n.id, HTTP: n.srv.Listener.Addr().String(), Role: n.role, Health: n.health,
+		at := n
+		if n.at != nil {
+			at = n.at
+		}
+		ns := client.NodeStatus{ID: n.id, HTTP: at.srv.Listener.Addr().String(), Role: n.role, Health: n.health,
 			Reason: n.reason, Suffrage: "voter", Gossip: "alive"}
 		if n.health != "down" {
 			ns.Term, ns.AppliedIndex, ns.Backlog = 3, 1234-uint64(i), 7*i

@@ -137,11 +137,13 @@
     }
     answered.sort((a, b) => a[0].localeCompare(b[0], undefined, { numeric: true }));
     if (answered.length === 0) return null;
-    // The window is the span every answering node covers, so sums never step at its edges.
-    let t1 = -Infinity;
+    // The window is the span every answering node covers, so sums never step at its edges: it
+    // ends at the earliest newest complete second, as one node's may be another's in progress
+    // (the fetches straddled a second's end, or its clock is a little ahead).
+    let t1 = Infinity;
     let t0 = -Infinity;
     for (const [, r] of answered) {
-      t1 = Math.max(t1, r.seconds[r.seconds.length - 2]);
+      t1 = Math.min(t1, r.seconds[r.seconds.length - 2]);
       t0 = Math.max(t0, r.seconds[0]);
     }
     t0 = Math.max(t0, t1 - WINDOW_SECONDS + 1);

@@ -1,0 +1,56 @@
+package ui
+
+import (
+	"testing"
+	"time"
+
+	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/browsertest"
+)
+
+// These browser tests check that the page's numbers mean what their labels say in the cases
+// the smooth fake activity of browser_test.go does not reach.
+
+// steadyStats is a node serving ops strong requests every second of the window ending at now,
+// with backlog uncommitted writes throughout.
+func steadyStats(ops, backlog int) func(id string, now time.Time) client.StatsResponse {
+	return func(id string, now time.Time) client.StatsResponse {
+		const window = 300
+		resp := client.StatsResponse{Node: id, Levels: map[string]client.LevelSeries{}}
+		var s client.LevelSeries
+		for sec := now.Unix() - window + 1; sec <= now.Unix(); sec++ {
+			resp.Seconds = append(resp.Seconds, sec)
+			resp.Backlog = append(resp.Backlog, backlog)
+			resp.AppliedIndex = append(resp.AppliedIndex, 1)
+			resp.CommitLagP99Ms = append(resp.CommitLagP99Ms, 0)
+			s.Ops = append(s.Ops, ops)
+			s.Errors = append(s.Errors, 0)
+			s.P50Ms = append(s.P50Ms, 1)
+			s.P99Ms = append(s.P99Ms, 2)
+		}
+		resp.Levels["strong"] = s
+		return resp
+	}
+}
+
+// shifted is stats as a node answers them when its answer comes from the next second (the
+// fetches of one poll straddle a second's end, or its clock is a little ahead).
+func shifted(stats func(string, time.Time) client.StatsResponse, d time.Duration) func(string, time.Time) client.StatsResponse {
+	return func(id string, now time.Time) client.StatsResponse { return stats(id, now.Add(d)) }
+}
+
+// Two nodes each serving 10 requests a second serve 20 a second, also when one's newest
+// complete second is the other's second in progress: the page used the later node's end as the
+// window's, where the other node has no complete second yet, so the newest second (and the
+// 10-second rate) showed one node's requests only.
+func TestBrowserRateAcrossSecondBoundary(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	c := startFakeCluster(t,
+		&fakeNode{id: "n1", role: "leader", health: "ok", stats: steadyStats(10, 0)},
+		&fakeNode{id: "n2", role: "follower", health: "ok", stats: shifted(steadyStats(10, 0), time.Second)})
+	dom := browsertest.Load(t, browser, c.nodes[0].srv.URL+"/ui/", 3*time.Second, "")
+	if got := numberOf(dom, "ops-rate"); got != 20 {
+		t.Errorf("ops-rate = %v, want 20 (two nodes at 10 req/s each)", byID(dom, "ops-rate"))
+	}
+}
