@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -52,5 +53,28 @@ func TestBrowserRateAcrossSecondBoundary(t *testing.T) {
 	dom := browsertest.Load(t, browser, c.nodes[0].srv.URL+"/ui/", 3*time.Second, "")
 	if got := numberOf(dom, "ops-rate"); got != 20 {
 		t.Errorf("ops-rate = %v, want 20 (two nodes at 10 req/s each)", byID(dom, "ops-rate"))
+	}
+}
+
+// A member whose recorded address another member answers at now (a node restarted at a removed
+// or moved member's old address) has no stats of its own: the page counted the other node's
+// stats under its id too, so that node's requests were summed twice.
+func TestBrowserStatsFromAnotherNode(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	n2 := &fakeNode{id: "n2", role: "follower", health: "ok", stats: steadyStats(10, 0)}
+	c := startFakeCluster(t,
+		&fakeNode{id: "n1", role: "leader", health: "ok", stats: steadyStats(10, 0)},
+		n2,
+		&fakeNode{id: "n3", role: "unknown", health: "down", reason: "n2 answers at its address", at: n2})
+	dom := browsertest.Load(t, browser, c.nodes[0].srv.URL+"/ui/", 3*time.Second, "")
+	if card := cards(dom)["n3"]; card["data-stats"] != "down" {
+		t.Errorf("card n3 = %v, want stats down: the stats at its address are n2's", card)
+	}
+	if got := numberOf(dom, "ops-rate"); got != 20 {
+		t.Errorf("ops-rate = %v, want 20 (n1 and n2 at 10 req/s each)", byID(dom, "ops-rate"))
+	}
+	if !strings.Contains(dom, "n2 answers at its address") {
+		t.Error("n3's card does not say who answers at its address")
 	}
 }

@@ -96,6 +96,11 @@
     }
     try {
       const resp = await getJSON(url, STATS_TIMEOUT_MS);
+      if (resp.node !== n.id) {
+        // Its address is another node's now: those stats are that node's, counted under its id.
+        state.stats.set(n.id, { ok: false, error: String(resp.node) + ' answers at its address' });
+        return;
+      }
       state.stats.set(n.id, { ok: true, resp });
     } catch (e) {
       state.stats.set(n.id, { ok: false, error: e.message });
