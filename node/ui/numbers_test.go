@@ -2,6 +2,7 @@ package ui
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,5 +77,35 @@ func TestBrowserStatsFromAnotherNode(t *testing.T) {
 	}
 	if !strings.Contains(dom, "n2 answers at its address") {
 		t.Error("n3's card does not say who answers at its address")
+	}
+}
+
+// The backlog number is live like the other numbers beside it: when the serving node stops
+// answering /v1/status, it comes from the members that still answer /v1/stats. It was the
+// largest backlog in the last status that arrived, kept on screen unmarked however much the
+// members' backlogs grew since. It is the largest node's backlog, not the sum: each node holds
+// a copy of the writes gossip brought it.
+func TestBrowserBacklogWhileServingNodeDown(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	var fetches atomic.Int64
+	backlog := func() int { // n2's: 7 while n1 answers /v1/status (its first two polls), then 30
+		if fetches.Load() > 2 {
+			return 30
+		}
+		return 7
+	}
+	c := startFakeCluster(t,
+		&fakeNode{id: "n1", role: "leader", health: "ok", statusAnswers: 2, stats: steadyStats(10, 3), backlog: func() int { return 3 }},
+		&fakeNode{id: "n2", role: "follower", health: "ok", backlog: backlog, stats: func(id string, now time.Time) client.StatsResponse {
+			fetches.Add(1)
+			return steadyStats(10, backlog())(id, now)
+		}})
+	dom := browsertest.Load(t, browser, c.nodes[0].srv.URL+"/ui/", 5*time.Second, "")
+	if body := browsertest.Elements(dom, "data-serving"); len(body) != 1 || body[0]["data-serving"] != "down" {
+		t.Fatalf("body data-serving = %v, want down", body)
+	}
+	if got := numberOf(dom, "backlog-total"); got != 30 {
+		t.Errorf("backlog-total = %v, want 30: n2's backlog now (largest of 3 and 30), not the stale status' 7", byID(dom, "backlog-total"))
 	}
 }

@@ -365,12 +365,8 @@
   }
 
   function renderNumbers(agg) {
-    // The largest node's backlog, not the sum: each node holds a copy of every write gossip
-    // brought it, so a sum counts an uncommitted write about once per node.
-    const backlog = ((state.status && state.status.nodes) || []).reduce((m, n) => Math.max(m, n.backlog || 0), 0);
-    setNumber('backlog-total', backlog, fmtCount(backlog));
     if (!agg) {
-      for (const id of ['ops-rate', 'errors-rate', 'p99-now', 'ops-window', 'commit-lag-now']) setNumber(id, 0, '–');
+      for (const id of ['ops-rate', 'errors-rate', 'p99-now', 'ops-window', 'backlog-total', 'commit-lag-now']) setNumber(id, 0, '–');
       $('window').textContent = 'no member answered /v1/stats';
       return;
     }
@@ -386,6 +382,13 @@
     setNumber('errors-rate', errors / span(agg), fmtRate(errors / span(agg)));
     setNumber('p99-now', p99, ops ? fmtMs(p99) : '–');
     setNumber('ops-window', windowOps, fmtCount(windowOps));
+    // The largest node's backlog at the window's end, not the sum: each node holds a copy of
+    // every write gossip brought it, so a sum counts an uncommitted write about once per node.
+    // From the members' stats like the numbers beside it, not from the serving node's status,
+    // which stays on screen unchanged while that node does not answer.
+    let backlog = 0;
+    for (const b of agg.backlog.values()) backlog = Math.max(backlog, b[agg.n - 1] || 0);
+    setNumber('backlog-total', backlog, fmtCount(backlog));
     const lag = maxOf(agg.lag, from);
     setNumber('commit-lag-now', lag, lag ? fmtMs(lag) : '–');
     const missing = [...state.stats].filter(([, s]) => !s.ok).map(([id]) => id);
