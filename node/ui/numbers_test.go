@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -108,4 +109,14 @@ func TestBrowserBacklogWhileServingNodeDown(t *testing.T) {
 	if got := numberOf(dom, "backlog-total"); got != 30 {
 		t.Errorf("backlog-total = %v, want 30: n2's backlog now (largest of 3 and 30), not the stale status' 7", byID(dom, "backlog-total"))
 	}
+}
+
+// cardField is the text of the field named name on node id's card.
+func cardField(dom, id, name string) string {
+	card := regexp.MustCompile(`(?s)<article [^>]*data-node="` + regexp.QuoteMeta(id) + `".*?</article>`).FindString(dom)
+	m := regexp.MustCompile(`<dd data-field="` + regexp.QuoteMeta(name) + `">([^<]*)</dd>`).FindStringSubmatch(card)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }

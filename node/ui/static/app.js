@@ -342,7 +342,9 @@
         ...field('gossip', 'gossip', n.gossip || '—'),
         ...field('term', 'term', n.term ?? '—'),
         ...field('applied', 'applied-index', n.applied_index ?? '—'),
-        ...field('backlog', 'backlog', n.backlog ?? 0),
+        // A member the serving node could not ask has no term (and any node that has heard from
+        // a leader has one): its backlog of 0 is a placeholder, not a report.
+        ...field('backlog', 'backlog', n.term ? n.backlog ?? 0 : '—'),
         ...field('contact', 'last-contact', role === 'leader' ? '—' : n.last_contact || '—'),
         ...field('suffrage', 'suffrage', n.suffrage || '—'),
         ...field('http', 'http', addr)),
