@@ -193,8 +193,8 @@ func (f *fakeCluster) serveStatus(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(client.StatusResponse{
 		Node: "n1", Leader: "n1", Term: 2, CommitIndex: 9, AppliedIndex: 9,
 		Nodes: []client.NodeStatus{
-			{ID: "n1", HTTP: f.addr(), Raft: "127.0.0.1:7101", Role: "leader", Health: "ok", AppliedIndex: 9, Term: 2},
-			{ID: "n2", HTTP: "127.0.0.1:7002", Raft: "127.0.0.1:7102", Role: "follower", Health: "down", Reason: "no contact for 12s", LastContact: "12s", Gossip: "suspect", Backlog: 42},
+			{ID: "n1", HTTP: f.addr(), Raft: "127.0.0.1:7101", Role: "leader", Health: "ok", AppliedIndex: 9, Term: 2, Backlog: 42},
+			{ID: "n2", HTTP: "127.0.0.1:7002", Raft: "127.0.0.1:7102", Role: "follower", Health: "down", Reason: "no contact for 12s", LastContact: "12s", Gossip: "suspect"},
 		},
 		Purge: &client.PurgeStatus{PendingTombstones: 3, HeldBackBy: map[string]string{"n2": "2m0s"}},
 	})

@@ -446,6 +446,12 @@ func TestStatusCommand(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", s, r.stdout)
 		}
 	}
+	// n2 did not report (no term): its backlog is unknown, not the 0 the status carries.
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if f := strings.Fields(line); len(f) > 8 && f[0] == "n2" && f[8] != "-" {
+			t.Errorf("a member that did not report shows backlog %q, want -:\n%s", f[8], r.stdout)
+		}
+	}
 	r = mustKvctl(t, f.addr(), "status", "--json")
 	var st client.StatusResponse
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {

@@ -99,8 +99,14 @@ func writeStatus(w io.Writer, st *client.StatusResponse) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHTTP\tROLE\tHEALTH\tGOSSIP\tAPPLIED\tTERM\tLAST CONTACT\tBACKLOG\tREASON")
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", n.ID, dash(n.HTTP), dash(n.Role), dash(n.Health),
-			dash(n.Gossip), count(n.AppliedIndex), count(n.Term), dash(n.LastContact), n.Backlog, dash(n.Reason))
+		// A member that did not report (down, or no answer in time) has no term, and its backlog
+		// is unknown, not 0: a node cut off may hold many uncommitted writes.
+		backlog := "-"
+		if n.Term != 0 {
+			backlog = strconv.Itoa(n.Backlog)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.ID, dash(n.HTTP), dash(n.Role), dash(n.Health),
+			dash(n.Gossip), count(n.AppliedIndex), count(n.Term), dash(n.LastContact), backlog, dash(n.Reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
