@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/durable"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/store"
 )
@@ -129,6 +130,11 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 	files, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog.Named("snapshot"))
 	if err != nil {
 		return fail(fmt.Errorf("snapshot store: %w", err))
+	}
+	// Both may have just been created: their directory entries must be durable before raft
+	// acknowledges anything it wrote in them.
+	if err := durable.SyncDir(cfg.Dir); err != nil {
+		return fail(fmt.Errorf("sync %s: %w", cfg.Dir, err))
 	}
 	snaps := indexedSnapshots{files}
 	if err := e.catchUpFromSnapshot(snaps); err != nil {
@@ -635,6 +641,9 @@ func (e *Engine) LeaderReady() bool {
 // raftLogFile is the Raft log and stable store (raft-boltdb) in Config.Dir; raft's file
 // snapshot store keeps its snapshots in Config.Dir/snapshots.
 const raftLogFile = "raft.db"
+
+// LogPath is the Raft log and stable store's file in dir.
+func LogPath(dir string) string { return filepath.Join(dir, raftLogFile) }
 
 // Empty reports, without opening anything, whether dir holds no Raft log file and no
 // snapshot: a node that Open starts on it starts with no Raft state. (Open may create state at
