@@ -36,10 +36,12 @@ var errJoining = errors.New("joining")
 // the same id, replayed from the log, from before the id was removed or its data lost.
 const joiningMarker = "JOINING"
 
-// markJoiningIfEmpty writes the joining marker, in New and before Raft opens, when the node has
-// no Raft state yet. It cannot wait for initJoining: Raft may write state as it opens (a new
-// cluster's configuration, the term of a leader that still counts this id as a voter), and a
-// crash before the marker then left a node that took eventual writes at once on restart.
+// markJoiningIfEmpty writes the joining marker, in New and before the store and Raft open, when
+// the node has no Raft state yet. It cannot wait for initJoining: Raft may write state as it opens
+// (a new cluster's configuration, the term of a leader that still counts this id as a voter), and
+// a crash before the marker then left a node that took eventual writes at once on restart. Nor
+// can it wait for the store: its mark without the marker says the node ran as a member
+// (checkDataDir).
 func (n *Node) markJoiningIfEmpty(raftDir string) error {
 	empty, err := strong.Empty(raftDir)
 	if err != nil || !empty {

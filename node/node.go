@@ -123,6 +123,14 @@ func New(cfg Config) (*Node, error) {
 		n.logger.Warn("fault injection is enabled (--test-faults): this node can be told to drop, delay and misbehave; never use it in production")
 		n.peerClient.Transport = &fault.RoundTripper{Base: n.peerClient.Transport, Self: cfg.ID, Faults: faults, IDOf: n.memberByHTTP}
 	}
+	if err := checkDataDir(cfg); err != nil {
+		return nil, err
+	}
+	// The joining marker goes first on a first start, before the store's mark and Raft's files:
+	// checkDataDir takes the mark without the marker for a member's directory.
+	if err := n.markJoiningIfEmpty(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("joining marker: %w", err)
+	}
 	opts := store.DefaultOptions()
 	opts.NodeID = cfg.ID
 	opts.ReadCacheBytes = cfg.ReadCacheBytes
@@ -134,6 +142,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.store = st
+	if err := checkRaftLog(cfg, st.AppliedIndex()); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if removed, err := st.Removed(); err != nil || removed[cfg.ID] {
 		st.Close()
 		if err != nil {
@@ -173,10 +185,6 @@ func New(cfg Config) (*Node, error) {
 	raftCfg := cfg.raftConfig()
 	raftCfg.Logger = logger.With("component", "raft", "node", cfg.ID)
 	raftCfg.Faults = faults
-	if err := n.markJoiningIfEmpty(raftCfg.Dir); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("joining marker: %w", err)
-	}
 	n.raft, err = strong.Open(raftCfg, st, n.clock)
 	if err != nil {
 		st.Close()

@@ -105,19 +105,11 @@ func tryStartCluster(t *testing.T, size int, tweaks []func(i int, c *Config)) (*
 		for _, tweak := range tweaks {
 			tweak(i, &cfg)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		cfg.HTTPAddr = "" // a free port
+		n, cancel, done, err := tryStartNode(cfg)
 		if err != nil {
 			return tc, err
 		}
-		cfg.HTTPAddr = ln.Addr().String()
-		n, err := New(cfg)
-		if err != nil {
-			ln.Close()
-			return tc, err
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Serve(ctx, ln) }()
 		tc.nodes = append(tc.nodes, n)
 		tc.cancel = append(tc.cancel, cancel)
 		tc.done = append(tc.done, done)
@@ -129,24 +121,33 @@ func tryStartCluster(t *testing.T, size int, tweaks []func(i int, c *Config)) (*
 // returns it with its cancel and what Serve returns.
 func startNode(tb testing.TB, cfg Config) (*Node, context.CancelFunc, chan error) {
 	tb.Helper()
+	n, cancel, done, err := tryStartNode(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n, cancel, done
+}
+
+// tryStartNode is startNode returning what failed (listening, or New) instead of failing.
+func tryStartNode(cfg Config) (*Node, context.CancelFunc, chan error, error) {
 	addr := cfg.HTTPAddr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		tb.Fatal(err)
+		return nil, nil, nil, err
 	}
 	cfg.HTTPAddr = ln.Addr().String()
 	n, err := New(cfg)
 	if err != nil {
 		ln.Close()
-		tb.Fatal(err)
+		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx, ln) }()
-	return n, cancel, done
+	return n, cancel, done, nil
 }
 
 // clusterReady reports whether every node knows a leader whose HTTP address is registered, and

@@ -62,6 +62,15 @@ func readMark(dbPath string) (m mark, ok bool, err error) {
 	return m, true, nil
 }
 
+// Opened reports whether the store at path was opened before: Open writes the mark durably at
+// every start, after the tentative layer's file is created and initialized (synced) and before
+// anything is acknowledged, so once it is there that file must be there too, and not empty.
+// (Versions before the tentative layer had its own file wrote no mark.)
+func Opened(path string) (bool, error) {
+	_, ok, err := readMark(path)
+	return ok, err
+}
+
 // writeMark replaces the mark durably (write, fsync, rename, fsync the directory): a dirty mark
 // must be on disk before the first unsynced write it covers.
 func writeMark(dbPath string, m mark) error {
