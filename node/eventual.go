@@ -98,7 +98,7 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		return
 	}
 	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})
-	n.pending.add(stored)
+	n.pending.addAccepted(stored, time.Now())
 	n.stamps.done(val.Version)
 	if err != nil {
 		n.diskErrors.Add(1)
@@ -220,7 +220,12 @@ func (n *Node) runCommitter() {
 				submitted[done[i]] = committedAt
 			}
 			if w.Origin() == n.cfg.ID {
+				// From the acknowledgement where this node remembers it; else from the stamp
+				// (a write from before a restart), which reads low when the clock ran ahead.
 				lag := max(0, now.Sub(time.Unix(0, w.Value.Version.Wall)))
+				if at, ok := n.pending.acceptedAt(done[i]); ok {
+					lag = committedAt.Sub(at)
+				}
 				n.metrics.commitLag.Observe(lag.Seconds())
 				n.recent.observeCommitLag(committedAt, lag)
 			}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"sync"
+	"time"
 
 	"github.com/dialkv/dialkv/consistency"
 	"github.com/dialkv/dialkv/replication"
@@ -94,26 +95,50 @@ const (
 // scans.
 type pendingIndex struct {
 	mu       sync.Mutex
-	versions map[string]consistency.Version
+	versions map[string]pendingWrite
 	keyBytes int // the bytes of the keys in versions
 	complete bool
 	// gen counts overflows: a seed from a scan that began before the latest one is incomplete.
 	gen uint64
 }
 
+// pendingWrite is an indexed write: its version, and when this node acknowledged it (zero when
+// it came another way: a scan after a start, anti-entropy).
+type pendingWrite struct {
+	version  consistency.Version
+	accepted time.Time
+}
+
 // add records writes of this node that the tentative layer just stored.
-func (p *pendingIndex) add(ws []replication.Write) {
+func (p *pendingIndex) add(ws []replication.Write) { p.addAccepted(ws, time.Time{}) }
+
+// addAccepted is add for writes this node acknowledged at accepted: the commit lag is measured
+// from then. Measured from the version's wall time instead, it read 0 on a node whose clock
+// gossip had pulled ahead of its wall clock (its stamps run ahead too).
+func (p *pendingIndex) addAccepted(ws []replication.Write, accepted time.Time) {
 	if len(ws) == 0 {
 		return
 	}
 	p.mu.Lock()
-	p.addLocked(ws)
+	p.addLocked(ws, accepted)
 	p.mu.Unlock()
 }
 
-func (p *pendingIndex) addLocked(ws []replication.Write) {
+// acceptedAt is when this node acknowledged the indexed write id, if it did and id is the
+// version indexed.
+func (p *pendingIndex) acceptedAt(id writeID) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur, ok := p.versions[id.key]
+	if !ok || cur.version != id.version || cur.accepted.IsZero() {
+		return time.Time{}, false
+	}
+	return cur.accepted, true
+}
+
+func (p *pendingIndex) addLocked(ws []replication.Write, accepted time.Time) {
 	if p.versions == nil {
-		p.versions = map[string]consistency.Version{}
+		p.versions = map[string]pendingWrite{}
 	}
 	added := 0
 	for _, w := range ws {
@@ -130,8 +155,8 @@ func (p *pendingIndex) addLocked(ws []replication.Write) {
 		if !ok {
 			p.keyBytes += len(w.Key)
 		}
-		if !ok || w.Value.Version.Newer(cur) {
-			p.versions[w.Key] = w.Value.Version
+		if !ok || w.Value.Version.Newer(cur.version) {
+			p.versions[w.Key] = pendingWrite{version: w.Value.Version, accepted: accepted}
 		}
 	}
 }
@@ -145,7 +170,7 @@ func (p *pendingIndex) sample(limit int) (ids []writeID, complete bool, gen uint
 		if len(ids) == limit {
 			break
 		}
-		ids = append(ids, writeID{key: k, version: v})
+		ids = append(ids, writeID{key: k, version: v.version})
 	}
 	return ids, p.complete, p.gen
 }
@@ -159,7 +184,7 @@ func (p *pendingIndex) seed(ws []replication.Write, gen uint64) {
 	if gen != p.gen {
 		return
 	}
-	p.addLocked(ws)
+	p.addLocked(ws, time.Time{})
 	p.complete = gen == p.gen
 }
 
@@ -169,7 +194,7 @@ func (p *pendingIndex) forget(ids []writeID) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, id := range ids {
-		if cur, ok := p.versions[id.key]; ok && !cur.Newer(id.version) {
+		if cur, ok := p.versions[id.key]; ok && !cur.version.Newer(id.version) {
 			delete(p.versions, id.key)
 			p.keyBytes -= len(id.key)
 		}
