@@ -233,14 +233,24 @@ func processGone(pid int, n clusterNode) bool {
 	if strings.HasPrefix(state, "Z") {
 		return threads == "1"
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	argv, err := procArgv(pid)
 	if err != nil {
 		return true
 	}
-	if len(cmdline) == 0 {
+	if argv == nil {
 		return false // exiting: its memory is gone, its descriptors may not be
 	}
-	return !isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), n)
+	return !isKVDCommand(argv, n)
+}
+
+// procArgv is pid's command line as /proc has it: nil when it is empty (a process that is
+// exiting, whose memory is gone), an error when /proc has no such process (or no /proc at all).
+func procArgv(pid int) ([]string, error) {
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(cmdline) == 0 {
+		return nil, err
+	}
+	return strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), nil
 }
 
 func removePIDFile(n clusterNode) {
@@ -283,7 +293,7 @@ func isNodeProcess(pid int, n clusterNode) bool {
 	if pid <= 0 || !processExists(pid) {
 		return false
 	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	argv, err := procArgv(pid)
 	if err != nil {
 		// Without /proc (macOS, BSD) the pid is all there is to go on.
 		if _, serr := os.Stat("/proc/self"); serr != nil {
@@ -291,7 +301,7 @@ func isNodeProcess(pid int, n clusterNode) bool {
 		}
 		return false
 	}
-	return isKVDCommand(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"), n)
+	return isKVDCommand(argv, n)
 }
 
 // isKVDCommand reports whether argv is kvd started for node n, as planCluster spells it: its id,
