@@ -590,7 +590,7 @@ func (n *Node) runPurger() {
 // everything it has proposed to apply (raft.Settle: at once when nothing is in flight) and looks
 // again.
 func (n *Node) proposePurge(ctx context.Context) {
-	if !n.raft.LeaderReady() || !n.membershipMu.TryLock() {
+	if !n.membershipMu.TryLock() {
 		return
 	}
 	defer n.membershipMu.Unlock()
