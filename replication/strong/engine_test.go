@@ -573,8 +573,20 @@ func TestSnapshotInstallCoversEntriesTheStateMachineNeverSaw(t *testing.T) {
 		mustPropose(t, leader, fmt.Sprintf("key-%02d", i), fmt.Sprint(i))
 	}
 	commit := snapshotEndingInBarriers(t, leader, 1)
+	// A loaded machine can re-elect between the two running nodes; compact the other one's log
+	// too, so that whichever of them leads has to send a snapshot.
+	for _, nd := range tc.nodes {
+		if nd != leader && nd != lagger {
+			if err := nd.eng.Snapshot(); err != nil {
+				t.Fatalf("snapshot on %s: %v", nd.id, err)
+			}
+		}
+	}
 	tc.start(lagger, nil)
-	waitFor(t, lagger.id+" to install the snapshot", 20*time.Second, func() bool { return lagger.eng.SnapshotRestores() > 0 })
+	// Raft backs off from a follower that failed to answer, doubling up to 10.24 s per attempt
+	// (hashicorp/raft's failureWait and maxFailureScale); a slow machine can fail the first
+	// attempt after the restart too, so allow a few of them.
+	waitFor(t, lagger.id+" to install the snapshot", 45*time.Second, func() bool { return lagger.eng.SnapshotRestores() > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := lagger.eng.WaitApplied(ctx, commit); err != nil {
