@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,41 @@ const (
 type forwardQueue struct {
 	queue chan *forwardedWrite
 	calls atomic.Uint64 // calls made to a leader
+	// floor is the wall time (Unix ns) of the newest clock floor recorded for the leader's
+	// answers (holdAnswered), or read at start; floorMu is held while a new one is recorded.
+	floor   atomic.Int64
+	floorMu sync.Mutex
+}
+
+// answeredFloorLead is how far above the newest version a leader answered forwarded writes with
+// holdAnswered records the clock floor, so that it writes one (an fsync) about ten times per
+// second of forwarded writes, not with every call. A node restarted within that time stamps up
+// to this much ahead of its wall clock at first (as with the tentative layer's floor).
+const answeredFloorLead = 100 * time.Millisecond
+
+// holdAnswered makes this node's clock stay past v, the newest version in a leader's answer to
+// forwarded writes, across a restart, before the writes' clients are answered with it. The clock
+// observes v as the answer arrives (callLeader), but this node answers before it applies the
+// entry: restarted before it does, its clock started from its wall clock and what it holds, and
+// an eventual write it took right after stamped below the strong write it had acknowledged, and
+// lost to it. A clock floor a little above v survives the restart. The state machine observes v
+// whole once it applies the entry, so the floor takes it whole too. A failure to record it is
+// logged: the answer stands (the writes are committed), with the clock's observation in memory.
+func (n *Node) holdAnswered(v consistency.Version) {
+	if v.IsZero() || v.Wall < n.forwards.floor.Load() {
+		return
+	}
+	n.forwards.floorMu.Lock()
+	defer n.forwards.floorMu.Unlock()
+	if v.Wall < n.forwards.floor.Load() {
+		return
+	}
+	floor := consistency.Version{Wall: v.Wall + int64(answeredFloorLead)}
+	if err := n.store.SetClockFloor(floor); err != nil {
+		n.logger.Error("cannot record the clock floor for a leader's answer: a restart before this node applies the writes may stamp below them", "version", v, "err", err)
+		return
+	}
+	n.forwards.floor.Store(floor.Wall)
 }
 
 // forwardedWrite is one write in a forwarder batch.
@@ -297,13 +333,16 @@ func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte
 		return all(forwardResult{err: fmt.Errorf("%w: leader %s's answer does not list %d results (%v)", replication.ErrOutcomeUnknown, id, len(encoded), err)})
 	}
 	out := make([]forwardResult, len(encoded))
+	var newest consistency.Version
 	for i, pr := range ans.Results {
 		out[i] = pr.result(ans.Leader, ans.Applied)
 		// This node answers its client with that version before it applies the entry: its
 		// clock observes it now (DESIGN.md: clocks observe responses), so a write it stamps
 		// next is newer than the one it just acknowledged.
 		n.observeOutside(out[i].res.Version, "leader's answer")
+		newest = consistency.Max(newest, out[i].res.Version)
 	}
+	n.holdAnswered(newest) // and after a restart too
 	return out
 }
 

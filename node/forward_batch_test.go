@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -146,38 +147,77 @@ func TestForwardingFallsBackToRelayForAnOlderLeader(t *testing.T) {
 	}
 }
 
-// A follower answers a forwarded strong write before it applies the entry; its clock observes
-// the leader's version at once, so an eventual write it takes right after is newer, even with
-// its clock 3 s behind and the entry not applied here yet.
-func TestFollowerClockObservesTheForwardedAnswer(t *testing.T) {
-	tc := startCluster(t, 3, func(i int, c *Config) {
+// strongWriteThroughDeafFollower starts a cluster with a follower whose clock runs 3 s behind and
+// that hears nothing from the other nodes (no log, no gossip), so it cannot apply what it
+// forwards; its own requests to the leader still get answers. It writes key "order" strongly
+// through that follower and returns the cluster, its leader, the follower, the third node and
+// the version the write was acknowledged with.
+func strongWriteThroughDeafFollower(t *testing.T) (tc *testCluster, leader, follower, other *Node, sv consistency.Version) {
+	t.Helper()
+	tc = startCluster(t, 3, func(i int, c *Config) {
 		c.TestFaults = true
 		// The follower must keep knowing the leader while it hears nothing from it.
 		c.Raft.HeartbeatTimeout = time.Second
 		c.Raft.ElectionTimeout = time.Second
 		c.Raft.LeaderLeaseTimeout = 500 * time.Millisecond
 	})
-	leader, follower := tc.leaderAndFollower()
-	// No log (nor gossip) reaches the follower, so it cannot apply the write; its requests to
-	// the leader still get answers.
-	if r := do(t, "PUT", follower, "/v1/test/faults", fmt.Sprintf(`{"clock_offset":"-3s","drop_in":["%s"]}`, leader.cfg.ID)); r.status != 200 {
+	leader, follower = tc.leaderAndFollower()
+	other = tc.otherThan(leader, follower)
+	if r := do(t, "PUT", follower, "/v1/test/faults", fmt.Sprintf(`{"clock_offset":"-3s","drop_in":["%s","%s"]}`, leader.cfg.ID, other.cfg.ID)); r.status != 200 {
 		t.Fatalf("faults: %d %s", r.status, r.body)
 	}
 	strong := do(t, "PUT", follower, "/v1/kv/order", "strong")
 	if strong.status != 200 || strong.header.Get(client.HeaderVia) != follower.cfg.ID {
 		t.Fatalf("strong write through %s: %d %s (via %q)", follower.cfg.ID, strong.status, strong.body, strong.header.Get(client.HeaderVia))
 	}
+	sv, err := consistency.ParseVersion(strong.header.Get(client.HeaderVersion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc, leader, follower, other, sv
+}
+
+// A follower answers a forwarded strong write before it applies the entry; its clock observes
+// the leader's version at once, so an eventual write it takes right after is newer, even with
+// its clock 3 s behind and the entry not applied here yet.
+func TestFollowerClockObservesTheForwardedAnswer(t *testing.T) {
+	_, _, follower, _, sv := strongWriteThroughDeafFollower(t)
 	ev := do(t, "PUT", follower, "/v1/kv/order?consistency=eventual", "eventual")
 	if ev.status != 200 {
 		t.Fatalf("eventual write on %s: %d %s", follower.cfg.ID, ev.status, ev.body)
 	}
-	sv, err1 := consistency.ParseVersion(strong.header.Get(client.HeaderVersion))
-	evv, err2 := consistency.ParseVersion(ev.header.Get(client.HeaderVersion))
-	if err1 != nil || err2 != nil {
-		t.Fatalf("versions: %v, %v", err1, err2)
+	evv, err := consistency.ParseVersion(ev.header.Get(client.HeaderVersion))
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !evv.Newer(sv) {
 		t.Errorf("the eventual write %s took after acknowledging the strong write %s is older than it", evv, sv)
+	}
+}
+
+// The same across a restart: the follower answers before it applies the entry, and restarted
+// before it does, its clock started from its wall clock and what it holds, neither of which has
+// seen the strong write it acknowledged. Its next eventual write of the key was stamped below
+// that write (3 s below here) and lost to it.
+func TestFollowerClockKeepsTheForwardedAnswerAcrossARestart(t *testing.T) {
+	tc, leader, follower, other, sv := strongWriteThroughDeafFollower(t)
+	// Nothing reaches the follower once restarted either (its own faults are gone then).
+	for _, n := range []*Node{leader, other} {
+		if r := do(t, "PUT", n, "/v1/test/faults", fmt.Sprintf(`{"drop_out":["%s"]}`, follower.cfg.ID)); r.status != 200 {
+			t.Fatalf("faults on %s: %d %s", n.cfg.ID, r.status, r.body)
+		}
+	}
+	i := slices.Index(tc.nodes, follower)
+	follower = tc.startNodeAt(i, tc.stopNode(i))
+	if r := do(t, "PUT", follower, "/v1/test/faults", `{"clock_offset":"-3s"}`); r.status != 200 {
+		t.Fatalf("faults: %d %s", r.status, r.body)
+	}
+	evv := awaitEventualPut(t, follower, "order", "eventual", 10*time.Second)
+	if held, ok, err := follower.store.Get("order"); err != nil || ok && held.Version == sv {
+		t.Fatalf("the restarted %s holds the strong write (%v): the test needs it not to", follower.cfg.ID, err)
+	}
+	if !evv.Newer(sv) {
+		t.Errorf("the eventual write %s the restarted %s took is older than the strong write %s it acknowledged before the restart", evv, follower.cfg.ID, sv)
 	}
 }
 

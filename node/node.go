@@ -172,6 +172,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.clock.Observe(floor)
+	n.forwards.floor.Store(floor.Wall)
 	backlog, err := st.SummarizeTentative()
 	if err != nil {
 		st.Close()
