@@ -3,8 +3,10 @@ package client
 // Wire types and header names shared by the server (node) and every client. They are the
 // HTTP contract of docs/http-api.md: change both together.
 
-// Response metadata headers. Every /v1/kv response carries them; error responses carry the ones
-// that are known (at least Dialkv-Node).
+// Response metadata headers. Every /v1/kv response carries them, errors included: Dialkv-Node,
+// Dialkv-Leader and Dialkv-Applied-Index always, the others when they are known (an answer
+// refused before its level was read has no Dialkv-Consistency, and only a key's answer has a
+// Dialkv-Version).
 const (
 	// HeaderConsistency is the level that actually served the request (strong, bounded, ...).
 	HeaderConsistency = "Dialkv-Consistency"
@@ -65,6 +67,10 @@ type ErrorBody struct {
 	Code  string `json:"code"`
 	// Version is the current version of the key, on conflicts when the key exists.
 	Version string `json:"version,omitempty"`
+	// Meta is the answer's metadata, as its Dialkv-* headers carry it, when the request asked
+	// for JSON (Accept: application/json) and the answer has metadata (every /v1/kv answer
+	// does; other paths leave it out).
+	Meta *Meta `json:"meta,omitempty"`
 }
 
 // Meta is the metadata of one answer, as sent in the Dialkv-* headers and in JSON bodies.

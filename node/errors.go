@@ -59,9 +59,14 @@ func httpError(err error) (status int, code string) {
 
 // writeError sends the JSON error body for err.
 func writeError(w http.ResponseWriter, err error) {
+	writeErrorMeta(w, err, nil)
+}
+
+// writeErrorMeta sends the JSON error body for err, with meta in it when meta is not nil.
+func writeErrorMeta(w http.ResponseWriter, err error, meta *client.Meta) {
 	status, code := httpError(err)
 	w.Header().Set(client.HeaderError, code)
-	body := client.ErrorBody{Error: err.Error(), Code: code}
+	body := client.ErrorBody{Error: err.Error(), Code: code, Meta: meta}
 	var ce *replication.ConflictError
 	if errors.As(err, &ce) {
 		body.Version = ce.Current.String()

@@ -66,8 +66,7 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 	val := consistency.Value{Tombstone: wr.cmd.Type == replication.CmdDelete, Data: wr.cmd.Value}
 	// A refusal reports its metadata too, as a strong write's does.
 	refuse := func(err error) {
-		n.setMeta(w, answer{level: consistency.Eventual, staleness: -1, session: token})
-		writeError(w, err)
+		n.keyError(w, r, answer{level: consistency.Eventual, staleness: -1, session: token}, err)
 	}
 	if !n.joined.Load() {
 		refuse(fmt.Errorf("%w: %s has not caught up with its own registration in the cluster yet, and takes no eventual writes until then: send it to another node", errJoining, n.cfg.ID))

@@ -66,7 +66,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("DELETE /v1/test/faults", n.handleFaults)
 	// Last in precedence: whatever no pattern above takes gets the JSON error body too, instead
 	// of the mux's own text answers.
-	mux.Handle("/", unrouted(mux))
+	mux.Handle("/", n.unrouted(mux))
 	return n.boundIO(n.withRequestID(n.instrument(fault.Middleware(n.faults, n.keyRoutes(mux)))))
 }
 
@@ -74,8 +74,10 @@ func (n *Node) routes() http.Handler {
 var routeMethods = []string{http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut}
 
 // unrouted answers a request that no route of mux takes, as the mux would but with the JSON error
-// body: 405 with an Allow header when routes take the path with other methods, else 404.
-func unrouted(mux *http.ServeMux) http.Handler {
+// body: 405 with an Allow header when routes take the path with other methods, else 404. It
+// reports the metadata a key answer does, as far as it is known without a level or a key (the
+// node, its leader and applied index): a POST to a key is answered here.
+func (n *Node) unrouted(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var allow []string
 		for _, m := range routeMethods {
@@ -87,10 +89,10 @@ func unrouted(mux *http.ServeMux) http.Handler {
 		}
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, fmt.Errorf("%w: %s %s (it takes %s)", errMethodNotAllowed, r.Method, r.URL.Path, strings.Join(allow, ", ")))
+			n.keyError(w, r, answer{staleness: -1}, fmt.Errorf("%w: %s %s (it takes %s)", errMethodNotAllowed, r.Method, r.URL.Path, strings.Join(allow, ", ")))
 			return
 		}
-		writeError(w, fmt.Errorf("%w: %s (docs/http-api.md lists them)", errNoRoute, r.URL.Path))
+		n.keyError(w, r, answer{staleness: -1}, fmt.Errorf("%w: %s (docs/http-api.md lists them)", errNoRoute, r.URL.Path))
 	})
 }
 
@@ -323,7 +325,7 @@ func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
 		hs.set(client.HeaderNode, m.Node)
 		hs.set(client.HeaderVia, m.Via)
 	}
-	hs.set(client.HeaderConsistency, m.Consistency)
+	hs.setNonEmpty(client.HeaderConsistency, m.Consistency)
 	hs.set(client.HeaderLeader, m.Leader)
 	hs.set(client.HeaderAppliedIndex, strconv.FormatUint(m.AppliedIndex, 10))
 	hs.setNonEmpty(client.HeaderVersion, m.Version)
@@ -331,6 +333,36 @@ func (n *Node) setMeta(w http.ResponseWriter, a answer) client.Meta {
 	hs.setNonEmpty(client.HeaderStaleness, m.Staleness)
 	hs.setNonEmpty(client.HeaderSession, m.Session)
 	return m
+}
+
+// keyError answers a key request with err and a's metadata, as every key answer reports it
+// (writeKeyError).
+func (n *Node) keyError(w http.ResponseWriter, r *http.Request, a answer, err error) {
+	writeKeyError(w, r, n.setMeta(w, a), err)
+}
+
+// writeKeyError sends a key request's error answer, whose metadata m setMeta has put in the
+// headers: with Accept: application/json the body's meta holds it too, as a successful answer's
+// does (DESIGN.md: every response reports its metadata, in the JSON body when one is asked for).
+func writeKeyError(w http.ResponseWriter, r *http.Request, m client.Meta, err error) {
+	if wantsJSON(r) {
+		writeErrorMeta(w, err, &m)
+		return
+	}
+	writeError(w, err)
+}
+
+// refuseKey answers a key request refused before it was served (a key, parameter, session token
+// or value it cannot take) with the metadata known then: the leader, the applied index, and the
+// level asked for when it parses. Without them a 400 or 413 said less than every other answer
+// (only which node refused it), and a script reading the headers found nothing where it looks.
+func (n *Node) refuseKey(w http.ResponseWriter, r *http.Request, read bool, err error) {
+	parse := consistency.ParseWrite
+	if read {
+		parse = consistency.ParseRead
+	}
+	level, _ := parse(queryOf(r).Get("consistency"))
+	n.keyError(w, r, answer{level: level, staleness: -1}, err)
 }
 
 // headerSetter sets several response headers from one allocation: http.Header.Set allocates a
@@ -392,12 +424,12 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	}
 	key, err := keyOf(r)
 	if err != nil {
-		writeError(w, err)
+		n.refuseKey(w, r, true, err)
 		return
 	}
 	p, err := n.parseRead(r, getParams)
 	if err != nil {
-		writeError(w, err)
+		n.refuseKey(w, r, true, err)
 		return
 	}
 	level := p.level
@@ -406,8 +438,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		if level == consistency.Session && errors.Is(err, replication.ErrStale) && n.relaySessionRead(w, r, p.token, key) {
 			return
 		}
-		n.setMeta(w, answer{level: level, staleness: -1, session: p.token})
-		writeError(w, err)
+		n.keyError(w, r, answer{level: level, staleness: -1, session: p.token}, err)
 		return
 	}
 	var v consistency.Value
@@ -418,7 +449,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 		v, ok, err = n.store.Get(key)
 	}
 	if err != nil {
-		writeError(w, err)
+		n.keyError(w, r, answer{level: level, staleness: -1, session: a.session}, err)
 		return
 	}
 	if n.cfg.beforeAnswer != nil {
@@ -428,7 +459,7 @@ func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
 	a.session = a.session.saw(key, v.Version)
 	m := n.setMeta(w, a)
 	if !ok || v.Tombstone {
-		writeError(w, fmt.Errorf("%w: %q", replication.ErrNotFound, key))
+		writeKeyError(w, r, m, fmt.Errorf("%w: %q", replication.ErrNotFound, key))
 		return
 	}
 	if wantsJSON(r) {
@@ -465,12 +496,12 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	q := queryOf(r)
 	p, err := n.parseRead(r, listParams)
 	if err != nil {
-		writeError(w, err)
+		n.refuseKey(w, r, true, err)
 		return
 	}
 	lr, err := n.parseListRange(q)
 	if err != nil {
-		writeError(w, err)
+		n.refuseKey(w, r, true, err)
 		return
 	}
 	a, err := n.prepareRead(r, p.level, p.bound, p.token, "")
@@ -481,8 +512,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 		if p.level == consistency.Session && errors.Is(err, replication.ErrStale) && n.relaySessionRead(w, r, p.token, "") {
 			return
 		}
-		n.setMeta(w, answer{level: p.level, staleness: -1, session: p.token})
-		writeError(w, err)
+		n.keyError(w, r, answer{level: p.level, staleness: -1, session: p.token}, err)
 		return
 	}
 	if n.cfg.beforeList != nil {
@@ -490,8 +520,7 @@ func (n *Node) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	items, more, next, applied, err := n.store.List(lr)
 	if err != nil {
-		n.setMeta(w, answer{level: p.level, staleness: -1, session: p.token})
-		writeError(w, err)
+		n.keyError(w, r, answer{level: p.level, staleness: -1, session: p.token}, err)
 		return
 	}
 	if n.cfg.beforeAnswer != nil {
@@ -650,12 +679,12 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replication.CommandType) {
 	wr, err := n.parseWrite(r, typ)
 	if err != nil {
-		writeError(w, err)
+		n.refuseKey(w, r, false, err)
 		return
 	}
 	token, err := parseSession(r.Header.Get(client.HeaderSession))
 	if err != nil {
-		writeError(w, err)
+		n.refuseKey(w, r, false, err)
 		return
 	}
 	n.observeSession(token)
@@ -670,8 +699,7 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 	ctx, cancel := context.WithTimeout(r.Context(), n.cfg.LeaderWait)
 	defer cancel()
 	if err := n.commitSessionVersionFirst(ctx, token, &wr.cmd); err != nil {
-		n.setMeta(w, answer{level: consistency.Strong, staleness: -1, session: token})
-		writeError(w, err)
+		n.keyError(w, r, answer{level: consistency.Strong, staleness: -1, session: token}, err)
 		return
 	}
 	res, via, err := n.strongWrite(ctx, w, r, wr)
@@ -689,14 +717,13 @@ func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replicati
 			// have: its later reads must show nothing older.
 			a.session = token.advance(res.Index).saw(wr.cmd.Key, ce.Current)
 		}
-		n.setMeta(w, a)
-		writeError(w, err)
+		n.keyError(w, r, a, err)
 		return
 	}
 	a := answer{level: consistency.Strong, version: res.Version, state: client.StateCommitted, session: token.advance(res.Index).saw(wr.cmd.Key, res.Version), via: via}
 	m := n.setMeta(w, a)
 	if typ == replication.CmdDelete && !res.Existed {
-		writeError(w, fmt.Errorf("%w: %q (nothing to delete)", replication.ErrNotFound, wr.cmd.Key))
+		writeKeyError(w, r, m, fmt.Errorf("%w: %q (nothing to delete)", replication.ErrNotFound, wr.cmd.Key))
 		return
 	}
 	if wantsJSON(r) {
