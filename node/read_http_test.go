@@ -334,3 +334,59 @@ func TestForwardedWriteLoggedWithItsRequestID(t *testing.T) {
 		return strings.Contains(leaderLog.String(), `"request_id":"`+id+`"`)
 	})
 }
+
+// docs/http-api.md, Keys: max_staleness is checked with every read level but bounds only a
+// bounded read (the Go client sends one bound with every level); a path with an empty or dot
+// segment is redirected to its cleaned path, another key, while the same key with its '/' and
+// '.' escaped is served as it is.
+func TestMaxStalenessAndUncleanKeyPaths(t *testing.T) {
+	tc := startCluster(t, 1)
+	n := tc.nodes[0]
+	if r := do(t, "PUT", n, "/v1/kv/a%2F..%2Fb", "escaped"); r.status != 200 {
+		t.Fatalf("PUT a/../b escaped: %d %s", r.status, r.body)
+	}
+	for _, c := range []struct {
+		query, level, staleness string
+	}{
+		{"max_staleness=2s", "strong", "0s"},
+		{"consistency=strong&max_staleness=2s", "strong", "0s"},
+		{"consistency=session&max_staleness=1ns", "session", ""},
+		{"consistency=eventual&max_staleness=1ns", "eventual", ""},
+		{"consistency=bounded&max_staleness=2s", "bounded", ""},
+	} {
+		r := do(t, "GET", n, "/v1/kv/a%2F..%2Fb?"+c.query, "")
+		if r.status != 200 || r.body != "escaped" || r.header.Get(client.HeaderConsistency) != c.level ||
+			c.staleness != "" && r.header.Get(client.HeaderStaleness) != c.staleness {
+			t.Errorf("GET ?%s: %d %q level %q staleness %q, want 200 at %s", c.query, r.status, r.body,
+				r.header.Get(client.HeaderConsistency), r.header.Get(client.HeaderStaleness), c.level)
+		}
+	}
+	if r := do(t, "GET", n, "/v1/kv/a%2F..%2Fb?consistency=eventual&max_staleness=soon", ""); r.status != 400 || errCode(t, r) != client.CodeBadRequest {
+		t.Errorf("GET with max_staleness=soon at eventual: %d %s, want 400", r.status, r.body)
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct{ method, path, location string }{
+		{"PUT", "/v1/kv/a/../b", "/v1/kv/b"},
+		{"DELETE", "/v1/kv/a/./b", "/v1/kv/a/b"},
+		{"GET", "/v1/kv/a//b?consistency=eventual", "/v1/kv/a/b?consistency=eventual"},
+	} {
+		req, err := http.NewRequest(c.method, "http://"+n.HTTPAddr()+c.path, strings.NewReader("v"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != c.location {
+			t.Errorf("%s %s: %d to %q, want 307 to %q", c.method, c.path, resp.StatusCode, resp.Header.Get("Location"), c.location)
+		}
+	}
+	if r := do(t, "GET", n, "/v1/kv/a%2F..%2Fb", ""); r.status != 200 || r.body != "escaped" {
+		t.Errorf("the escaped key after the redirects: %d %q, want it untouched", r.status, r.body)
+	}
+	if r := do(t, "HEAD", n, "/v1/kv/a%2F..%2Fb", ""); r.status != 200 || r.body != "" || r.header.Get(client.HeaderVersion) == "" {
+		t.Errorf("HEAD: %d %q %v, want 200, no body, the version", r.status, r.body, r.header)
+	}
+}
