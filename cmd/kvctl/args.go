@@ -37,7 +37,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		f := fs.Lookup(name)
 		if f == nil {
-			return nil, usageErrorf("unknown flag %s", flagName(name))
+			return nil, usageErrorf("%s%s", unknownFlag, flagName(name))
 		}
 		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
 			if !hasValue {
@@ -56,6 +56,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 	return positional, nil
 }
+
+// unknownFlag starts the error for a flag no command has (flagHint adds where the flags are).
+const unknownFlag = "unknown flag "
 
 // usageError is a mistake in the command line: kvctl exits 2 for it, 1 for failed operations.
 type usageError struct{ msg string }

@@ -168,9 +168,9 @@ func parseBench(shared *options, args []string, stdout io.Writer) (*benchOptions
 	fs := newBenchFlagSet(b, shared, &help)
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
-		return nil, false, err
+		return nil, false, flagHint(err, []string{"bench"})
 	}
-	if help {
+	if help || shared.help { // -h before the word "bench" too
 		writeBenchUsage(stdout, fs)
 		return nil, true, nil
 	}

@@ -60,7 +60,7 @@ func TestBenchArgumentValidation(t *testing.T) {
 		{"zero timeout", []string{"bench", "put", "--", "--timeout", "0s"}, 2, "--timeout must be positive", ""},
 		{"empty endpoints", []string{"bench", "put", "--", "--endpoints", " , "}, 2, "--endpoints is empty", ""},
 		{"bad endpoint", []string{"bench", "put", "--", "--endpoints", "ftp://x:1"}, 2, "scheme must be http or https", ""},
-		{"flag of another command", []string{"bench", "put", "--nodes", "3"}, 2, "unknown flag --nodes", ""},
+		{"flag of another command", []string{"bench", "put", "--nodes", "3"}, 2, "unknown flag --nodes (kvctl bench -h lists its flags)", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,9 +42,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// stand anywhere too (kvctl's own flags before "bench" still apply).
 	if i := commandWord(fs, args); i >= 0 && args[i] == "bench" {
 		if _, err := parseInterspersed(fs, args[:i]); err != nil {
-			return err
+			return flagHint(err, args)
 		}
 		opts.given = visited(fs)
+		// Flags before "bench" mean what they mean after it: -h shows its help (it ran the
+		// load instead), and a flag bench does not take (--consistency, -v) is refused as it
+		// is after the word, not ignored while the load runs at another level.
+		if err := checkFlags(fs, benchCommand()); err != nil {
+			return err
+		}
 		rest := slices.Clone(args[i+1:])
 		if j := slices.Index(rest, "--"); j >= 0 { // the separator older usage needed
 			rest = slices.Delete(rest, j, j+1)
@@ -53,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
-		return err
+		return flagHint(err, args)
 	}
 	opts.given = visited(fs)
 	if len(positional) == 0 {
@@ -109,6 +115,34 @@ func runHelp(stdout io.Writer, fs *flag.FlagSet, words []string) error {
 	}
 	writeCommandUsage(stdout, fs, cmd)
 	return nil
+}
+
+// flagHint adds to an unknown flag's error where the flags are listed: the help of the command
+// args name, else the whole help. Other errors are returned as they are.
+func flagHint(err error, args []string) error {
+	var ue *usageError
+	if !errors.As(err, &ue) || !strings.HasPrefix(ue.msg, unknownFlag) {
+		return err
+	}
+	var words []string
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			words = append(words, a)
+		}
+	}
+	// The words include flags' values: the command is the first run of words that names one.
+	for i := range words {
+		if cmd, _, ok := findCommand(words[i:]); ok {
+			if cmd.name == "bench" {
+				return usageErrorf("%s (kvctl bench -h lists its flags)", ue.msg)
+			}
+			return usageErrorf("%s (kvctl help %s lists its flags)", ue.msg, cmd.name)
+		}
+	}
+	return usageErrorf("%s (kvctl help lists the flags)", ue.msg)
 }
 
 // unknownCommand is the usage error for positional words that name no command: one line, as

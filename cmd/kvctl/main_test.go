@@ -565,8 +565,21 @@ func TestHelpAndUsage(t *testing.T) {
 		{name: "help of member", args: []string{"help", "member"}, stdoutHas: "  member remove ID"},
 		// The server lists every match unless asked for fewer: help must not promise a cap.
 		{name: "help of list", args: []string{"help", "list"}, stdoutHas: "--limit N            list at most N keys (default: every key, read page by page)"},
-		{name: "unknown flag", args: []string{"get", "k", "--frob"}, code: 2, stderrHas: "kvctl: unknown flag --frob"},
-		{name: "unknown one-letter flag", args: []string{"get", "k", "-x"}, code: 2, stderrHas: "kvctl: unknown flag -x\n"},
+		{name: "unknown flag", args: []string{"get", "k", "--frob"}, code: 2, stderrHas: "kvctl: unknown flag --frob (kvctl help get lists its flags)\n"},
+		{name: "unknown one-letter flag", args: []string{"get", "k", "-x"}, code: 2, stderrHas: "kvctl: unknown flag -x (kvctl help get lists its flags)\n"},
+		{name: "unknown flag before the command", args: []string{"--endpoints", "x", "--frob", "cluster", "up"}, code: 2,
+			stderrHas: "kvctl: unknown flag --frob (kvctl help cluster up lists its flags)\n"},
+		{name: "unknown flag alone", args: []string{"--frob"}, code: 2, stderrHas: "kvctl: unknown flag --frob (kvctl help lists the flags)\n"},
+		{name: "unknown flag of bench", args: []string{"bench", "put", "--frob"}, code: 2, stderrHas: "kvctl: unknown flag --frob (kvctl bench -h lists its flags)\n"},
+		// Flags before "bench" mean what they mean after it. -h there ran the load (at the
+		// endpoints given, else the local cluster's), and a flag bench does not take was ignored.
+		{name: "-h before bench", args: []string{"-h", "bench", "put", "--endpoints", "127.0.0.1:1", "--warmup", "0s", "--duration", "100ms"},
+			stdoutHas: "Usage: kvctl bench put|get|mixed|spread"},
+		{name: "--help before bench alone", args: []string{"--help", "bench"}, stdoutHas: "Usage: kvctl bench put|get|mixed|spread"},
+		{name: "flag of another command before bench", args: []string{"--consistency", "eventual", "bench", "put", "--endpoints", "127.0.0.1:1"}, code: 2,
+			stderrHas: "kvctl: kvctl bench does not take --consistency (see kvctl help bench)", stdoutNone: true},
+		{name: "-v before bench", args: []string{"-v", "bench", "put", "--endpoints", "127.0.0.1:1"}, code: 2,
+			stderrHas: "kvctl: kvctl bench does not take -v", stdoutNone: true},
 		{name: "one-letter flag of another command", args: []string{"status", "-v"}, code: 2, stderrHas: "kvctl status does not take -v "},
 	}
 	for _, tt := range tests {
