@@ -177,15 +177,7 @@ func TestUnservedKeyAnswersCarryTheirMetadata(t *testing.T) {
 		checkAnswerMeta(t, "504 strong read", r, follower, "strong", asked)
 	}
 	// Only the follower left: no leader, ever.
-	for i, m := range tc.nodes {
-		if m != follower {
-			tc.stopNode(i)
-		}
-	}
-	waitUntil(t, "the follower to forget the leader", 20*time.Second, func() bool {
-		id, _ := follower.raft.Leader()
-		return id == ""
-	})
+	tc.leaveOnly(follower)
 	for _, asked := range []bool{false, true} {
 		r := do(t, "PUT", follower, "/v1/kv/k", "w", acceptJSON(asked)...)
 		if r.status != 503 || r.header.Get(client.HeaderError) != client.CodeNoLeader {
