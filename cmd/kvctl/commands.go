@@ -287,7 +287,7 @@ func writeGroupUsage(w io.Writer, group string, cmds []command) {
 
 // writeCommandUsage prints one command's help.
 func writeCommandUsage(w io.Writer, fs *flag.FlagSet, c command) {
-	fmt.Fprintf(w, "Usage: kvctl %s %s\n\n%s.\n", c.name, c.args, upperFirst(c.summary))
+	fmt.Fprintf(w, "Usage: %s\n\n%s.\n", strings.TrimSpace("kvctl "+c.name+" "+c.args), upperFirst(c.summary))
 	if len(c.flags) > 0 {
 		fmt.Fprint(w, "\nFlags:\n")
 		writeFlagHelp(w, fs, c.flags)

@@ -553,6 +553,7 @@ func TestHelpAndUsage(t *testing.T) {
 		{name: "--help", args: []string{"--help"}, stdoutHas: "--consistency LEVEL"},
 		{name: "help of a command", args: []string{"help", "get"}, stdoutHas: "Usage: kvctl get KEY"},
 		{name: "help of a cluster command", args: []string{"help", "cluster", "restart"}, stdoutHas: "Usage: kvctl cluster restart NODE"},
+		{name: "help of a command without arguments", args: []string{"help", "cluster", "down"}, stdoutHas: "Usage: kvctl cluster down\n"},
 		{name: "-h after a command", args: []string{"put", "-h"}, stdoutHas: "Usage: kvctl put KEY VALUE"},
 		{name: "help of nothing", args: []string{"help", "frob"}, code: 2, stderrHas: `kvctl: no command "frob"`, stdoutNone: true},
 		{name: "no command", args: nil, code: 2, stderrHas: "kvctl: no command given", stdoutNone: true},
