@@ -149,6 +149,13 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 				Key: cmd.Key, Current: cur.Version, Reason: "key exists",
 			}}, nil
 		}
+	case replication.CondNone:
+	default:
+		// A condition this binary does not know (from a newer one) must not apply as none: a
+		// compare-and-set would overwrite unchecked. Refusing it as a result would not do
+		// either: a binary that knows it may apply the write, and replicas would differ. Like
+		// an unknown command type, it stops the node until it runs a binary that knows it.
+		return replication.Result{}, fmt.Errorf("%w: condition %d", replication.ErrUnknownCommand, cmd.Cond)
 	}
 	if cmd.Type == replication.CmdDelete && !live {
 		// Deleting what is not there changes nothing (and writes no tombstone).

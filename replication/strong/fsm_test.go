@@ -153,6 +153,40 @@ func TestUnknownCommandStopsTheNode(t *testing.T) {
 	f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogCommand, Data: []byte{1, 200}}})
 }
 
+// A conditional write whose condition this binary does not know stops the node like an unknown
+// command: applying it as unconditional would overwrite a key the proposer meant to guard, and
+// refusing it as a result would differ from what a binary that knows the condition does.
+func TestUnknownConditionStopsTheNode(t *testing.T) {
+	f := newTestFSM(t)
+	f.ApplyBatch([]*raft.Log{entry(1, replication.Command{Type: replication.CmdPut, Key: "k", Value: []byte("old"), Stamp: stamp(100, "n1")})})
+	for _, batched := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batched=%v", batched), func(t *testing.T) {
+			put := replication.Command{Type: replication.CmdPut, Key: "k", Value: []byte("new"), Stamp: stamp(200, "n1"), Cond: replication.Condition(9)}
+			l := entry(2, put)
+			if batched {
+				l.Data = replication.EncodeBatch([][]byte{put.Encode()})
+			}
+			var stopped any
+			func() {
+				defer func() { stopped = recover() }()
+				f.ApplyBatch([]*raft.Log{l})
+			}()
+			if stopped == nil {
+				t.Fatal("applying a write with an unknown condition did not stop the node")
+			}
+			if msg := fmt.Sprint(stopped); !strings.Contains(msg, "condition 9") {
+				t.Errorf("stopped with %q, which does not name the condition", msg)
+			}
+			if v, _, err := f.store.Get("k"); err != nil || string(v.Data) != "old" {
+				t.Errorf("key holds %q (%v) after the refused write, want \"old\"", v.Data, err)
+			}
+			if f.store.AppliedIndex() != 1 {
+				t.Errorf("applied index moved to %d past a command that was not applied", f.store.AppliedIndex())
+			}
+		})
+	}
+}
+
 func eventualWrite(key, data string, wall int64, node string) replication.Write {
 	return replication.Write{Key: key, Value: consistency.Value{Version: stamp(wall, node), Data: []byte(data)}}
 }
