@@ -160,12 +160,20 @@ func New(cfg Config) (*Node, error) {
 	// observed them as they arrived, and it serves them: a write of the key stamped below one
 	// would be acknowledged and never show), nor below what its watermark reports promised (the
 	// clock floor; purging trusted those).
-	if h, err := st.PurgeHorizon(); err == nil && !h.IsZero() {
-		n.clock.Observe(h)
+	// A stored one that does not decode refuses the start (the error says what to do): taken as
+	// zero, it would let this node stamp, and take, writes below the purge horizon.
+	horizon, err := st.PurgeHorizon()
+	if err != nil {
+		st.Close()
+		return nil, err
 	}
-	if v, err := st.NewestVersion(); err == nil && !v.IsZero() {
-		n.clock.Observe(v)
+	n.clock.Observe(horizon)
+	newest, err := st.NewestVersion()
+	if err != nil {
+		st.Close()
+		return nil, err
 	}
+	n.clock.Observe(newest)
 	floor, err := st.ClockFloor()
 	if err != nil {
 		st.Close()

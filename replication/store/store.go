@@ -73,8 +73,13 @@ const MaxMemberID = MaxKeySize - len("removed/") // len(prefixRemoved)
 // snapshotMagic opens every snapshot stream; the digit is the format version.
 const snapshotMagic = "dialkv-snapshot-1\n"
 
-// ErrClosed is returned by operations on a closed store.
-var ErrClosed = errors.New("store: closed")
+var (
+	// ErrClosed is returned by operations on a closed store.
+	ErrClosed = errors.New("store: closed")
+	// ErrCorrupt: a value in one of the store's files does not decode. The error names the
+	// file, the bucket and the key, and what to do.
+	ErrCorrupt = errors.New("corrupt stored value")
+)
 
 // Options tune the bbolt files.
 type Options struct {
@@ -366,7 +371,9 @@ func (s *Store) CommittedVersions(keys []string) (versions []consistency.Version
 	err = s.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketCommitted)
 		applied = readApplied(root)
-		horizon = readHorizon(root.Bucket(bucketMeta))
+		if horizon, err = readHorizon(s.path, root.Bucket(bucketMeta)); err != nil {
+			return err
+		}
 		kv := root.Bucket(bucketKV)
 		for i, key := range keys {
 			raw := kv.Get([]byte(key))
@@ -479,6 +486,7 @@ func (s *Store) Members() (map[string]replication.Member, error) {
 
 // Tx is one committed-layer write transaction, open only inside Apply's callback.
 type Tx struct {
+	path     string // the committed layer's file, for errors
 	root, kv *bolt.Bucket
 	// The other sub-buckets, opened on first use (Tx.sub): most transactions touch only kv
 	// and meta, and opening a bucket costs a seek and an allocation.
@@ -603,7 +611,7 @@ func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
 	defer view.Rollback()
 	var tx *Tx
 	err = s.db.Update(func(btx *bolt.Tx) error {
-		tx = newTx(btx, view)
+		tx = newTx(s.path, btx, view)
 		if err := fn(tx); err != nil {
 			return err
 		}

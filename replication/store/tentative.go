@@ -14,9 +14,9 @@ import (
 
 // newTx wraps a transaction on the committed layer; tentative (may be nil) is a transaction on
 // the tentative layer's file.
-func newTx(btx, tentative *bolt.Tx) *Tx {
+func newTx(path string, btx, tentative *bolt.Tx) *Tx {
 	root := btx.Bucket(bucketCommitted)
-	t := &Tx{root: root, kv: root.Bucket(bucketKV)}
+	t := &Tx{path: path, root: root, kv: root.Bucket(bucketKV)}
 	if tentative != nil {
 		t.tentative = tentative.Bucket(bucketTentative)
 	}
@@ -49,33 +49,49 @@ func (t *Tx) SetWatermark(member string, v consistency.Version) error {
 
 // PurgeHorizon is the version below which tombstones have been purged, and below which an
 // eventual write can no longer be told apart from one a purged delete superseded: such writes
-// are refused.
-func (t *Tx) PurgeHorizon() consistency.Version { return readHorizon(t.meta()) }
+// are refused. A stored horizon that does not decode is ErrCorrupt: taken as zero, it would let
+// this replica take eventual writes the others refuse (deleted keys coming back on it alone).
+func (t *Tx) PurgeHorizon() (consistency.Version, error) { return readHorizon(t.path, t.meta()) }
 
-func readHorizon(meta *bolt.Bucket) consistency.Version {
-	return readMetaVersion(meta, keyPurgeHorizon)
+// readHorizon reads the purge horizon from the meta bucket of the committed layer at path.
+func readHorizon(path string, meta *bolt.Bucket) (consistency.Version, error) {
+	return readMetaVersion(path, meta, keyPurgeHorizon)
 }
 
 // NoteVersion records v as a version the applied entries carried, if it is newer than every
 // one recorded so far (see Store.NewestVersion). It must be called with versions that follow
 // from the log alone, like everything else in the committed layer.
 func (t *Tx) NoteVersion(v consistency.Version) error {
-	if !v.Newer(readMetaVersion(t.meta(), keyNewest)) {
-		return nil
+	newest, err := readMetaVersion(t.path, t.meta(), keyNewest)
+	if err != nil || !v.Newer(newest) {
+		return err
 	}
 	return t.meta().Put(keyNewest, replication.AppendVersion(nil, v))
 }
 
-func readMetaVersion(meta *bolt.Bucket, key []byte) consistency.Version {
+// readMetaVersion reads the version stored under key in the meta bucket of the committed layer
+// at path (zero when there is none). Anything but exactly one encoded version is ErrCorrupt.
+func readMetaVersion(path string, meta *bolt.Bucket, key []byte) (consistency.Version, error) {
 	raw := meta.Get(key)
 	if raw == nil {
-		return consistency.Version{}
+		return consistency.Version{}, nil
 	}
-	v, _, err := replication.DecodeVersion(raw)
+	v, rest, err := replication.DecodeVersion(raw)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("%d bytes after the version", len(rest))
+	}
 	if err != nil {
-		return consistency.Version{}
+		return consistency.Version{}, corruptCommitted(path, bucketMeta, key, err)
 	}
-	return v
+	return v, nil
+}
+
+// corruptCommitted is ErrCorrupt for the value of key in bucket of the committed layer at path.
+// That layer holds nothing the Raft snapshot and log cannot rebuild, so the way out is to let
+// them rebuild it.
+func corruptCommitted(path string, bucket, key []byte, err error) error {
+	return fmt.Errorf("%s: bucket %s/%s, key %q: %w (%v): stop the node, move %s aside and start it again: the committed layer is rebuilt from the Raft snapshot and log",
+		path, bucketCommitted, bucket, key, ErrCorrupt, err, path)
 }
 
 // PurgeReport says what a purge did or why it could not.
@@ -110,8 +126,12 @@ func (t *Tx) Purge() (PurgeReport, error) {
 	if err != nil || len(rep.BlockedBy) > 0 || first {
 		return rep, err
 	}
-	if !horizon.Newer(readHorizon(t.meta())) {
-		rep.Horizon = readHorizon(t.meta())
+	stored, err := t.PurgeHorizon()
+	if err != nil {
+		return rep, err
+	}
+	if !horizon.Newer(stored) {
+		rep.Horizon = stored
 		return rep, nil
 	}
 	var doomed [][]byte
@@ -146,9 +166,12 @@ func (t *Tx) Purge() (PurgeReport, error) {
 // pruneTentative drops every tentative entry (in the writable t.tentative) the committed layer
 // has caught up with or that is below the purge horizon (after a snapshot restore, say).
 func pruneTentative(t *Tx) (int, error) {
-	horizon := t.PurgeHorizon()
+	horizon, err := t.PurgeHorizon()
+	if err != nil {
+		return 0, err
+	}
 	var doomed [][]byte
-	err := t.tentative.ForEach(func(k, raw []byte) error {
+	err = t.tentative.ForEach(func(k, raw []byte) error {
 		tv, err := decodeRecord(raw)
 		if err != nil {
 			return err
@@ -293,8 +316,11 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 	}
 	var empty bool
 	err = s.tdb.Update(func(ttx *bolt.Tx) error {
-		t := newTx(view, ttx)
-		horizon := t.PurgeHorizon()
+		t := newTx(s.path, view, ttx)
+		horizon, err := t.PurgeHorizon()
+		if err != nil {
+			return err
+		}
 		changed := false
 		var newest consistency.Version
 		for i, r := range batch {
@@ -627,8 +653,8 @@ func (s *Store) ClockFloor() (v consistency.Version, err error) {
 // PurgeHorizon is the committed purge horizon (see Tx.PurgeHorizon).
 func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		h = readHorizon(tx.Bucket(bucketCommitted).Bucket(bucketMeta))
-		return nil
+		h, err = readHorizon(s.path, tx.Bucket(bucketCommitted).Bucket(bucketMeta))
+		return err
 	})
 	return h, err
 }
@@ -640,8 +666,8 @@ func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
 // below versions it serves.
 func (s *Store) NewestVersion() (v consistency.Version, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		v = readMetaVersion(tx.Bucket(bucketCommitted).Bucket(bucketMeta), keyNewest)
-		return nil
+		v, err = readMetaVersion(s.path, tx.Bucket(bucketCommitted).Bucket(bucketMeta), keyNewest)
+		return err
 	})
 	return v, err
 }

@@ -169,7 +169,11 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 		// A purged tombstone was below the purge horizon: stay above it, so the new value is
 		// newer than the delete it may follow even if the proposer's clock lags.
 		next = cmd.Stamp
-		if h := tx.PurgeHorizon(); !h.IsZero() {
+		h, err := tx.PurgeHorizon()
+		if err != nil {
+			return replication.Result{}, err
+		}
+		if !h.IsZero() {
 			next = consistency.Max(next, h.Successor(cmd.Stamp.Node))
 		}
 	}
@@ -188,7 +192,10 @@ func applyCommand(tx *store.Tx, cmd *replication.Command) (replication.Result, e
 // refused (its key may have been deleted and the tombstone purged). Applying the same write twice
 // changes nothing, so re-submission is harmless.
 func applyEventualBatch(tx *store.Tx, cmd *replication.Command) (replication.Result, error) {
-	horizon := tx.PurgeHorizon()
+	horizon, err := tx.PurgeHorizon()
+	if err != nil {
+		return replication.Result{}, err
+	}
 	var newest consistency.Version
 	for _, w := range cmd.Writes {
 		newest = consistency.Max(newest, w.Value.Version)

@@ -1,0 +1,54 @@
+package node
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/dialkv/dialkv/replication/store"
+)
+
+// A purge horizon stored in the committed layer that does not decode refuses the start, naming
+// the file and what to do. Taken as zero (as it was), the node's clock did not observe it, and
+// the node took eventual writes below it that every other replica refuses. Doing what the
+// error says (moving the committed layer aside) brings the node back with its writes.
+func TestStartRefusesACorruptPurgeHorizon(t *testing.T) {
+	tc := startCluster(t, 1, func(_ int, cfg *Config) { cfg.disableCommitter = true })
+	if r := do(t, "PUT", tc.nodes[0], "/v1/kv/k?consistency=strong", "acked"); r.status != 200 {
+		t.Fatalf("strong put: %d %s", r.status, r.body)
+	}
+	cfg := tc.stopNode(0)
+	db, err := bolt.Open(cfg.statePath(), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("committed")).Bucket([]byte("meta")).Put([]byte("purge_horizon"), []byte{0, 0, 0, 1})
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tryStart(t, cfg)
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), cfg.statePath()) || !strings.Contains(err.Error(), "purge_horizon") {
+		t.Fatalf("New: %v; want %v naming %s and the key", err, store.ErrCorrupt, cfg.statePath())
+	}
+	t.Logf("refused: %v", err)
+	if err := os.Rename(cfg.statePath(), cfg.statePath()+".corrupt"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := tryStart(t, cfg)
+	if err != nil {
+		t.Fatalf("New after moving the corrupt committed layer aside: %v", err)
+	}
+	waitUntil(t, "the strong write to be back", 20*time.Second, func() bool {
+		r := do(t, "GET", n, "/v1/kv/k?consistency=strong", "")
+		return r.status == 200 && r.body == "acked"
+	})
+}
