@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +52,53 @@ func TestStartRefusesACorruptPurgeHorizon(t *testing.T) {
 		r := do(t, "GET", n, "/v1/kv/k?consistency=strong", "")
 		return r.status == 200 && r.body == "acked"
 	})
+}
+
+// flipPageHeaders damages the bbolt file at path: the header of every page after the two meta
+// pages, as bit rot or a bad sector would. bbolt panics on the first it meets.
+func flipPageHeaders(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := os.Getpagesize()
+	for off := 2 * ps; off+8 <= len(data); off += ps {
+		for i := off; i < off+8; i++ {
+			data[i] ^= 0xa5
+		}
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A damaged bbolt file made the node die at start with bbolt's panic trace, which named no file.
+// New refuses instead, naming the file and saying what to do: for the files nothing else can
+// bring back, as for a lost one (ErrDataLost).
+func TestStartRefusesADamagedFile(t *testing.T) {
+	for _, file := range []string{"raft.db", "state.tentative.db", "state.db"} {
+		t.Run(file, func(t *testing.T) {
+			tc := startCluster(t, 1, func(_ int, cfg *Config) { cfg.disableCommitter = true })
+			for _, level := range []string{"strong", "eventual"} {
+				if r := do(t, "PUT", tc.nodes[0], "/v1/kv/"+level+"?consistency="+level, "acked"); r.status != 200 {
+					t.Fatalf("%s put: %d %s", level, r.status, r.body)
+				}
+			}
+			cfg := tc.stopNode(0)
+			path := filepath.Join(cfg.DataDir, file)
+			flipPageHeaders(t, path)
+			_, err := tryStart(t, cfg)
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "damaged") && !strings.Contains(err.Error(), "aside") {
+				t.Fatalf("New: %v; want a refusal naming %s and what to do", err, path)
+			}
+			if file != "state.db" && !errors.Is(err, ErrDataLost) {
+				t.Errorf("New: %v; want %v", err, ErrDataLost)
+			}
+			if file == "state.db" && !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("New: %v; want %v", err, store.ErrCorrupt)
+			}
+			t.Logf("refused: %v", err)
+		})
+	}
 }

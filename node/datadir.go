@@ -43,10 +43,33 @@ func checkDataDir(cfg Config) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := needFile(cfg, store.TentativePath(cfg.statePath()), "the eventual writes it acknowledged and had not committed"); err != nil {
+	if err := needFile(cfg, store.TentativePath(cfg.statePath()), holdsTentative); err != nil {
 		return err
 	}
-	return needFile(cfg, strong.LogPath(cfg.DataDir), "its Raft log and vote")
+	return needFile(cfg, strong.LogPath(cfg.DataDir), holdsRaftLog)
+}
+
+// What the two files nothing else can bring back hold, for the refusals.
+const (
+	holdsTentative = "the eventual writes it acknowledged and had not committed"
+	holdsRaftLog   = "its Raft log and vote"
+)
+
+// checkDamaged turns an error of opening the store or raft that found the tentative layer or
+// raft.db damaged (store.CorruptFileError) into New's refusal, saying what to do; any other
+// error is returned as it is (a damaged committed layer's says what to do already).
+func checkDamaged(cfg Config, err error) error {
+	var cf *store.CorruptFileError
+	if !errors.As(err, &cf) {
+		return err
+	}
+	switch cf.Path {
+	case store.TentativePath(cfg.statePath()):
+		return lostFile(cfg, damaged(cf), holdsTentative)
+	case strong.LogPath(cfg.DataDir):
+		return lostFile(cfg, damaged(cf), holdsRaftLog)
+	}
+	return err
 }
 
 // checkRaftLog is New's check of raft.db once the store is open: a committed layer that applied
@@ -55,7 +78,12 @@ func checkRaftLog(cfg Config, applied uint64) error {
 	if applied == 0 {
 		return nil
 	}
-	return needFile(cfg, strong.LogPath(cfg.DataDir), fmt.Sprintf("its Raft log and vote (the committed layer applied the log up to index %d)", applied))
+	return needFile(cfg, strong.LogPath(cfg.DataDir), fmt.Sprintf("%s (the committed layer applied the log up to index %d)", holdsRaftLog, applied))
+}
+
+// damaged says what is wrong with the file cf names.
+func damaged(cf *store.CorruptFileError) string {
+	return fmt.Sprintf("%s is damaged (%v: %s)", cf.Path, store.ErrCorrupt, cf.Cause)
 }
 
 // needFile refuses a missing or empty file at path, which held holds.
@@ -71,6 +99,12 @@ func needFile(cfg Config, path, holds string) error {
 	default:
 		return nil
 	}
-	return fmt.Errorf("%s: %w: %s is %s, and it held %s: restore it, or remove the member (kvctl member remove %s), wipe the whole data directory (%s) and start the node with --join to add it again (docs/deploy.md, Replacing a node)",
-		cfg.ID, ErrDataLost, path, how, holds, cfg.ID, cfg.DataDir)
+	return lostFile(cfg, path+" is "+how, holds)
+}
+
+// lostFile is New's refusal of a data directory with a file that held holds gone or unreadable,
+// as what says.
+func lostFile(cfg Config, what, holds string) error {
+	return fmt.Errorf("%s: %w: %s, and it held %s: restore it, or remove the member (kvctl member remove %s), wipe the whole data directory (%s) and start the node with --join to add it again (docs/deploy.md, Replacing a node)",
+		cfg.ID, ErrDataLost, what, holds, cfg.ID, cfg.DataDir)
 }

@@ -139,7 +139,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	st, err := store.Open(cfg.statePath(), opts)
 	if err != nil {
-		return nil, err
+		return nil, checkDamaged(cfg, err)
 	}
 	n.store = st
 	if err := checkRaftLog(cfg, st.AppliedIndex()); err != nil {
@@ -197,7 +197,7 @@ func New(cfg Config) (*Node, error) {
 	n.raft, err = strong.Open(raftCfg, st, n.clock)
 	if err != nil {
 		st.Close()
-		return nil, err
+		return nil, checkDamaged(cfg, err)
 	}
 	if err := n.initJoining(); err != nil {
 		n.raft.Shutdown()

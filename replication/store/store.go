@@ -193,6 +193,9 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		s.Torn = true
 	}
+	if err := CheckFile(TentativePath(path), opts.OpenTimeout); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
 	s.tdb, err = bolt.Open(TentativePath(path), 0o600, &bolt.Options{
 		Timeout:         opts.OpenTimeout,
 		NoFreelistSync:  true,
@@ -216,6 +219,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := writeMark(path, mark{boot: s.boot}); err != nil {
 		s.tdb.Close()
 		return nil, fmt.Errorf("store: %s: %w", markPath(path), err)
+	}
+	if err := CheckFile(path, opts.OpenTimeout); err != nil {
+		s.tdb.Close()
+		if errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w: stop the node, move %s aside and start it again: the committed layer is rebuilt from the Raft snapshot and log", err, path)
+		}
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	s.db, err = bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         opts.OpenTimeout,

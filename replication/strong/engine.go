@@ -100,9 +100,13 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 		e.stats.snapshotNanos.Add(uint64(d))
 	}, beforeApply: cfg.BeforeApply}
 
+	// bbolt panics on a damaged page, where nothing can recover it: find one first.
+	if err := store.CheckFile(LogPath(cfg.Dir), 5*time.Second); err != nil {
+		return nil, fmt.Errorf("open raft log: %w", err)
+	}
 	var err error
 	e.bolt, err = raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(cfg.Dir, raftLogFile),
+		Path: LogPath(cfg.Dir),
 		BoltOptions: &bolt.Options{
 			Timeout:        5 * time.Second,
 			NoFreelistSync: true,
