@@ -774,14 +774,18 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	readChunk := func() ([]byte, error) {
 		n, err := binary.ReadUvarint(br)
-		if err != nil {
-			return nil, err
+		if err == nil && n > 1<<31 {
+			err = fmt.Errorf("%w: a chunk of %d bytes", ErrCorrupt, n)
 		}
-		if n > 1<<31 {
-			return nil, fmt.Errorf("chunk of %d bytes", n)
+		var p []byte
+		if err == nil {
+			p = make([]byte, n)
+			_, err = io.ReadFull(br, p)
 		}
-		p := make([]byte, n)
-		_, err = io.ReadFull(br, p)
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			// Only the end marker may end the stream.
+			err = fmt.Errorf("%w: the snapshot is cut short", ErrCorrupt)
+		}
 		return p, err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -844,6 +848,9 @@ func (s *Store) Restore(r io.Reader) error {
 				if err != nil {
 					return fmt.Errorf("bucket %s: value: %w", name, err)
 				}
+				if err := checkSnapshotPair(name, k, v); err != nil {
+					return fmt.Errorf("bucket %s, key %q: %w (%v)", name, k, ErrCorrupt, err)
+				}
 				if err := b.Put(k, v); err != nil {
 					return err
 				}
@@ -877,6 +884,30 @@ func (s *Store) Restore(r io.Reader) error {
 	s.setApplied(applied)
 	s.queueDrops(nil, true)
 	return nil
+}
+
+// checkSnapshotPair refuses a key and value of bucket in a snapshot stream that the committed
+// layer could not read back: a record, version, member or applied index that does not decode.
+// Restoring it would take the snapshot whole, and the node would stop (or fail reads) on it
+// later, far from its cause. Meta keys it does not know pass: a newer binary may write more.
+func checkSnapshotPair(bucket, k, v []byte) error {
+	var err error
+	switch {
+	case bytes.Equal(bucket, bucketKV):
+		_, err = recordVersion(v)
+	case bytes.Equal(bucket, bucketTombstones), bytes.Equal(bucket, bucketWatermarks):
+		_, err = decodeExactVersion(v)
+	case bytes.Equal(bucket, bucketMembers):
+		var m replication.Member
+		err = json.Unmarshal(v, &m)
+	case bytes.Equal(bucket, bucketMeta) && bytes.Equal(k, keyApplied):
+		if len(v) != 8 {
+			err = fmt.Errorf("an applied index of %d bytes", len(v))
+		}
+	case bytes.Equal(bucket, bucketMeta) && (bytes.Equal(k, keyPurgeHorizon) || bytes.Equal(k, keyNewest)):
+		_, err = decodeExactVersion(v)
+	}
+	return err
 }
 
 // restoreTxBytes is how much of a snapshot Restore writes per transaction (see Restore).

@@ -55,7 +55,7 @@ func mustRestoreFrom(t *testing.T, src, dst *Store) {
 }
 
 // snapshotBytes is a snapshot of src's committed layer, as its stream.
-func snapshotBytes(t *testing.T, src *Store) []byte {
+func snapshotBytes(t testing.TB, src *Store) []byte {
 	t.Helper()
 	snap, err := src.Snapshot()
 	if err != nil {

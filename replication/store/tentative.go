@@ -76,14 +76,20 @@ func readMetaVersion(path string, meta *bolt.Bucket, key []byte) (consistency.Ve
 	if raw == nil {
 		return consistency.Version{}, nil
 	}
-	v, rest, err := replication.DecodeVersion(raw)
-	if err == nil && len(rest) > 0 {
-		err = fmt.Errorf("%d bytes after the version", len(rest))
-	}
+	v, err := decodeExactVersion(raw)
 	if err != nil {
 		return consistency.Version{}, corruptCommitted(path, bucketMeta, key, err)
 	}
 	return v, nil
+}
+
+// decodeExactVersion decodes raw as one encoded version, with nothing after it.
+func decodeExactVersion(raw []byte) (consistency.Version, error) {
+	v, rest, err := replication.DecodeVersion(raw)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("%d bytes after the version", len(rest))
+	}
+	return v, err
 }
 
 // corruptCommitted is ErrCorrupt for the value of key in bucket of the committed layer at path.
