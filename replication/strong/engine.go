@@ -205,21 +205,80 @@ func Open(cfg Config, st *store.Store, clock *consistency.Clock) (*Engine, error
 // catchUpFromSnapshot restores the newest snapshot when the committed layer is older than it
 // (e.g. the state file was lost): with NoSnapshotRestoreOnStart raft would otherwise replay only
 // the log after the snapshot onto an empty state.
+//
+// A snapshot that does not restore (its file cut short or damaged: raft's CRC check, or the
+// store's, refuses it, and the state stays as it was) is passed over for the next older one,
+// and the entries between that one and the newest are applied from the log: raft takes the
+// newest snapshot's index as applied whatever the state machine holds. Without an older
+// snapshot and a log that covers the gap, Open fails, naming the snapshot.
 func (e *Engine) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	list, err := snaps.List()
 	if err != nil || len(list) == 0 {
 		return err
 	}
 	newest := list[0]
-	if newest.Index <= e.store.AppliedIndex() {
+	from := e.store.AppliedIndex()
+	if newest.Index <= from {
 		return nil
 	}
-	_, rc, err := snaps.Open(newest.ID)
-	if err != nil {
-		return fmt.Errorf("open snapshot %s: %w", newest.ID, err)
+	e.logger.Warn("committed layer is behind the newest snapshot: restoring it", "applied_index", from, "snapshot_index", newest.Index)
+	var refused []string
+	for _, meta := range list {
+		if meta.Index <= from {
+			break // the state holds this one already
+		}
+		err := e.restoreSnapshot(snaps, meta.ID)
+		if err == nil {
+			from = meta.Index
+			break
+		}
+		dir := filepath.Join(e.cfg.Dir, "snapshots", meta.ID)
+		refused = append(refused, fmt.Sprintf("snapshot %s does not restore (%v)", dir, err))
+		e.logger.Error("a snapshot does not restore: trying an older one", "snapshot", dir, "err", err)
 	}
-	e.logger.Warn("committed layer is behind the newest snapshot: restoring it", "applied_index", e.store.AppliedIndex(), "snapshot_index", newest.Index)
+	if from == newest.Index {
+		return nil
+	}
+	if err := e.applyFromLog(from+1, newest.Index); err != nil {
+		return fmt.Errorf("the committed layer (applied up to index %d) cannot catch up with the newest snapshot (index %d): %s; and %w: restore the snapshot from a backup, or replace the node (kvctl member remove %s, wipe %s, start it with --join: docs/deploy.md, Replacing a node)",
+			e.store.AppliedIndex(), newest.Index, strings.Join(refused, "; "), err, e.cfg.NodeID, e.cfg.Dir)
+	}
+	e.logger.Warn("caught up with the newest snapshot from an older one and the log", "snapshot_index", newest.Index, "refused", refused)
+	return nil
+}
+
+// restoreSnapshot restores the snapshot id into the state machine.
+func (e *Engine) restoreSnapshot(snaps raft.SnapshotStore, id string) error {
+	_, rc, err := snaps.Open(id)
+	if err != nil {
+		return err
+	}
 	return e.fsm.Restore(rc)
+}
+
+// applyFromLog applies the log entries first..last to the state machine, from the log store, in
+// batches: they are committed (a snapshot covers them), so they are what every replica applied.
+func (e *Engine) applyFromLog(first, last uint64) error {
+	have, err := e.logs.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("reading the log: %w", err)
+	}
+	if have == 0 || have > first {
+		return fmt.Errorf("the log does not hold entries %d to %d (it starts at %d)", first, last, have)
+	}
+	const batch = 256
+	for i := first; i <= last; {
+		logs := make([]*raft.Log, 0, min(batch, last-i+1))
+		for ; i <= last && len(logs) < batch; i++ {
+			l := new(raft.Log)
+			if err := e.logs.GetLog(i, l); err != nil {
+				return fmt.Errorf("the log does not hold entry %d: %w", i, err)
+			}
+			logs = append(logs, l)
+		}
+		e.fsm.ApplyBatch(logs)
+	}
+	return nil
 }
 
 // removePartialSnapshots removes the snapshots a killed process left half written in dir (raft's
