@@ -87,3 +87,41 @@ func TestCorruptNewestVersionFailsLoudly(t *testing.T) {
 		t.Fatalf("NoteVersion over a corrupt value: %v, want ErrCorrupt", err)
 	}
 }
+
+// Purging reads every member's watermark and the tombstone index: one that does not decode
+// fails the purge (and so stops the node applying it, as a failing disk does) with an error
+// naming the file, the bucket and the key, not a bare "truncated command".
+func TestPurgeNamesACorruptWatermarkOrTombstone(t *testing.T) {
+	good := replication.AppendVersion(nil, consistency.Version{Wall: 1000, Node: "n1"})
+	for _, c := range []struct{ bucket, key string }{{"watermarks", "n1"}, {"tombstones", "gone"}} {
+		t.Run(c.bucket, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			s := mustOpen(t, path)
+			err := s.Apply(1, func(tx *Tx) error {
+				if err := tx.PutMember(replication.Member{ID: "n1"}); err != nil {
+					return err
+				}
+				if err := tx.SetWatermark("n1", consistency.Version{Wall: 2000, Node: "n1"}); err != nil {
+					return err
+				}
+				return tx.Put("gone", consistency.Value{Version: consistency.Version{Wall: 500, Node: "n1"}, Tombstone: true})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketCommitted).Bucket([]byte(c.bucket)).Put([]byte(c.key), good[:7])
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Apply(2, func(tx *Tx) error {
+				_, err := tx.Purge()
+				return err
+			})
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "committed/"+c.bucket) || !strings.Contains(err.Error(), c.key) {
+				t.Fatalf("Purge: %v; want ErrCorrupt naming %s, bucket committed/%s and key %s", err, path, c.bucket, c.key)
+			}
+		})
+	}
+}

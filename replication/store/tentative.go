@@ -120,9 +120,9 @@ func (t *Tx) Purge() (PurgeReport, error) {
 			rep.BlockedBy = append(rep.BlockedBy, string(id))
 			return nil
 		}
-		w, _, err := replication.DecodeVersion(raw)
+		w, err := decodeExactVersion(raw)
 		if err != nil {
-			return err
+			return corruptCommitted(t.path, bucketWatermarks, id, err)
 		}
 		if first || horizon.Newer(w) {
 			horizon, first = w, false
@@ -142,9 +142,9 @@ func (t *Tx) Purge() (PurgeReport, error) {
 	}
 	var doomed [][]byte
 	err = t.tombstones().ForEach(func(k, raw []byte) error {
-		v, _, err := replication.DecodeVersion(raw)
+		v, err := decodeExactVersion(raw)
 		if err != nil {
-			return err
+			return corruptCommitted(t.path, bucketTombstones, k, err)
 		}
 		if horizon.Newer(v) {
 			doomed = append(doomed, bytes.Clone(k))
