@@ -193,10 +193,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		// members report only while one is, so blockedBy then names every member that has not
 		// needed to yet.
 		if ps.pending > 0 {
-			for _, id := range ps.blockedBy {
-				gauge(descPurgeBlockedBy, 1, id)
-			}
-			for id := range ps.heldBy {
+			for _, id := range ps.waitedFor() {
 				gauge(descPurgeBlockedBy, 1, id)
 			}
 		}

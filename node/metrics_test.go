@@ -165,6 +165,59 @@ func TestPurgeBlockedByOnlyWhileTombstonesWait(t *testing.T) {
 	}
 }
 
+// A member can hold purging back for two reasons at once: it has not reported since another
+// member was removed (blockedBy) and its last watermark is old (heldBy), as a member stopped
+// after a removal does. /metrics named it once for each, and the Prometheus handler refused
+// the duplicate sample: every scrape answered 500, losing all the metrics (and the Grafana
+// dashboard) exactly when a member stays away.
+func TestPurgeBlockedByNamesEachMemberOnce(t *testing.T) {
+	tc := startCluster(t, 4, func(i int, c *Config) {
+		c.PurgeInterval = 100 * time.Millisecond
+		c.purgeHeldAfter = time.Second
+	})
+	leader, _ := tc.leaderAndFollower()
+	var others []int
+	for i, n := range tc.nodes {
+		if n != leader {
+			others = append(others, i)
+		}
+	}
+	removed, stopped := tc.nodes[others[0]], tc.nodes[others[1]]
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, leader, "/v1/kv/first?consistency=strong", "v"); r.status != 200 {
+			t.Fatalf("%s first: %d %s", method, r.status, r.body)
+		}
+	}
+	// Every member reports a watermark while the first tombstone waits.
+	waitUntil(t, "the first tombstone to be purged", 20*time.Second, func() bool {
+		ps, err := leader.purgeState()
+		return err == nil && ps.pending == 0
+	})
+	if r := do(t, "DELETE", leader, "/v1/cluster/members/"+removed.cfg.ID, ""); r.status != 200 {
+		t.Fatalf("remove %s: %d %s", removed.cfg.ID, r.status, r.body)
+	}
+	tc.awaitRemoved(removed)
+	tc.stopNode(others[1])
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, leader, "/v1/kv/second?consistency=strong", "v"); r.status != 200 {
+			t.Fatalf("%s second: %d %s", method, r.status, r.body)
+		}
+	}
+	gone := stopped.cfg.ID
+	waitUntil(t, gone+" to hold purging back for both reasons", 20*time.Second, func() bool {
+		ps, err := leader.purgeState()
+		_, held := ps.heldBy[gone]
+		return err == nil && ps.pending == 1 && held && slices.Contains(ps.blockedBy, gone)
+	})
+	r := do(t, "GET", leader, "/metrics", "")
+	if r.status != 200 {
+		t.Fatalf("/metrics: %d %s", r.status, r.body)
+	}
+	if got := strings.Count(r.body, "\ndialkv_purge_blocked_by{member=\""+gone+"\"} 1\n"); got != 1 {
+		t.Errorf("/metrics names %s %d times in dialkv_purge_blocked_by, want once:\n%s", gone, got, grepLines(r.body, "dialkv_purge_"))
+	}
+}
+
 // grepLines returns the lines of text that start with prefix.
 func grepLines(text, prefix string) string {
 	var out []string

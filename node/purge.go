@@ -118,6 +118,18 @@ func (r *reportsSinceRemoval) due(gen uint64, removed map[string]bool, reports m
 	return due
 }
 
+// waitedFor returns each member purging waits for once, sorted: one can be in blockedBy and
+// heldBy both (no report since a removal, and an old watermark), and a metric sample named twice
+// makes the Prometheus handler refuse the whole scrape.
+func (ps purgeState) waitedFor() []string {
+	ids := slices.Clone(ps.blockedBy)
+	for id := range ps.heldBy {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
 // status is the purge state as GET /v1/status shows it (nil when nothing waits).
 func (ps purgeState) status() *client.PurgeStatus {
 	if ps.pending == 0 {
