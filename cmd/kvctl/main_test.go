@@ -481,6 +481,9 @@ func TestPurgeLine(t *testing.T) {
 			"purge: 1 deleted key waits for n2 (watermark 40s old); a member that is up reports once the writes it holds uncommitted are committed"},
 		{&client.PurgeStatus{PendingTombstones: 5, BlockedBy: []string{"n4"}, HeldBackBy: map[string]string{"n2": "40s", "n3": "1m0s"}},
 			"purge: 5 deleted keys wait for n4 (no report yet, down), n2 (watermark 40s old), n3 (watermark 1m0s old, down); if n4 or n3 is gone for good, remove it with kvctl member remove ID"},
+		// Named on both lists: once, with both reasons (the last report is from before a removal).
+		{&client.PurgeStatus{PendingTombstones: 1, BlockedBy: []string{"n3"}, HeldBackBy: map[string]string{"n3": "3m13s"}},
+			"purge: 1 deleted key waits for n3 (no report since a member was removed, watermark 3m13s old, down); if n3 is gone for good, remove it with kvctl member remove ID"},
 	} {
 		if got := purgeLine(client.StatusResponse{Nodes: nodes, Purge: c.purge}); got != c.want {
 			t.Errorf("purge %+v:\n got %q\nwant %q", c.purge, got, c.want)

@@ -130,21 +130,36 @@ func purgeLine(st client.StatusResponse) string {
 	for _, n := range st.Nodes {
 		down[n.ID] = n.Health == "down" || n.Gossip == "dead" || n.Gossip == "left"
 	}
+	// A member can be named on both lists (no report since a removal, and an old watermark):
+	// it is named once, with both reasons.
+	reasons := map[string][]string{}
+	var order []string
+	add := func(id, what string) {
+		if reasons[id] == nil {
+			order = append(order, id)
+		}
+		reasons[id] = append(reasons[id], what)
+	}
+	for _, id := range p.BlockedBy {
+		if _, reported := p.HeldBackBy[id]; reported {
+			add(id, "no report since a member was removed")
+		} else {
+			add(id, "no report yet")
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(p.HeldBackBy)) {
+		// The age of the member's watermark, not of its report: a member that reports every
+		// second while it holds an old uncommitted write has an old watermark.
+		add(id, "watermark "+p.HeldBackBy[id]+" old")
+	}
 	var why, gone []string
-	note := func(id, what string) {
+	for _, id := range order {
+		what := strings.Join(reasons[id], ", ")
 		if down[id] {
 			what += ", down"
 			gone = append(gone, id)
 		}
 		why = append(why, id+" ("+what+")")
-	}
-	for _, id := range p.BlockedBy {
-		note(id, "no report yet")
-	}
-	for _, id := range slices.Sorted(maps.Keys(p.HeldBackBy)) {
-		// The age of the member's watermark, not of its report: a member that reports every
-		// second while it holds an old uncommitted write has an old watermark.
-		note(id, "watermark "+p.HeldBackBy[id]+" old")
 	}
 	keys := "deleted keys wait"
 	if p.PendingTombstones == 1 {
