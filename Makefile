@@ -4,6 +4,9 @@ TAGS     := -tags hashicorpmetrics
 BIN      := bin
 # make cluster NODES=5: the local cluster's size (default 3, or as many as ./data holds).
 NODES    ?=
+# make cluster BASE_PORT=17000: node i on ports B+i, B+100+i, B+200+i (default 7000, or where
+# the cluster ./data holds already is), e.g. beside another local cluster.
+BASE_PORT ?=
 
 .PHONY: all build test test-deps test-image test-short cluster cluster-down jepsen jepsen-soak bench bench-scale image vet fmt clean
 
@@ -33,10 +36,10 @@ test-image:
 test-short:
 	$(GO) test $(TAGS) -short -count=1 ./...
 
-# A local 3-node cluster on 127.0.0.1 (HTTP 7001-7003), data under ./data. Without NODES, a
-# cluster ./data already holds comes back at its own size.
+# A local 3-node cluster on 127.0.0.1 (HTTP 7001-7003, or BASE_PORT+1...), data under ./data.
+# Without NODES, a cluster ./data already holds comes back at its own size (and ports).
 cluster: build
-	$(BIN)/kvctl cluster up$(if $(NODES), --nodes $(NODES))
+	$(BIN)/kvctl cluster up$(if $(NODES), --nodes $(NODES))$(if $(BASE_PORT), --base-port $(BASE_PORT))
 
 cluster-down: build
 	$(BIN)/kvctl cluster down

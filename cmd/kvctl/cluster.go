@@ -71,6 +71,7 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 		return err
 	}
 	defer unlock()
+	base := o.basePort
 	existing, err := loadClusterFile(o.dataDir)
 	switch {
 	case err == nil:
@@ -81,6 +82,18 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 				o.dataDir, len(existing.Nodes), len(existing.Nodes))
 		}
 		n = len(existing.Nodes)
+		// So do its Raft addresses, on every node: the cluster comes back where it was. (A
+		// --base-port out of range is a usage error all the same.)
+		if o.given["base-port"] {
+			if err := checkBasePort(o.basePort, n); err != nil {
+				return err
+			}
+		}
+		if o.given["base-port"] && o.basePort != existing.basePort() {
+			return fmt.Errorf("%s holds a cluster on base port %d; use --base-port %d (or leave it out), or kvctl cluster down --purge to start afresh",
+				o.dataDir, existing.basePort(), existing.basePort())
+		}
+		base = existing.basePort()
 	case errors.Is(err, fs.ErrNotExist):
 		if n == 0 {
 			n = defaultNodes
@@ -88,11 +101,13 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 	default:
 		return err
 	}
-	bin, err := findKVD(o.kvd)
+	// The plan first: a --base-port that does not fit the node count is a usage error, whether
+	// or not kvd is found.
+	plan, err := planCluster(n, base, o.dataDir)
 	if err != nil {
 		return err
 	}
-	plan, err := planCluster(n, o.dataDir)
+	bin, err := findKVD(o.kvd)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func fakeKVD(args []string) {
 
 func TestPlanCluster(t *testing.T) {
 	dir := t.TempDir()
-	c, err := planCluster(3, dir)
+	c, err := planCluster(3, defaultBasePort, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,11 @@ func TestPlanCluster(t *testing.T) {
 		}
 	}
 
-	if one, _ := planCluster(1, dir); slices.Contains(one.Nodes[0].Args, "--gossip-join") {
+	if one, _ := planCluster(1, defaultBasePort, dir); slices.Contains(one.Nodes[0].Args, "--gossip-join") {
 		t.Errorf("a single node has nobody to join: %q", one.Nodes[0].Args)
 	}
 
-	nine, err := planCluster(99, dir)
+	nine, err := planCluster(99, defaultBasePort, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,14 +121,14 @@ func TestPlanCluster(t *testing.T) {
 		t.Errorf("n99 = %s, %s, %s", last.HTTP, last.Raft, last.Gossip)
 	}
 	for _, n := range []int{0, -1, 100} {
-		if _, err := planCluster(n, dir); err == nil {
+		if _, err := planCluster(n, defaultBasePort, dir); err == nil {
 			t.Errorf("planCluster(%d) succeeded", n)
 		}
 	}
 
 	// A relative data dir is made absolute, so later commands work from anywhere.
 	t.Chdir(dir)
-	rel, err := planCluster(1, "data")
+	rel, err := planCluster(1, defaultBasePort, "data")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestClusterFileRoundTrip(t *testing.T) {
 	if _, err := loadClusterFile(dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing cluster.json: error %v, want fs.ErrNotExist", err)
 	}
-	c, err := planCluster(3, dir)
+	c, err := planCluster(3, defaultBasePort, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +174,199 @@ func TestClusterFileRoundTrip(t *testing.T) {
 		}
 		if _, err := loadClusterFile(dir); err == nil {
 			t.Errorf("%s cluster.json loaded without error", name)
+		}
+	}
+}
+
+// TestPlanClusterBasePort: --base-port moves every block of the layout together, and refuses a
+// base whose blocks do not fit the node count between 1024 and 65535.
+func TestPlanClusterBasePort(t *testing.T) {
+	dir := t.TempDir()
+	c, err := planCluster(3, 17000, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BasePort != 17000 || c.basePort() != 17000 {
+		t.Errorf("base port recorded %d (basePort %d), want 17000", c.BasePort, c.basePort())
+	}
+	// The default plan with every port 10000 higher: every address, the voter set and the
+	// gossip peers included.
+	def, err := planCluster(3, defaultBasePort, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def.BasePort = 17000
+	b, _ := json.Marshal(def)
+	var want clusterFile
+	if err := json.Unmarshal([]byte(strings.ReplaceAll(string(b), "127.0.0.1:7", "127.0.0.1:17")), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("plan from 17000 =\n %+v\nwant\n %+v", c, want)
+	}
+	if n2 := c.Nodes[1]; n2.HTTP != "127.0.0.1:17002" || n2.Raft != "127.0.0.1:17102" || n2.Gossip != "127.0.0.1:17202" {
+		t.Errorf("n2 on %s, %s, %s", n2.HTTP, n2.Raft, n2.Gossip)
+	}
+
+	for _, tt := range []struct {
+		nodes, base int
+		ok          bool
+	}{
+		{3, 1024, true},
+		{3, 1023, false},
+		{3, 0, false},
+		{3, -7000, false},
+		{3, 65332, true}, // n3's gossip port is 65535
+		{3, 65333, false},
+		{99, 65236, true},
+		{99, 65237, false},
+		{1, 65334, true},
+	} {
+		_, err := planCluster(tt.nodes, tt.base, dir)
+		var ue *usageError
+		switch {
+		case tt.ok && err != nil:
+			t.Errorf("planCluster(%d, %d): %v", tt.nodes, tt.base, err)
+		case !tt.ok && (!errors.As(err, &ue) || !strings.Contains(err.Error(), "--base-port must be between 1024 and")):
+			t.Errorf("planCluster(%d, %d): error %v, want a usage error about --base-port", tt.nodes, tt.base, err)
+		}
+	}
+}
+
+// TestClusterFileBasePort: cluster.json keeps the base port, and a file written before it had
+// one (no "base_port") is a cluster on the default layout.
+func TestClusterFileBasePort(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	c, err := planCluster(2, 17000, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, clusterFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(raw), `"base_port": 17000`) {
+		t.Errorf("cluster.json does not record the base port:\n%s", raw)
+	}
+	got, err := loadClusterFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, c) || got.basePort() != 17000 {
+		t.Errorf("round trip\n got  %+v\n want %+v", got, c)
+	}
+
+	// As an older kvctl wrote it.
+	old := fmt.Sprintf(`{
+  "format": 1,
+  "data_dir": %q,
+  "nodes": [
+    {"id": "n1", "http": "127.0.0.1:7001", "raft": "127.0.0.1:7101", "gossip": "127.0.0.1:7201", "dir": %q, "args": ["--id", "n1"]}
+  ]
+}
+`, dir, filepath.Join(dir, "n1"))
+	if err := os.WriteFile(filepath.Join(dir, clusterFileName), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err = loadClusterFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.basePort() != defaultBasePort || got.Nodes[0].HTTP != "127.0.0.1:7001" {
+		t.Errorf("old cluster.json: base port %d, n1 on %s; want %d, 127.0.0.1:7001", got.basePort(), got.Nodes[0].HTTP, defaultBasePort)
+	}
+}
+
+// TestClusterUpBasePortChecks: a --base-port out of range is a usage error before anything is
+// made, and one other than the cluster's own on a directory that holds a cluster is refused
+// (its nodes' Raft configuration names their old addresses), the old files without a base port
+// counting as the default layout.
+func TestClusterUpBasePortChecks(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "data")
+	for _, tt := range []struct{ args, want string }{
+		{"--base-port 80", "kvctl: --base-port must be between 1024 and 65332 for 3 nodes (node i takes B+i, B+100+i and B+200+i), not 80\n"},
+		{"--base-port 65333", "kvctl: --base-port must be between 1024 and 65332 for 3 nodes (node i takes B+i, B+100+i and B+200+i), not 65333\n"},
+		{"--base-port 65300 --nodes 99", "kvctl: --base-port must be between 1024 and 65236 for 99 nodes (node i takes B+i, B+100+i and B+200+i), not 65300\n"},
+	} {
+		args := append([]string{"cluster", "up", "--data-dir", dir, "--kvd", "/nonexistent/kvd"}, strings.Fields(tt.args)...)
+		r := kvctl(t, nil, "", args...)
+		if r.code != 2 || r.stderr != tt.want {
+			t.Errorf("cluster up %s: exit %d, stderr %q; want 2, %q", tt.args, r.code, r.stderr, tt.want)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cluster up %s left its data dir (%v)", tt.args, err)
+		}
+	}
+
+	c, _ := planCluster(3, 17000, dir)
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	r := kvctl(t, nil, "", "cluster", "up", "--base-port", "18000", "--data-dir", dir, "--kvd", "/nonexistent/kvd")
+	if r.code != 1 || !strings.Contains(r.stderr, "holds a cluster on base port 17000; use --base-port 17000") {
+		t.Errorf("cluster up --base-port 18000 on a cluster at 17000: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = kvctl(t, nil, "", "cluster", "up", "--base-port", "80", "--data-dir", dir, "--kvd", "/nonexistent/kvd")
+	if r.code != 2 || !strings.Contains(r.stderr, "--base-port must be between 1024 and 65332 for 3 nodes") {
+		t.Errorf("cluster up --base-port 80 on a cluster at 17000: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// Its own base port, given or not, passes (and then no kvd is found).
+	for _, args := range [][]string{{"--base-port", "17000"}, nil} {
+		r := kvctl(t, nil, "", append([]string{"cluster", "up", "--data-dir", dir, "--kvd", "/nonexistent/kvd"}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "/nonexistent/kvd") {
+			t.Errorf("cluster up %q on a cluster at 17000: exit %d, stderr %q; want it to look for kvd", args, r.code, r.stderr)
+		}
+	}
+
+	// A cluster.json from before base ports were recorded is on the default layout.
+	old := fmt.Sprintf(`{"format": 1, "data_dir": %q, "nodes": [{"id": "n1", "http": "127.0.0.1:7001", "raft": "127.0.0.1:7101", "dir": %q, "args": []}]}`,
+		dir, filepath.Join(dir, "n1"))
+	if err := os.WriteFile(filepath.Join(dir, clusterFileName), []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = kvctl(t, nil, "", "cluster", "up", "--base-port", "17000", "--data-dir", dir, "--kvd", "/nonexistent/kvd")
+	if r.code != 1 || !strings.Contains(r.stderr, "holds a cluster on base port 7000; use --base-port 7000") {
+		t.Errorf("cluster up --base-port 17000 on an old cluster.json: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestClusterUpKeepsBasePort: cluster up --base-port lays the nodes out from it and records it,
+// and a later cluster up on the directory, without the flag, starts them there again (the seam
+// records the base it is asked for; the nodes themselves run on free ports).
+func TestClusterUpKeepsBasePort(t *testing.T) {
+	kvd, _ := fakeLocalCluster(t, 1) // the fake kvd is a cluster of one
+	free := localPorts
+	var bases []int
+	localPorts = func(base, i int) (int, int, int) {
+		bases = append(bases, base)
+		return free(base, i)
+	}
+	t.Cleanup(func() { localPorts = free })
+	dir := filepath.Join(t.TempDir(), "data")
+	t.Cleanup(func() { kvctl(t, nil, "", "cluster", "down", "--data-dir", dir) })
+
+	for _, args := range [][]string{{"--nodes", "1", "--base-port", "17000"}, nil} {
+		bases = nil
+		r := kvctl(t, nil, "", append([]string{"cluster", "up", "--data-dir", dir, "--kvd", kvd, "--wait", "20s"}, args...)...)
+		if r.code != 0 {
+			t.Fatalf("cluster up %q: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+		if len(bases) == 0 || slices.ContainsFunc(bases, func(b int) bool { return b != 17000 }) {
+			t.Errorf("cluster up %q laid the ports out from %v, want 17000", args, bases)
+		}
+		c, err := loadClusterFile(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.BasePort != 17000 {
+			t.Errorf("cluster up %q recorded base port %d, want 17000", args, c.BasePort)
+		}
+		if r := kvctl(t, nil, "", "cluster", "down", "--data-dir", dir); r.code != 0 {
+			t.Fatalf("cluster down: exit %d, stderr %q", r.code, r.stderr)
 		}
 	}
 }
@@ -220,7 +413,7 @@ func TestClusterHealSaysWhatItReached(t *testing.T) {
 	heal := func(addrs ...string) result {
 		t.Helper()
 		dir := filepath.Join(t.TempDir(), "data")
-		c, _ := planCluster(len(addrs), dir)
+		c, _ := planCluster(len(addrs), defaultBasePort, dir)
 		for i, a := range addrs {
 			c.Nodes[i].HTTP = a
 		}
@@ -259,7 +452,7 @@ func TestClusterSlowAndSkewNeedAValue(t *testing.T) {
 	}))
 	t.Cleanup(s.Close)
 	dir := filepath.Join(t.TempDir(), "data")
-	c, _ := planCluster(1, dir)
+	c, _ := planCluster(1, defaultBasePort, dir)
 	c.Nodes[0].HTTP = strings.TrimPrefix(s.URL, "http://")
 	if err := saveClusterFile(c); err != nil {
 		t.Fatal(err)
@@ -303,7 +496,7 @@ func TestClusterSlowAndSkewNeedAValue(t *testing.T) {
 // start or kill anything, instead of acting and then giving up at once.
 func TestWaitMustBePositive(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	c, _ := planCluster(1, dir)
+	c, _ := planCluster(1, defaultBasePort, dir)
 	if err := saveClusterFile(c); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +514,7 @@ func TestWaitMustBePositive(t *testing.T) {
 
 func TestClusterUpRefusesOtherNodeCount(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	c, _ := planCluster(3, dir)
+	c, _ := planCluster(3, defaultBasePort, dir)
 	if err := saveClusterFile(c); err != nil {
 		t.Fatal(err)
 	}
@@ -346,8 +539,8 @@ func fakeKVDPath(t *testing.T) string {
 	return kvd
 }
 
-// useFreePorts points planCluster at free loopback ports for n nodes for the rest of the test,
-// away from the 7001-7203 a developer's own local cluster uses.
+// useFreePorts points planCluster at free loopback ports for n nodes, whatever the base port, for
+// the rest of the test, away from the 7001-7203 a developer's own local cluster uses.
 func useFreePorts(t *testing.T, n int) {
 	t.Helper()
 	ports := make([][3]int, n+1)
@@ -362,7 +555,7 @@ func useFreePorts(t *testing.T, n int) {
 		}
 	}
 	saved := localPorts
-	localPorts = func(i int) (int, int, int) { return ports[i][0], ports[i][1], ports[i][2] }
+	localPorts = func(_, i int) (int, int, int) { return ports[i][0], ports[i][1], ports[i][2] }
 	t.Cleanup(func() { localPorts = saved })
 }
 
@@ -376,7 +569,7 @@ func fakeLocalCluster(t *testing.T, n int) (kvd string, c clusterFile) {
 	}
 	kvd = fakeKVDPath(t)
 	useFreePorts(t, n)
-	c, err := planCluster(n, filepath.Join(t.TempDir(), "data"))
+	c, err := planCluster(n, defaultBasePort, filepath.Join(t.TempDir(), "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +588,7 @@ func TestLocalNodeLifecycle(t *testing.T) {
 
 	// A two-node cluster.json on free ports, as `cluster up` writes it.
 	useFreePorts(t, 2)
-	c, err := planCluster(2, dir)
+	c, err := planCluster(2, defaultBasePort, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +752,7 @@ func TestPurgeRemovesOnlyWhatUpMade(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "src"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	c, _ := planCluster(2, dir)
+	c, _ := planCluster(2, defaultBasePort, dir)
 	if err := saveClusterFile(c); err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +782,7 @@ func TestPurgeRemovesOnlyWhatUpMade(t *testing.T) {
 
 	// A hand-edited cluster.json naming a node "..": nothing is removed.
 	data := filepath.Join(dir, "data")
-	c, _ = planCluster(1, data)
+	c, _ = planCluster(1, defaultBasePort, data)
 	c.Nodes[0].ID = ".."
 	if err := saveClusterFile(c); err != nil {
 		t.Fatal(err)
@@ -615,7 +808,7 @@ func TestClusterUpRefusesTakenPort(t *testing.T) {
 	for _, which := range []string{"HTTP", "Raft", "gossip"} {
 		t.Run(which, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
-			c, _ := planCluster(1, dir)
+			c, _ := planCluster(1, defaultBasePort, dir)
 			n := c.Nodes[0]
 			t.Cleanup(func() { stopNodes(context.Background(), c.Nodes, io.Discard) })
 			addr := map[string]string{"HTTP": n.HTTP, "Raft": n.Raft, "gossip": n.Gossip}[which]
@@ -670,7 +863,7 @@ func TestClusterUpNodesRange(t *testing.T) {
 	for _, fresh := range []bool{true, false} {
 		dir := filepath.Join(t.TempDir(), "data")
 		if !fresh {
-			c, _ := planCluster(3, dir)
+			c, _ := planCluster(3, defaultBasePort, dir)
 			if err := saveClusterFile(c); err != nil {
 				t.Fatal(err)
 			}
@@ -696,7 +889,7 @@ func TestClusterUpTwiceAtOnce(t *testing.T) {
 	useFreePorts(t, 1)
 	for round := range 5 {
 		dir := filepath.Join(t.TempDir(), "data")
-		c, _ := planCluster(1, dir)
+		c, _ := planCluster(1, defaultBasePort, dir)
 		var wg sync.WaitGroup
 		results := make([]result, 2)
 		for i := range results {
@@ -799,6 +992,7 @@ func TestMakeClusterKeepsTheClusterSize(t *testing.T) {
 	for _, tt := range []struct{ args, want string }{
 		{"", "bin/kvctl cluster up"},
 		{"NODES=5", "bin/kvctl cluster up --nodes 5"},
+		{"BASE_PORT=17000", "bin/kvctl cluster up --base-port 17000"},
 	} {
 		args := []string{"-n", "--no-print-directory", "-C", filepath.Join("..", ".."), "cluster"}
 		if tt.args != "" {

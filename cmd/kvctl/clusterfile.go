@@ -12,23 +12,40 @@ import (
 )
 
 // The local cluster's layout (DESIGN.md, Interfaces): node i is "ni" and listens on 127.0.0.1,
-// HTTP port 7000+i, Raft port 7100+i and gossip port 7200+i. Its data, log and pid file live in
-// DIR/ni; DIR/cluster.json records how every node is started.
+// HTTP port B+i, Raft port B+100+i and gossip port B+200+i, where B is the base port (7000 unless
+// cluster up --base-port moves the whole layout, so that two local clusters can run side by
+// side). Its data, log and pid file live in DIR/ni; DIR/cluster.json records how every node is
+// started, and the base port.
 const (
 	clusterFileName   = "cluster.json"
 	clusterFileFormat = 1
-	httpBasePort      = 7000
-	raftBasePort      = 7100
-	gossipBasePort    = 7200
-	// maxLocalNodes keeps node i's ports inside their blocks: node 100 would take Raft's 7100.
-	maxLocalNodes = 99
-	defaultNodes  = 3
+	defaultBasePort   = 7000
+	raftPortOffset    = 100
+	gossipPortOffset  = 200
+	// minBasePort keeps the nodes off the privileged ports; maxPort is the last TCP/UDP port.
+	minBasePort = 1024
+	maxPort     = 65535
+	// maxLocalNodes keeps node i's ports inside their blocks: node 100 would take Raft's B+100.
+	maxLocalNodes  = 99
+	defaultNodes   = 3
+	defaultDataDir = "./data"
 )
 
-// localPorts gives node i's HTTP, Raft and gossip ports: the blocks above. Tests point it at free
-// ports, so that they never touch the ones a developer's own local cluster uses.
-var localPorts = func(i int) (httpPort, raftPort, gossipPort int) {
-	return httpBasePort + i, raftBasePort + i, gossipBasePort + i
+// localPorts gives node i's HTTP, Raft and gossip ports from the base port: the blocks above.
+// Tests point it at free ports, so that they never touch the ones a developer's own local
+// cluster uses.
+var localPorts = func(base, i int) (httpPort, raftPort, gossipPort int) {
+	return base + i, base + raftPortOffset + i, base + gossipPortOffset + i
+}
+
+// checkBasePort refuses a base port whose blocks do not fit n nodes between minBasePort and
+// maxPort.
+func checkBasePort(base, n int) error {
+	if top := maxPort - gossipPortOffset - n; base < minBasePort || base > top {
+		return usageErrorf("--base-port must be between %d and %d for %d %s (node i takes B+i, B+%d+i and B+%d+i), not %d",
+			minBasePort, top, n, plural(n, "node", "nodes"), raftPortOffset, gossipPortOffset, base)
+	}
+	return nil
 }
 
 // clusterFile is DIR/cluster.json: what `kvctl cluster up` started, so later commands (restart,
@@ -36,8 +53,20 @@ var localPorts = func(i int) (httpPort, raftPort, gossipPort int) {
 type clusterFile struct {
 	Format int `json:"format"`
 	// DataDir is absolute, so commands run from another directory find the same nodes.
-	DataDir string        `json:"data_dir"`
-	Nodes   []clusterNode `json:"nodes"`
+	DataDir string `json:"data_dir"`
+	// BasePort lays the nodes' ports out (node i: HTTP B+i, Raft B+100+i, gossip B+200+i), so
+	// that cluster up on this directory starts them where they were. Files written before it
+	// existed lack it: their clusters are on the default layout (basePort).
+	BasePort int           `json:"base_port"`
+	Nodes    []clusterNode `json:"nodes"`
+}
+
+// basePort is the base port c's nodes were laid out from; the default for a file without one.
+func (c clusterFile) basePort() int {
+	if c.BasePort == 0 {
+		return defaultBasePort
+	}
+	return c.BasePort
 }
 
 // clusterNode is one local node and the kvd arguments that start it.
@@ -53,16 +82,20 @@ type clusterNode struct {
 func (n clusterNode) pidPath() string { return filepath.Join(n.Dir, "kvd.pid") }
 func (n clusterNode) logPath() string { return filepath.Join(n.Dir, "kvd.log") }
 
-// planCluster lays out a cluster of n nodes under dataDir. Every node gets the same --bootstrap
-// list, the initial voter set: kvd uses it only when it has no state yet, so restarting a node
-// with the same arguments is safe, and nodes that all start fresh agree on one configuration.
+// planCluster lays out a cluster of n nodes from base port base under dataDir. Every node gets
+// the same --bootstrap list, the initial voter set: kvd uses it only when it has no state yet, so
+// restarting a node with the same arguments is safe, and nodes that all start fresh agree on one
+// configuration.
 //
 // Node i also gets its own gossip address and the others' to join (kvd's default gossip address
 // is one fixed port, so nodes on one host must each be given theirs), and the "local" gossip
 // profile: on one host, failure detection can be fast.
-func planCluster(n int, dataDir string) (clusterFile, error) {
+func planCluster(n, base int, dataDir string) (clusterFile, error) {
 	if n < 1 || n > maxLocalNodes {
 		return clusterFile{}, usageErrorf("--nodes must be between 1 and %d, not %d", maxLocalNodes, n)
+	}
+	if err := checkBasePort(base, n); err != nil {
+		return clusterFile{}, err
 	}
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
@@ -71,14 +104,14 @@ func planCluster(n int, dataDir string) (clusterFile, error) {
 	voters := make([]string, n)
 	gossipAddrs := make([]string, n)
 	for i := 1; i <= n; i++ {
-		_, raftPort, gossipPort := localPorts(i)
+		_, raftPort, gossipPort := localPorts(base, i)
 		voters[i-1] = fmt.Sprintf("n%d=127.0.0.1:%d", i, raftPort)
 		gossipAddrs[i-1] = fmt.Sprintf("127.0.0.1:%d", gossipPort)
 	}
 	bootstrap := strings.Join(voters, ",")
-	c := clusterFile{Format: clusterFileFormat, DataDir: abs}
+	c := clusterFile{Format: clusterFileFormat, DataDir: abs, BasePort: base}
 	for i := 1; i <= n; i++ {
-		httpPort, raftPort, _ := localPorts(i)
+		httpPort, raftPort, _ := localPorts(base, i)
 		node := clusterNode{
 			ID:   fmt.Sprintf("n%d", i),
 			HTTP: fmt.Sprintf("127.0.0.1:%d", httpPort),

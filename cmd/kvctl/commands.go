@@ -36,11 +36,12 @@ type options struct {
 	after   string
 
 	// Local cluster commands.
-	nodes   int
-	dataDir string
-	purge   bool
-	wait    time.Duration
-	kvd     string
+	nodes    int
+	basePort int
+	dataDir  string
+	purge    bool
+	wait     time.Duration
+	kvd      string
 
 	// Fault commands.
 	from   string
@@ -93,7 +94,8 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs.StringVar(&o.after, "after", "", "list only the keys after `KEY` (strictly), e.g. the last one a --limit list printed")
 
 	fs.IntVar(&o.nodes, "nodes", 0, "start `N` nodes, 1-99 (default 3, or as many as DIR/cluster.json lists)")
-	fs.StringVar(&o.dataDir, "data-dir", "./data", "keep the local cluster's data, logs and pid files in `DIR`")
+	fs.IntVar(&o.basePort, "base-port", defaultBasePort, "lay the ports out from `B`: node i takes HTTP B+i, Raft B+100+i and gossip B+200+i (default 7000; a cluster DIR already holds keeps its own, which later commands read from DIR/cluster.json)")
+	fs.StringVar(&o.dataDir, "data-dir", defaultDataDir, "keep the local cluster's data, logs and pid files in `DIR`")
 	fs.BoolVar(&o.purge, "purge", false, "also remove the nodes' data, logs and DIR/cluster.json, then DIR if nothing else is left in it")
 	fs.DurationVar(&o.wait, "wait", 30*time.Second, "wait at most `D` for the cluster (or node) to be ready; must be positive")
 	fs.StringVar(&o.kvd, "kvd", "", "the kvd binary `PATH` (default: next to kvctl, else in $PATH)")
@@ -184,8 +186,8 @@ func commands() []command {
 			summary: "take member ID out of the cluster for good; a running one hands its writes over and stops (waits up to 2m unless --timeout)"},
 		benchCommand(),
 		healthCommand(),
-		{name: "cluster up", args: "[--nodes N]", maxArgs: 0, flags: []string{"nodes", "data-dir", "wait", "kvd"}, run: runClusterUp,
-			summary: "start a local cluster of N kvd processes (node i: HTTP 127.0.0.1:7000+i, Raft 7100+i, gossip 7200+i) and wait until there is a leader and every node is ready"},
+		{name: "cluster up", args: "[--nodes N] [--base-port B]", maxArgs: 0, flags: []string{"nodes", "base-port", "data-dir", "wait", "kvd"}, run: runClusterUp,
+			summary: "start a local cluster of N kvd processes (node i: HTTP 127.0.0.1:B+i, Raft B+100+i, gossip B+200+i; B is 7000 unless --base-port moves them) and wait until there is a leader and every node is ready"},
 		{name: "cluster down", maxArgs: 0, flags: []string{"data-dir", "purge"}, run: runClusterDown,
 			summary: "stop every local node (SIGTERM, SIGKILL after 10s); --purge removes the data"},
 		{name: "cluster kill", args: "NODE", minArgs: 1, maxArgs: 1, flags: []string{"data-dir"}, run: runClusterKill,
@@ -256,7 +258,7 @@ Commands:
 	fmt.Fprint(w, "\nFlags of put, cas, del and list:\n")
 	writeFlagHelp(w, fs, []string{"version", "absent", "prefix", "after", "limit"})
 	fmt.Fprint(w, "\nFlags of the cluster commands:\n")
-	writeFlagHelp(w, fs, []string{"nodes", "data-dir", "wait", "kvd", "purge", "json"})
+	writeFlagHelp(w, fs, []string{"nodes", "base-port", "data-dir", "wait", "kvd", "purge", "json"})
 	fmt.Fprint(w, "\nFlags of the fault commands (partition, slow, skew; test hook of docs/faults.md):\n")
 	writeFlagHelp(w, fs, []string{"from", "one-way", "delay", "jitter", "loss", "offset"})
 	fmt.Fprint(w, `
