@@ -371,6 +371,47 @@ func TestClusterUpKeepsBasePort(t *testing.T) {
 	}
 }
 
+// TestKeyCommandsFindTheLocalCluster: without --endpoints or KV_ENDPOINTS the key commands talk
+// to the nodes ./data/cluster.json lists, so a cluster up --base-port B needs no --endpoints
+// either; the environment still wins over it.
+func TestKeyCommandsFindTheLocalCluster(t *testing.T) {
+	local, other := newFakeCluster(t), newFakeCluster(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	data, err := filepath.Abs(defaultDataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(local.URL, "http://")
+	c := clusterFile{Format: clusterFileFormat, DataDir: data, BasePort: 17000,
+		Nodes: []clusterNode{{ID: "n1", HTTP: addr, Raft: freeAddr(t), Dir: filepath.Join(data, "n1")}}}
+	if err := saveClusterFile(c); err != nil {
+		t.Fatal(err)
+	}
+	if r := kvctl(t, nil, "", "put", "k", "local"); r.code != 0 {
+		t.Fatalf("put without --endpoints: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := kvctl(t, nil, "", "get", "k", "-v"); r.code != 0 || r.stdout != "local" || !strings.Contains(r.stderr, "n1") {
+		t.Errorf("get without --endpoints: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if got := mustKvctl(t, addr, "get", "k").stdout; got != "local" {
+		t.Errorf("the local cluster's node holds %q, want \"local\"", got)
+	}
+	otherAddr := strings.TrimPrefix(other.URL, "http://")
+	if r := kvctl(t, map[string]string{"KV_ENDPOINTS": otherAddr}, "", "put", "k", "env"); r.code != 0 {
+		t.Fatalf("put with KV_ENDPOINTS: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := kvctl(t, nil, "", "put", "k", "flag", "--endpoints", otherAddr); r.code != 0 {
+		t.Fatalf("put with --endpoints: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if got := mustKvctl(t, addr, "get", "k").stdout; got != "local" {
+		t.Errorf("KV_ENDPOINTS or --endpoints went to the local cluster: it holds %q", got)
+	}
+	if got := mustKvctl(t, otherAddr, "get", "k").stdout; got != "flag" {
+		t.Errorf("the node KV_ENDPOINTS and --endpoints name holds %q, want \"flag\"", got)
+	}
+}
+
 // freeAddr is a 127.0.0.1 address nothing listens on (just released).
 func freeAddr(t *testing.T) string {
 	t.Helper()

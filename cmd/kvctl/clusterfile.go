@@ -159,6 +159,18 @@ func (c clusterFile) httpAddrs() []string {
 	return addrs
 }
 
+// localEndpoints is --endpoints' last default, "the local cluster": the HTTP addresses of the
+// nodes dataDir/cluster.json lists, so that the key commands find a cluster started with
+// --base-port as they find one on the default ports; the default layout's 7001-7003 when there
+// is no readable cluster.json (nothing started there, or a cluster of another tool).
+func localEndpoints(dataDir string) string {
+	c, err := loadClusterFile(dataDir)
+	if err != nil {
+		return defaultEndpoints
+	}
+	return strings.Join(c.httpAddrs(), ",")
+}
+
 // loadClusterFile reads DIR/cluster.json. A missing file is an error wrapping fs.ErrNotExist.
 func loadClusterFile(dataDir string) (clusterFile, error) {
 	path := filepath.Join(dataDir, clusterFileName)

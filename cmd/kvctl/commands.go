@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// defaultEndpoints are the nodes of the local cluster `kvctl cluster up` starts.
+// defaultEndpoints are the nodes of the local cluster `kvctl cluster up` starts on the default
+// ports, the endpoints when nothing else names any (localEndpoints).
 const defaultEndpoints = "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"
 
 // options holds every flag of every command. One flag set serves all commands because flags may
@@ -67,7 +68,9 @@ type options struct {
 func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 	fs := flag.NewFlagSet("kvctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by run, once
-	endpoints := defaultEndpoints
+	// Left empty, the local cluster's: fallBackToLocalCluster reads which, once the command is
+	// known to talk to nodes.
+	endpoints := ""
 	// KV_HTTP is the node's own address in a kvd container configured through the environment
 	// (the image's kvctl runs there: docker exec, the HEALTHCHECK), where the local cluster's
 	// addresses answer nothing.
@@ -77,7 +80,7 @@ func newFlagSet(o *options, getenv func(string) string) *flag.FlagSet {
 			break
 		}
 	}
-	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else $KV_HTTP as set in a kvd container, else the local cluster)")
+	fs.StringVar(&o.endpoints, "endpoints", endpoints, "comma-separated host:port `ADDRS` of the nodes to talk to (default $KV_ENDPOINTS, else $KV_HTTP as set in a kvd container, else the local cluster: the nodes ./data/cluster.json lists, 127.0.0.1:7001-7003 without one)")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up on one node after `D`; a read, or a write that surely was not sent, then tries the next (default 10s; member remove: 2m)")
 	fs.BoolVar(&o.verbose, "v", false, "print the response metadata on stderr")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout, or for cluster status one JSON array, an object per node (a key command or status that fails prints its error as one object, {\"error\",\"code\"}: code is the server's, transport when no server answered, empty for kvctl's own errors)")
@@ -117,6 +120,15 @@ func (o *options) endpointsSource() string {
 		return o.endpointsEnv
 	}
 	return "--endpoints"
+}
+
+// fallBackToLocalCluster points the endpoints, when neither the command line nor the environment
+// named any, at the local cluster in the default data dir, wherever its ports are
+// (localEndpoints). Read only by the commands that talk to nodes: it reads a file.
+func (o *options) fallBackToLocalCluster() {
+	if !o.given["endpoints"] && o.endpointsEnv == "" {
+		o.endpoints = localEndpoints(defaultDataDir)
+	}
 }
 
 // splitEndpoints is the list of addresses in an --endpoints value (by default $KV_ENDPOINTS,

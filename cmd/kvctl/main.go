@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if err := checkFlags(fs, benchCommand()); err != nil {
 			return err
 		}
+		opts.fallBackToLocalCluster()
 		rest := slices.Clone(args[i+1:])
 		if j := slices.Index(rest, "--"); j >= 0 { // the separator older usage needed
 			rest = slices.Delete(rest, j, j+1)
@@ -86,6 +87,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if len(rest) < cmd.minArgs || len(rest) > cmd.maxArgs {
 		return usageErrorf("usage: kvctl %s %s", cmd.name, cmd.args)
+	}
+	if slices.Contains(cmd.flags, "endpoints") {
+		opts.fallBackToLocalCluster()
 	}
 	return cmd.run(ctx, &invocation{opts: &opts, args: rest, stdin: stdin, stdout: stdout, stderr: stderr})
 }
