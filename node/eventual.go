@@ -12,6 +12,7 @@ import (
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/plant"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
 	"github.com/dialkv/dialkv/replication/store"
@@ -96,6 +97,11 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		refuse(err)
 		return
 	}
+	if plant.EventualAckEarly {
+		n.storeLate(wr.cmd.Key, val)
+		n.ackEventual(w, r, wr.cmd.Key, val.Version, token)
+		return
+	}
 	stored, err := n.store.MergeTentative([]replication.Write{{Key: wr.cmd.Key, Value: val}})
 	n.pending.addAccepted(stored, time.Now())
 	n.stamps.done(val.Version)
@@ -118,10 +124,15 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 	// The committer is not woken per write: it runs every CommitInterval and takes what the
 	// pending index gathered meanwhile.
 	n.gossip.Broadcast(stored)
-	a := answer{level: consistency.Eventual, version: val.Version, state: client.StateTentative, staleness: -1, session: token.saw(wr.cmd.Key, val.Version)}
+	n.ackEventual(w, r, wr.cmd.Key, val.Version, token)
+}
+
+// ackEventual answers an eventual write of key, taken with version.
+func (n *Node) ackEventual(w http.ResponseWriter, r *http.Request, key string, version consistency.Version, token sessionToken) {
+	a := answer{level: consistency.Eventual, version: version, state: client.StateTentative, staleness: -1, session: token.saw(key, version)}
 	m := n.setMeta(w, a)
 	if wantsJSON(r) {
-		writeAnswer(w, r, client.ValueResponse{KV: toKV(wr.cmd.Key, consistency.Value{Version: val.Version}, client.StateTentative), Meta: m})
+		writeAnswer(w, r, client.ValueResponse{KV: toKV(key, consistency.Value{Version: version}, client.StateTentative), Meta: m})
 		return
 	}
 	w.WriteHeader(http.StatusOK)

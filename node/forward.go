@@ -14,6 +14,7 @@ import (
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/plant"
 	"github.com/dialkv/dialkv/replication"
 )
 
@@ -38,6 +39,9 @@ func (n *Node) strongWrite(ctx context.Context, w http.ResponseWriter, r *http.R
 			cmd.Stamp = n.clock.NowStrong()
 			if err := n.strongStampedAfterSession(&cmd, wr.seen); err != nil {
 				return replication.Result{}, forwardedVia{}, err
+			}
+			if plant.StrongAckEarly && cmd.Cond == replication.CondNone {
+				return n.ackUncommitted(cmd), forwardedVia{}, nil
 			}
 			res, err := n.propose(ctx, &cmd)
 			if !errors.Is(err, replication.ErrNotLeader) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/plant"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/eventual"
 )
@@ -143,9 +144,9 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 	defer cancel()
 	switch level {
 	case consistency.Strong:
-		if n.faults.UnsafeStrongReads() {
-			// Test-only fault: claim linearizability without a read index (the checkers must
-			// catch this).
+		if n.faults.UnsafeStrongReads() || plant.StrongReadLocal {
+			// Test-only fault, or planted bug: claim linearizability without a read index (the
+			// checkers must catch this).
 			a.staleness = 0
 			break
 		}
@@ -158,12 +159,20 @@ func (n *Node) prepareRead(r *http.Request, level consistency.Level, bound time.
 		}
 		a.staleness = 0
 	case consistency.Bounded:
+		if plant.BoundedUnchecked {
+			a.staleness = n.stalenessBound()
+			break
+		}
 		staleness, err := n.checkBound(ctx, bound)
 		if err != nil {
 			return a, err
 		}
 		a.staleness = staleness
 	case consistency.Session:
+		if plant.SessionIgnoresToken {
+			a.staleness = n.stalenessBound()
+			break
+		}
 		wait := sessionWait
 		if r.Header.Get(client.HeaderForwarded) != "" {
 			wait = forwardedSessionWait

@@ -24,6 +24,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/dialkv/dialkv/internal/plant"
 	"github.com/dialkv/dialkv/node"
 	"github.com/dialkv/dialkv/replication/strong"
 )
@@ -64,6 +65,14 @@ func run(args []string, stderr io.Writer) error {
 		return err
 	}
 	logger := proc.logger
+	if err := plant.Err(); err != nil {
+		return usageErrorf("%v", err)
+	}
+	if on := plant.Active(); len(on) > 0 {
+		logger.Warn("planted bugs switched on: this kvd is broken on purpose (internal/plant); never give it real data", "bugs", strings.Join(on, ","))
+	} else if !plant.Built && os.Getenv(plant.EnvVar) != "" {
+		logger.Warn(plant.EnvVar + " ignored: this kvd was built without -tags plantbugs, and has no planted bugs")
+	}
 	gc := "GOGC=" + os.Getenv("GOGC")
 	if proc.gcPercent > 0 {
 		debug.SetGCPercent(proc.gcPercent)
@@ -145,6 +154,9 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 		fs.SetOutput(stderr)
 		fmt.Fprintln(stderr, "usage: kvd --id ID [flags]\n\nRuns one dialkv node. Flags (each also settable as KV_<NAME>, e.g. KV_DATA_DIR):")
 		fs.PrintDefaults()
+		if plant.Built {
+			fmt.Fprintf(stderr, "\nThis is a plantbugs build: %s=NAME,... switches on planted bugs (internal/plant): %s\n", plant.EnvVar, strings.Join(plant.Names(), ", "))
+		}
 		return cfg, proc, err
 	} else if err != nil {
 		return cfg, proc, usageErrorf("%v (kvd -h lists the flags)", err)

@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/plant"
 	"github.com/dialkv/dialkv/replication"
 )
 
@@ -111,6 +112,9 @@ type PurgeReport struct {
 // Purge removes committed tombstones older than every member's watermark, and raises the purge
 // horizon to that watermark. It is deterministic: it reads only committed state.
 func (t *Tx) Purge() (PurgeReport, error) {
+	if plant.PurgeUnacknowledged {
+		return t.purgeUnacknowledged()
+	}
 	var rep PurgeReport
 	var horizon consistency.Version
 	first := true
@@ -140,33 +144,56 @@ func (t *Tx) Purge() (PurgeReport, error) {
 		rep.Horizon = stored
 		return rep, nil
 	}
-	var doomed [][]byte
-	err = t.tombstones().ForEach(func(k, raw []byte) error {
+	purged, err := t.dropTombstones(horizon.Newer)
+	if err != nil {
+		return rep, err
+	}
+	rep.Purged, rep.Horizon = purged, horizon
+	// Tentative entries below the new horizon can no longer be committed: drop them too.
+	t.prune = true
+	return rep, t.meta().Put(keyPurgeHorizon, replication.AppendVersion(nil, horizon))
+}
+
+// dropTombstones removes the committed tombstones whose version doomed picks, and reports how
+// many.
+func (t *Tx) dropTombstones(doomed func(consistency.Version) bool) (int, error) {
+	var keys [][]byte
+	err := t.tombstones().ForEach(func(k, raw []byte) error {
 		v, err := decodeExactVersion(raw)
 		if err != nil {
 			return corruptCommitted(t.path, bucketTombstones, k, err)
 		}
-		if horizon.Newer(v) {
-			doomed = append(doomed, bytes.Clone(k))
+		if doomed(v) {
+			keys = append(keys, bytes.Clone(k))
 		}
 		return nil
 	})
 	if err != nil {
-		return rep, err
+		return 0, err
 	}
-	for _, k := range doomed {
+	for _, k := range keys {
 		t.touched = append(t.touched, string(k))
 		if err := t.kv.Delete(k); err != nil {
-			return rep, err
+			return 0, err
 		}
 		if err := t.tombstones().Delete(k); err != nil {
-			return rep, err
+			return 0, err
 		}
 	}
-	rep.Purged, rep.Horizon = len(doomed), horizon
-	// Tentative entries below the new horizon can no longer be committed: drop them too.
-	t.prune = true
-	return rep, t.meta().Put(keyPurgeHorizon, replication.AppendVersion(nil, horizon))
+	return len(keys), nil
+}
+
+// purgeUnacknowledged is the planted bug purge-unacknowledged (internal/plant): every committed
+// tombstone goes at once, as a timer would purge it, without waiting for the members'
+// watermarks and without raising the purge horizon, so an older eventual write committed later
+// brings its key back (the Cassandra missed-repair story).
+func (t *Tx) purgeUnacknowledged() (PurgeReport, error) {
+	purged, err := t.dropTombstones(func(consistency.Version) bool { return true })
+	if err != nil {
+		return PurgeReport{}, err
+	}
+	horizon, err := t.PurgeHorizon()
+	return PurgeReport{Purged: purged, Horizon: horizon}, err
 }
 
 // pruneTentative drops every tentative entry (in the writable t.tentative) the committed layer

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/dialkv/dialkv/consistency"
+	"github.com/dialkv/dialkv/internal/plant"
 	"github.com/dialkv/dialkv/replication"
 	"github.com/dialkv/dialkv/replication/store"
 )
@@ -212,7 +213,11 @@ func applyEventualBatch(tx *store.Tx, cmd *replication.Command) (replication.Res
 		if err != nil {
 			return replication.Result{}, err
 		}
-		if exists && !w.Value.Version.Newer(cur.Version) && !cmd.Unsafe {
+		superseded := exists && !w.Value.Version.Newer(cur.Version)
+		if plant.MergeKeepsOlder {
+			superseded = exists && w.Value.Version.Newer(cur.Version)
+		}
+		if superseded && !cmd.Unsafe {
 			if err := tx.DropTentative(w.Key, w.Value.Version); err != nil {
 				return replication.Result{}, err
 			}
