@@ -8,7 +8,7 @@ NODES    ?=
 # the cluster ./data holds already is), e.g. beside another local cluster.
 BASE_PORT ?=
 
-.PHONY: all build test test-deps test-image test-short cluster cluster-down jepsen jepsen-soak bench bench-scale image vet fmt clean
+.PHONY: all build test test-deps test-image test-short cluster cluster-down jepsen jepsen-soak jepsen-selftest bench bench-scale image vet fmt clean
 
 all: build
 
@@ -65,6 +65,19 @@ jepsen: build test-deps
 # here first (a bounded-read breach after partitions heal did, in session 10).
 jepsen-soak: build test-deps
 	$(BIN)/kvjepsen --backend netns --workload register,mixed,set,session,delete,staleness --nemesis partition,kill,pause,member,partition+clock,slow,clock --nodes 5 --time 480s --clients 16 --rate 300 --bin $(BIN)
+
+# Does the harness catch bugs? kvd built with -tags plantbugs into bin/plantbugs (never bin/:
+# that kvd is broken on purpose), then kvjepsen selftest: one short run per planted bug
+# (internal/plant: strong reads without a read index, strong writes acknowledged before commit,
+# eventual writes acknowledged before they are durable, last-writer-wins inverted, session reads
+# ignoring the token, bounded reads ignoring max_staleness, tombstones purged without the
+# members' acknowledgement), each with the workload and nemesis that catch it, and one run with
+# no bug planted. Exit 0 only if every planted bug FAILS its run by the checker expected and the
+# control run PASSES. Local backend (no root), 3 nodes; about 4 minutes; runs under jepsen/store/.
+jepsen-selftest: build
+	@mkdir -p $(BIN)/plantbugs
+	$(GO) build -tags hashicorpmetrics,plantbugs -o $(BIN)/plantbugs/ ./cmd/kvd ./cmd/kvctl
+	$(BIN)/kvjepsen selftest --bin $(BIN)/plantbugs
 
 # The container image dialkv:dev (FROM scratch, static kvd and kvctl; no registry needed).
 image:

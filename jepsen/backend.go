@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/plant"
 )
 
 // Node is one cluster member as the harness reaches it.
@@ -100,6 +101,8 @@ type ClusterConfig struct {
 	LeaderWait time.Duration
 	// Extra flags for every kvd.
 	Extra []string
+	// Env is added to every kvd's environment (NAME=value), e.g. DIALKV_PLANT.
+	Env []string
 	// Logf, when set, receives the backend's progress lines.
 	Logf func(format string, args ...any)
 }
@@ -195,10 +198,21 @@ func (c *cluster) addr(id string) (nodeAddrs, error) {
 	return nodeAddrs{}, fmt.Errorf("no node %q", id)
 }
 
+// kvdHelp is what the kvd binary in bin prints for -h.
+func kvdHelp(bin string) []byte {
+	out, _ := exec.Command(filepath.Join(bin, "kvd"), "-h").CombinedOutput()
+	return out
+}
+
 // kvdSupportsFaults asks the kvd binary whether it has the --test-faults flag.
 func kvdSupportsFaults(bin string) bool {
-	out, _ := exec.Command(filepath.Join(bin, "kvd"), "-h").CombinedOutput()
-	return bytes.Contains(out, []byte("-test-faults"))
+	return bytes.Contains(kvdHelp(bin), []byte("-test-faults"))
+}
+
+// kvdPlantable asks the kvd binary whether it is a plantbugs build (internal/plant): only its
+// help names DIALKV_PLANT.
+func kvdPlantable(bin string) bool {
+	return bytes.Contains(kvdHelp(bin), []byte(plant.EnvVar+"="))
 }
 
 // args is node a's kvd command line: bootstrapping with the others, or, with join (a member's
@@ -234,7 +248,7 @@ func (c *cluster) startAll(ctx context.Context) error {
 	}
 	c.hasHookFlag = kvdSupportsFaults(c.cfg.Bin)
 	for _, a := range c.addrs {
-		p := &proc{id: a.id, argv: c.args(a, ""), logPath: filepath.Join(c.cfg.LogDir, a.id+".log")}
+		p := &proc{id: a.id, argv: c.args(a, ""), env: c.cfg.Env, logPath: filepath.Join(c.cfg.LogDir, a.id+".log")}
 		c.procs[a.id] = p
 		if err := p.start(); err != nil {
 			return err

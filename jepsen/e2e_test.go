@@ -20,45 +20,67 @@ import (
 // End-to-end runs against real kvd processes. They build kvd once, lazily; set
 // KVJEPSEN_TEST_STORE to keep their run directories (history, report, plots) somewhere.
 
+// kvdBuild is kvd and kvctl built once, lazily, with some build tags.
+type kvdBuild struct {
+	tags string
+	once sync.Once
+	dir  string
+	err  error
+}
+
 var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
+	normalKvd = &kvdBuild{tags: "hashicorpmetrics"}
+	// plantedKvd has the planted bugs (internal/plant; selftest_test.go).
+	plantedKvd = &kvdBuild{tags: "hashicorpmetrics,plantbugs"}
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	for _, b := range []*kvdBuild{normalKvd, plantedKvd} {
+		if b.dir != "" {
+			os.RemoveAll(b.dir)
+		}
 	}
 	os.Exit(code)
+}
+
+// need skips in -short mode and returns the directory with the freshly built binaries.
+func (b *kvdBuild) need(t *testing.T) string {
+	t.Helper()
+	skipShort(t)
+	b.once.Do(func() { b.dir, b.err = buildKvd(b.tags) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.dir
 }
 
 // needKvd skips in -short mode and returns a directory with freshly built kvd and kvctl.
 func needKvd(t *testing.T) string {
 	t.Helper()
+	return normalKvd.need(t)
+}
+
+func skipShort(t *testing.T) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end run: skipped with -short (it builds kvd and runs a cluster for tens of seconds)")
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kvjepsen-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binDir = dir
-		cmd := exec.Command("go", "build", "-tags", "hashicorpmetrics", "-o", dir+"/",
-			"github.com/dialkv/dialkv/cmd/kvd", "github.com/dialkv/dialkv/cmd/kvctl")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building kvd: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+}
+
+// buildKvd builds kvd and kvctl with the build tags into a new temporary directory.
+func buildKvd(tags string) (string, error) {
+	dir, err := os.MkdirTemp("", "kvjepsen-bin-")
+	if err != nil {
+		return "", err
 	}
-	return binDir
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", dir+"/",
+		"github.com/dialkv/dialkv/cmd/kvd", "github.com/dialkv/dialkv/cmd/kvctl")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return dir, fmt.Errorf("building kvd with tags %s: %v\n%s", tags, err, out)
+	}
+	return dir, nil
 }
 
 func testStore(t *testing.T) string {
@@ -72,36 +94,11 @@ func testStore(t *testing.T) string {
 // of fault (one with a minority side, say) without giving up the seeded schedule.
 func seedWhere(t *testing.T, cfg Config, ok func([]Window) bool) uint64 {
 	t.Helper()
-	kinds, err := ParseNemesis(cfg.Nemesis)
+	seed, err := SeedWhere(cfg, ok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for i := 1; i <= cfg.Nodes; i++ {
-		ids = append(ids, fmt.Sprintf("n%d", i))
-	}
-	for seed := uint64(1); seed < 10000; seed++ {
-		if ok(Plan(PlanConfig{Seed: seed, Nodes: ids, Kinds: kinds, Total: cfg.Time, On: cfg.FaultOn, Off: cfg.FaultOff})) {
-			return seed
-		}
-	}
-	t.Fatal("no seed gives the schedule the test wants")
-	return 0
-}
-
-// withMinority is true when every partition of the schedule leaves some node in a minority.
-func withMinority(ws []Window) bool {
-	if len(ws) == 0 {
-		return false
-	}
-	for _, w := range ws {
-		for _, f := range w.Faults {
-			if f.Kind == FaultPartition && f.Mode == "bridge" {
-				return false
-			}
-		}
-	}
-	return true
+	return seed
 }
 
 func runForTest(t *testing.T, cfg Config) *Result {
@@ -170,7 +167,7 @@ func TestLocalEndToEnd(t *testing.T) {
 		t.Log("this kvd has no --test-faults (fault hook, docs/faults.md): injecting a kill -9 instead of a partition")
 		cfg.Nemesis = FaultKill
 	}
-	cfg.Seed = seedWhere(t, cfg, func(ws []Window) bool { return len(ws) == 1 && withMinority(ws) })
+	cfg.Seed = seedWhere(t, cfg, func(ws []Window) bool { return len(ws) == 1 && WithMinority(ws) })
 	res := runForTest(t, cfg)
 	mustPass(t, res)
 	if len(res.Windows) != 1 {
@@ -216,7 +213,7 @@ func TestUnsafeStrongReadsCaught(t *testing.T) {
 	cfg.Nemesis = FaultPartition
 	cfg.Unsafe = UnsafeStrongReads
 	cfg.Time, cfg.FaultOn, cfg.FaultOff = 20*time.Second, 4*time.Second, 3*time.Second
-	cfg.Seed = seedWhere(t, cfg, withMinority)
+	cfg.Seed = seedWhere(t, cfg, WithMinority)
 	// Caught in most runs, not all: a second run must catch it if the first did not.
 	for attempt := 1; attempt <= 2; attempt++ {
 		res := runForTest(t, cfg)
@@ -263,7 +260,7 @@ func TestNetnsPartition(t *testing.T) {
 	cfg.Nodes, cfg.Clients, cfg.Rate = 5, 12, 150
 	cfg.Nemesis = FaultPartition
 	cfg.Time, cfg.FaultOn, cfg.FaultOff = 30*time.Second, 5*time.Second, 5*time.Second
-	cfg.Seed = seedWhere(t, cfg, withMinority)
+	cfg.Seed = seedWhere(t, cfg, WithMinority)
 	res := runForTest(t, cfg)
 	var table bytes.Buffer
 	res.WriteTable(&table)

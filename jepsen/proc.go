@@ -20,6 +20,7 @@ var errNotRunning = errors.New("not running")
 type proc struct {
 	id      string
 	argv    []string // the whole command line, including any `ip netns exec NS` prefix
+	env     []string // added to the harness's environment
 	logPath string
 
 	mu     sync.Mutex
@@ -48,6 +49,9 @@ func (p *proc) start() error {
 	}
 	fmt.Fprintf(logf, "=== kvjepsen %s: %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(p.argv, " "))
 	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	if len(p.env) > 0 {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {

@@ -45,6 +45,7 @@ type ConfigSummary struct {
 	FaultOff  string   `json:"fault_off"`
 	Keys      int      `json:"keys"`
 	Unsafe    string   `json:"unsafe,omitempty"`
+	Plant     string   `json:"plant,omitempty"`
 	Seed      uint64   `json:"seed"`
 }
 
@@ -140,6 +141,9 @@ func (r *Result) markdown() string {
 		r.Started, r.Duration, c.Backend, c.Nodes, c.Clients, c.Rate, c.Time, strings.Join(c.Workloads, ", "), orNone(c.Nemesis), c.FaultOn, c.FaultOff)
 	if c.Unsafe != "" {
 		fmt.Fprintf(&b, "; **unsafe mode %s**", c.Unsafe)
+	}
+	if c.Plant != "" {
+		fmt.Fprintf(&b, "; **planted bug %s**", c.Plant)
 	}
 	fmt.Fprintf(&b, "; seed %d.\n\n", c.Seed)
 	b.WriteString("## Summary per consistency level\n\n")

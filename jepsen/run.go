@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dialkv/dialkv/client"
+	"github.com/dialkv/dialkv/internal/plant"
 )
 
 // Unsafe modes (Config.Unsafe): deliberately broken behaviour the checkers must catch.
@@ -45,6 +46,9 @@ type Config struct {
 	Keys, OpsPerKey int
 	// Unsafe is "", strong-reads or eventual-commit.
 	Unsafe string
+	// Plant names bugs planted in kvd (internal/plant: DIALKV_PLANT, comma-separated); it needs
+	// a kvd built with -tags plantbugs. "" plants none.
+	Plant string
 	// Bin holds kvd; Store is where run directories go (Store/<name>/<time>).
 	Bin, Store string
 	// Name overrides the test name (default: workloads and nemeses).
@@ -106,6 +110,9 @@ func (c Config) Validate() error {
 	if _, err := ParseNemesis(c.Nemesis); err != nil {
 		return err
 	}
+	if _, err := plant.Parse(c.Plant); err != nil {
+		return err
+	}
 	switch {
 	case c.Backend != "netns" && c.Backend != "local" && c.Backend != "docker":
 		return fmt.Errorf("backend %q: want netns, local or docker", c.Backend)
@@ -121,6 +128,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("time %v: want > 0", c.Time)
 	case c.Unsafe != "" && c.Unsafe != UnsafeStrongReads && c.Unsafe != UnsafeEventualCommit:
 		return fmt.Errorf("unsafe %q: want %s or %s", c.Unsafe, UnsafeStrongReads, UnsafeEventualCommit)
+	case c.Plant != "" && c.Backend == "docker":
+		return errors.New("planted bugs need a plantbugs build of kvd, which the docker image is not: use --backend local or netns")
 	case c.OpTimeout <= 0 || c.Settle <= 0 || c.CheckTimeout <= 0:
 		return errors.New("timeouts must be positive")
 	case c.Store == "":
@@ -141,6 +150,9 @@ func (c Config) TestName() string {
 	name := strings.Join(c.Workloads, "-") + "_" + nem + "_" + c.Backend
 	if c.Unsafe != "" {
 		name += "_unsafe-" + c.Unsafe
+	}
+	if c.Plant != "" {
+		name += "_plant-" + strings.ReplaceAll(c.Plant, ",", "-")
 	}
 	return sanitize(name)
 }
@@ -163,6 +175,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer outMu.Unlock()
 		fmt.Fprintf(out, format+"\n", args...)
 	}
+	if cfg.Plant != "" && !kvdPlantable(cfg.Bin) {
+		return nil, fmt.Errorf("planted bug %s: the kvd in %s is not a plantbugs build (build it with go build -tags hashicorpmetrics,plantbugs)", cfg.Plant, cfg.Bin)
+	}
 	kinds, _ := ParseNemesis(cfg.Nemesis)
 	started := time.Now()
 	if cfg.Seed == 0 {
@@ -171,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Name: cfg.TestName(), Started: started.Format(time.RFC3339), Config: ConfigSummary{
 		Backend: cfg.Backend, Workloads: cfg.Workloads, Nemesis: cfg.Nemesis, Nodes: cfg.Nodes, Clients: cfg.Clients,
 		Rate: cfg.Rate, Time: cfg.Time.String(), FaultOn: cfg.FaultOn.String(), FaultOff: cfg.FaultOff.String(),
-		Keys: cfg.Keys, Unsafe: cfg.Unsafe, Seed: cfg.Seed}}
+		Keys: cfg.Keys, Unsafe: cfg.Unsafe, Plant: cfg.Plant, Seed: cfg.Seed}}
 	res.Dir = filepath.Join(cfg.Store, res.Name, started.Format("20060102T150405.000"))
 	if err := os.MkdirAll(res.Dir, 0o755); err != nil {
 		return nil, err
@@ -185,7 +200,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		dataDir = filepath.Join(res.Dir, "data")
 	}
 	ccfg := ClusterConfig{Nodes: cfg.Nodes, Bin: cfg.Bin, DataDir: dataDir, LogDir: filepath.Join(res.Dir, "nodes"),
-		Keep: cfg.Keep, LogLevel: cfg.LogLevel, LeaderWait: cfg.LeaderWait, Logf: logf}
+		Keep: cfg.Keep, LogLevel: cfg.LogLevel, LeaderWait: cfg.LeaderWait, Logf: logf,
+		// Always set: a DIALKV_PLANT in the harness's own environment must not plant bugs in a
+		// run that asked for none.
+		Env: []string{plant.EnvVar + "=" + cfg.Plant}}
 	b, err := NewBackend(cfg.Backend, ccfg)
 	if err != nil {
 		return nil, err
@@ -206,6 +224,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				return nil, fmt.Errorf("nemesis %s on the %s backend needs kvd's fault hook (docs/faults.md): %w", k, cfg.Backend, hookErr)
 			}
 		}
+	}
+	if cfg.Plant != "" {
+		logf("planted bug %s on every node: the checkers should fail this run", cfg.Plant)
 	}
 	if cfg.Unsafe != "" {
 		if hookErr != nil {

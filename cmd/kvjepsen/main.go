@@ -19,7 +19,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/dialkv/dialkv/internal/plant"
 	"github.com/dialkv/dialkv/jepsen"
 )
 
@@ -28,6 +30,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "selftest" {
+		return selfTest(args[1:], stdout, stderr)
+	}
 	cfg, clean, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -70,6 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 const usage = `usage: kvjepsen [flags]
+       kvjepsen selftest [--bin DIR] [--case NAME,...] (kvjepsen selftest -h)
 
 Starts a dialkv cluster, runs workloads against it while a nemesis injects faults, heals,
 settles, reads every key back on every node at every level, checks the history against the
@@ -127,6 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (jepsen.Config, bool, error) {
 	fs.IntVar(&cfg.Keys, "keys", cfg.Keys, "register/mixed key slots (each rotated to a fresh key after --ops-per-key operations)")
 	fs.IntVar(&cfg.OpsPerKey, "ops-per-key", cfg.OpsPerKey, "operations per register key before it rotates")
 	fs.StringVar(&cfg.Unsafe, "unsafe", "", "switch on a deliberately unsafe mode the checkers must catch: strong-reads or eventual-commit")
+	fs.StringVar(&cfg.Plant, "plant", "", "switch on bugs planted in kvd, comma-separated (needs kvd built with -tags plantbugs; see kvjepsen selftest): "+strings.Join(plant.Names(), ","))
 	bin := fs.String("bin", "", "directory with kvd (default: next to kvjepsen, else ./bin)")
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "where run directories are written")
 	fs.StringVar(&cfg.Name, "name", "", "test name (default from workloads, nemeses and backend)")
@@ -162,6 +169,98 @@ func parseFlags(args []string, stderr io.Writer) (jepsen.Config, bool, error) {
 		return cfg, true, nil
 	}
 	return cfg, false, cfg.Validate()
+}
+
+const selfTestUsage = `usage: kvjepsen selftest [flags]
+
+Shows that the harness fails a store that breaks a guarantee: runs a kvd built with
+-tags plantbugs (go build -tags hashicorpmetrics,plantbugs -o DIR/ ./cmd/kvd ./cmd/kvctl, or
+make jepsen-selftest) once per planted bug, with the workload and nemesis that should catch it,
+and once with no bug planted, on 3 local nodes (about 4 minutes in all). Exit status 0 only
+when every bug's run FAILS by a checker expected to catch it and the control run PASSES; 1
+otherwise; 2 when the self-test could not be carried out.
+
+Cases (--case, comma-separated; default all):
+%s
+Flags:
+`
+
+// selfTest is kvjepsen selftest.
+func selfTest(args []string, stdout, stderr io.Writer) int {
+	base := jepsen.SelfTestDefaults()
+	fs := flag.NewFlagSet("kvjepsen selftest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		var cases strings.Builder
+		for _, c := range jepsen.SelfTestCases {
+			fmt.Fprintf(&cases, "  %-22s %s, nemesis %s: %s\n", c.Name(), strings.Join(c.Workloads, ","), c.Nemesis, c.Expected())
+		}
+		fmt.Fprintf(stderr, selfTestUsage, cases.String())
+		fs.PrintDefaults()
+	}
+	bin := fs.String("bin", "", "directory with a plantbugs build of kvd (default: next to kvjepsen, else ./bin)")
+	fs.StringVar(&base.Store, "store", base.Store, "where run directories are written")
+	names := fs.String("case", "", "cases to run, comma-separated (default all)")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kvjepsen selftest: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	base.Bin = *bin
+	if base.Bin == "" {
+		base.Bin = defaultBin()
+	}
+	var picked []string
+	for _, n := range strings.Split(*names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			picked = append(picked, n)
+		}
+	}
+	cases, err := jepsen.SelectSelfTestCases(picked)
+	if err != nil {
+		fmt.Fprintf(stderr, "kvjepsen selftest: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fmt.Fprintf(stdout, "kvjepsen selftest: %d runs with kvd from %s\n", len(cases), base.Bin)
+	outcomes := jepsen.SelfTest(ctx, base, cases, func(o jepsen.SelfTestOutcome) {
+		got := o.Verdict
+		if o.Err != nil {
+			got = "ERROR: " + o.Err.Error()
+		}
+		mark := "as expected"
+		if !o.OK {
+			mark = "NOT AS EXPECTED"
+		}
+		fmt.Fprintf(stdout, "%-22s %s in %v (expected %s): %s; failed checks: %s; %s\n", o.Case.Name(), got, o.Took.Round(time.Second),
+			o.Case.Expected(), mark, orDash(strings.Join(o.Failed, "; ")), o.Dir)
+	})
+	fmt.Fprintln(stdout)
+	jepsen.WriteSelfTestTable(stdout, outcomes)
+	for _, o := range outcomes {
+		if o.Err != nil {
+			fmt.Fprintln(stdout, "\nSELFTEST ERROR: a run could not be carried out")
+			return 2
+		}
+	}
+	if !jepsen.SelfTestPassed(outcomes) || len(outcomes) < len(cases) {
+		fmt.Fprintln(stdout, "\nSELFTEST FAIL: the harness missed a planted bug, or failed the control run (see the run directories)")
+		return 1
+	}
+	fmt.Fprintln(stdout, "\nSELFTEST PASS: every planted bug was caught by the checker expected, and the control run passed")
+	return 0
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // defaultBin is the directory of the kvjepsen binary when kvd is there (make build puts all
