@@ -62,7 +62,8 @@ func (c *Clock) NowStrong() Version {
 // a version past it, so such a version is forged or corrupt. A clock does not follow one, which
 // could bring it to the end of int64 time, where its next timestamp wraps around to 1677, older
 // than every version (a write stamped there is superseded as soon as it is taken); nor does the
-// leader let one into the log, where Successor wraps the same way (node's checkCommitBatch).
+// leader let one into the log, where Successor wraps the same way (node's checkCommitBatch for
+// eventual writes, checkStrongStamp for its own stamps on strong ones).
 const MaxWall = 7258118400 * int64(time.Second)
 
 // Observe moves the clock past v, so later Now calls are newer than v. Observing an older

@@ -20,8 +20,9 @@ var (
 	// its key the session has already seen (503 unavailable: another node, or this one once it
 	// has heard of that version, takes it). See stampedAfterSession.
 	errClockSkew = errors.New("clock behind the session")
-	// errClockOff refuses an eventual write this node's wall clock stamps before 1970 or past
-	// consistency.MaxWall (503 unavailable: another node takes it).
+	// errClockOff refuses a write this node's wall clock stamps before 1970 or past
+	// consistency.MaxWall (503 unavailable: another node takes an eventual one; a strong one
+	// waits for a leader with a sound clock).
 	errClockOff = errors.New("wall clock out of range")
 )
 

@@ -37,6 +37,9 @@ func (n *Node) strongWrite(ctx context.Context, w http.ResponseWriter, r *http.R
 			// A strong write's stamp is in this node's strong space, so the version it gets never
 			// equals one this clock gives an eventual write (consistency.Clock.NowStrong).
 			cmd.Stamp = n.clock.NowStrong()
+			if err := n.checkStrongStamp(&cmd); err != nil {
+				return replication.Result{}, forwardedVia{}, err
+			}
 			if err := n.strongStampedAfterSession(&cmd, wr.seen); err != nil {
 				return replication.Result{}, forwardedVia{}, err
 			}
@@ -169,6 +172,19 @@ func (n *Node) relayAnswer(w http.ResponseWriter, resp *http.Response, payload [
 func (n *Node) notLeaderFor(r *http.Request) error {
 	id, _ := n.raft.Leader()
 	return fmt.Errorf("forwarded by %s: %w", r.Header.Get(client.HeaderForwarded), &replication.NotLeaderError{LeaderID: id})
+}
+
+// checkStrongStamp refuses a strong write whose leader stamped it with a version no clock can
+// have stamped (consistency.Version.Stamped: its wall clock reads before 1970 or past
+// consistency.MaxWall), as eventualWrite refuses such an eventual write and checkCommitBatch such
+// a batch. Proposed, the write took that version into the log: past MaxWall it is one no clock
+// observes, so it won over every later eventual write of its key, from every node, for good; at
+// or below 1970 its text form is one no client can send back as if_version.
+func (n *Node) checkStrongStamp(cmd *replication.Command) error {
+	if cmd.Stamp.Stamped() {
+		return nil
+	}
+	return fmt.Errorf("%w: the leader %s stamped the write %s: its wall clock is outside the years a version can carry (1970 to 2200), and nothing was written; fix its clock", errClockOff, n.cfg.ID, cmd.Stamp)
 }
 
 // propose proposes cmd on the local engine (leader only), timing it.

@@ -493,6 +493,9 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 		if errs[i] = n.checkForwarded(c); errs[i] != nil {
 			continue
 		}
+		if errs[i] = n.checkStrongStamp(c); errs[i] != nil {
+			continue
+		}
 		if seen != nil {
 			if errs[i] = n.strongStampedAfterSession(c, seen[i]); errs[i] != nil {
 				continue

@@ -209,3 +209,34 @@ func TestEventualWriteOfAClockPastTheNewestWallTimeIsRefused(t *testing.T) {
 		t.Errorf("eventual put: %d %s, want 503", r.status, r.body)
 	}
 }
+
+// The same for a strong write: a leader whose wall clock reads outside the years a version can
+// carry stamps it with a version no clock stamps. Taken, past consistency.MaxWall it is a
+// version no clock observes, and it won over every later eventual write of the key, from every
+// node, for good; at 1970 it is one no client can send back as if_version. The write is
+// refused, taken through the leader itself or forwarded to it by a follower, and nothing is
+// written.
+func TestStrongWriteOfALeaderWithAClockOutOfRangeIsRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		at   time.Time
+	}{
+		{"past the newest wall time", time.Unix(0, consistency.MaxWall).Add(time.Hour)},
+		{"before 1970", time.Unix(-3600, 0)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tc := startCluster(t, 2, kvdRaftTimings, func(_ int, cfg *Config) { cfg.physicalClock = func() time.Time { return c.at } })
+			leader, follower := tc.leaderAndFollower()
+			for _, n := range []*Node{leader, follower} {
+				key := "k-via-" + n.cfg.ID
+				r := do(t, "PUT", n, "/v1/kv/"+key+"?consistency=strong", "v")
+				if r.status != 503 || errCode(t, r) != client.CodeUnavailable {
+					t.Errorf("strong put through %s: %d %s (version %q), want 503 unavailable", n.cfg.ID, r.status, r.body, r.header.Get(client.HeaderVersion))
+				}
+				if got := do(t, "GET", leader, "/v1/kv/"+key+"?consistency=strong", ""); got.status != 404 {
+					t.Errorf("after the refused put through %s, a strong read of %s: %d %q (version %q), want 404", n.cfg.ID, key, got.status, got.body, got.header.Get(client.HeaderVersion))
+				}
+			}
+		})
+	}
+}
