@@ -338,8 +338,12 @@ func (n *Node) callLeader(ctx context.Context, id, addr string, encoded [][]byte
 		out[i] = pr.result(ans.Leader, ans.Applied)
 		// This node answers its client with that version before it applies the entry: its
 		// clock observes it now (DESIGN.md: clocks observe responses), so a write it stamps
-		// next is newer than the one it just acknowledged.
-		n.observeOutside(out[i].res.Version, "leader's answer")
+		// next is newer than the one it just acknowledged. Whole, not only up to
+		// sessionClockLead (observeOutside): it is the version of a committed entry, which
+		// the state machine observes whole once it applies it, as it does every entry; cut,
+		// a follower whose clock lagged the leader's by more than the lead stamped its next
+		// writes below the strong write it had just acknowledged until then.
+		n.clock.Observe(out[i].res.Version)
 		newest = consistency.Max(newest, out[i].res.Version)
 	}
 	n.holdAnswered(newest) // and after a restart too

@@ -165,8 +165,9 @@ func (n *Node) observeSession(t sessionToken) {
 }
 
 // observeOutside moves this node's clock past v, a version from outside it (a session token,
-// a follower's stamp, a peer's answer), but at most sessionClockLead ahead of its wall clock. A
-// cut is logged, at most once a second (a client could send forged tokens in a loop).
+// a follower's stamp, a relayed answer), but at most sessionClockLead ahead of its wall clock. A
+// cut is logged, at most once a second (a client could send forged tokens in a loop). (The
+// leader's answer to forwarded writes is observed whole: callLeader.)
 func (n *Node) observeOutside(v consistency.Version, source string) {
 	if !n.clock.ObserveWithin(v, sessionClockLead) {
 		return
