@@ -245,3 +245,62 @@ func TestMergeAlgebra(t *testing.T) {
 		}
 	}
 }
+
+// Versions order by wall, then logical, then node id compared as a string, whatever form they
+// travel in. Node ids that are prefixes of each other, and a node's strong-write space ("n1/s"),
+// sort between them by that string order; the text form (headers, JSON, if_version) parses back
+// to the same version, so it orders the same.
+func TestVersionOrderIsTheSameInTextForm(t *testing.T) {
+	const w = 1732298000123456789
+	ordered := []Version{
+		{Wall: 0, Logical: 1, Node: "n1"},
+		{Wall: w, Logical: 0, Node: "n9"},
+		{Wall: w, Logical: 1, Node: "n1"},
+		{Wall: w, Logical: 1, Node: "n1/s"},
+		{Wall: w, Logical: 1, Node: "n10"},
+		{Wall: w, Logical: 1, Node: "n10/s"},
+		{Wall: w, Logical: 1, Node: "n2"},
+		{Wall: w, Logical: math.MaxUint32, Node: "a"},
+		{Wall: w + 1, Logical: 0, Node: "a"},
+		{Wall: MaxWall, Logical: 0, Node: "n1"},
+	}
+	for i, a := range ordered {
+		for j, b := range ordered {
+			want := 0
+			switch {
+			case i < j:
+				want = -1
+			case i > j:
+				want = 1
+			}
+			if got := a.Compare(b); got != want {
+				t.Errorf("%v.Compare(%v) = %d, want %d", a, b, got, want)
+			}
+			pa, errA := ParseVersion(a.String())
+			pb, errB := ParseVersion(b.String())
+			if errA != nil || errB != nil || pa != a || pb != b || pa.Compare(pb) != want {
+				t.Errorf("text forms %q and %q parse to %v (%v) and %v (%v), comparing %d, want %d", a, b, pa, errA, pb, errB, pa.Compare(pb), want)
+			}
+		}
+	}
+}
+
+// A clock whose wall time stands still gives each timestamp the next logical counter; at the
+// counter's limit it carries into the wall time rather than wrapping to 0, which would issue a
+// timestamp older than the ones before it. The same after observing a version at the limit.
+func TestClockLogicalCounterCarriesAtItsLimit(t *testing.T) {
+	const wall = 100 * int64(time.Second)
+	c := NewClock("n1", func() time.Time { return time.Unix(0, wall) })
+	limit := Version{Wall: wall, Logical: math.MaxUint32, Node: "n2"}
+	c.Observe(limit)
+	v := c.Now()
+	if !v.Newer(limit) || v.Wall != wall+1 || v.Logical != 0 {
+		t.Errorf("after observing %v with the wall clock at %d, Now = %v, want %d.0@n1", limit, wall, v, wall+1)
+	}
+	if next := c.Now(); !next.Newer(v) {
+		t.Errorf("Now = %v after %v", next, v)
+	}
+	if s := limit.Successor("n1/s"); !s.Newer(limit) || s != (Version{Wall: wall + 1, Node: "n1/s"}) {
+		t.Errorf("Successor of %v = %v", limit, s)
+	}
+}
