@@ -6,8 +6,9 @@ import (
 )
 
 // Clock is a hybrid logical clock for one node. Now never returns the same or an older
-// timestamp twice, and after Observe(v) every Now is newer than v, so causality carried by
-// versions (gossip, log entries, responses) is respected even when wall clocks disagree.
+// timestamp twice (among those within MaxWall, the only ones callers take), and after
+// Observe(v) every Now is newer than v, so causality carried by versions (gossip, log entries,
+// responses) is respected even when wall clocks disagree.
 //
 // The physical source is injectable so tests and the partition harness can skew a node's clock.
 type Clock struct {
@@ -30,8 +31,17 @@ func NewClock(node string, now func() time.Time) *Clock {
 func (c *Clock) Node() string { return c.node }
 
 // Now returns a fresh version stamped by this node, newer than everything issued or observed.
+//
+// While the physical clock reads past MaxWall, Now returns that reading as it is, a version no
+// caller takes (Version.Stamped), and the clock does not keep it: kept, it held the clock past
+// MaxWall for as long as the process lived, so a node whose wall clock jumped there for a moment
+// refused every write (and a leader every strong write) until restarted, its clock long fixed.
+// Only versions no one takes are issued out of order this way.
 func (c *Clock) Now() Version {
 	wall := c.physical().UnixNano()
+	if wall > MaxWall {
+		return Version{Wall: wall, Node: c.node}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if wall > c.last.Wall {

@@ -304,3 +304,28 @@ func TestClockLogicalCounterCarriesAtItsLimit(t *testing.T) {
 		t.Errorf("Successor of %v = %v", limit, s)
 	}
 }
+
+// A wall clock that jumps past MaxWall for a while (a bad RTC or time server) makes the clock
+// issue versions no caller takes; once the wall clock reads sane again, the clock stamps sane,
+// still monotonic versions at once, rather than staying past MaxWall until the process ends.
+func TestClockRecoversFromAWallClockPastMaxWall(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(100, 0)
+	set := func(at time.Time) { mu.Lock(); now = at; mu.Unlock() }
+	c := NewClock("n1", func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	before := c.Now()
+	set(time.Unix(0, MaxWall).Add(time.Hour))
+	for i := 0; i < 3; i++ {
+		if v := c.Now(); v.Stamped() {
+			t.Fatalf("with the wall clock past MaxWall, Now = %v, a version callers take", v)
+		}
+	}
+	set(time.Unix(100, 0)) // the clock is fixed
+	v := c.Now()
+	if !v.Stamped() || !v.Newer(before) || v.Wall != before.Wall {
+		t.Errorf("with the wall clock back, Now = %v, want a stamped version just after %v", v, before)
+	}
+	if d := c.Drift(); d != 0 {
+		t.Errorf("Drift = %v after the wall clock came back", d)
+	}
+}

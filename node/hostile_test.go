@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,5 +239,37 @@ func TestStrongWriteOfALeaderWithAClockOutOfRangeIsRefused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A node whose wall clock jumps past consistency.MaxWall for a moment refuses writes meanwhile,
+// and takes them again as soon as its wall clock is fixed: its hybrid clock used to keep the
+// reading past MaxWall, so the node refused every eventual write, and as leader every strong
+// write, until it was restarted.
+func TestWritesAreTakenAgainOnceAWallClockPastTheNewestWallTimeIsFixed(t *testing.T) {
+	var off atomic.Bool
+	past := time.Unix(0, consistency.MaxWall).Add(time.Hour)
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.physicalClock = func() time.Time {
+			if off.Load() {
+				return past
+			}
+			return time.Now()
+		}
+	})
+	n := tc.nodes[0]
+	puts := []string{"/v1/kv/k-eventual?consistency=eventual", "/v1/kv/k-strong?consistency=strong"}
+	off.Store(true)
+	for _, path := range puts {
+		if r := do(t, "PUT", n, path, "v"); r.status != 503 {
+			t.Errorf("PUT %s with the wall clock past 2200: %d %s, want 503", path, r.status, r.body)
+		}
+	}
+	off.Store(false)
+	for _, path := range puts {
+		r := do(t, "PUT", n, path, "v")
+		if v, err := consistency.ParseVersion(r.header.Get(client.HeaderVersion)); r.status != 200 || err != nil || !v.Stamped() {
+			t.Errorf("PUT %s with the wall clock fixed: %d %s (version %q), want 200 and a version within 1970-2200", path, r.status, r.body, r.header.Get(client.HeaderVersion))
+		}
 	}
 }
