@@ -194,6 +194,18 @@ func (n *Node) runCommitter() {
 			n.logger.Error("committer: reading pending writes", "err", err)
 			continue
 		}
+		if !watermark.IsZero() && !watermark.Stamped() {
+			// The wall clock reads past consistency.MaxWall (or before 1970): so does a
+			// watermark taken from it. Reported, it went into the log (a leader proposes its own
+			// batches unchecked), where the purge horizon, the minimum of the reports, could
+			// follow it, for good: every later write below it, and strong writes of purged keys
+			// stamped past MaxWall. The report waits for a sane clock.
+			n.logger.Warn("committer: this node's wall clock is outside the years a version can carry: no watermark report until it is fixed", "watermark", watermark)
+			watermark = consistency.Version{}
+			if len(ws) == 0 {
+				continue
+			}
+		}
 		if len(ws) == 0 && !report {
 			continue
 		}

@@ -247,17 +247,7 @@ func TestStrongWriteOfALeaderWithAClockOutOfRangeIsRefused(t *testing.T) {
 // reading past MaxWall, so the node refused every eventual write, and as leader every strong
 // write, until it was restarted.
 func TestWritesAreTakenAgainOnceAWallClockPastTheNewestWallTimeIsFixed(t *testing.T) {
-	var off atomic.Bool
-	past := time.Unix(0, consistency.MaxWall).Add(time.Hour)
-	tc := startCluster(t, 1, func(_ int, c *Config) {
-		c.physicalClock = func() time.Time {
-			if off.Load() {
-				return past
-			}
-			return time.Now()
-		}
-	})
-	n := tc.nodes[0]
+	n, off := startNodeWithAClockPastTheNewestWallTime(t)
 	puts := []string{"/v1/kv/k-eventual?consistency=eventual", "/v1/kv/k-strong?consistency=strong"}
 	off.Store(true)
 	for _, path := range puts {
@@ -272,4 +262,57 @@ func TestWritesAreTakenAgainOnceAWallClockPastTheNewestWallTimeIsFixed(t *testin
 			t.Errorf("PUT %s with the wall clock fixed: %d %s (version %q), want 200 and a version within 1970-2200", path, r.status, r.body, r.header.Get(client.HeaderVersion))
 		}
 	}
+}
+
+// The same moment's jump while tombstones wait for purging: the committer's watermark report,
+// taken from the clock, was past MaxWall, and the leader proposes its own batches unchecked, so
+// it went into the log; on a single node (or with every member's clock off) the purge horizon
+// followed it, for good: every later eventual write was refused as below the horizon, and the
+// committed layer's newest version, which a restarted node's clock observes, was one no clock
+// observes. No report is sent until the clock is fixed; purging goes on after that.
+func TestAWallClockPastTheNewestWallTimeIsNotReportedAsAWatermark(t *testing.T) {
+	n, off := startNodeWithAClockPastTheNewestWallTime(t)
+	for _, method := range []string{"PUT", "DELETE"} {
+		if r := do(t, method, n, "/v1/kv/k?consistency=strong", "v"); r.status != 200 {
+			t.Fatalf("%s k: %d %s", method, r.status, r.body)
+		}
+	}
+	// The clock is off for a few report intervals (the committer reports every one while the
+	// tombstone waits), then fixed.
+	off.Store(true)
+	time.Sleep(3 * reportInterval)
+	off.Store(false)
+	var horizon consistency.Version
+	waitUntil(t, "the tombstone to be purged", 20*time.Second, func() bool {
+		var err error
+		horizon, err = n.store.PurgeHorizon()
+		return err == nil && !horizon.IsZero()
+	})
+	newest, err := n.store.NewestVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !horizon.Stamped() || !newest.Stamped() {
+		t.Errorf("purge horizon %v, committed layer's newest version %v: want both within 1970-2200", horizon, newest)
+	}
+	if r := do(t, "PUT", n, "/v1/kv/k2?consistency=eventual", "v"); r.status != 200 {
+		t.Errorf("eventual put after the purge: %d %s", r.status, r.body)
+	}
+}
+
+// startNodeWithAClockPastTheNewestWallTime starts a one-node cluster whose wall clock reads an
+// hour past consistency.MaxWall while off is set, and the real time otherwise.
+func startNodeWithAClockPastTheNewestWallTime(t *testing.T) (n *Node, off *atomic.Bool) {
+	t.Helper()
+	off = new(atomic.Bool)
+	past := time.Unix(0, consistency.MaxWall).Add(time.Hour)
+	tc := startCluster(t, 1, func(_ int, c *Config) {
+		c.physicalClock = func() time.Time {
+			if off.Load() {
+				return past
+			}
+			return time.Now()
+		}
+	})
+	return tc.nodes[0], off
 }
