@@ -82,6 +82,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			observed = consistency.Max(observed, res.Version)
 			results[i] = res
 		}
+		// The clock observes what the entries applied before they commit, so that no version
+		// this node serves once the commit wakes its readers is above what it stamps next. (A
+		// failed commit stops the node below.)
+		if !observed.IsZero() {
+			f.clock.Observe(observed)
+		}
 		// Kept with the state, so the clock observes it again after a restart or a restore:
 		// entries the state holds already are not applied (or observed) again.
 		return tx.NoteVersion(observed)
@@ -89,9 +95,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	if err != nil {
 		f.logger.Error("cannot apply committed entries: stopping to keep replicas identical", "first", logs[0].Index, "last", last, "err", err)
 		panic(fmt.Sprintf("dialkv: fsm apply failed: %v", err))
-	}
-	if !observed.IsZero() {
-		f.clock.Observe(observed)
 	}
 	return results
 }
