@@ -107,7 +107,7 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 	n.stamps.done(val.Version)
 	if err != nil {
 		n.diskErrors.Add(1)
-		n.lastDiskError.Store(time.Now().UnixNano())
+		n.lastDiskError.Store(monoNow())
 		n.reqLogger(r).Error("eventual write not durable: refusing it", "key", wr.cmd.Key, "err", err)
 		refuse(fmt.Errorf("the eventual write could not be made durable on %s and was not accepted: %w", n.cfg.ID, err))
 		return

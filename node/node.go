@@ -42,8 +42,8 @@ type Node struct {
 	metrics       *metrics
 	recent        recentStats
 	diskErrors    atomic.Uint64
-	lastDiskError atomic.Int64 // UnixNano
-	lastCutLog    atomic.Int64 // UnixNano of the last 'version cut' warning (observeOutside)
+	lastDiskError atomic.Int64 // monoNow of the last failed tentative write (when diskErrors > 0)
+	lastCutLog    atomic.Int64 // monoNow of the last 'version cut' warning (observeOutside)
 	backlogMu     sync.Mutex
 	backlogCache  store.TentativeSummary // the last scan (sampleBacklog)
 

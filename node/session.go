@@ -172,8 +172,8 @@ func (n *Node) observeOutside(v consistency.Version, source string) {
 	if !n.clock.ObserveWithin(v, sessionClockLead) {
 		return
 	}
-	now := time.Now().UnixNano()
-	if last := n.lastCutLog.Load(); now-last < int64(time.Second) || !n.lastCutLog.CompareAndSwap(last, now) {
+	now := monoNow()
+	if last := n.lastCutLog.Load(); last != 0 && now-last < int64(time.Second) || !n.lastCutLog.CompareAndSwap(last, now) {
 		return
 	}
 	n.logger.Warn("a version far ahead of this node's clock was observed only up to the bound", "from", source, "version", v, "bound", sessionClockLead)

@@ -45,8 +45,8 @@ func (n *Node) localStatus() client.NodeStatus {
 		s.Health, s.Reason = "degraded", "no recent contact with the leader"
 	case n.raft.CommitIndex() > s.AppliedIndex+1000:
 		s.Health, s.Reason = "degraded", fmt.Sprintf("applying: %d entries behind the commit index", n.raft.CommitIndex()-s.AppliedIndex)
-	case time.Since(time.Unix(0, n.lastDiskError.Load())) < time.Minute:
-		s.Health, s.Reason = "degraded", fmt.Sprintf("disk errors: %d writes to the tentative layer failed, the last %v ago", n.diskErrors.Load(), time.Since(time.Unix(0, n.lastDiskError.Load())).Round(time.Second))
+	case n.diskErrors.Load() > 0 && time.Duration(monoNow()-n.lastDiskError.Load()) < time.Minute:
+		s.Health, s.Reason = "degraded", fmt.Sprintf("disk errors: %d writes to the tentative layer failed, the last %v ago", n.diskErrors.Load(), time.Duration(monoNow()-n.lastDiskError.Load()).Round(time.Second))
 	case backlog.oldestAge > backlogAlarm:
 		s.Health, s.Reason = "degraded", fmt.Sprintf("backlog: %d eventual writes not committed, the oldest for %v", backlog.count, backlog.oldestAge.Round(time.Second))
 	}
