@@ -215,7 +215,7 @@ func commands() []command {
 		{name: "cluster slow", args: "NODE [--delay D] [--jitter D] [--loss P]", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "delay", "jitter", "loss"}, run: runClusterSlow,
 			summary: "delay (and lose) NODE's outgoing Raft, gossip and node-to-node traffic; at least one of the three flags, all 0 to undo"},
 		{name: "cluster skew", args: "NODE --offset D", minArgs: 1, maxArgs: 1, flags: []string{"data-dir", "offset"}, run: runClusterSkew,
-			summary: "shift NODE's clock by D (it stamps eventual writes with it); --offset 0s puts it back"},
+			summary: "shift NODE's clock by D (it stamps eventual writes with it, and strong writes too while it leads); --offset 0s puts it back"},
 		{name: "cluster heal", maxArgs: 0, flags: []string{"data-dir"}, run: runClusterHeal,
 			summary: "clear every fault on every node"},
 		{name: "cluster status", maxArgs: 0, flags: []string{"data-dir", "json"}, run: runClusterStatus,
