@@ -49,7 +49,7 @@ const (
 	CodeConflict       = "conflict"        // 409: a compare-and-set or create-if-absent condition failed, or a join under the id or Raft address of another member
 	CodeTooLarge       = "too_large"       // 413
 	CodeNoLeader       = "no_leader"       // 503: no leader known within the wait; the request was never proposed
-	CodeUnavailable    = "unavailable"     // 503: the node cannot serve this level now (a staleness bound, a session it is behind); another node may
+	CodeUnavailable    = "unavailable"     // 503: the node cannot serve this level now (a staleness bound, a session it is behind), or holds as many writes as it may (kvd --max-inflight-mb); another node may
 	CodeOutcomeUnknown = "outcome_unknown" // 504: the write may or may not have been applied
 	CodeTimeout        = "timeout"         // 504: a read, or a write's proposal or forwarding, could not complete in time; nothing was changed
 	CodeInternal       = "internal"        // 500

@@ -29,6 +29,10 @@ type Config struct {
 	Join string
 	// MaxValueSize is the largest value accepted, in bytes.
 	MaxValueSize int64
+	// MaxInflightBytes bounds the bytes write requests hold in memory at once (inflight.go): a
+	// write that would take the node past it is refused at once with 503 unavailable. 0 sets no
+	// bound.
+	MaxInflightBytes int64
 	// ReadCacheBytes bounds the memory that keeps committed records read before, so that reading
 	// them again needs no bbolt transaction; 0 turns the cache off.
 	ReadCacheBytes int
@@ -102,6 +106,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTPAddr:            "127.0.0.1:7001",
 		MaxValueSize:        1 << 20,
+		MaxInflightBytes:    DefaultMaxInflightBytes,
 		ReadCacheBytes:      store.DefaultReadCacheBytes,
 		LeaderWait:          5 * time.Second,
 		DefaultMaxStaleness: time.Second,
@@ -129,6 +134,13 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxValueSize <= 0 {
 		errs = append(errs, fmt.Errorf("max value size %d must be positive", c.MaxValueSize))
+	}
+	if c.MaxInflightBytes < 0 {
+		errs = append(errs, fmt.Errorf("write budget %d must not be negative (0 sets no bound)", c.MaxInflightBytes))
+	} else if c.MaxValueSize > 0 && c.MaxInflightBytes > 0 && c.MaxInflightBytes < c.MaxValueSize+writeOverhead {
+		// Else a value of the largest size allowed would be refused as 503 forever, and its
+		// client would retry it forever.
+		errs = append(errs, fmt.Errorf("write budget of %d bytes must hold at least one value of the largest size (max value size %d, plus %d)", c.MaxInflightBytes, c.MaxValueSize, writeOverhead))
 	}
 	if c.ReadCacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("read cache size %d must not be negative (0 turns it off)", c.ReadCacheBytes))

@@ -40,7 +40,8 @@ func httpError(err error) (status int, code string) {
 	case errors.Is(err, replication.ErrNoLeader), errors.Is(err, replication.ErrNotLeader):
 		return http.StatusServiceUnavailable, client.CodeNoLeader
 	case errors.Is(err, replication.ErrStale), errors.Is(err, errUnsafeRemoval), errors.Is(err, errLeaving),
-		errors.Is(err, errJoining), errors.Is(err, errBelowHorizon), errors.Is(err, errClockSkew), errors.Is(err, errClockOff):
+		errors.Is(err, errJoining), errors.Is(err, errBelowHorizon), errors.Is(err, errClockSkew), errors.Is(err, errClockOff),
+		errors.Is(err, errOverloaded):
 		return http.StatusServiceUnavailable, client.CodeUnavailable
 	case errors.Is(err, replication.ErrOutcomeUnknown):
 		return http.StatusGatewayTimeout, client.CodeOutcomeUnknown
@@ -67,6 +68,9 @@ func writeError(w http.ResponseWriter, err error) {
 func writeErrorMeta(w http.ResponseWriter, err error, meta *client.Meta) {
 	status, code := httpError(err)
 	w.Header().Set(client.HeaderError, code)
+	if errors.Is(err, errOverloaded) {
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	body := client.ErrorBody{Error: err.Error(), Code: code, Meta: meta}
 	var ce *replication.ConflictError
 	if errors.As(err, &ce) {

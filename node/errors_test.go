@@ -30,6 +30,7 @@ func TestErrorMapping(t *testing.T) {
 		{&replication.NotLeaderError{LeaderID: "n2"}, http.StatusServiceUnavailable, client.CodeNoLeader},
 		{replication.ErrStale, http.StatusServiceUnavailable, client.CodeUnavailable},
 		{fmt.Errorf("%w: n4 has not caught up", errJoining), http.StatusServiceUnavailable, client.CodeUnavailable},
+		{fmt.Errorf("%w: n1 holds 256 MiB", errOverloaded), http.StatusServiceUnavailable, client.CodeUnavailable},
 		{fmt.Errorf("%w: leadership lost", replication.ErrOutcomeUnknown), http.StatusGatewayTimeout, client.CodeOutcomeUnknown},
 		{replication.ErrTimeout, http.StatusGatewayTimeout, client.CodeTimeout},
 		{fault.ErrDisabled, http.StatusForbidden, client.CodeForbidden},

@@ -656,17 +656,38 @@ func (n *Node) parseWrite(r *http.Request, typ replication.CommandType) (writeRe
 		return wr, fmt.Errorf("%w: conditional writes (if_version, if_absent) are strong only: a condition needs the single order of writes that only Raft gives; use consistency=strong", replication.ErrInvalid)
 	}
 	if typ == replication.CmdPut {
-		body, err := io.ReadAll(io.LimitReader(r.Body, n.cfg.MaxValueSize+1))
+		tooLarge := func() error {
+			return fmt.Errorf("%w: the value is over the %d-byte limit (kvd --max-value-size)", replication.ErrTooLarge, n.cfg.MaxValueSize)
+		}
+		if r.ContentLength > n.cfg.MaxValueSize {
+			return wr, tooLarge() // announced: refused without reading it
+		}
+		body, err := readValue(r, n.cfg.MaxValueSize)
+		if errors.Is(err, errOverloaded) {
+			return wr, err
+		}
 		if err != nil {
 			return wr, fmt.Errorf("%w: reading the value: %v", replication.ErrInvalid, err)
 		}
 		if int64(len(body)) > n.cfg.MaxValueSize {
-			return wr, fmt.Errorf("%w: the value is over the %d-byte limit (kvd --max-value-size)", replication.ErrTooLarge, n.cfg.MaxValueSize)
+			return wr, tooLarge()
 		}
 		wr.body = body
 		wr.cmd.Value = body
 	}
 	return wr, nil
+}
+
+// readValue reads a put's body: into a buffer of its announced length (Content-Length, at most
+// limit), which is what the write budget charged for it (admitWrite), or else up to limit+1
+// bytes, growing as it goes.
+func readValue(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength >= 0 && r.ContentLength <= limit {
+		body := make([]byte, r.ContentLength)
+		_, err := io.ReadFull(r.Body, body)
+		return body, err
+	}
+	return io.ReadAll(io.LimitReader(r.Body, limit+1))
 }
 
 func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
@@ -677,8 +698,19 @@ func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleWrite(w http.ResponseWriter, r *http.Request, typ replication.CommandType) {
-	wr, err := n.parseWrite(r, typ)
+	held, err := n.admitWrite(r, typ)
+	var wr writeRequest
+	if err == nil {
+		defer held.release()
+		wr, err = n.parseWrite(r, typ)
+	}
 	if err != nil {
+		if errors.Is(err, errOverloaded) && r.ContentLength != 0 {
+			// Refused with its body (or the rest of it) unread: the server would read up to
+			// 256 KiB of it before answering, to keep the connection, and a client sending it
+			// slowly would wait for its 503 meanwhile. The connection is closed instead.
+			w.Header().Set("Connection", "close")
+		}
 		n.refuseKey(w, r, false, err)
 		return
 	}

@@ -119,12 +119,14 @@ var (
 	descPurgeBlocked   = prometheus.NewDesc("dialkv_purge_blocked", "1 while tombstones wait for members that never reported a watermark (or not since a member was removed) or whose last reported watermark is over 30s old.", nil, nil)
 	descPurgeBlockedBy = prometheus.NewDesc("dialkv_purge_blocked_by", "1 for each member purging waits for while tombstones wait (no report, none since a member was removed, or a reported watermark over 30s old); kvctl member remove frees a member gone for good.", []string{"member"}, nil)
 	descDiskErrors     = prometheus.NewDesc("dialkv_disk_errors_total", "Writes to the tentative layer that failed (never acknowledged).", nil, nil)
+	descWriteBytes     = prometheus.NewDesc("dialkv_write_inflight_bytes", "Memory write requests hold now: their values plus 1 KiB each, from before the value is read until the write is answered (bounded by kvd --max-inflight-mb).", nil, nil)
+	descWritesRefused  = prometheus.NewDesc("dialkv_write_inflight_refusals_total", "Writes refused at once (503 unavailable, nothing done) because they would have taken the node past kvd --max-inflight-mb.", nil, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descCommitIndex, descAppliedIndex, descLeaderChanges,
 		descSnapshots, descSnapshotSeconds, descRestores, descReadRounds, descReadFailures, descProposals, descProposalEntries, descMembers, descQueue, descAERounds,
-		descRepaired, descEagerSent, descEagerPackets, descRelaysSkipped, descBroadcasts, descIgnored, descDropped, descOversize, descFetches, descFetchFailures, descFetchesDropped, descAEFailures, descCacheReads, descCacheBytes, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors} {
+		descRepaired, descEagerSent, descEagerPackets, descRelaysSkipped, descBroadcasts, descIgnored, descDropped, descOversize, descFetches, descFetchFailures, descFetchesDropped, descAEFailures, descCacheReads, descCacheBytes, descTentative, descTentativeAge, descTombstones, descPurgeBlocked, descPurgeBlockedBy, descDiskErrors, descWriteBytes, descWritesRefused} {
 		ch <- d
 	}
 }
@@ -199,6 +201,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	counter(descDiskErrors, float64(n.diskErrors.Load()))
+	gauge(descWriteBytes, float64(n.inflight.held.Load()))
+	counter(descWritesRefused, float64(n.inflight.refused.Load()))
 }
 
 func boolFloat(b bool) float64 {

@@ -40,6 +40,7 @@ type Node struct {
 	commitWake chan struct{}
 
 	metrics       *metrics
+	inflight      writeBudget // bytes write requests hold (inflight.go)
 	recent        recentStats
 	diskErrors    atomic.Uint64
 	lastDiskError atomic.Int64 // monoNow of the last failed tentative write (when diskErrors > 0)
@@ -108,6 +109,7 @@ func New(cfg Config) (*Node, error) {
 		removed:    make(chan struct{}),
 		commitWake: make(chan struct{}, 1),
 		forwards:   forwardQueue{queue: make(chan *forwardedWrite, 4096)},
+		inflight:   writeBudget{limit: cfg.MaxInflightBytes},
 		peerClient: &http.Client{Transport: &http.Transport{
 			Proxy:               nil,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

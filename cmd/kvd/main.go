@@ -132,6 +132,7 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 	fs.StringVar(&cfg.Gossip.Label, "cluster-label", "dialkv", "gossip label: clusters with different labels on one network never mix")
 	fs.DurationVar(&cfg.DeadCommitDelay, "dead-commit-delay", cfg.DeadCommitDelay, "how long a peer must be dead in gossip before others commit its pending eventual writes")
 	fs.Int64Var(&cfg.MaxValueSize, "max-value-size", cfg.MaxValueSize, "largest value accepted, in bytes")
+	inflightMB := fs.Int64("max-inflight-mb", cfg.MaxInflightBytes>>20, "memory write requests may hold at once, their values included (MiB): a write past it is refused at once with 503 unavailable, and its client tries another node (0 sets no bound)")
 	readCacheMB := fs.Int("read-cache-mb", cfg.ReadCacheBytes>>20, "memory for committed records read before, so that reads of hot keys skip the disk layer (MiB; 0 turns the cache off)")
 	fs.DurationVar(&cfg.LeaderWait, "leader-wait", cfg.LeaderWait, "how long a request waits for a leader or a quorum before failing with 503")
 	fs.DurationVar(&cfg.DefaultMaxStaleness, "max-staleness", cfg.DefaultMaxStaleness, "default bound of bounded reads")
@@ -207,6 +208,10 @@ func parseConfig(args []string, stderr io.Writer) (node.Config, process, error) 
 		return cfg, proc, usageErrorf("--read-cache-mb %d must be between 0 (off) and %d", *readCacheMB, 1<<20)
 	}
 	cfg.ReadCacheBytes = *readCacheMB << 20
+	if *inflightMB < 0 || *inflightMB > 1<<30 {
+		return cfg, proc, usageErrorf("--max-inflight-mb %d must be between 0 (no bound) and %d", *inflightMB, 1<<30)
+	}
+	cfg.MaxInflightBytes = *inflightMB << 20
 	cfg.Logger = logger
 	if err := cfg.Validate(); err != nil {
 		return cfg, proc, usageErrorf("%v", err) // every setting it checks came from a flag or KV_*

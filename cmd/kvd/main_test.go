@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dialkv/dialkv/node"
 )
 
 // TestUsageErrors: a mistake in the command line is one line naming it, exit 2. Without --id kvd
@@ -111,21 +113,32 @@ func TestGossipAdvertiseLookup(t *testing.T) {
 	}
 }
 
-func TestReadCacheFlag(t *testing.T) {
+// The memory flags take MiB: --read-cache-mb sizes the read cache (0 turns it off),
+// --max-inflight-mb the write budget (0 sets none; one that cannot hold a value of
+// --max-value-size would refuse such a value forever, and is a usage error).
+func TestMemoryFlags(t *testing.T) {
 	base := []string{"--id", "n1", "--data-dir", t.TempDir()}
+	cache := func(c node.Config) int64 { return int64(c.ReadCacheBytes) }
+	inflight := func(c node.Config) int64 { return c.MaxInflightBytes }
 	for _, c := range []struct {
 		args  []string
-		bytes int
+		got   func(node.Config) int64
+		bytes int64
 		ok    bool
 	}{
-		{nil, 32 << 20, true},
-		{[]string{"--read-cache-mb", "64"}, 64 << 20, true},
-		{[]string{"--read-cache-mb", "0"}, 0, true},
-		{[]string{"--read-cache-mb", "-1"}, 0, false},
+		{nil, cache, 32 << 20, true},
+		{[]string{"--read-cache-mb", "64"}, cache, 64 << 20, true},
+		{[]string{"--read-cache-mb", "0"}, cache, 0, true},
+		{[]string{"--read-cache-mb", "-1"}, cache, 0, false},
+		{nil, inflight, 256 << 20, true},
+		{[]string{"--max-inflight-mb", "64"}, inflight, 64 << 20, true},
+		{[]string{"--max-inflight-mb", "0"}, inflight, 0, true},
+		{[]string{"--max-inflight-mb", "-1"}, inflight, 0, false},
+		{[]string{"--max-inflight-mb", "8", "--max-value-size", "16777216"}, inflight, 0, false},
 	} {
 		cfg, _, err := parseConfig(append(append([]string(nil), base...), c.args...), io.Discard)
-		if (err == nil) != c.ok || c.ok && cfg.ReadCacheBytes != c.bytes {
-			t.Errorf("%v: %d bytes, err %v; want %d bytes, ok=%v", c.args, cfg.ReadCacheBytes, err, c.bytes, c.ok)
+		if (err == nil) != c.ok || c.ok && c.got(cfg) != c.bytes || !c.ok && exitCode(err) != 2 {
+			t.Errorf("%v: %d bytes, err %v; want %d bytes, ok=%v", c.args, c.got(cfg), err, c.bytes, c.ok)
 		}
 	}
 }
