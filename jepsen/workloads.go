@@ -3,6 +3,7 @@ package jepsen
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,12 +106,13 @@ func (s *setWorkload) Check(in CheckInput) []CheckResult {
 }
 
 // sessionWorkload: each worker is one session (client.Session) that writes (strong or
-// eventual) and reads at the session level on a few shared keys, each operation starting at a
-// random node and failing over; now and then it deletes or creates-if-absent, strongly, a key
-// of its own it has just written eventually (deleteCycle). Checked for read-your-writes (deletes
-// included), monotonic reads and session-ordered writes (each acknowledged write newer than what
-// the session wrote or read of the key before) per session, and durability (CheckDeletes for
-// the keys that are deleted).
+// eventual) and reads at the session level on a few shared keys. The even-numbered workers roam:
+// each operation starts at a random node and fails over; now and then one deletes or
+// creates-if-absent, strongly, a key of its own it has just written eventually (deleteCycle).
+// The odd-numbered ones stay at a home node for a while (sticky). Checked for read-your-writes
+// (deletes included), monotonic reads and session-ordered writes (each acknowledged write newer
+// than what the session wrote or read of the key before) per session, and durability
+// (CheckDeletes for the keys that are deleted).
 type sessionWorkload struct {
 	keys int
 }
@@ -122,6 +124,10 @@ func (s *sessionWorkload) Worker(ctx context.Context, w *Worker) {
 	w.Session = w.Index + 1
 	home := w.Node
 	defer func() { w.Node = home }()
+	if w.Index%2 == 1 {
+		s.sticky(ctx, w, sess)
+		return
+	}
 	for w.pace(ctx) {
 		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
 		cl := w.env.roaming[w.Node.ID]
@@ -141,6 +147,54 @@ func (s *sessionWorkload) Worker(ctx context.Context, w *Worker) {
 			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyEventual, sess)
 		default:
 			w.write(cl, key, w.env.uniqueValue(), client.ConsistencyStrong, sess)
+		}
+	}
+}
+
+// A sticky session reads at its home node only (no failover) and moves home to the next node
+// every sessionStint. Roaming sessions hardly read on a node a partition cuts off: their client
+// fails over from it at its first error and starts at the node that answered from then on.
+// A sticky session keeps asking its home, so when the home is cut off (or merely has not
+// received the session's latest write yet) the home must wait, forward, or refuse, and a node
+// that answers from what it holds instead shows up as a read-your-writes or monotonic-reads
+// violation. Its operations:
+//   - write elsewhere, read at home: a write (eventual, now and then strong) through another
+//     node, then at once a session read of the key at home, which has the write only once
+//     gossip or the log brought it;
+//   - a session read of a shared key at home;
+//   - an eventual write at home, which other nodes lack while home is cut off: the session's
+//     reads elsewhere after the next move must wait for it.
+const sessionStint = 7 * time.Second // not a multiple of the fault cycle, so homes meet faults at different moments
+
+func (s *sessionWorkload) sticky(ctx context.Context, w *Worker, sess *client.Session) {
+	at := slices.IndexFunc(w.env.nodes, func(n Node) bool { return n.ID == w.Node.ID })
+	home, moved := w.env.nodes[max(at, 0)], time.Now()
+	for n := max(at, 0); w.pace(ctx); {
+		if time.Since(moved) >= sessionStint {
+			n++
+			home, moved = w.env.nodes[n%len(w.env.nodes)], time.Now()
+		}
+		key := fmt.Sprintf("%s/k%d", s.Name(), w.Rng.IntN(s.keys))
+		switch p := w.Rng.Float64(); {
+		case p < 0.4 && len(w.env.nodes) > 1:
+			w.Node = home
+			for w.Node.ID == home.ID {
+				w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+			}
+			level := client.ConsistencyEventual
+			if w.Rng.IntN(4) == 0 {
+				level = client.ConsistencyStrong
+			}
+			w.write(w.env.roaming[w.Node.ID], key, w.env.uniqueValue(), level, sess)
+			w.skipSlot() // at once: the point is to ask home before it has the write
+			w.Node = home
+			w.read(w.env.pinned[home.ID], key, client.ConsistencySession, 0, sess)
+		case p < 0.8:
+			w.Node = home
+			w.read(w.env.pinned[home.ID], key, client.ConsistencySession, 0, sess)
+		default:
+			w.Node = home
+			w.write(w.env.pinned[home.ID], key, w.env.uniqueValue(), client.ConsistencyEventual, sess)
 		}
 	}
 }
