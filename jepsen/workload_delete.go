@@ -10,18 +10,46 @@ import (
 )
 
 // deleteWorkload: writes and deletes, strong and eventual, on a few keys at a time, each worker
-// pinned to one node, while the cluster purges the tombstones every member has acknowledged.
-// Checked against DESIGN.md's promise that a deleted key cannot come back (the way it does in
-// Cassandra after a missed repair): see CheckDeletes.
+// pinned to one node, while the cluster purges the tombstones every member has acknowledged;
+// now and then a worker runs a probe (probe) on a key of its own. Checked against DESIGN.md's
+// promise that a deleted key cannot come back (the way it does in Cassandra after a missed
+// repair): see CheckDeletes.
 type deleteWorkload struct {
 	keys *keyRing
 }
 
 func (d *deleteWorkload) Name() string { return WorkloadDelete }
 
+// A probe is what brings a deleted key back when a tombstone is purged too early: a key is
+// written strongly, then eventually at a random node, then deleted strongly at once through
+// another, and never written again. When a partition cuts the random node off, the eventual
+// write waits there, uncommitted and older than the delete, while the other side commits the
+// delete; a purge that does not wait for that node's acknowledgement drops the tombstone, and
+// the write, submitted after the partition heals, makes the key come back. The worker reads
+// its probed keys strongly now and then, and the settled state must hold them absent (or at a
+// version newer than the delete). The shared keys cannot show this reliably: they are written
+// again soon after a partition heals, which hides a resurrected value.
+const (
+	deleteProbeEvery   = 8 // about one operation in this many starts a probe
+	deleteProbeReadOdd = 8 // about one operation in this many reads a probed key
+)
+
 func (d *deleteWorkload) Worker(ctx context.Context, w *Worker) {
 	cl := w.env.pinned[w.Node.ID]
-	for w.pace(ctx) {
+	var probed []string
+	for n := 0; w.pace(ctx); {
+		if w.Rng.IntN(deleteProbeEvery) == 0 {
+			key := fmt.Sprintf("%s/p%d-%d", d.Name(), w.Index, n)
+			n++
+			if d.probe(ctx, w, key) {
+				probed = append(probed, key)
+			}
+			continue
+		}
+		if len(probed) > 0 && w.Rng.IntN(deleteProbeReadOdd) == 0 {
+			w.read(w.env.roaming[w.Node.ID], probed[w.Rng.IntN(len(probed))], client.ConsistencyStrong, 0, nil)
+			continue
+		}
 		key := d.keys.pick(w.Rng)
 		level := client.ConsistencyStrong
 		if w.Rng.IntN(2) == 0 {
@@ -36,6 +64,29 @@ func (d *deleteWorkload) Worker(ctx context.Context, w *Worker) {
 			w.del(cl, key, level, nil)
 		}
 	}
+}
+
+// probe runs one probe on key from the worker's node and reports whether it got as far as the
+// delete. The worker's own node is restored afterwards.
+func (d *deleteWorkload) probe(ctx context.Context, w *Worker, key string) bool {
+	own := w.Node
+	defer func() { w.Node = own }()
+	// Committed first, so that the delete finds the key wherever it is judged (a delete of an
+	// absent key is a 404 that writes no tombstone).
+	if w.write(w.env.roaming[own.ID], key, w.env.uniqueValue(), client.ConsistencyStrong, nil).Type != TypeOK || !w.pace(ctx) {
+		return false
+	}
+	w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+	w.write(w.env.pinned[w.Node.ID], key, w.env.uniqueValue(), client.ConsistencyEventual, nil)
+	// At once, not at the next slot: the delete must be stamped after the write but reach the
+	// leader before the write is committed, and as early in a partition as can be, so that a
+	// purge comes before the partition heals. The slot is still taken, so the rate stays the same.
+	w.skipSlot()
+	for wrote := w.Node.ID; len(w.env.nodes) > 1 && w.Node.ID == wrote; {
+		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+	}
+	w.del(w.env.roaming[w.Node.ID], key, client.ConsistencyStrong, nil)
+	return true
 }
 
 func (d *deleteWorkload) Check(in CheckInput) []CheckResult {
