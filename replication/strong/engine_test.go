@@ -174,6 +174,23 @@ func snapshotEndingInBarriers(t *testing.T, nd *testNode, barriers int) uint64 {
 	return commit
 }
 
+// stopTornAndCutOff stops victim, marks its state.db as torn by a crash (a dirty mark from an
+// earlier boot), so that the next start rebuilds it from the snapshot and the log, and cuts the
+// others' links to it, so that what it serves then comes from its own disk, not the leader.
+func (tc *testCluster) stopTornAndCutOff(victim *testNode) {
+	tc.t.Helper()
+	tc.stop(victim)
+	mark := filepath.Join(victim.dir, "state.db") + ".mark"
+	if err := os.WriteFile(mark, []byte("boot=an-earlier-boot\nstate=dirty\n"), 0o600); err != nil {
+		tc.t.Fatal(err)
+	}
+	for _, nd := range tc.nodes {
+		if nd != victim {
+			nd.trans.Disconnect(victim.addr)
+		}
+	}
+}
+
 func mustPropose(t *testing.T, nd *testNode, key, value string) replication.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -436,17 +453,7 @@ func TestMachineCrashRebuildsCommittedLayerFromSnapshotAndLog(t *testing.T) {
 	}
 	tc.propose("k40", "40") // after the victim's snapshot: must come back by log replay
 	waitFor(t, victim.id+" to apply k40", 10*time.Second, func() bool { return valueOn(victim, "k40") == "40" })
-	tc.stop(victim)
-	statePath := filepath.Join(victim.dir, "state.db")
-	if err := os.WriteFile(statePath+".mark", []byte("boot=an-earlier-boot\nstate=dirty\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// Cut the victim off so what it serves comes from its own disk, not from the leader.
-	for _, nd := range tc.nodes {
-		if nd != victim {
-			nd.trans.Disconnect(victim.addr)
-		}
-	}
+	tc.stopTornAndCutOff(victim)
 	tc.start(victim, nil)
 	if !victim.store.Torn {
 		t.Fatal("the store did not treat the file as torn: the test did not exercise the rebuild")

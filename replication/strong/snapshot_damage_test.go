@@ -38,16 +38,7 @@ func crashWithTwoSnapshots(t *testing.T, tc *testCluster) (*testNode, []*raft.Sn
 		}
 	}
 	waitFor(t, victim.id+" to apply k40", 10*time.Second, func() bool { return valueOn(victim, "k40") == "40" })
-	tc.stop(victim)
-	statePath := filepath.Join(victim.dir, "state.db")
-	if err := os.WriteFile(statePath+".mark", []byte("boot=an-earlier-boot\nstate=dirty\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, nd := range tc.nodes {
-		if nd != victim {
-			nd.trans.Disconnect(victim.addr)
-		}
-	}
+	tc.stopTornAndCutOff(victim)
 	snaps, err := raft.NewFileSnapshotStore(victim.dir, 2, io.Discard)
 	if err != nil {
 		t.Fatal(err)
