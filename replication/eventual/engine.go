@@ -47,6 +47,8 @@ type Engine struct {
 	client    *http.Client
 	ownClient bool
 	handler   http.Handler
+	// pushSlots bounds the anti-entropy pushes served at once (servePush).
+	pushSlots chan struct{}
 
 	ml      atomic.Pointer[memberlist.Memberlist]
 	queue   *memberlist.TransmitLimitedQueue
@@ -111,6 +113,7 @@ func Open(cfg Config, st Store) (*Engine, error) {
 	e.setMeta(false)
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.queue = &memberlist.TransmitLimitedQueue{NumNodes: e.members.liveCount}
+	e.pushSlots = make(chan struct{}, maxPushesServed)
 	e.handler = e.routes()
 
 	mc := cfg.memberlistConfig()

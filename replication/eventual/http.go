@@ -41,6 +41,12 @@ const (
 	transferBudget = 4 << 20
 	// maxFetchKeys bounds the keys of one GET PathWrites.
 	maxFetchKeys = 1024
+	// maxPushesServed bounds the anti-entropy pushes (POST PathWrites) a node serves at once.
+	// Each holds its body (up to the transfer budget, or one larger write) while it waits for
+	// the tentative layer's commit: with a stalled disk, a peer that timed out pushed again in
+	// its next round, and the bodies piled up for as long as the stall lasted. A push past the
+	// bound is refused before its body is read; the peer pushes again in a later round.
+	maxPushesServed = 4
 	// getBatch is how many keys go to the store's GetTentative at once, at most, and
 	// firstGetBatch how many at first (readTentative).
 	getBatch      = 256
@@ -87,6 +93,15 @@ func (e *Engine) serveFetch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Engine) servePush(w http.ResponseWriter, r *http.Request) {
+	select {
+	case e.pushSlots <- struct{}{}:
+		defer func() { <-e.pushSlots }()
+	default:
+		// Closing the connection spares reading the unread body before the answer.
+		w.Header().Set("Connection", "close")
+		http.Error(w, fmt.Sprintf("busy: %d anti-entropy pushes are being stored; push again later", maxPushesServed), http.StatusServiceUnavailable)
+		return
+	}
 	body, ok := e.readBody(w, r)
 	if !ok {
 		return
