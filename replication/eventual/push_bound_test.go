@@ -47,6 +47,8 @@ func TestPushesServedAtOnceAreBounded(t *testing.T) {
 	}
 	t.Cleanup(func() { release(); srv.Close(); e.Shutdown() })
 
+	cl := srv.Client()
+	cl.Timeout = 10 * time.Second // a push that is neither refused nor stored fails the test
 	push := func(key string) (int, error) {
 		body := encodeWritesBody("n2", []replication.Write{{Key: key, Value: consistency.Value{Version: stamp(100, "n2"), Data: []byte("v")}}})
 		req, err := http.NewRequest(http.MethodPost, srv.URL+PathWrites, bytes.NewReader(body))
@@ -54,8 +56,6 @@ func TestPushesServedAtOnceAreBounded(t *testing.T) {
 			return 0, err
 		}
 		req.Header.Set(headerLabel, cfg.Label)
-		cl := srv.Client()
-		cl.Timeout = 10 * time.Second // a push that is neither refused nor stored fails the test
 		resp, err := cl.Do(req)
 		if err != nil {
 			return 0, err
