@@ -100,8 +100,10 @@ type Client struct {
 	// traced is true when the transport reports connection events (net/http/httptrace), which
 	// is what lets the client know a failed write never left it.
 	traced bool
-	// preferred is the index of the endpoint that last answered; calls start there.
-	preferred atomic.Int32
+	// preferred is the index of the endpoint that last answered; calls start there, unless
+	// preferFirst is set (Config.PreferFirst).
+	preferred   atomic.Int32
+	preferFirst bool
 }
 
 // New returns a client for the cluster cfg names.
@@ -109,7 +111,7 @@ func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cl := &Client{timeout: cfg.Timeout, http: cfg.HTTPClient}
+	cl := &Client{timeout: cfg.Timeout, http: cfg.HTTPClient, preferFirst: cfg.PreferFirst}
 	if cl.timeout == 0 {
 		cl.timeout = DefaultTimeout
 	}

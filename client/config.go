@@ -24,8 +24,16 @@ const (
 // Config configures a Client. Start from DefaultConfig.
 type Config struct {
 	// Endpoints are the nodes' HTTP addresses, "host:port" with an optional "http://" or
-	// "https://" scheme. The client starts with the first and fails over in order.
+	// "https://" scheme. The client starts with the first and fails over in order; later calls
+	// start at the endpoint that answered last, unless PreferFirst is set.
 	Endpoints []string
+	// PreferFirst makes every call start at the first endpoint and fail over in order from
+	// there, instead of starting at the endpoint that last answered. For a caller that wants
+	// its own node whenever it is up (an application next to a node, reading the eventual
+	// writes it made there; a test that chooses the node each request reaches), as a client
+	// pinned to one node would, but with failover. The price: while the first endpoint is
+	// down, every call pays a failed attempt on it (bounded by DialTimeout) before moving on.
+	PreferFirst bool
 	// Timeout bounds each attempt against one endpoint (not the whole call: bound that with the
 	// context). Zero means DefaultTimeout.
 	Timeout time.Duration

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -142,6 +143,48 @@ func TestFailoverRemembersEndpoint(t *testing.T) {
 	}
 	if got := good.hits.Load(); got != 3 {
 		t.Errorf("good endpoint got %d requests, want 3", got)
+	}
+}
+
+// TestPreferFirst: with Config.PreferFirst every call starts at the first endpoint, even after
+// an earlier call failed over from it, and still fails over while the first does not answer.
+func TestPreferFirst(t *testing.T) {
+	var firstUp atomic.Bool
+	first := newFakeNode(t, func(w http.ResponseWriter, r *http.Request) {
+		if !firstUp.Load() {
+			serverError("n1", 503, CodeNoLeader, "no leader")(w, r)
+			return
+		}
+		okWrite("n1")(w, r)
+	})
+	second := newFakeNode(t, okWrite("n2"))
+	cfg := DefaultConfig()
+	cfg.Endpoints = []string{first.addr(), second.addr()}
+	cfg.Timeout = time.Second
+	cfg.PreferFirst = true
+	cl, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	put := func(wantNode string) {
+		t.Helper()
+		meta, err := cl.Put(context.Background(), "k", []byte("v"), PutOptions{})
+		if err != nil {
+			t.Fatalf("put: %v", err)
+		}
+		if meta.Node != wantNode {
+			t.Fatalf("put served by %q, want %q", meta.Node, wantNode)
+		}
+	}
+	put("n2") // the first endpoint refuses: failover
+	put("n2") // tried first again, and failed over again
+	if got := first.hits.Load(); got != 2 {
+		t.Errorf("first endpoint got %d requests, want 2 (every call starts there)", got)
+	}
+	firstUp.Store(true)
+	put("n1") // back at the first endpoint as soon as it answers
+	if got := second.hits.Load(); got != 2 {
+		t.Errorf("second endpoint got %d requests, want 2", got)
 	}
 }
 

@@ -44,7 +44,8 @@ type failure struct {
 	err      error
 }
 
-// do sends c to the endpoints, starting at the one that last answered, and returns the first
+// do sends c to the endpoints, starting at the one that last answered (at the first one with
+// Config.PreferFirst), and returns the first
 // answer that settles the call: a 2xx reply, or a server error other than no_leader, unavailable
 // or timeout, and for a read other than any 5xx (returned as *Error, with the reply so callers
 // can read its metadata). It moves on to the next
@@ -52,7 +53,10 @@ type failure struct {
 // the most informative error, naming what was tried.
 func (cl *Client) do(ctx context.Context, c call) (*reply, error) {
 	requestID := newRequestID()
-	start := int(cl.preferred.Load())
+	start := 0
+	if !cl.preferFirst {
+		start = int(cl.preferred.Load())
+	}
 	n := len(cl.endpoints)
 	var failures []failure
 	for i := range n {
