@@ -47,7 +47,8 @@ type Event struct {
 	Workload string `json:"workload,omitempty"`
 	// Session is the session a session-workload operation belongs to (it outlives processes).
 	Session int `json:"session,omitempty"`
-	// Node is the node the client sent the request to.
+	// Node is the node the client sent the request to first, the one the workload chose; a
+	// client that failed over from it says in ReceivedBy which node took the request.
 	Node  string `json:"node,omitempty"`
 	Level string `json:"level,omitempty"`
 	F     string `json:"f"`

@@ -63,9 +63,10 @@ var SelfTestCases = []SelfTestCase{
 	{Bug: plant.NameMergeKeepsOlder, Workloads: []string{WorkloadMixed}, Nemesis: "none",
 		Time: 10 * time.Second, CaughtBy: []string{CheckerDurability, CheckerLinearizable}},
 	// One-way: the cut-off node misses what the others commit and gossip, yet answers every
-	// request (its own to the leader are answered), so the roaming session clients keep using
-	// it. Behind a two-way cut they mostly fail over from it after its first error, and a run
-	// with one "halves" partition caught nothing (see jepsen/README.md).
+	// request (its own to the leader are answered), so the session clients that ask it take
+	// its answers. Behind a two-way cut it refuses more often, and when roaming clients stayed
+	// with the node that last answered, a run with one "halves" partition caught nothing (see
+	// jepsen/README.md).
 	{Bug: plant.NameSessionIgnoresToken, Workloads: []string{WorkloadSession}, Nemesis: FaultPartition,
 		Time: 15 * time.Second, FaultOn: 5 * time.Second, FaultOff: 5 * time.Second, Schedule: EveryWindow("one-way"),
 		CaughtBy: []string{CheckerSession}},

@@ -94,8 +94,13 @@ type env struct {
 	// pinned has one client per node that talks to that node only: a worker pinned to a node
 	// on the minority side must see what that side can do, not fail over to the majority.
 	pinned map[string]*client.Client
-	// roaming has one client per node that starts there and fails over to the others.
-	roaming   map[string]*client.Client
+	// roaming has one client per node that starts every operation there and fails over to the
+	// others (client.Config.PreferFirst): the node a worker chose is the node asked first, also
+	// after an earlier operation failed over from it.
+	roaming map[string]*client.Client
+	// anyNode fails over too but starts where the last operation was answered, as a client
+	// does by default: for a worker that needs some node that works, not a chosen one.
+	anyNode   *client.Client
 	opTimeout time.Duration
 	procs     atomic.Int64
 	values    atomic.Int64
@@ -106,24 +111,30 @@ func newEnv(rec *Recorder, nodes []Node, opTimeout time.Duration) (*env, error) 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil
 	transport.MaxIdleConnsPerHost = 64
+	newClient := func(eps []string, preferFirst bool) (*client.Client, error) {
+		cfg := client.DefaultConfig()
+		cfg.Endpoints = eps
+		cfg.Timeout = opTimeout
+		cfg.DialTimeout = min(time.Second, opTimeout)
+		cfg.PreferFirst = preferFirst
+		return client.New(cfg)
+	}
 	for i, n := range nodes {
 		var eps []string
 		for j := range nodes {
 			eps = append(eps, nodes[(i+j)%len(nodes)].HTTP)
 		}
-		for _, target := range []struct {
-			m   map[string]*client.Client
-			eps []string
-		}{{e.pinned, eps[:1]}, {e.roaming, eps}} {
-			cfg := client.DefaultConfig()
-			cfg.Endpoints = target.eps
-			cfg.Timeout = opTimeout
-			cfg.DialTimeout = min(time.Second, opTimeout)
-			cl, err := client.New(cfg)
-			if err != nil {
+		var err error
+		if e.pinned[n.ID], err = newClient(eps[:1], false); err != nil {
+			return nil, err
+		}
+		if e.roaming[n.ID], err = newClient(eps, true); err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			if e.anyNode, err = newClient(eps, false); err != nil {
 				return nil, err
 			}
-			target.m[n.ID] = cl
 		}
 	}
 	return e, nil

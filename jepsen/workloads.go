@@ -152,12 +152,12 @@ func (s *sessionWorkload) Worker(ctx context.Context, w *Worker) {
 }
 
 // A sticky session reads at its home node only (no failover) and moves home to the next node
-// every sessionStint. Roaming sessions hardly read on a node a partition cuts off: their client
-// fails over from it at its first error and starts at the node that answered from then on.
-// A sticky session keeps asking its home, so when the home is cut off (or merely has not
-// received the session's latest write yet) the home must wait, forward, or refuse, and a node
-// that answers from what it holds instead shows up as a read-your-writes or monotonic-reads
-// violation. Its operations:
+// every sessionStint. A roaming session asks a node a partition cuts off only when its random
+// choice lands there, and fails over from it when it refuses; a sticky session keeps asking its
+// home and takes its answer, so when the home is cut off (or merely has not received the
+// session's latest write yet) the home must wait, forward, or refuse, and a node that answers
+// from what it holds instead shows up as a read-your-writes or monotonic-reads violation. Its
+// operations:
 //   - write elsewhere, read at home: a write (eventual, now and then strong) through another
 //     node, then at once a session read of the key at home, which has the write only once
 //     gossip or the log brought it;
@@ -336,7 +336,7 @@ func (s *stalenessWorkload) Name() string { return WorkloadStaleness }
 
 func (s *stalenessWorkload) Worker(ctx context.Context, w *Worker) {
 	if w.Index == 0 {
-		cl := w.env.roaming[w.Node.ID]
+		cl := w.env.anyNode
 		for n := 0; w.pace(ctx); n++ {
 			s.mu.Lock()
 			s.seq++
