@@ -107,7 +107,7 @@ func tentativeReads(an *anomalies, ops []*Op, level string) {
 	for _, op := range ops {
 		if op.F == FRead && op.Level == level && op.Type == TypeOK && op.State == client.StateTentative {
 			an.add(Anomaly{Kind: "tentative-read", Level: level, Key: op.Key, Node: op.ServedBy,
-				Description: fmt.Sprintf("%s read of %s on %s answered with tentative (uncommitted) data: %s reads see the committed layer only", level, op.Key, op.Node, level),
+				Description: fmt.Sprintf("%s read of %s on %s answered with tentative (uncommitted) data: %s reads see the committed layer only", level, op.Key, op.ServedBy, level),
 				Ops:         []string{describeOp(op)}})
 		}
 	}
@@ -174,6 +174,9 @@ func describeOp(op *Op) string {
 	}
 	fmt.Fprintf(&b, " : %s", op.Type)
 	var notes []string
+	if op.ReceivedBy != "" && op.ReceivedBy != op.Node && op.ReceivedBy != op.ServedBy {
+		notes = append(notes, "received by "+op.ReceivedBy) // the client failed over from op.Node
+	}
 	if op.ServedBy != "" && op.ServedBy != op.Node {
 		notes = append(notes, "served by "+op.ServedBy)
 	}
