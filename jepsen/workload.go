@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -108,9 +107,6 @@ type env struct {
 
 func newEnv(rec *Recorder, nodes []Node, opTimeout time.Duration) (*env, error) {
 	e := &env{rec: rec, nodes: nodes, pinned: map[string]*client.Client{}, roaming: map[string]*client.Client{}, opTimeout: opTimeout}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.Proxy = nil
-	transport.MaxIdleConnsPerHost = 64
 	newClient := func(eps []string, preferFirst bool) (*client.Client, error) {
 		cfg := client.DefaultConfig()
 		cfg.Endpoints = eps
