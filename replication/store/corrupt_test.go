@@ -125,3 +125,27 @@ func TestPurgeNamesACorruptWatermarkOrTombstone(t *testing.T) {
 		})
 	}
 }
+
+// A clock floor that does not decode stops the start, naming the file and the key, instead of
+// failing with a bare decode error.
+func TestCorruptClockFloorNamesTheFile(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	if err := s.SetClockFloor(consistency.Version{Wall: 1000, Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.tdb.Update(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketLocal).Get(keyClockFloor)
+		return tx.Bucket(bucketLocal).Put(keyClockFloor, raw[:len(raw)-1])
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.ClockFloor()
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("ClockFloor of a cut value: %v, want ErrCorrupt", err)
+	}
+	for _, want := range []string{s.tdb.Path(), string(bucketLocal), string(keyClockFloor), "kvctl member remove"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q does not say %q", err, want)
+		}
+	}
+}

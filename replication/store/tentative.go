@@ -676,9 +676,14 @@ func (s *Store) SetClockFloor(v consistency.Version) error {
 func (s *Store) ClockFloor() (v consistency.Version, err error) {
 	err = s.tdb.View(func(tx *bolt.Tx) error {
 		if raw := tx.Bucket(bucketLocal).Get(keyClockFloor); raw != nil {
-			v, _, err = replication.DecodeVersion(raw)
+			if v, err = decodeExactVersion(raw); err != nil {
+				// The floor is what keeps this node's clock above versions it acknowledged
+				// before a restart: without it, it could stamp below them.
+				return fmt.Errorf("%s: bucket %s, key %q: %w (%v): this node cannot tell how far its clock must stay ahead; take it out (kvctl member remove) and add it back empty",
+					s.tdb.Path(), bucketLocal, keyClockFloor, ErrCorrupt, err)
+			}
 		}
-		return err
+		return nil
 	})
 	return v, err
 }
