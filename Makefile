@@ -45,7 +45,8 @@ cluster-down: build
 	$(BIN)/kvctl cluster down
 
 # The standard load matrix against a fresh local 3-node cluster (ports 7001-7003, 7101-7103 and
-# 7201-7203 must be free), one table out, about two minutes. See docs/performance.md.
+# 7201-7203 must be free; BENCH_BASE_PORT=27000 moves them, e.g. beside make cluster), one table
+# out, about two minutes. See docs/performance.md.
 bench: build
 	scripts/bench.sh
 

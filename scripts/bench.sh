@@ -4,8 +4,10 @@
 #   make bench                      # builds bin/, then runs this
 #   scripts/bench.sh                # the same, with the binaries already in bin/
 #
-# It starts a new cluster with `kvctl cluster up` in a temporary data directory (the fixed
-# ports 7001-7003, 7101-7103 and 7201-7203 must be free: it refuses otherwise), runs each row
+# It starts a new cluster with `kvctl cluster up` in a temporary data directory (on ports
+# 7001-7003, 7101-7103 and 7201-7203, which must be free: it refuses otherwise; BENCH_BASE_PORT=B
+# moves them to B+1..B+3, B+101..B+103 and B+201..B+203, e.g. beside a running local cluster),
+# runs each row
 # of the matrix with `kvctl bench`, prints one table (ops/s, p50, p99, errors per row), and
 # tears the cluster down and deletes its data, also on failure or Ctrl-C. It exits non-zero
 # when any row failed or had errors. About two and a half minutes with the defaults.
@@ -47,7 +49,10 @@ CLIENTS=${BENCH_CLIENTS:-64}
 KEYS=${BENCH_KEYS:-10000}
 VALUE_SIZE=${BENCH_VALUE_SIZE:-128}
 OUT=${BENCH_OUT:-}
-PORTS=(7001 7002 7003 7101 7102 7103 7201 7202 7203)
+BASE=${BENCH_BASE_PORT:-7000}
+[[ $BASE =~ ^[0-9]+$ ]] && ((BASE >= 1024 && BASE + 203 <= 65535)) || { echo "bench.sh: BENCH_BASE_PORT must be 1024-65332, not $BASE" >&2; exit 2; }
+PORTS=()
+for off in 0 100 200; do for i in 1 2 3; do PORTS+=($((BASE + off + i))); done; done
 
 die() { echo "bench.sh: $*" >&2; exit 1; }
 
@@ -123,8 +128,9 @@ esac
 source "$ROOT/scripts/ports.sh"
 busy=$(busy_ports "${PORTS[@]}")
 if [[ -n $busy ]]; then
-	die "port(s) $busy are in use; a local cluster needs 7001-7003, 7101-7103 and 7201-7203.
-  Stop what holds them first (a running local cluster: bin/kvctl cluster down [--data-dir DIR])."
+	die "port(s) $busy are in use; the cluster needs $((BASE + 1))-$((BASE + 3)), $((BASE + 101))-$((BASE + 103)) and $((BASE + 201))-$((BASE + 203)).
+  Stop what holds them first (a running local cluster: bin/kvctl cluster down [--data-dir DIR]),
+  or move the bench's cluster: BENCH_BASE_PORT=27000 make bench"
 fi
 
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/dialkv-bench.XXXXXX") || die "mktemp failed"
@@ -142,8 +148,8 @@ trap 'echo "bench.sh: interrupted" >&2; exit 130' INT TERM
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 echo "bench.sh: starting a 3-node cluster in $CLUSTER" >&2
-"$KVCTL" cluster up --nodes 3 --data-dir "$CLUSTER" >&2 || die "cluster up failed (node logs were shown above)"
-ENDPOINTS=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003
+"$KVCTL" cluster up --nodes 3 --base-port "$BASE" --data-dir "$CLUSTER" >&2 || die "cluster up failed (node logs were shown above)"
+ENDPOINTS=127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
 
 # The client talks to the first endpoint it is given. Which node leads is up to the election, so
 # the rows put the leader first (the strong path without a forwarding hop, and the same path in
