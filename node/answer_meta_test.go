@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dialkv/dialkv/client"
 	"github.com/dialkv/dialkv/replication/store"
@@ -158,17 +157,7 @@ func TestEveryKeyAnswerCarriesItsMetadata(t *testing.T) {
 // that times out on a follower cut off from the leader (504), and a strong write with no
 // leader (503 no_leader).
 func TestUnservedKeyAnswersCarryTheirMetadata(t *testing.T) {
-	tc := startCluster(t, 3, kvdRaftTimings, func(i int, c *Config) {
-		c.TestFaults = true
-		c.LeaderWait = time.Second
-	})
-	leader, follower := tc.leaderAndFollower()
-	if r := do(t, "PUT", leader, "/v1/kv/k", "v"); r.status != 200 {
-		t.Fatalf("put: %d %s", r.status, r.body)
-	}
-	if r := do(t, "PUT", follower, "/v1/test/faults", `{"drop_out":["`+leader.cfg.ID+`"]}`); r.status != 200 {
-		t.Fatalf("faults on %s: %d %s", follower.cfg.ID, r.status, r.body)
-	}
+	tc, _, follower := followerCutOffFromLeader(t)
 	for _, asked := range []bool{false, true} {
 		r := do(t, "GET", follower, "/v1/kv/k", "", acceptJSON(asked)...)
 		if r.status != 504 || r.header.Get(client.HeaderError) != client.CodeTimeout {

@@ -42,22 +42,31 @@ func TestClientErrorKindsForLongKeys(t *testing.T) {
 	}
 }
 
-// A follower that cannot reach the leader while the leader still reaches it (a one-way cut)
-// keeps the leader it knows and answers strong reads 504 timeout: it got no read index in time,
-// and nothing changed. The Go client reads from the next endpoint then, as it does on a 503, and
-// does not start its next call at that follower.
-func TestClientReadFailsOverOnTimeout(t *testing.T) {
-	tc := startCluster(t, 3, kvdRaftTimings, func(i int, c *Config) {
+// followerCutOffFromLeader starts a 3-node cluster (fault hook on, a 1 s leader wait), writes
+// k=v strongly, and cuts one follower's messages to the leader (the leader still reaches it): it
+// keeps the leader it knows, and its strong reads time out (504).
+func followerCutOffFromLeader(t *testing.T) (tc *testCluster, leader, follower *Node) {
+	t.Helper()
+	tc = startCluster(t, 3, kvdRaftTimings, func(i int, c *Config) {
 		c.TestFaults = true
 		c.LeaderWait = time.Second
 	})
-	leader, follower := tc.leaderAndFollower()
+	leader, follower = tc.leaderAndFollower()
 	if r := do(t, "PUT", leader, "/v1/kv/k", "v"); r.status != 200 {
 		t.Fatalf("put: %d %s", r.status, r.body)
 	}
 	if r := do(t, "PUT", follower, "/v1/test/faults", fmt.Sprintf(`{"drop_out":[%q]}`, leader.cfg.ID)); r.status != 200 {
 		t.Fatalf("faults on %s: %d %s", follower.cfg.ID, r.status, r.body)
 	}
+	return tc, leader, follower
+}
+
+// A follower that cannot reach the leader while the leader still reaches it (a one-way cut)
+// keeps the leader it knows and answers strong reads 504 timeout: it got no read index in time,
+// and nothing changed. The Go client reads from the next endpoint then, as it does on a 503, and
+// does not start its next call at that follower.
+func TestClientReadFailsOverOnTimeout(t *testing.T) {
+	_, leader, follower := followerCutOffFromLeader(t)
 	if r := do(t, "GET", follower, "/v1/kv/k", ""); r.status != 504 || errCode(t, r) != client.CodeTimeout {
 		t.Fatalf("strong read on the cut-off follower: %d %s, want 504 timeout", r.status, r.body)
 	}

@@ -48,10 +48,7 @@ func TestStartRefusesACorruptPurgeHorizon(t *testing.T) {
 	if err != nil {
 		t.Fatalf("New after moving the corrupt committed layer aside: %v", err)
 	}
-	waitUntil(t, "the strong write to be back", 20*time.Second, func() bool {
-		r := do(t, "GET", n, "/v1/kv/k?consistency=strong", "")
-		return r.status == 200 && r.body == "acked"
-	})
+	waitStrongRead(t, n, "k", "acked")
 }
 
 // flipPageHeaders damages the bbolt file at path: the header of every page after the two meta

@@ -23,6 +23,15 @@ func tryStart(t *testing.T, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// waitStrongRead waits until a strong read of key on n answers want (a started node catching up).
+func waitStrongRead(t *testing.T, n *Node, key, want string) {
+	t.Helper()
+	waitUntil(t, "a strong read of "+key+" to answer "+want, 20*time.Second, func() bool {
+		r := do(t, "GET", n, "/v1/kv/"+key+"?consistency=strong", "")
+		return r.status == 200 && r.body == want
+	})
+}
+
 // lossCase is a way a file goes missing from a data directory.
 type lossCase struct {
 	name string
@@ -139,10 +148,7 @@ func TestStartRebuildsALostCommittedLayer(t *testing.T) {
 				t.Fatalf("New on a data dir whose committed layer is %s: %v", c.name, err)
 			}
 			for _, k := range []string{"a", "b", "c"} {
-				waitUntil(t, "the strong write of "+k+" to be back", 20*time.Second, func() bool {
-					r := do(t, "GET", n, "/v1/kv/"+k+"?consistency=strong", "")
-					return r.status == 200 && r.body == "acked"
-				})
+				waitStrongRead(t, n, k, "acked")
 			}
 			if r := do(t, "GET", n, "/v1/kv/e?consistency=eventual", ""); r.status != 200 || r.body != "acked" {
 				t.Fatalf("the tentative write reads %d %q", r.status, r.body)
@@ -169,10 +175,7 @@ func TestStartAcceptsANewOrRestartedDataDir(t *testing.T) {
 		if err != nil {
 			t.Fatalf("New on the node's own data dir: %v", err)
 		}
-		waitUntil(t, "the strong write to read back", 20*time.Second, func() bool {
-			r := do(t, "GET", n, "/v1/kv/k?consistency=strong", "")
-			return r.status == 200 && r.body == "acked"
-		})
+		waitStrongRead(t, n, "k", "acked")
 	})
 	// Each step of a first start, in order; a partial directory holds the first i of them.
 	steps := []struct {
