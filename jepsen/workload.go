@@ -176,6 +176,13 @@ func (w *Worker) pace(ctx context.Context) bool {
 // skipSlot takes the worker's next slot for an operation it runs at once, without waiting.
 func (w *Worker) skipSlot() { w.next = w.next.Add(w.interval) }
 
+// moveOffNode draws w.Node again, at random, until it is another node than id (when there is one).
+func (w *Worker) moveOffNode(id string) {
+	for len(w.env.nodes) > 1 && w.Node.ID == id {
+		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
+	}
+}
+
 // do runs one operation: records its invocation, calls fn under the operation timeout,
 // classifies the outcome and records the completion. fn returns the answer's metadata; a read
 // fills op.Value itself. An indeterminate outcome gives the worker a new process number.

@@ -82,9 +82,7 @@ func (d *deleteWorkload) probe(ctx context.Context, w *Worker, key string) bool 
 	// leader before the write is committed, and as early in a partition as can be, so that a
 	// purge comes before the partition heals. The slot is still taken, so the rate stays the same.
 	w.skipSlot()
-	for wrote := w.Node.ID; len(w.env.nodes) > 1 && w.Node.ID == wrote; {
-		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
-	}
+	w.moveOffNode(w.Node.ID)
 	w.del(w.env.roaming[w.Node.ID], key, client.ConsistencyStrong, nil)
 	return true
 }

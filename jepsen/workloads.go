@@ -178,9 +178,7 @@ func (s *sessionWorkload) sticky(ctx context.Context, w *Worker, sess *client.Se
 		switch p := w.Rng.Float64(); {
 		case p < 0.4 && len(w.env.nodes) > 1:
 			w.Node = home
-			for w.Node.ID == home.ID {
-				w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
-			}
+			w.moveOffNode(home.ID)
 			level := client.ConsistencyEventual
 			if w.Rng.IntN(4) == 0 {
 				level = client.ConsistencyStrong
@@ -219,9 +217,7 @@ func (s *sessionWorkload) burst(ctx context.Context, w *Worker, sess *client.Ses
 	if len(w.env.nodes) < 2 || !w.pace(ctx) {
 		return
 	}
-	for w.Node == origin {
-		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
-	}
+	w.moveOffNode(origin.ID)
 	w.read(w.env.roaming[w.Node.ID], s.Name()+"/b0", client.ConsistencySession, 0, sess)
 }
 
@@ -251,9 +247,7 @@ func (s *sessionWorkload) deleteCycle(ctx context.Context, w *Worker, sess *clie
 	// about a slot, and the delete or create must meet the write uncommitted to test anything.
 	// The slot is still taken, so the rate stays the same.
 	w.skipSlot()
-	for len(w.env.nodes) > 1 && w.Node == origin {
-		w.Node = w.env.nodes[w.Rng.IntN(len(w.env.nodes))]
-	}
+	w.moveOffNode(origin.ID)
 	variant := w.Rng.IntN(4)
 	if variant == 3 {
 		own := make([]string, sessionOwnKeys)
