@@ -155,12 +155,7 @@ func parseFlags(args []string, stderr io.Writer) (jepsen.Config, bool, error) {
 	if fs.NArg() > 0 {
 		return cfg, false, fmt.Errorf("unexpected argument %q (see kvjepsen -h)", fs.Arg(0))
 	}
-	cfg.Workloads = nil
-	for _, w := range strings.Split(*workloads, ",") {
-		if w = strings.TrimSpace(w); w != "" {
-			cfg.Workloads = append(cfg.Workloads, w)
-		}
-	}
+	cfg.Workloads = splitList(*workloads)
 	cfg.Bin = *bin
 	if cfg.Bin == "" {
 		cfg.Bin = defaultBin()
@@ -214,13 +209,7 @@ func selfTest(args []string, stdout, stderr io.Writer) int {
 	if base.Bin == "" {
 		base.Bin = defaultBin()
 	}
-	var picked []string
-	for _, n := range strings.Split(*names, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			picked = append(picked, n)
-		}
-	}
-	cases, err := jepsen.SelectSelfTestCases(picked)
+	cases, err := jepsen.SelectSelfTestCases(splitList(*names))
 	if err != nil {
 		fmt.Fprintf(stderr, "kvjepsen selftest: %v\n", err)
 		return 2
@@ -273,4 +262,15 @@ func defaultBin() string {
 		}
 	}
 	return "bin"
+}
+
+// splitList reads a comma-separated flag value: its items, trimmed, empty ones dropped.
+func splitList(s string) []string {
+	var items []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
