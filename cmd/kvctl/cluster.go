@@ -84,12 +84,10 @@ func runClusterUp(ctx context.Context, inv *invocation) error {
 		n = len(existing.Nodes)
 		// So do its Raft addresses, on every node: the cluster comes back where it was. (A
 		// --base-port out of range is a usage error all the same.)
-		if o.given["base-port"] {
+		if o.given["base-port"] && o.basePort != existing.basePort() {
 			if err := checkBasePort(o.basePort, n); err != nil {
 				return err
 			}
-		}
-		if o.given["base-port"] && o.basePort != existing.basePort() {
 			return fmt.Errorf("%s holds a cluster on base port %d; use --base-port %d (or leave it out), or kvctl cluster down --purge to start afresh",
 				o.dataDir, existing.basePort(), existing.basePort())
 		}
