@@ -78,10 +78,9 @@ func (n *Node) eventualWrite(w http.ResponseWriter, r *http.Request, wr writeReq
 		refuse(fmt.Errorf("%w: %s is leaving the cluster and takes no more eventual writes: send it to another node", errLeaving, n.cfg.ID))
 		return
 	}
-	if !val.Version.Stamped() {
-		// The tentative layer would drop it and the log refuse it (consistency.Version.Stamped).
+	if err := n.checkStamp(n.cfg.ID, val.Version); err != nil {
 		n.stamps.done(val.Version)
-		refuse(fmt.Errorf("%w: %s stamped the write %s: its wall clock is outside the years a version can carry (1970 to 2200); fix its clock", errClockOff, n.cfg.ID, val.Version))
+		refuse(err)
 		return
 	}
 	seen := wr.seen

@@ -174,17 +174,23 @@ func (n *Node) notLeaderFor(r *http.Request) error {
 	return fmt.Errorf("forwarded by %s: %w", r.Header.Get(client.HeaderForwarded), &replication.NotLeaderError{LeaderID: id})
 }
 
-// checkStrongStamp refuses a strong write whose leader stamped it with a version no clock can
-// have stamped (consistency.Version.Stamped: its wall clock reads before 1970 or past
-// consistency.MaxWall), as eventualWrite refuses such an eventual write and checkCommitBatch such
-// a batch. Proposed, the write took that version into the log: past MaxWall it is one no clock
-// observes, so it won over every later eventual write of its key, from every node, for good; at
-// or below 1970 its text form is one no client can send back as if_version.
-func (n *Node) checkStrongStamp(cmd *replication.Command) error {
-	if cmd.Stamp.Stamped() {
+// checkStamp refuses a write this node stamped with a version no clock can have stamped
+// (consistency.Version.Stamped: its wall clock reads before 1970 or past consistency.MaxWall):
+// an eventual write (the tentative layer would drop it), or, as leader, a strong one, as
+// checkCommitBatch refuses such a batch. Proposed, a strong write took that version into the log:
+// past MaxWall it is one no clock observes, so it won over every later eventual write of its key,
+// from every node, for good; at or below 1970 its text form is one no client can send back as
+// if_version. who names the node in the error ("the leader n1" for a strong write).
+func (n *Node) checkStamp(who string, v consistency.Version) error {
+	if v.Stamped() {
 		return nil
 	}
-	return fmt.Errorf("%w: the leader %s stamped the write %s: its wall clock is outside the years a version can carry (1970 to 2200), and nothing was written; fix its clock", errClockOff, n.cfg.ID, cmd.Stamp)
+	return fmt.Errorf("%w: %s stamped the write %s: its wall clock is outside the years a version can carry (1970 to 2200), and nothing was written; fix its clock", errClockOff, who, v)
+}
+
+// checkStrongStamp is checkStamp for a strong write this node stamps as leader.
+func (n *Node) checkStrongStamp(cmd *replication.Command) error {
+	return n.checkStamp("the leader "+n.cfg.ID, cmd.Stamp)
 }
 
 // propose proposes cmd on the local engine (leader only), timing it.
