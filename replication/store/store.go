@@ -223,7 +223,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := CheckFile(path, opts.OpenTimeout); err != nil {
 		s.tdb.Close()
 		if errors.Is(err, ErrCorrupt) {
-			err = fmt.Errorf("%w: stop the node, move %s aside and start it again: the committed layer is rebuilt from the Raft snapshot and log", err, path)
+			err = fmt.Errorf("%w: %s", err, rebuildAdvice(path))
 		}
 		return nil, fmt.Errorf("store: %w", err)
 	}

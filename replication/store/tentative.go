@@ -97,8 +97,12 @@ func decodeExactVersion(raw []byte) (consistency.Version, error) {
 // That layer holds nothing the Raft snapshot and log cannot rebuild, so the way out is to let
 // them rebuild it.
 func corruptCommitted(path string, bucket, key []byte, err error) error {
-	return fmt.Errorf("%s: bucket %s/%s, key %q: %w (%v): stop the node, move %s aside and start it again: the committed layer is rebuilt from the Raft snapshot and log",
-		path, bucketCommitted, bucket, key, ErrCorrupt, err, path)
+	return fmt.Errorf("%s: bucket %s/%s, key %q: %w (%v): %s", path, bucketCommitted, bucket, key, ErrCorrupt, err, rebuildAdvice(path))
+}
+
+// rebuildAdvice is what to do about a damaged committed layer at path.
+func rebuildAdvice(path string) string {
+	return "stop the node, move " + path + " aside and start it again: the committed layer is rebuilt from the Raft snapshot and log"
 }
 
 // PurgeReport says what a purge did or why it could not.
