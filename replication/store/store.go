@@ -381,7 +381,7 @@ func (s *Store) CommittedVersions(keys []string) (versions []consistency.Version
 	err = s.db.View(func(tx *bolt.Tx) error {
 		root := tx.Bucket(bucketCommitted)
 		applied = readApplied(root)
-		if horizon, err = readHorizon(s.path, root.Bucket(bucketMeta)); err != nil {
+		if horizon, err = readHorizon(root.Bucket(bucketMeta)); err != nil {
 			return err
 		}
 		kv := root.Bucket(bucketKV)
@@ -496,7 +496,6 @@ func (s *Store) Members() (map[string]replication.Member, error) {
 
 // Tx is one committed-layer write transaction, open only inside Apply's callback.
 type Tx struct {
-	path     string // the committed layer's file, for errors
 	root, kv *bolt.Bucket
 	// The other sub-buckets, opened on first use (Tx.sub): most transactions touch only kv
 	// and meta, and opening a bucket costs a seek and an allocation.
@@ -621,7 +620,7 @@ func (s *Store) Apply(lastIndex uint64, fn func(*Tx) error) error {
 	defer view.Rollback()
 	var tx *Tx
 	err = s.db.Update(func(btx *bolt.Tx) error {
-		tx = newTx(s.path, btx, view)
+		tx = newTx(btx, view)
 		if err := fn(tx); err != nil {
 			return err
 		}

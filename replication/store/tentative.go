@@ -15,9 +15,9 @@ import (
 
 // newTx wraps a transaction on the committed layer; tentative (may be nil) is a transaction on
 // the tentative layer's file.
-func newTx(path string, btx, tentative *bolt.Tx) *Tx {
+func newTx(btx, tentative *bolt.Tx) *Tx {
 	root := btx.Bucket(bucketCommitted)
-	t := &Tx{path: path, root: root, kv: root.Bucket(bucketKV)}
+	t := &Tx{root: root, kv: root.Bucket(bucketKV)}
 	if tentative != nil {
 		t.tentative = tentative.Bucket(bucketTentative)
 	}
@@ -52,18 +52,18 @@ func (t *Tx) SetWatermark(member string, v consistency.Version) error {
 // eventual write can no longer be told apart from one a purged delete superseded: such writes
 // are refused. A stored horizon that does not decode is ErrCorrupt: taken as zero, it would let
 // this replica take eventual writes the others refuse (deleted keys coming back on it alone).
-func (t *Tx) PurgeHorizon() (consistency.Version, error) { return readHorizon(t.path, t.meta()) }
+func (t *Tx) PurgeHorizon() (consistency.Version, error) { return readHorizon(t.meta()) }
 
 // readHorizon reads the purge horizon from the meta bucket of the committed layer at path.
-func readHorizon(path string, meta *bolt.Bucket) (consistency.Version, error) {
-	return readMetaVersion(path, meta, keyPurgeHorizon)
+func readHorizon(meta *bolt.Bucket) (consistency.Version, error) {
+	return readMetaVersion(meta, keyPurgeHorizon)
 }
 
 // NoteVersion records v as a version the applied entries carried, if it is newer than every
 // one recorded so far (see Store.NewestVersion). It must be called with versions that follow
 // from the log alone, like everything else in the committed layer.
 func (t *Tx) NoteVersion(v consistency.Version) error {
-	newest, err := readMetaVersion(t.path, t.meta(), keyNewest)
+	newest, err := readMetaVersion(t.meta(), keyNewest)
 	if err != nil || !v.Newer(newest) {
 		return err
 	}
@@ -72,14 +72,14 @@ func (t *Tx) NoteVersion(v consistency.Version) error {
 
 // readMetaVersion reads the version stored under key in the meta bucket of the committed layer
 // at path (zero when there is none). Anything but exactly one encoded version is ErrCorrupt.
-func readMetaVersion(path string, meta *bolt.Bucket, key []byte) (consistency.Version, error) {
+func readMetaVersion(meta *bolt.Bucket, key []byte) (consistency.Version, error) {
 	raw := meta.Get(key)
 	if raw == nil {
 		return consistency.Version{}, nil
 	}
 	v, err := decodeExactVersion(raw)
 	if err != nil {
-		return consistency.Version{}, corruptCommitted(path, bucketMeta, key, err)
+		return consistency.Version{}, corruptCommitted(meta, bucketMeta, key, err)
 	}
 	return v, nil
 }
@@ -93,10 +93,11 @@ func decodeExactVersion(raw []byte) (consistency.Version, error) {
 	return v, err
 }
 
-// corruptCommitted is ErrCorrupt for the value of key in bucket of the committed layer at path.
-// That layer holds nothing the Raft snapshot and log cannot rebuild, so the way out is to let
-// them rebuild it.
-func corruptCommitted(path string, bucket, key []byte, err error) error {
+// corruptCommitted is ErrCorrupt for the value of key in b, the committed layer's bucket named
+// bucket. That layer holds nothing the Raft snapshot and log cannot rebuild, so the way out is to
+// let them rebuild it.
+func corruptCommitted(b *bolt.Bucket, bucket, key []byte, err error) error {
+	path := b.Tx().DB().Path()
 	return fmt.Errorf("%s: bucket %s/%s, key %q: %w (%v): %s", path, bucketCommitted, bucket, key, ErrCorrupt, err, rebuildAdvice(path))
 }
 
@@ -130,7 +131,7 @@ func (t *Tx) Purge() (PurgeReport, error) {
 		}
 		w, err := decodeExactVersion(raw)
 		if err != nil {
-			return corruptCommitted(t.path, bucketWatermarks, id, err)
+			return corruptCommitted(t.watermarks(), bucketWatermarks, id, err)
 		}
 		if first || horizon.Newer(w) {
 			horizon, first = w, false
@@ -165,7 +166,7 @@ func (t *Tx) dropTombstones(doomed func(consistency.Version) bool) (int, error) 
 	err := t.tombstones().ForEach(func(k, raw []byte) error {
 		v, err := decodeExactVersion(raw)
 		if err != nil {
-			return corruptCommitted(t.path, bucketTombstones, k, err)
+			return corruptCommitted(t.tombstones(), bucketTombstones, k, err)
 		}
 		if doomed(v) {
 			keys = append(keys, bytes.Clone(k))
@@ -353,7 +354,7 @@ func (s *Store) commitTentative(batch []mergeRequest) ([]mergeResult, error) {
 	}
 	var empty bool
 	err = s.tdb.Update(func(ttx *bolt.Tx) error {
-		t := newTx(s.path, view, ttx)
+		t := newTx(view, ttx)
 		horizon, err := t.PurgeHorizon()
 		if err != nil {
 			return err
@@ -695,7 +696,7 @@ func (s *Store) ClockFloor() (v consistency.Version, err error) {
 // PurgeHorizon is the committed purge horizon (see Tx.PurgeHorizon).
 func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		h, err = readHorizon(s.path, tx.Bucket(bucketCommitted).Bucket(bucketMeta))
+		h, err = readHorizon(tx.Bucket(bucketCommitted).Bucket(bucketMeta))
 		return err
 	})
 	return h, err
@@ -708,7 +709,7 @@ func (s *Store) PurgeHorizon() (h consistency.Version, err error) {
 // below versions it serves.
 func (s *Store) NewestVersion() (v consistency.Version, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		v, err = readMetaVersion(s.path, tx.Bucket(bucketCommitted).Bucket(bucketMeta), keyNewest)
+		v, err = readMetaVersion(tx.Bucket(bucketCommitted).Bucket(bucketMeta), keyNewest)
 		return err
 	})
 	return v, err
